@@ -1,0 +1,52 @@
+# memesearch — the two set-up commands of the README:
+#   make demo   install everything (pinned) into .venv and run the main job
+#   make test   install everything (pinned) into .venv and run the whole test suite (ruff, mypy, pytest)
+# Everything installs from the package registries only (PyPI; later Debian and npm for the web and emoji parts).
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+DEMO_DIR ?= build/demo
+PYTEST_ARGS ?=
+ARGS ?=
+
+.PHONY: install demo test lint typecheck pytest lock clean
+
+install: $(STAMP)
+
+# torch first and alone: `torch==2.13.0` resolves to the local CPU wheel; asking for it inside a
+# larger resolution could let another package pull a CUDA build. torchvision is never installed.
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --disable-pip-version-check --upgrade pip
+	$(PIP) install --quiet --disable-pip-version-check torch==2.13.0
+	$(PIP) install --quiet --disable-pip-version-check -r requirements.lock
+	$(PIP) install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@$(PY) -c "import importlib.util as u, sys; sys.exit(u.find_spec('torchvision') is not None)" \
+		|| (echo "torchvision is installed in $(VENV); memesearch must not depend on it" && exit 1)
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m memesearch.demo --out $(DEMO_DIR) $(ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+pytest: $(STAMP)
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+# Re-pin requirements.lock from the current .venv (maintainers only).
+lock:
+	$(PIP) freeze --exclude-editable | grep -v -E '^(memesearch|torch)==' | sed 's/+cpu//' > requirements.lock
+	@echo "torch==2.13.0" >> requirements.lock
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from memesearch.cli.main import run
+
+run()

@@ -1,0 +1,87 @@
+"""Entry point of the ``memesearch`` command.
+
+Every command group is a module of this package with a typer ``app``; this file only wires them
+together and turns domain errors into one readable line and exit code 2 (STYLE 13).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+
+import typer
+
+from memesearch import __version__
+from memesearch.cli import datasets as datasets_cli
+from memesearch.cli import evaluate as evaluate_cli
+from memesearch.errors import MemesearchError
+
+app = typer.Typer(
+    name="memesearch",
+    help="Search memes, stickers and video covers by text, emotion and image; train and evaluate the models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(datasets_cli.app, name="datasets")
+app.command(name="evaluate")(evaluate_cli.evaluate)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"memesearch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages to stderr."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and return the exit code.
+
+    Domain errors (:class:`~memesearch.errors.MemesearchError`) become ``error: <message>`` on stderr
+    and exit code 2, never a traceback.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result = app(args=args, prog_name="memesearch", standalone_mode=False)
+    except MemesearchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        return 1
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        return 130
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    # standalone_mode=False returns typer.Exit(n)'s code instead of raising it.
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

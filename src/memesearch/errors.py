@@ -1,0 +1,63 @@
+"""Domain errors. Every error a user can cause says what was received, what was expected and how to fix it.
+
+The CLI turns any :class:`MemesearchError` into one readable line and a non-zero exit code; library
+callers catch the specific subclasses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class MemesearchError(Exception):
+    """Base class of every error memesearch raises on purpose."""
+
+
+class DataFormatError(MemesearchError):
+    """A file does not follow the format it was read as.
+
+    Carries the location (file, line or record) so that the message can point at the bad row::
+
+        DataFormatError("expected 4 tab-separated columns, got 3", path="run.tsv", line=17,
+                        hint="each line is: label<TAB>query<TAB>docid<TAB>score")
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        record: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.reason = message
+        self.path = str(path) if path is not None else None
+        self.line = line
+        self.record = record
+        self.hint = hint
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = ""
+        if self.path is not None:
+            where = self.path
+            if self.line is not None:
+                where += f":{self.line}"
+            if self.record is not None:
+                where += f" (record {self.record})"
+            where += ": "
+        elif self.record is not None:
+            where = f"record {self.record}: "
+        text = where + self.reason
+        if self.hint:
+            text += f" — {self.hint}"
+        return text
+
+
+class ConfigError(MemesearchError):
+    """A configuration value or option is invalid."""
+
+
+class UnknownNameError(MemesearchError):
+    """A registry lookup failed; the message lists the valid names."""
