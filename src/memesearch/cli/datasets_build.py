@@ -1,5 +1,117 @@
-"""``memesearch datasets build``: build benchmark datasets from offline sources."""
+"""``memesearch datasets build``: build benchmark datasets from offline sources.
+
+``memesearch datasets build emoji --out data/emoji`` builds the emoji benchmark (SPEC §4.4) from npm
+packages, installing them into a cache folder first if needed.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
 
 import typer
 
+from memesearch.errors import ConfigError
+
 app = typer.Typer(help="Build benchmark datasets from offline sources.", no_args_is_help=True)
+
+
+def _csv(value: str, option: str) -> tuple[str, ...]:
+    parts = tuple(p.strip() for p in value.split(",") if p.strip())
+    if not parts:
+        raise ConfigError(f"{option} needs at least one value, got {value!r}")
+    return parts
+
+
+@app.command("emoji")
+def emoji(
+    out: Path = typer.Option(
+        ..., "--out", help="Folder to write the dataset to (native manifest, msrvtt/, images/)."
+    ),
+    styles: str = typer.Option(
+        "google,twitter",
+        "--styles",
+        help="Comma-separated train styles: any of apple, google, twitter, facebook. The held-out style is "
+        "removed from them if listed. Only google (Apache-2.0) and twitter (CC-BY-4.0) may be redistributed.",
+    ),
+    heldout_style: str = typer.Option(
+        "facebook",
+        "--heldout-style",
+        help="Style of the test views (unseen drawings); used locally, never published.",
+    ),
+    size: int = typer.Option(
+        64, "--size", help="Image side in pixels: 32, 64 (as drawn), 128 or 256 (upsampled)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the concept split (same seed, same split)."),
+    limit: int | None = typer.Option(
+        None,
+        "--limit",
+        min=3,
+        help="Build a seeded subset of this many concepts (every split represented), for tests.",
+    ),
+    languages: str = typer.Option(
+        "en,zh",
+        "--languages",
+        help="Comma-separated emojibase locales for names and keywords (e.g. en,zh,ja).",
+    ),
+    max_keyword_concepts: int = typer.Option(
+        50,
+        "--max-keyword-concepts",
+        min=0,
+        help="Drop keywords that tag more than this many emoji (e.g. 'flag', '脸') as queries; 0 keeps all.",
+    ),
+    transparent: bool = typer.Option(
+        False,
+        "--transparent",
+        help="Keep RGBA with a transparent background (default: composite on white, RGB).",
+    ),
+    npm_cache: Path | None = typer.Option(
+        None,
+        "--npm-cache",
+        envvar="MEMESEARCH_NPM_CACHE",
+        help="Folder holding (or receiving) the npm packages [default: ~/.cache/memesearch/npm].",
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="Processes writing images [default: min(4, CPU count)]."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a dataset already in --out."),
+    progress: bool | None = typer.Option(
+        None, "--progress/--no-progress", help="Show progress bars [default: when stderr is a terminal]."
+    ),
+) -> None:
+    """Build the emoji benchmark: emoji concepts x styles, CLDR names/keywords (en, zh) as graded queries."""
+    from memesearch.data.emoji.build import EmojiBuildConfig, build_emoji_benchmark
+
+    config = EmojiBuildConfig(
+        styles=_csv(styles, "--styles"),
+        heldout_style=heldout_style.strip(),
+        size=size,
+        seed=seed,
+        limit=limit,
+        languages=_csv(languages, "--languages"),
+        max_keyword_concepts=max_keyword_concepts,
+        background="transparent" if transparent else "white",
+    )
+    # The card records a command that rebuilds exactly this dataset (every option spelled out).
+    args = ["--out", str(out), "--styles", ",".join(config.styles), "--heldout-style", config.heldout_style]
+    args += ["--size", str(size), "--seed", str(seed), "--languages", ",".join(config.languages)]
+    args += ["--max-keyword-concepts", str(max_keyword_concepts)]
+    args += (["--limit", str(limit)] if limit is not None else []) + (
+        ["--transparent"] if transparent else []
+    )
+    command = "memesearch datasets build emoji " + shlex.join(args)
+    result = build_emoji_benchmark(
+        config,
+        out,
+        npm_cache=npm_cache,
+        overwrite=overwrite,
+        progress=progress,
+        workers=workers,
+        command=command,
+    )
+    typer.echo(f"wrote the emoji benchmark to {result.out} in {result.seconds:.1f} s")
+    for name, stats in result.card["splits"].items():
+        langs = ", ".join(f"{k} {v}" for k, v in stats["queries_per_language"].items())
+        counts = f"{stats['concepts']:5d} concepts {stats['items']:6d} items {stats['queries']:6d} queries"
+        typer.echo(f"  {name:10s} {counts} ({langs})")
+    typer.echo(f"  card: {result.out / 'CARD.md'}")

@@ -1,0 +1,30 @@
+"""The emoji benchmark (SPEC §4.4): emoji drawn in several styles, with CLDR names and keywords in en and zh.
+
+Built offline from npm packages (emoji-datasource-<style>, emojibase-data) by
+``memesearch datasets build emoji --out DIR`` or :func:`build_emoji_benchmark`. See
+:mod:`memesearch.data.emoji.build` for the views, queries and images, and the written ``CARD.md``
+for counts and licences.
+"""
+
+from memesearch.data.emoji.build import BuildResult, EmojiBuildConfig, build_emoji_benchmark, make_dataset
+from memesearch.data.emoji.catalogue import EmojiConcept, join_key, load_catalogue
+from memesearch.data.emoji.emotions import EMOTIONS, SUBCATEGORY_EMOTIONS, emotions_for
+from memesearch.data.emoji.sources import STYLES, default_npm_cache, ensure_packages
+from memesearch.data.emoji.splits import assign_split
+
+__all__ = [
+    "EMOTIONS",
+    "STYLES",
+    "SUBCATEGORY_EMOTIONS",
+    "BuildResult",
+    "EmojiBuildConfig",
+    "EmojiConcept",
+    "assign_split",
+    "build_emoji_benchmark",
+    "default_npm_cache",
+    "emotions_for",
+    "ensure_packages",
+    "join_key",
+    "load_catalogue",
+    "make_dataset",
+]
