@@ -1,0 +1,1 @@
+"""Small helpers shared across memesearch (device selection, ...); heavy dependencies are imported lazily."""
