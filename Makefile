@@ -9,6 +9,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 DEMO_DIR ?= build/demo
+DEMO_DATA ?= data/emoji
 PYTEST_ARGS ?=
 ARGS ?=
 
@@ -29,11 +30,11 @@ $(STAMP): pyproject.toml requirements.lock
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m memesearch.demo --out $(DEMO_DIR) $(ARGS)
+	$(PY) -m memesearch.demo --data $(DEMO_DATA) --out $(DEMO_DIR) $(ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench scripts
+	$(VENV)/bin/ruff format --check src tests bench scripts
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

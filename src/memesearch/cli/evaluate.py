@@ -1,16 +1,22 @@
-"""``memesearch evaluate``: score a run file and print / write its SPEC §5 metrics.
+"""``memesearch evaluate``: SPEC §5 metrics of a run file, or of an encoder on a dataset split.
 
-The work is done by :func:`memesearch.eval.evaluator.evaluate_run_file`; this module only parses
-options, prints the table and writes the files.
+The work is done by :func:`memesearch.eval.evaluator.evaluate_run_file` (``--run``) and
+:func:`memesearch.eval.encoders.evaluate_encoder` (``--dataset --model``); this module only parses
+options, prints the tables and writes the files.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from memesearch.errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from memesearch.eval.metrics import MetricsReport
+    from memesearch.eval.run import Run
 
 _TIES_HELP = (
     "How equal scores are ordered: pessimistic (relevant items after equal-scored less relevant ones), "
@@ -32,6 +38,33 @@ def _parse_ks(text: str, option: str) -> tuple[int, ...]:
 
 
 def evaluate(
+    dataset: Path | None = typer.Option(
+        None,
+        "--dataset",
+        help="Evaluate an encoder (--model) on this dataset (any readable format) instead of a run file; "
+        "queries of --split search the split's whole gallery.",
+    ),
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        help="Encoder name for --dataset: e5-small, minilm, tiny-clip[:seed], clip:<dir or hub id>, "
+        "st:<dir or hub id>.",
+    ),
+    branch: str = typer.Option(
+        "image",
+        "--branch",
+        help="With --dataset: image (query text vs the item's image) or text (query text vs the item's "
+        "captions and OCR text, best match over its texts).",
+    ),
+    oracle_captions: bool = typer.Option(
+        True,
+        "--oracle-captions/--no-oracle-captions",
+        help="With --branch text: use captions marked as oracle (e.g. the emoji names of the emoji "
+        "benchmark) as context text, or leave them out.",
+    ),
+    by_lang: bool = typer.Option(
+        False, "--by-lang", help="With --dataset: also evaluate each query language (meta.lang) separately."
+    ),
     run: Path | None = typer.Option(
         None,
         "--run",
@@ -75,21 +108,30 @@ def evaluate(
         "counting them as finding nothing.",
     ),
 ) -> None:
-    """Evaluate a run: R@K, MR, MdR, MnR, P@K, recall@K, NDCG@K, MAP and PNR as defined in SPEC §5.
+    """Evaluate a run, or an encoder on a dataset: R@K, MR, MdR/MnR, P@K, NDCG@K, MAP, PNR (SPEC §5).
 
-    Example: memesearch evaluate --format cbvs --run inference_result.txt --out results/ --plot
+    Examples:
+      memesearch evaluate --format cbvs --run inference_result.txt --out results/ --plot
+      memesearch evaluate --dataset data/emoji --split test --model e5-small --branch text --by-lang
     """
     from rich.console import Console
 
     from memesearch.eval.evaluator import evaluate_run_file
-    from memesearch.eval.report import metrics_table, write_report
+    from memesearch.eval.report import metrics_table
 
-    if run is None:
-        raise ConfigError("give the run file to evaluate with --run PATH")
     if plot and out is None:
         raise ConfigError("--plot writes recall_curve.png into --out; give --out DIR")
     ks = _parse_ks(k, "--k")
     ndcg_ks = _parse_ks(ndcg_k, "--ndcg-k")
+    if dataset is not None:
+        if run is not None:
+            raise ConfigError("give either --run (evaluate a run file) or --dataset with --model, not both")
+        _evaluate_encoder(
+            dataset, split, model, branch, oracle_captions, by_lang, out, plot, ties, threshold, ks, ndcg_ks
+        )
+        return
+    if run is None:
+        raise ConfigError("give the run file to evaluate with --run PATH, or --dataset DIR --model NAME")
     _, report = evaluate_run_file(
         run,
         fmt=fmt,
@@ -112,10 +154,76 @@ def evaluate(
     )
     if out is not None:
         inputs = {"run": str(run), "format": s["format"], "qrels": str(qrels) if qrels else "run labels"}
-        paths = write_report(report, out, extra=inputs, title=f"Metrics of {run.name}")
-        written = [paths["json"], paths["markdown"]]
-        if plot:
-            from memesearch.eval.plots import plot_recall_curve
-
-            written.append(plot_recall_curve(report, Path(out) / "recall_curve.png"))
+        written = _write_outputs(report, Path(out), inputs, f"Metrics of {run.name}", plot)
         console.print("wrote " + ", ".join(str(p) for p in written), highlight=False)
+
+
+def _write_outputs(
+    report: MetricsReport, target: Path, extra: dict[str, Any], title: str, plot: bool, run: Run | None = None
+) -> list[Path]:
+    """metrics.json + metrics.md (+ run.jsonl, + recall_curve.png) into ``target``; the paths written."""
+    from memesearch.eval.report import write_report
+    from memesearch.eval.run import write_run
+
+    paths = write_report(report, target, extra=extra, title=title)
+    written = [paths["json"], paths["markdown"]]
+    if run is not None:
+        written.append(write_run(run, target / "run.jsonl", "jsonl"))
+    if plot:
+        from memesearch.eval.plots import plot_recall_curve
+
+        written.append(plot_recall_curve(report, target / "recall_curve.png", title=title))
+    return written
+
+
+def _evaluate_encoder(
+    dataset_path: Path,
+    split: str,
+    model: str | None,
+    branch: str,
+    oracle_captions: bool,
+    by_lang: bool,
+    out: Path | None,
+    plot: bool,
+    ties: str,
+    threshold: int | None,
+    ks: tuple[int, ...],
+    ndcg_ks: tuple[int, ...],
+) -> None:
+    from rich.console import Console
+
+    from memesearch.data.formats import read_dataset
+    from memesearch.eval.encoders import evaluate_encoder
+    from memesearch.eval.evaluator import resolve_settings
+    from memesearch.eval.report import metrics_table
+    from memesearch.models import create_encoder
+
+    if model is None:
+        raise ConfigError("--dataset needs the encoder to evaluate: --model NAME (e.g. e5-small)")
+    rule, thr = resolve_settings("native", ties, threshold)
+    ds = read_dataset(dataset_path)
+    encoder = create_encoder(model)
+    results = evaluate_encoder(
+        ds,
+        split,
+        encoder,
+        branch=branch,
+        captions=oracle_captions,
+        by_lang=by_lang,
+        threshold=thr,
+        ties=rule,
+        ks=ks,
+        ndcg_ks=ndcg_ks,
+    )
+    console = Console()
+    captions = "with oracle captions" if oracle_captions else "without oracle captions"
+    for group, res in results.items():
+        title = f"{ds.name}/{split} · {model} · {branch} branch" + (
+            f" ({captions})" if branch == "text" else ""
+        )
+        title += f" · queries: {group}"
+        console.print(metrics_table(res.report, title=title))
+        if out is not None:
+            target = Path(out) if group == "all" else Path(out) / group
+            written = _write_outputs(res.report, target, res.settings, title, plot, run=res.run)
+            console.print("wrote " + ", ".join(str(p) for p in written), highlight=False)

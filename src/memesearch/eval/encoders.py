@@ -1,0 +1,191 @@
+"""Evaluate an encoder on a dataset split: text -> image (``branch="image"``) or text -> item context
+text (``branch="text"``), with the SPEC §5 metrics over the split's whole gallery.
+
+- **image** branch: queries through the encoder's text tower (``kind="query"``), the split's images
+  through its image tower; score = cosine.
+- **text** branch: queries (``kind="query"``) against each item's context texts — captions and OCR —
+  (``kind="passage"``); an item's score is the best cosine over its texts (an emoji carries its name
+  in English and Chinese; a query matches one of them). An item with no context text gets no score
+  from this branch and ranks below every scored item (:data:`NO_SCORE`); it is never embedded as an
+  empty string. ``captions=False`` drops captions marked as oracle (``meta["caption_kind"] ==
+  "oracle"``), which measures the branch without the benchmark's ground-truth names.
+
+Queries can be evaluated per language (``meta["lang"]``); each group is an independent evaluation over
+the same gallery.
+
+Example::
+
+    from memesearch.data.formats import read_dataset
+    from memesearch.models import create_encoder
+    ds = read_dataset("data/emoji")
+    res = evaluate_encoder(ds, "test", create_encoder("e5-small"), branch="text", by_lang=True)
+    print(res["zh"].report["R@10"])
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from memesearch.data.records import Dataset, Item, Query, Split
+from memesearch.errors import ConfigError
+from memesearch.eval.metrics import MetricsReport, evaluate_scores
+from memesearch.eval.ranking import TieRule, check_tie_rule
+from memesearch.eval.run import Run
+
+log = logging.getLogger(__name__)
+
+Branch = Literal["image", "text"]
+BRANCHES: tuple[str, ...] = ("image", "text")
+
+#: Score of an item a branch cannot score (no context text): below any cosine, so it ranks last.
+NO_SCORE = -2.0
+
+
+@dataclass
+class EncoderEvaluation:
+    """The metrics of one query group, the top-``k`` run behind them, and what produced them."""
+
+    group: str
+    report: MetricsReport
+    run: Run
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def item_texts(item: Item, *, captions: bool = True) -> list[str]:
+    """An item's context texts (captions, then OCR); oracle captions left out when ``captions=False``."""
+    caps = list(item.captions)
+    if not captions and item.meta.get("caption_kind") == "oracle":
+        caps = []
+    texts = [c for c in caps if c and c.strip()]
+    if item.ocr and item.ocr.strip():
+        texts.append(item.ocr)
+    return texts
+
+
+def text_branch_scores(
+    queries: Sequence[str],
+    items: Sequence[Item],
+    encoder: Any,
+    *,
+    captions: bool = True,
+    batch_size: int = 64,
+    progress: bool | None = None,
+) -> np.ndarray:
+    """(Q, N) best cosine of each query against each item's context texts; :data:`NO_SCORE` if none."""
+    owners: list[int] = []
+    texts: list[str] = []
+    for j, it in enumerate(items):
+        for t in item_texts(it, captions=captions):
+            owners.append(j)
+            texts.append(t)
+    scores = np.full((len(queries), len(items)), NO_SCORE, dtype=np.float32)
+    if not texts or not queries:
+        return scores
+    q = encoder.encode_text(list(queries), kind="query", batch_size=batch_size, progress=progress)
+    p = encoder.encode_text(texts, kind="passage", batch_size=batch_size, progress=progress)
+    owner = np.asarray(owners)
+    # (Q, T) cosines, reduced to (Q, N) by max over each item's texts, a block of queries at a time
+    for start in range(0, len(queries), 1024):
+        block = q[start : start + 1024] @ p.T  # (B, T)
+        out = scores[start : start + 1024]
+        np.maximum.at(out.T, owner, block.T)
+    return scores
+
+
+def image_branch_scores(
+    queries: Sequence[str],
+    items: Sequence[Item],
+    encoder: Any,
+    *,
+    root: Path | None,
+    batch_size: int = 32,
+    progress: bool | None = None,
+) -> np.ndarray:
+    """(Q, N) cosine between the queries and the items' images through ``encoder``."""
+    if not getattr(encoder, "supports_images", False):
+        raise ConfigError(
+            f"encoder {encoder.name!r} has no image tower; use --branch text, or an image encoder "
+            "such as clip:<dir> or tiny-clip"
+        )
+    paths = []
+    for it in items:
+        p = it.resolve_path(root)
+        if p is None:
+            raise ConfigError(f"item {it.id!r} has no local image file; the image branch needs one per item")
+        paths.append(p)
+    img = encoder.encode_image(paths, batch_size=batch_size, progress=progress)
+    q = encoder.encode_text(list(queries), kind="query", progress=progress)
+    return np.asarray(q @ img.T, dtype=np.float32)
+
+
+def _groups(queries: Sequence[Query], by_lang: bool) -> dict[str, list[Query]]:
+    groups: dict[str, list[Query]] = {"all": list(queries)}
+    if by_lang:
+        for q in queries:
+            lang = q.meta.get("lang")
+            if isinstance(lang, str) and lang:
+                groups.setdefault(lang, []).append(q)
+    return groups
+
+
+def evaluate_encoder(
+    dataset: Dataset,
+    split: str,
+    encoder: Any,
+    *,
+    branch: str = "image",
+    captions: bool = True,
+    by_lang: bool = False,
+    run_k: int = 100,
+    threshold: int = 1,
+    ties: TieRule | str = "pessimistic",
+    ks: Sequence[int] = (1, 5, 10),
+    ndcg_ks: Sequence[int] = (1, 3, 5, 10),
+    progress: bool | None = None,
+) -> dict[str, EncoderEvaluation]:
+    """Score every query of ``split`` against its whole gallery and compute the SPEC §5 metrics.
+
+    Returns one :class:`EncoderEvaluation` per query group: ``"all"``, plus one per language with
+    ``by_lang=True``. Each carries a run of the top ``run_k`` items per query.
+    """
+    if branch not in BRANCHES:
+        raise ConfigError(f"unknown branch {branch!r}; use one of {', '.join(BRANCHES)}")
+    rule = check_tie_rule(ties)
+    sp: Split = dataset[split]
+    if not sp.queries:
+        raise ConfigError(f"split {split!r} of dataset {dataset.name!r} has no queries to evaluate")
+    if not sp.items:
+        raise ConfigError(f"split {split!r} of dataset {dataset.name!r} has no items to search")
+    texts = [q.text for q in sp.queries]
+    if branch == "text":
+        scores = text_branch_scores(texts, sp.items, encoder, captions=captions, progress=progress)
+    else:
+        scores = image_branch_scores(texts, sp.items, encoder, root=dataset.root, progress=progress)
+    item_ids = sp.item_ids()
+    row_of = {q.id: i for i, q in enumerate(sp.queries)}
+    settings = {
+        "dataset": dataset.name,
+        "split": split,
+        "encoder": encoder.config.to_dict() if hasattr(encoder, "config") else str(encoder),
+        "branch": branch,
+        "oracle_captions": captions,
+        "items": len(item_ids),
+    }
+    results: dict[str, EncoderEvaluation] = {}
+    for group, qs in _groups(sp.queries, by_lang).items():
+        rows = np.asarray([row_of[q.id] for q in qs])
+        sub = scores[rows]
+        qids = [q.id for q in qs]
+        qrels = {q.id: dict(q.qrels) for q in qs}
+        report = evaluate_scores(
+            sub, qrels, qids, item_ids, ks=ks, ndcg_ks=ndcg_ks, threshold=threshold, ties=rule
+        )
+        run = Run.from_scores(sub, qids, item_ids, k=min(run_k, len(item_ids)))
+        results[group] = EncoderEvaluation(group, report, run, {**settings, "queries": len(qs)})
+    return results
