@@ -15,6 +15,7 @@ import typer
 from memesearch import __version__
 from memesearch.cli import datasets as datasets_cli
 from memesearch.cli import evaluate as evaluate_cli
+from memesearch.cli import train as train_cli
 from memesearch.errors import MemesearchError
 
 app = typer.Typer(
@@ -26,6 +27,7 @@ app = typer.Typer(
 )
 app.add_typer(datasets_cli.app, name="datasets")
 app.command(name="evaluate")(evaluate_cli.evaluate)
+app.command(name="train")(train_cli.train)
 
 
 def _version_callback(value: bool) -> None:

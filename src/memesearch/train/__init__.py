@@ -1,0 +1,78 @@
+"""Training: one generic loop (:func:`train`), one :class:`Task` per method, losses, optimizer groups,
+GradCache accumulation, torchrun data parallelism and atomic, resumable checkpoints.
+
+Importing this package is light (no torch); the names below load their modules on first use::
+
+    from memesearch.train import TrainConfig, train
+    result = train(TrainConfig(task="synthetic", epochs=2, batch_size=16))
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_API: dict[str, str] = {
+    "TrainConfig": "memesearch.train.config",
+    "OptimConfig": "memesearch.train.config",
+    "load_config": "memesearch.train.config",
+    "apply_overrides": "memesearch.train.config",
+    "Task": "memesearch.train.task",
+    "ParamRole": "memesearch.train.task",
+    "LossOutput": "memesearch.train.task",
+    "register_task": "memesearch.train.task",
+    "create_task": "memesearch.train.task",
+    "list_tasks": "memesearch.train.task",
+    "LogitScale": "memesearch.train.losses",
+    "contrastive_loss": "memesearch.train.losses",
+    "multi_positive_infonce": "memesearch.train.losses",
+    "accumulate_gradients": "memesearch.train.gradcache",
+    "train": "memesearch.train.loop",
+    "TrainResult": "memesearch.train.loop",
+    "load_trained_model": "memesearch.train.checkpoint",
+    "main": "memesearch.train.cli",
+}
+
+__all__ = [
+    "LogitScale",
+    "LossOutput",
+    "OptimConfig",
+    "ParamRole",
+    "Task",
+    "TrainConfig",
+    "TrainResult",
+    "accumulate_gradients",
+    "apply_overrides",
+    "contrastive_loss",
+    "create_task",
+    "list_tasks",
+    "load_config",
+    "load_trained_model",
+    "main",
+    "multi_positive_infonce",
+    "register_task",
+    "train",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'memesearch.train' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from memesearch.train.checkpoint import load_trained_model
+    from memesearch.train.cli import main
+    from memesearch.train.config import OptimConfig, TrainConfig, apply_overrides, load_config
+    from memesearch.train.gradcache import accumulate_gradients
+    from memesearch.train.loop import TrainResult, train
+    from memesearch.train.losses import LogitScale, contrastive_loss, multi_positive_infonce
+    from memesearch.train.task import LossOutput, ParamRole, Task, create_task, list_tasks, register_task

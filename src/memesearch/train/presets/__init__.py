@@ -1,0 +1,1 @@
+"""Shipped training presets (``NAME.yaml``), read by ``memesearch train --preset NAME``."""
