@@ -59,13 +59,9 @@ class EncoderEvaluation:
 
 def item_texts(item: Item, *, captions: bool = True) -> list[str]:
     """An item's context texts (captions, then OCR); oracle captions left out when ``captions=False``."""
-    caps = list(item.captions)
-    if not captions and item.meta.get("caption_kind") == "oracle":
-        caps = []
-    texts = [c for c in caps if c and c.strip()]
-    if item.ocr and item.ocr.strip():
-        texts.append(item.ocr)
-    return texts
+    if captions or item.meta.get("caption_kind") != "oracle":
+        return item.context_texts
+    return [item.ocr] if item.ocr and item.ocr.strip() else []
 
 
 def text_branch_scores(
