@@ -9,8 +9,9 @@ The public API is imported lazily so that ``import memesearch`` stays light (no 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from memesearch.utils.lazy import lazy_api
 
 __version__ = "0.1.0"
 
@@ -37,17 +38,7 @@ _API: dict[str, str] = {
 __all__ = ["__version__", *_API]
 
 
-def __getattr__(name: str) -> Any:
-    module = _API.get(name)
-    if module is None:
-        raise AttributeError(f"module 'memesearch' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_api(__name__, _API, globals())
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only

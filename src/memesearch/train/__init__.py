@@ -9,8 +9,9 @@ Importing this package is light (no torch); the names below load their modules o
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from memesearch.utils.lazy import lazy_api
 
 _API: dict[str, str] = {
     "TrainConfig": "memesearch.train.config",
@@ -55,17 +56,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _API.get(name)
-    if module is None:
-        raise AttributeError(f"module 'memesearch.train' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_api(__name__, _API, globals())
 
 
 if TYPE_CHECKING:  # pragma: no cover
