@@ -65,6 +65,36 @@ def evaluate(
     by_lang: bool = typer.Option(
         False, "--by-lang", help="With --dataset: also evaluate each query language (meta.lang) separately."
     ),
+    checkpoint: Path | None = typer.Option(
+        None,
+        "--checkpoint",
+        help="With --dataset: a training run (or checkpoint) directory; its Task scores the QI branch "
+        "(or QC, for a QC Task). Implies --compare.",
+    ),
+    compare: bool = typer.Option(
+        False,
+        "--compare",
+        help="With --dataset: evaluate QI (--checkpoint, or the image tower of --model), QC, lexical "
+        "and their fusion side by side; fusion weights are chosen on --val-split, never on the split "
+        "being evaluated.",
+    ),
+    qc_model: str = typer.Option(
+        "e5-small",
+        "--qc-model",
+        help="With --compare: text encoder of the QC branch (query vs context text).",
+    ),
+    qc_checkpoint: Path | None = typer.Option(
+        None, "--qc-checkpoint", help="With --compare: a trained QC run to use instead of --qc-model."
+    ),
+    lexical: bool = typer.Option(
+        True, "--lexical/--no-lexical", help="With --compare: include the BM25 branch over context text."
+    ),
+    val_split: str = typer.Option(
+        "val", "--val-split", help="With --compare: the validation split the fusion weights are chosen on."
+    ),
+    select_metric: str = typer.Option(
+        "R@10", "--select-metric", help="With --compare: metric the fusion weights maximise on --val-split."
+    ),
     run: Path | None = typer.Option(
         None,
         "--run",
@@ -126,6 +156,24 @@ def evaluate(
     if dataset is not None:
         if run is not None:
             raise ConfigError("give either --run (evaluate a run file) or --dataset with --model, not both")
+        if compare or checkpoint is not None:
+            _compare(
+                dataset,
+                split,
+                val_split,
+                checkpoint=checkpoint,
+                model=model,
+                qc_model=qc_model,
+                qc_checkpoint=qc_checkpoint,
+                lexical=lexical,
+                captions=oracle_captions,
+                by_lang=by_lang,
+                select_metric=select_metric,
+                out=out,
+                ties=ties,
+                threshold=threshold,
+            )
+            return
         _evaluate_encoder(
             dataset, split, model, branch, oracle_captions, by_lang, out, plot, ties, threshold, ks, ndcg_ks
         )
@@ -227,3 +275,91 @@ def _evaluate_encoder(
             target = Path(out) if group == "all" else Path(out) / group
             written = _write_outputs(res.report, target, res.settings, title, plot, run=res.run)
             console.print("wrote " + ", ".join(str(p) for p in written), highlight=False)
+
+
+def _compare(
+    dataset_path: Path,
+    split: str,
+    val_split: str,
+    *,
+    checkpoint: Path | None,
+    model: str | None,
+    qc_model: str,
+    qc_checkpoint: Path | None,
+    lexical: bool,
+    captions: bool,
+    by_lang: bool,
+    select_metric: str,
+    out: Path | None,
+    ties: str,
+    threshold: int | None,
+) -> None:
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    from memesearch.data.formats import read_dataset
+    from memesearch.eval import compare as cmp
+    from memesearch.eval.evaluator import resolve_settings
+    from memesearch.models import create_encoder
+
+    rule, thr = resolve_settings("native", ties, threshold)
+    ds = read_dataset(dataset_path)
+    qi: cmp.Scorer | None = None
+    qc: cmp.Scorer | None = None
+    inputs: dict[str, Any] = {"dataset": str(dataset_path), "oracle_captions": captions}
+    if checkpoint is not None:
+        from memesearch.train.checkpoint import load_trained_model
+
+        task, net, _ = load_trained_model(checkpoint)
+        branch_name = getattr(task, "branch", None)
+        if not hasattr(task, "score_split") or branch_name not in ("qi", "qc"):
+            raise ConfigError(
+                f"the Task of {checkpoint} is not a retrieval Task (it has no QI/QC branch to score)"
+            )
+        scorer = cmp.task_scorer(task, net)
+        if branch_name == "qi":
+            qi = scorer
+        else:
+            qc = scorer
+        inputs["checkpoint"] = str(checkpoint)
+    elif model is not None:
+        qi = cmp.image_encoder_scorer(create_encoder(model))
+        inputs["qi_model"] = model
+    if qc is None:
+        if qc_checkpoint is not None:
+            from memesearch.train.checkpoint import load_trained_model
+
+            qc_task, qc_net, _ = load_trained_model(qc_checkpoint)
+            qc = cmp.task_scorer(qc_task, qc_net)
+            inputs["qc_checkpoint"] = str(qc_checkpoint)
+        else:
+            qc = cmp.qc_encoder_scorer(create_encoder(qc_model), captions=captions)
+            inputs["qc_model"] = qc_model
+    if qi is None:
+        raise ConfigError(
+            "--compare needs a QI branch: --checkpoint RUN (a QI Task) or --model NAME (an image encoder)"
+        )
+    branches = cmp.default_branches(qi=qi, qc=qc, lexical=lexical, captions=captions)
+    result = cmp.compare_branches(
+        ds,
+        split,
+        branches,
+        val_split=val_split,
+        by_lang=by_lang,
+        metric=select_metric,
+        ties=rule,
+        threshold=thr,
+    )
+    console = Console()
+    sel = result.selection
+    weights = ", ".join(f"{k} {v:.2f}" for k, v in sel.weights.items())
+    console.print(
+        f"fusion weights chosen on {val_split!r} by {sel.metric} = {sel.metric_value:.4f}: {weights}"
+    )
+    console.print(Markdown(result.table()))
+    for name, why in result.skipped.items():
+        console.print(f"branch {name} left out: {why}", highlight=False)
+    if out is not None:
+        title = f"{ds.name}/{split}: QI, QC, lexical and fused"
+        written = cmp.write_compare(result, out, title=title, extra=inputs)
+        console.print("wrote " + ", ".join(str(p) for p in written), highlight=False)

@@ -67,6 +67,15 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger(__name__)
 
+
+def _bm25s() -> Any:
+    """Import bm25s; it sets its own logger to DEBUG at import, which would print through any root
+    handler, so put it back to WARNING."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
+
 BM25Method = Literal["lucene", "robertson"]
 Calibration = Literal["ideal", "max"]
 FORMAT_NAME = "memesearch-lexical"
@@ -284,7 +293,7 @@ class LexicalIndex:
         return [one(t) for t in track(texts, description="tokenising", transient=True)]
 
     def _rebuild(self) -> None:
-        import bm25s
+        bm25s = _bm25s()
 
         doc_items = [i for i, toks in enumerate(self._tokens) if toks]
         self._doc_items = np.asarray(doc_items, dtype=np.int64)
@@ -388,7 +397,7 @@ class LexicalIndex:
         Nothing is pickled: the manifest and tokens are JSON, the BM25 matrix is bm25s's own ``.npy``
         files saved with ``allow_pickle=False``.
         """
-        import bm25s
+        bm25s = _bm25s()
         import jieba
 
         path = Path(path)
@@ -425,7 +434,7 @@ class LexicalIndex:
     @classmethod
     def load(cls, path: str | Path) -> LexicalIndex:
         """Load an index written by :meth:`save`."""
-        import bm25s
+        bm25s = _bm25s()
         import jieba
 
         path = Path(path)

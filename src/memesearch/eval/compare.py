@@ -1,0 +1,288 @@
+"""QI, QC, lexical and fused retrieval side by side on one split, fusion weights chosen on validation.
+
+For the evaluation split and the validation split alike, each branch gives a ``(Q, N)`` score matrix
+over the split's whole gallery (NaN = the branch has no score for that item):
+
+- ``qi``: query vs image — a trained retrieval Task's :meth:`score_split` (``--checkpoint``), or an
+  image encoder's towers (``--model``, e.g. ``starter``);
+- ``qc``: query vs the item's context text (captions, OCR) — a trained QC Task or a text encoder
+  (best cosine over the item's texts; oracle captions optional);
+- ``lexical``: BM25 over the same context text, calibrated per query to [0, 1].
+
+Fusion weights are chosen on the validation split (:func:`memesearch.models.fusion.select_weights`,
+grid over the simplex, refusing test) and applied unchanged to the evaluation split; every branch and
+the fused score are then evaluated with the SPEC §5 metrics, per language when asked.
+
+Example::
+
+    res = compare_branches(ds, "test", qi=starter_scorer, qc_encoder=create_encoder("e5-small"))
+    print(res.table())
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from memesearch.data.records import Dataset, Split
+from memesearch.errors import ConfigError
+from memesearch.eval.encoders import item_texts, text_branch_scores
+from memesearch.eval.metrics import MetricsReport, evaluate_scores
+
+log = logging.getLogger(__name__)
+
+#: A branch scorer: (dataset, split name) -> (Q, N) scores in split order, NaN = no score.
+Scorer = Callable[[Dataset, str], np.ndarray]
+
+BRANCH_ORDER = ("qi", "qc", "lexical", "fused")
+COLUMNS = ("R@1", "R@5", "R@10", "MdR", "MR", "NDCG@10", "MAP")
+
+
+def floor_missing(scores: np.ndarray) -> np.ndarray:
+    """Scores with NaN replaced by a value below every real score (so unscored items rank last)."""
+    out = np.asarray(scores, dtype=np.float64)
+    missing = np.isnan(out)
+    if not missing.any():
+        return out
+    finite = out[~missing]
+    floor = (float(finite.min()) if finite.size else 0.0) - 1.0
+    return np.where(missing, floor, out)
+
+
+def qc_encoder_scorer(encoder: Any, *, captions: bool = True) -> Scorer:
+    """QC branch from a text encoder: best cosine of the query over each item's context texts."""
+
+    def score(ds: Dataset, split: str) -> np.ndarray:
+        sp = ds[split]
+        s = text_branch_scores([q.text for q in sp.queries], sp.items, encoder, captions=captions)
+        out = s.astype(np.float64)
+        has_text = np.array([bool(item_texts(it, captions=captions)) for it in sp.items])
+        out[:, ~has_text] = np.nan
+        return out
+
+    return score
+
+
+def lexical_scorer(*, captions: bool = True) -> Scorer:
+    """Lexical branch: BM25 over each item's context text (NaN for items without text)."""
+
+    def score(ds: Dataset, split: str) -> np.ndarray:
+        from memesearch.models.lexical import LexicalIndex
+
+        sp = ds[split]
+        texts = ["\n".join(item_texts(it, captions=captions)) or None for it in sp.items]
+        index = LexicalIndex()
+        index.build(sp.item_ids(), texts)
+        return np.asarray(index.score([q.text for q in sp.queries]), dtype=np.float64)
+
+    return score
+
+
+def image_encoder_scorer(encoder: Any) -> Scorer:
+    """QI branch from an image encoder (text tower for queries, image tower for items)."""
+    from memesearch.eval.encoders import image_branch_scores
+
+    def score(ds: Dataset, split: str) -> np.ndarray:
+        sp = ds[split]
+        s = image_branch_scores([q.text for q in sp.queries], sp.items, encoder, root=ds.root)
+        return s.astype(np.float64)
+
+    return score
+
+
+def task_scorer(task: Any, model: Any, *, device: str = "cpu") -> Scorer:
+    """A branch from a trained retrieval Task (``task.score_split(model, dataset, split)``)."""
+
+    def score(ds: Dataset, split: str) -> np.ndarray:
+        return np.asarray(task.score_split(model, ds, split, device=device), dtype=np.float64)
+
+    return score
+
+
+@dataclass
+class CompareResult:
+    """Per query group (``all``, ``en``, ``zh``...) and branch: the metrics; plus the weight selection."""
+
+    split: str
+    val_split: str
+    reports: dict[str, dict[str, MetricsReport]]  # group -> branch -> report
+    selection: Any  # memesearch.models.fusion.WeightSelection
+    skipped: dict[str, str] = field(default_factory=dict)  # branch -> why it was left out
+
+    def rows(self) -> list[dict[str, Any]]:
+        out = []
+        for group, by_branch in self.reports.items():
+            for branch in BRANCH_ORDER:
+                if branch in by_branch:
+                    rep = by_branch[branch]
+                    out.append(
+                        {
+                            "queries": group,
+                            "branch": branch,
+                            "n": rep.n_queries.get("with_relevant", 0),
+                            **{c: rep.metrics[c] for c in COLUMNS},
+                        }
+                    )
+        return out
+
+    def table(self) -> str:
+        """A Markdown table: one row per (query group, branch)."""
+        lines = [
+            "| queries | branch | n | " + " | ".join(COLUMNS) + " |",
+            "|---|---|---:|" + "---:|" * len(COLUMNS),
+        ]
+        for r in self.rows():
+            vals = " | ".join(f"{r[c]:.1f}" if c == "MdR" else f"{r[c]:.4f}" for c in COLUMNS)
+            lines.append(f"| {r['queries']} | {r['branch']} | {r['n']} | {vals} |")
+        return "\n".join(lines)
+
+
+def _groups(split: Split, by_lang: bool) -> dict[str, np.ndarray]:
+    groups = {"all": np.arange(len(split.queries))}
+    if by_lang:
+        langs: dict[str, list[int]] = {}
+        for i, q in enumerate(split.queries):
+            lang = q.meta.get("lang")
+            if isinstance(lang, str) and lang:
+                langs.setdefault(lang, []).append(i)
+        groups.update({k: np.asarray(v) for k, v in sorted(langs.items())})
+    return groups
+
+
+def compare_branches(
+    dataset: Dataset,
+    split: str,
+    branches: Mapping[str, Scorer],
+    *,
+    val_split: str = "val",
+    by_lang: bool = False,
+    metric: str = "R@10",
+    grid: float = 0.1,
+    fill: Mapping[str, float] | None = None,
+    ties: str = "pessimistic",
+    threshold: int = 1,
+) -> CompareResult:
+    """Evaluate each branch and their fusion on ``split``, with weights selected on ``val_split``."""
+    from memesearch.models.fusion import select_weights
+
+    if split == val_split:
+        raise ConfigError(f"the evaluation split and the validation split are both {split!r}")
+    if not branches:
+        raise ConfigError("compare needs at least one branch")
+    val, test = dataset[val_split], dataset[split]
+    val_scores: dict[str, np.ndarray] = {}
+    test_scores: dict[str, np.ndarray] = {}
+    skipped: dict[str, str] = {}
+    for name, scorer in branches.items():
+        t = scorer(dataset, split)
+        if np.isnan(t).all():
+            skipped[name] = f"no item of {split!r} has input for this branch (e.g. no caption or OCR text)"
+            continue
+        test_scores[name] = t
+        val_scores[name] = scorer(dataset, val_split)
+        log.info("scored branch %s on %s and %s", name, split, val_split)
+    if not test_scores:
+        raise ConfigError(
+            "no branch could score this split: " + "; ".join(f"{k}: {v}" for k, v in skipped.items())
+        )
+    kwargs: dict[str, Any] = {"ties": ties, "threshold": threshold}
+    selection = select_weights(
+        val_scores,
+        val.qrels(),
+        val.item_ids(),
+        [q.id for q in val.queries],
+        split_name=val_split,
+        grid=grid,
+        metric=metric,
+        fill=fill,
+        **kwargs,
+    )
+    test_scores["fused"] = selection.fuse(test_scores)
+    item_ids = test.item_ids()
+    reports: dict[str, dict[str, MetricsReport]] = {}
+    for group, rows in _groups(test, by_lang).items():
+        qs = [test.queries[i] for i in rows]
+        qrels = {q.id: dict(q.qrels) for q in qs}
+        qids = [q.id for q in qs]
+        reports[group] = {
+            name: evaluate_scores(floor_missing(s[rows]), qrels, qids, item_ids, **kwargs)
+            for name, s in test_scores.items()
+        }
+    return CompareResult(split, val_split, reports, selection, skipped)
+
+
+def write_compare(
+    result: CompareResult, out: str | Path, *, title: str, extra: Mapping[str, Any] | None = None
+) -> list[Path]:
+    """compare.md, compare.json, fusion_weights.json and fusion_sweep.png into ``out``."""
+    import json
+
+    from memesearch.models.fusion import plot_sweep
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    sel = result.selection
+    md = out / "compare.md"
+    md.write_text(
+        f"# {title}\n\nFusion weights chosen on `{result.val_split}` by {sel.metric}: "
+        + ", ".join(f"{k} {v:.2f}" for k, v in sel.weights.items())
+        + "\n\n"
+        + result.table()
+        + "\n"
+        + "".join(f"\nbranch {k} left out: {v}" for k, v in result.skipped.items())
+        + "\n",
+        encoding="utf-8",
+    )
+    js = out / "compare.json"
+    payload = {
+        "title": title,
+        "split": result.split,
+        "val_split": result.val_split,
+        "weights": dict(sel.weights),
+        "selection_metric": sel.metric,
+        "selection_value": sel.metric_value,
+        "rows": result.rows(),
+        "skipped": result.skipped,
+        **({"inputs": dict(extra)} if extra else {}),
+    }
+    js.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    written = [md, js, sel.save(out / "fusion_weights.json")]
+    if len(sel.weights) > 1:
+        written.append(plot_sweep(sel, out / "fusion_sweep.png"))
+    return written
+
+
+def default_branches(
+    *,
+    qi: Scorer | None,
+    qc: Scorer | None,
+    lexical: bool = True,
+    captions: bool = True,
+) -> dict[str, Scorer]:
+    """The usual branch set: QI (if given), QC (if given), lexical (unless disabled)."""
+    out: dict[str, Scorer] = {}
+    if qi is not None:
+        out["qi"] = qi
+    if qc is not None:
+        out["qc"] = qc
+    if lexical:
+        out["lexical"] = lexical_scorer(captions=captions)
+    return out
+
+
+__all__: Sequence[str] = (
+    "CompareResult",
+    "compare_branches",
+    "default_branches",
+    "floor_missing",
+    "image_encoder_scorer",
+    "lexical_scorer",
+    "qc_encoder_scorer",
+    "task_scorer",
+    "write_compare",
+)
