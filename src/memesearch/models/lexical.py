@@ -76,6 +76,7 @@ def _bm25s() -> Any:
     logging.getLogger("bm25s").setLevel(logging.WARNING)
     return bm25s
 
+
 BM25Method = Literal["lucene", "robertson"]
 Calibration = Literal["ideal", "max"]
 FORMAT_NAME = "memesearch-lexical"

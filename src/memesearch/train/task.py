@@ -179,6 +179,9 @@ _REGISTRY: dict[str, TaskSpec] = {}
 # package add one line here; code outside the package calls register_task().
 _BUILTIN: dict[str, str] = {
     "synthetic": "memesearch.train.synthetic:TASK_SPEC",
+    "clip4meme-qi": "memesearch.train.tasks.clip4meme:QI_TASK_SPEC",
+    "clip4meme-qc": "memesearch.train.tasks.clip4meme:QC_TASK_SPEC",
+    "ief": "memesearch.train.tasks.ief:TASK_SPEC",
 }
 
 

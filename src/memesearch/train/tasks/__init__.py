@@ -1,0 +1,10 @@
+"""Built-in retrieval Tasks of the training loop (registered in :data:`memesearch.train.task._BUILTIN`).
+
+- :mod:`.base`: the :class:`~memesearch.train.tasks.base.RetrievalTask` contract (``branch``,
+  ``score_split``) and the shared dataset plumbing (multi-positive (query, item) pairs of a native
+  dataset split, CLIP towers, tokenisation, validation on the ``val`` split).
+- :mod:`.clip4meme`: ``clip4meme-qi`` (stage 1, query–image) and ``clip4meme-qc`` (stage 2,
+  query–context text, stage-1 branch frozen).
+- :mod:`.ief`: ``ief`` (Cap4Video-style: token-wise interaction for QI, a caption transformer for QC,
+  fusion weights chosen on the validation split).
+"""
