@@ -84,13 +84,27 @@ def lexical_scorer(*, captions: bool = True) -> Scorer:
 
 
 def image_encoder_scorer(encoder: Any) -> Scorer:
-    """QI branch from an image encoder (text tower for queries, image tower for items)."""
+    """QI branch from an image encoder (text tower for queries, image tower for items).
+
+    An encoder with an ``encode_items(images, emotions)`` method (the ``starter`` model: image tower +
+    QI emotion gate) is used as trained, with each item's emotion words.
+    """
     from memesearch.eval.encoders import image_branch_scores
 
     def score(ds: Dataset, split: str) -> np.ndarray:
         sp = ds[split]
-        s = image_branch_scores([q.text for q in sp.queries], sp.items, encoder, root=ds.root)
-        return s.astype(np.float64)
+        texts = [q.text for q in sp.queries]
+        if not hasattr(encoder, "encode_items"):
+            return image_branch_scores(texts, sp.items, encoder, root=ds.root).astype(np.float64)
+        paths = []
+        for it in sp.items:
+            p = it.resolve_path(ds.root)
+            if p is None:
+                raise ConfigError(f"item {it.id!r} has no local image file; the QI branch needs one per item")
+            paths.append(p)
+        items = encoder.encode_items(paths, [it.emotions for it in sp.items])
+        queries = encoder.encode_text(texts, kind="query")
+        return np.asarray(queries @ items.T, dtype=np.float64)
 
     return score
 

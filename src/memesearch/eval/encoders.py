@@ -70,7 +70,7 @@ def text_branch_scores(
     encoder: Any,
     *,
     captions: bool = True,
-    batch_size: int = 64,
+    batch_size: int = 512,
     progress: bool | None = None,
 ) -> np.ndarray:
     """(Q, N) best cosine of each query against each item's context texts; :data:`NO_SCORE` if none."""

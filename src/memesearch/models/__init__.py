@@ -1,8 +1,9 @@
 """Models: the encoder registry (names -> encoders with their preprocessing and tokenizer).
 
 >>> from memesearch.models import create_encoder, list_encoders
->>> list_encoders()
-['clip:<local dir or hub id>', 'st:<local dir or hub id>', 'e5-small', 'minilm', 'tiny-clip[:seed]']
+>>> list_encoders()  # doctest: +NORMALIZE_WHITESPACE
+['clip:<local dir or hub id>', 'st:<local dir or hub id>', 'e5-small', 'minilm',
+ 'starter[:<weights dir>]', 'tiny-clip[:seed]']
 >>> create_encoder("tiny-clip").encode_text(["hello"]).shape
 (1, 32)
 """

@@ -182,6 +182,7 @@ _BUILTIN: dict[str, str] = {
     "clip4meme-qi": "memesearch.train.tasks.clip4meme:QI_TASK_SPEC",
     "clip4meme-qc": "memesearch.train.tasks.clip4meme:QC_TASK_SPEC",
     "ief": "memesearch.train.tasks.ief:TASK_SPEC",
+    "starter": "memesearch.train.tasks.starter:TASK_SPEC",
 }
 
 

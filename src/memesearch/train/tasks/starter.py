@@ -1,0 +1,371 @@
+"""Task ``starter``: train the small image tower of :mod:`memesearch.models.starter` from scratch, LiT-style.
+
+The text side is locked: every query text of the training split is embedded once by ``e5-small``
+(``kind="query"``, cached on disk by :class:`~memesearch.models.starter.TextEmbeddingCache`), and the
+item's emotion words too (``kind="passage"``). Only the image tower, the QI emotion gate and the
+logit scale train. Samples are the training split's (query, relevant item) pairs
+(:func:`~memesearch.train.tasks.base.positive_pairs`); pairs with equal query texts share a group id
+and are positives of each other (multi-positive symmetric InfoNCE). A batch item that is relevant to a
+query of another group (an emoji matching two keywords that both landed in the batch) is a *false
+negative*: with ``mask_false_negatives`` its logit is removed from that query's softmax (and the
+item's) instead of being pushed away.
+
+All training images are decoded once into memory (``(N, 3, S, S)`` uint8); augmentation runs batched
+in :meth:`StarterTask.collate`, so that the tower generalises from the train styles (google, twitter)
+to an unseen drawing style: random zoom, shift and rotation (filled with white), gamma, contrast and
+saturation jitter and random down-up sampling (line width / blur). No flips: many emoji are
+directional ("left arrow"), and no hue shifts: colours are in their names ("blue heart").
+
+Example::
+
+    memesearch train --preset starter                      # ~25 min on 2 CPU cores
+    python -m memesearch.models.starter export runs/starter-... --dataset data/emoji
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import Dataset as TorchDataset
+
+from memesearch.data.records import Dataset, Split
+from memesearch.errors import ConfigError, DataFormatError
+from memesearch.models.starter import (
+    StarterConfig,
+    TextEmbeddingCache,
+    build_model,
+    emotion_features,
+    is_starter_model,
+    normalize_pixels,
+    to_pixels,
+)
+from memesearch.train.losses import multi_positive_infonce, stable_group_id
+from memesearch.train.task import LossOutput, TaskSpec
+from memesearch.train.tasks.base import RetrievalConfig, RetrievalTask, get_split, positive_pairs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StarterTaskConfig(RetrievalConfig):
+    """``task_config`` of ``starter`` (the shared :class:`RetrievalConfig` keys plus these).
+
+    ``model_name`` is the frozen text encoder (``e5-small``); the image tower is built from the
+    architecture keys (see :class:`~memesearch.models.starter.StarterConfig`).
+
+    Augmentation: ``zoom`` range of the content scale (< 1 shrinks it into a white margin), ``shift``
+    (fraction of the side), ``rotate`` (degrees), ``gamma`` (max |log gamma|), ``contrast`` and
+    ``saturation`` (max relative change), ``downsample_prob`` with sides in ``downsample_sizes``.
+    ``max_train_pairs`` keeps a seeded subset of the pairs (smoke runs); ``cache_dir`` holds the text
+    embedding cache (default ``~/.cache/memesearch``).
+    """
+
+    dataset: str = "data/emoji"
+    model_name: str = "e5-small"
+    image_size: int = 64
+    stem: int = 2
+    widths: tuple[int, ...] = (32, 64, 128, 256)
+    depths: tuple[int, ...] = (1, 1, 1, 1)
+    head_hidden: int = 768
+    gate_init: float = 0.1
+    logit_scale_init: float = 10.0
+    emotion_kind: str = "passage"
+    mask_false_negatives: bool = True
+    augment: bool = True
+    zoom: tuple[float, float] = (0.8, 1.15)
+    shift: float = 0.08
+    rotate: float = 10.0
+    gamma: float = 0.3
+    contrast: float = 0.2
+    saturation: float = 0.4
+    downsample_prob: float = 0.3
+    downsample_sizes: tuple[int, int] = (24, 48)
+    max_train_pairs: int | None = None
+    cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.model_name != "e5-small":
+            log.warning(
+                "starter: text encoder %r instead of e5-small; the tower must match its dim", self.model_name
+            )
+        lo, hi = self.zoom
+        if not 0 < lo <= hi:
+            raise ConfigError(
+                f"task_config.zoom: got {self.zoom!r}, expected [low, high] with 0 < low <= high"
+            )
+        if not 0 <= self.downsample_prob <= 1:
+            raise ConfigError(f"task_config.downsample_prob: got {self.downsample_prob!r}, expected [0, 1]")
+        if self.max_train_pairs is not None and self.max_train_pairs < 1:
+            raise ConfigError(
+                f"task_config.max_train_pairs: got {self.max_train_pairs}, expected >= 1 or null"
+            )
+        self.model_config()  # checks the architecture keys
+
+    def model_config(self) -> StarterConfig:
+        """The :class:`StarterConfig` of the model this Task trains."""
+        return StarterConfig(
+            image_size=self.image_size,
+            stem=self.stem,
+            widths=tuple(self.widths),
+            depths=tuple(self.depths),
+            head_hidden=self.head_hidden,
+            gate_init=self.gate_init,
+            logit_scale_init=self.logit_scale_init,
+            text_encoder=self.model_name,
+            emotion_kind=self.emotion_kind,
+        )
+
+
+class StarterPairs(TorchDataset[dict[str, int]]):
+    """(query text index, item index, group id) per training pair; the tensors live on the Task."""
+
+    def __init__(self, texts: np.ndarray, items: np.ndarray, groups: np.ndarray) -> None:
+        self.texts, self.items, self.groups = texts, items, groups
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict[str, int]:
+        return {
+            "text": int(self.texts[index]),
+            "item": int(self.items[index]),
+            "group": int(self.groups[index]),
+        }
+
+
+@dataclass
+class _TrainData:
+    """Everything the training batches are built from (CPU tensors)."""
+
+    images: Tensor  # (N, 3, S, S) uint8, the split's items
+    queries: Tensor  # (U, D) float32 e5 embeddings of the distinct query texts
+    emotions: Tensor  # (N, E) float32 e5 embeddings of the items' emotion words (zeros where none)
+    emotion_mask: Tensor  # (N,) bool
+    relevant: Tensor  # (U, N) bool: the text is relevant to the item (some query with that text judges it)
+
+
+class StarterTask(RetrievalTask):
+    """LiT-style training of the starter image tower + QI emotion gate against frozen e5-small queries."""
+
+    branch = "qi"
+    config: StarterTaskConfig
+
+    def __init__(self, config: StarterTaskConfig) -> None:
+        self.config = config
+        self.text_cache = TextEmbeddingCache(config.model_name, config.cache_dir)
+        self._data: _TrainData | None = None
+        self._images: dict[str, Tensor] = {}  # split name -> (N, 3, S, S) uint8 (validation / scoring)
+
+    # ---- model and data -------------------------------------------------------------------------
+
+    def build_model(self) -> nn.Module:
+        return build_model(self.config.model_config())
+
+    def _load_images(self, dataset: Dataset, split: Split) -> Tensor:
+        from memesearch.models import load_image
+
+        size = self.config.image_size
+        out = torch.empty((len(split.items), 3, size, size), dtype=torch.uint8)
+        for start in range(0, len(split.items), 256):
+            batch = []
+            for it in split.items[start : start + 256]:
+                path = it.resolve_path(dataset.root)
+                if path is None:
+                    raise DataFormatError(f"item {it.id!r} of split {split.name!r} has no image file")
+                batch.append(load_image(path))
+            out[start : start + len(batch)] = (to_pixels(batch, size) * 255).round().to(torch.uint8)
+        return out
+
+    def _split_images(self, dataset: Dataset, split: Split) -> Tensor:
+        key = f"{dataset.root}:{split.name}:{len(split.items)}"
+        if key not in self._images:
+            self._images[key] = self._load_images(dataset, split)
+        return self._images[key]
+
+    def _emotions(self, split: Split) -> tuple[Tensor, Tensor]:
+        feats, mask = emotion_features(
+            self.text_cache,
+            [it.emotions for it in split.items],
+            kind="query" if self.config.emotion_kind == "query" else "passage",
+        )
+        if not mask.any():
+            feats = np.zeros((len(split.items), self.config.model_config().emotion_dim), dtype=np.float32)
+        return torch.from_numpy(feats), torch.from_numpy(mask)
+
+    def train_dataset(self) -> StarterPairs:
+        cfg = self.config
+        dataset = self.dataset()
+        split = get_split(dataset, cfg.train_split)
+        pairs = positive_pairs(split, cfg.min_grade)
+        if cfg.max_train_pairs is not None and len(pairs) > cfg.max_train_pairs:
+            keep = np.random.default_rng(0).permutation(len(pairs))[: cfg.max_train_pairs]
+            pairs = [pairs[i] for i in sorted(keep)]
+        if not pairs:
+            raise ConfigError(f"split {split.name!r} of {cfg.dataset} has no (query, relevant item) pair")
+        text_index: dict[str, int] = {}
+        texts = np.array([text_index.setdefault(q.text, len(text_index)) for q, _ in pairs], dtype=np.int64)
+        items = np.array([j for _, j in pairs], dtype=np.int64)
+        groups = np.array([stable_group_id(q.text) for q, _ in pairs], dtype=np.int64)
+        distinct = list(text_index)
+        log.info(
+            "starter: %d training pairs, %d query texts, %d items",
+            len(pairs),
+            len(distinct),
+            len(split.items),
+        )
+        queries = torch.from_numpy(self.text_cache.embed(distinct, kind="query"))
+        relevant = torch.zeros((len(distinct), len(split.items)), dtype=torch.bool)
+        index = {it.id: j for j, it in enumerate(split.items)}
+        for q in split.queries:
+            t = text_index.get(q.text)
+            if t is None:
+                continue
+            for item_id in q.relevant(cfg.min_grade):
+                relevant[t, index[item_id]] = True
+        emotions, emotion_mask = self._emotions(split)
+        images = self._split_images(dataset, split)
+        self._data = _TrainData(images, queries, emotions, emotion_mask, relevant)
+        return StarterPairs(texts, items, groups)
+
+    def _train_data(self) -> _TrainData:
+        if self._data is None:
+            self.train_dataset()
+        assert self._data is not None
+        return self._data
+
+    def collate(self, samples: list[Any]) -> dict[str, Tensor]:
+        """Index the in-memory tensors and augment the images (batched, global torch RNG)."""
+        data = self._train_data()
+        text = torch.tensor([s["text"] for s in samples], dtype=torch.int64)
+        item = torch.tensor([s["item"] for s in samples], dtype=torch.int64)
+        pixels = data.images[item].float().div_(255.0)  # (B, 3, S, S) in [0, 1]
+        if self.config.augment:
+            pixels = augment(pixels, self.config)
+        return {
+            "pixels": normalize_pixels(pixels),
+            "query": data.queries[text],  # (B, D)
+            "emotion": data.emotions[item],  # (B, E)
+            "emotion_mask": data.emotion_mask[item],  # (B,)
+            "group": torch.tensor([s["group"] for s in samples], dtype=torch.int64),
+            "text": text,
+            "item": item,
+        }
+
+    # ---- training step --------------------------------------------------------------------------
+
+    def embed_batch(self, model: nn.Module, batch: Any) -> dict[str, Tensor]:
+        assert is_starter_model(model)
+        item = model.items(batch["pixels"], batch["emotion"], batch["emotion_mask"])  # type: ignore[operator]
+        return {
+            "query": batch["query"],  # frozen e5 embeddings, unit length (B, D)
+            "item": item,  # (B, D), unit length
+            "group": batch["group"],
+            "text": batch["text"],
+            "item_index": batch["item"],
+        }
+
+    def loss(self, model: nn.Module, features: Mapping[str, Tensor]) -> LossOutput:
+        assert is_starter_model(model)
+        scale = model.logit_scale()  # type: ignore[operator]
+        logits = scale * (features["query"].float() @ features["item"].float().t())  # (B, B)
+        groups = features["group"]
+        masked = 0.0
+        if self.config.mask_false_negatives:
+            relevant = self._train_data().relevant
+            rel = relevant[features["text"].cpu()][:, features["item_index"].cpu()].to(
+                logits.device
+            )  # (B, B)
+            false_negative = rel & (groups[:, None] != groups[None, :])
+            logits = logits.masked_fill(false_negative, -math.inf)
+            masked = float(false_negative.float().mean())
+        loss = multi_positive_infonce(logits, groups)
+        gate: Any = model.qi.gate  # type: ignore[union-attr]
+        metrics: dict[str, Any] = {"logit_scale": scale.detach(), "masked": masked}
+        if gate is not None:
+            metrics["gate"] = gate.detach()
+        return LossOutput(loss, metrics)
+
+    # ---- scoring --------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def score_split(
+        self,
+        model: nn.Module,
+        dataset: Dataset,
+        split: str,
+        *,
+        device: str | torch.device = "cpu",
+        batch_size: int = 64,
+    ) -> np.ndarray:
+        """(Q, N) cosines: e5-small queries (``kind="query"``) vs image tower + emotion gate items."""
+        assert is_starter_model(model)
+        part = get_split(dataset, split)
+        queries = self.text_cache.embed([q.text for q in part.queries], kind="query")  # (Q, D)
+        images = self._split_images(dataset, part)
+        emotions, mask = self._emotions(part)
+        dtype = next(model.parameters()).dtype
+        items = np.empty((len(part.items), self.config.model_config().dim), dtype=np.float32)  # (N, D)
+        for start in range(0, len(part.items), batch_size):
+            stop = start + batch_size
+            pixels = normalize_pixels(images[start:stop].float().div_(255.0)).to(device, dtype)
+            out = model.items(  # type: ignore[operator]
+                pixels, emotions[start:stop].to(device, dtype), mask[start:stop].to(device)
+            )
+            items[start:stop] = out.float().cpu().numpy()
+        return np.asarray(queries @ items.T, dtype=np.float32)
+
+
+def augment(pixels: Tensor, config: StarterTaskConfig) -> Tensor:
+    """Random zoom/shift/rotation on a white background, gamma/contrast/saturation jitter and down-up
+    sampling of a ``(B, 3, S, S)`` batch in [0, 1] (global torch RNG; returns a new tensor)."""
+    b, _, size, _ = pixels.shape
+    lo, hi = config.zoom
+    zoom = torch.empty(b).uniform_(lo, hi)
+    angle = (torch.rand(b) * 2 - 1) * math.radians(config.rotate)
+    shift = (torch.rand(b, 2) * 2 - 1) * (2 * config.shift)  # normalised coordinates span 2
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack(
+        [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
+    )
+    grid = F.affine_grid(theta, list(pixels.shape), align_corners=False)  # (B, S, S, 2)
+    # sample 1 - x with zero padding: what comes in from outside the image is white
+    x = 1 - F.grid_sample(1 - pixels, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    if config.downsample_prob > 0:
+        pick = torch.rand(b) < config.downsample_prob
+        if bool(pick.any()):
+            lo_s, hi_s = config.downsample_sizes
+            side = int(torch.randint(lo_s, hi_s + 1, (1,)))
+            small = F.interpolate(
+                x[pick], size=(side, side), mode="bilinear", antialias=True, align_corners=False
+            )
+            x[pick] = F.interpolate(small, size=(size, size), mode="bilinear", align_corners=False)
+    x = x.clamp(0, 1)
+    if config.gamma > 0:  # gamma keeps white white and black black (shading differences between styles)
+        gamma = torch.exp((torch.rand(b, 1, 1, 1) * 2 - 1) * config.gamma)
+        x = x.clamp_min(1e-6).pow(gamma)
+    if config.saturation > 0:
+        grey = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]).expand_as(x)
+        sat = 1 + (torch.rand(b, 1, 1, 1) * 2 - 1) * config.saturation
+        x = grey + sat * (x - grey)
+    if config.contrast > 0:
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        con = 1 + (torch.rand(b, 1, 1, 1) * 2 - 1) * config.contrast
+        x = mean + con * (x - mean)
+    return x.clamp(0, 1)
+
+
+TASK_SPEC = TaskSpec(
+    name="starter",
+    factory=StarterTask,
+    config_cls=StarterTaskConfig,
+    description="the starter image tower (small CNN + QI emotion gate) aligned to frozen e5-small, LiT-style",
+)

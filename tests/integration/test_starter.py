@@ -1,0 +1,122 @@
+"""The starter model end to end: one training step of Task ``starter`` through ``main(argv)``, export,
+reload through the encoder registry; and the committed weights reaching their recorded R@10 on the
+emoji benchmark's test split (unseen concepts x held-out style), built here from the npm packages."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from memesearch.cli.main import main as cli_main
+from memesearch.data.formats import read_dataset
+from memesearch.models import create_encoder
+from memesearch.models.starter import METRICS_FILE, evaluate_starter, export_weights, weights_dir
+from memesearch.train.checkpoint import load_trained_model
+from memesearch.train.cli import main as train_main
+from memesearch.train.tasks.base import write_toy_dataset
+
+TINY = [
+    "task_config.image_size=32",
+    "task_config.widths=[8,16]",
+    "task_config.depths=[1,1]",
+    "task_config.head_hidden=0",
+    "task_config.eval_batch_size=8",
+    "batch_size=8",
+    "max_steps=1",
+    "epochs=1",
+]
+
+
+def test_one_training_step_export_and_reload(tmp_path: Path) -> None:
+    data = write_toy_dataset(tmp_path / "toy")
+    overrides = [
+        f"task_config.dataset={data}",
+        f"task_config.cache_dir={tmp_path / 'cache'}",
+        f"output_dir={tmp_path / 'runs'}",
+        "run_name=tiny",
+        *TINY,
+    ]
+    argv = ["--preset", "starter", "--quiet"]
+    for o in overrides:
+        argv += ["--set", o]
+    assert train_main(argv) == 0
+    run = tmp_path / "runs" / "tiny"
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    val = [r for r in records if r["kind"] == "val"]
+    assert len(val) == 1 and 0 <= val[0]["metrics"]["R@10"] <= 1
+
+    task, model, _ = load_trained_model(run)
+    ds = read_dataset(data)
+    scores = task.score_split(model, ds, "val")  # type: ignore[attr-defined]
+    assert scores.shape == (len(ds["val"].queries), len(ds["val"].items))
+    assert np.all(np.abs(scores) <= 1 + 1e-5)
+    assert task.branch == "qi"  # type: ignore[attr-defined]
+
+    out = export_weights(run, tmp_path / "weights", dataset=data, splits=("val", "test"))
+    metrics = json.loads((out / METRICS_FILE).read_text())
+    encoder = create_encoder(f"starter:{out}", device="cpu")
+    assert encoder.dim == 384
+    again = evaluate_starter(encoder, ds, "test")
+    assert again["all"]["R@10"] == pytest.approx(metrics["splits"]["test"]["all"]["R@10"], abs=1e-9)
+    # the encoder and the Task score the validation split alike
+    from memesearch.train.tasks.base import retrieval_metrics
+
+    via_task = retrieval_metrics(scores, ds["val"])
+    assert via_task["R@10"] == pytest.approx(metrics["splits"]["val"]["all"]["R@10"], abs=1e-6)
+
+
+def test_unknown_starter_key_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = train_main(["--preset", "starter", "--set", "task_config.widht=[8]", "--print-config"])
+    assert code == 2
+    assert "did you mean 'task_config.width" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------
+# the committed weights on the real benchmark
+
+
+@pytest.fixture(scope="session")
+def emoji_benchmark(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The emoji benchmark built with the command recorded in the committed metrics.json."""
+    from memesearch.data.emoji.sources import default_npm_cache, installed_version
+
+    packages = [
+        "emoji-datasource-google",
+        "emoji-datasource-twitter",
+        "emoji-datasource-facebook",
+        "emojibase-data",
+    ]
+    cache = default_npm_cache()
+    if shutil.which("npm") is None and any(installed_version(p, cache) is None for p in packages):
+        pytest.skip(f"npm is not installed and the emoji npm packages are not in {cache}")
+    recorded = json.loads((weights_dir() / METRICS_FILE).read_text(encoding="utf-8"))
+    command = recorded["dataset"]["build"].split()
+    assert command[:4] == ["memesearch", "datasets", "build", "emoji"]
+    out = tmp_path_factory.mktemp("emoji-bench") / "emoji"
+    args = command[1:]
+    args[args.index("--out") + 1] = str(out)
+    assert cli_main(args) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_committed_weights_reach_recorded_r10_on_emoji_test(emoji_benchmark: Path) -> None:
+    recorded = json.loads((weights_dir() / METRICS_FILE).read_text(encoding="utf-8"))
+    expected = recorded["splits"]["test"]["all"]["R@10"]
+    ds = read_dataset(emoji_benchmark)
+    part = ds["test"]
+    encoder = create_encoder("starter", device="cpu")
+    items = encoder.encode_items(
+        [it.resolve_path(ds.root) for it in part.items],  # type: ignore[misc]
+        [it.emotions for it in part.items],
+    )
+    queries = encoder.encode_text([q.text for q in part.queries], kind="query", batch_size=1024)
+    from memesearch.eval.metrics import evaluate_scores
+
+    report = evaluate_scores(queries @ items.T, part.qrels(), [q.id for q in part.queries], part.item_ids())
+    assert report["R@10"] == pytest.approx(expected, abs=0.01)
+    assert report["R@10"] > 0.05  # far above chance (10 / 383 items ~ 0.03 for one relevant item)
