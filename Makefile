@@ -13,7 +13,7 @@ DEMO_DATA ?= data/emoji
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: install demo test lint typecheck pytest lock clean
+.PHONY: install system demo test lint typecheck pytest lock clean
 
 install: $(STAMP)
 
@@ -29,6 +29,18 @@ $(STAMP): pyproject.toml requirements.lock
 		|| (echo "torchvision is installed in $(VENV); memesearch must not depend on it" && exit 1)
 	@touch $(STAMP)
 
+# Debian packages: chromium (the web UI test drives it headless through Playwright) and a CJK font
+# (fonts-wqy-microhei: rendered Chinese text for the OCR tests). Installed with apt-get when missing.
+APT_PACKAGES := chromium fonts-wqy-microhei
+SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo)
+
+system:
+	@if command -v chromium >/dev/null 2>&1 && [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then :; \
+	else echo "installing $(APT_PACKAGES) (apt-get)"; \
+	  ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+	    $(APT_PACKAGES) >/dev/null) || echo "warning: could not install $(APT_PACKAGES); the browser and Chinese OCR tests will be skipped"; \
+	fi
+
 demo: $(STAMP)
 	$(PY) -m memesearch.demo --data $(DEMO_DATA) --out $(DEMO_DIR) $(ARGS)
 
@@ -42,7 +54,7 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+test: system lint typecheck pytest
 
 # Re-pin requirements.lock from the current .venv (maintainers only).
 lock:

@@ -15,6 +15,8 @@ import typer
 from memesearch import __version__
 from memesearch.cli import datasets as datasets_cli
 from memesearch.cli import evaluate as evaluate_cli
+from memesearch.cli import index as index_cli
+from memesearch.cli import search as search_cli
 from memesearch.cli import train as train_cli
 from memesearch.errors import MemesearchError
 
@@ -28,6 +30,9 @@ app = typer.Typer(
 app.add_typer(datasets_cli.app, name="datasets")
 app.command(name="evaluate")(evaluate_cli.evaluate)
 app.command(name="train")(train_cli.train)
+app.command(name="index")(index_cli.index)
+app.command(name="remove")(index_cli.remove)
+app.command(name="search")(search_cli.search)
 
 
 def _version_callback(value: bool) -> None:

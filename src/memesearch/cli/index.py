@@ -1,0 +1,138 @@
+"""``memesearch index`` and ``memesearch remove``: build and maintain an index directory."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from memesearch.errors import ConfigError
+
+
+def index(
+    paths: list[str] = typer.Argument(
+        ..., help="Media files, folders (recursive), CSV/JSONL lists or dataset folders to index."
+    ),
+    index_dir: Path = typer.Option(..., "--index", "-i", help="Index folder (created when new)."),
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="Encoder for a new index (default: starter). An existing index keeps its own.",
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", "-w", min=0, help="Processes for decoding and OCR (default: all cores; 0 = none)."
+    ),
+    ocr: bool | None = typer.Option(
+        None, "--ocr/--no-ocr", help="Read text inside images (new index; default on)."
+    ),
+    ocr_min_score: float | None = typer.Option(
+        None, "--ocr-min-score", help="Keep OCR lines at or above this score."
+    ),
+    emotions: bool | None = typer.Option(
+        None,
+        "--emotions/--no-emotions",
+        help="Tag emotions zero-shot when the input gives none (default on).",
+    ),
+    oracle_captions: bool = typer.Option(
+        False,
+        "--oracle-captions",
+        help="Keep captions a benchmark marks as its ground truth (caption_kind=oracle).",
+    ),
+    splits: str | None = typer.Option(
+        None, "--splits", help="Dataset folders: only these splits (comma-separated)."
+    ),
+    source: str | None = typer.Option(None, "--source", help="Source label for items that have none."),
+    weights: str | None = typer.Option(
+        None, "--weights", help="Fusion weights to record, e.g. image=0.2,text=0.5,lexical=0.3."
+    ),
+    exact_below: int | None = typer.Option(
+        None, "--exact-below", help="Exact FAISS search below this many items, HNSW above (new index)."
+    ),
+    prune: bool = typer.Option(
+        False, "--prune", help="Remove indexed files under the given folders that are gone."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    progress: bool | None = typer.Option(
+        None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."
+    ),
+) -> None:
+    """Index media into INDEX: dedup, OCR, emotions, embeddings, FAISS + SQLite.
+
+    Re-runs skip unchanged files; a killed run resumes where it stopped.
+    """
+    from memesearch.index import Index, IndexConfig, parse_weights
+    from memesearch.index.vectors import VectorConfig
+
+    settings: dict[str, object] = {}
+    if ocr is not None:
+        settings["ocr"] = ocr
+    if ocr_min_score is not None:
+        settings["ocr_min_score"] = ocr_min_score
+    if emotions is not None:
+        settings["emotions"] = emotions
+    if oracle_captions:
+        settings["oracle_captions"] = True
+    if exact_below is not None:
+        settings["vectors"] = VectorConfig(exact_below=exact_below)
+    if weights:
+        settings["weights"] = parse_weights(weights)
+    if (index_dir / "index.json").exists():
+        idx = Index.open(index_dir, model=model)
+        changed = {k: v for k, v in settings.items() if k != "weights" and getattr(idx.config, k) != v}
+        if changed:
+            idx.close()
+            raise ConfigError(
+                f"{index_dir} already exists with other settings ({', '.join(sorted(changed))}); "
+                "settings are fixed when an index is created — build a new index to change them"
+            )
+        if "weights" in settings:
+            idx.set_weights(settings["weights"])  # type: ignore[arg-type]
+    else:
+        idx = Index.create(index_dir, config=IndexConfig(model=model or "starter", **settings))  # type: ignore[arg-type]
+    show = sys.stderr.isatty() if progress is None else progress
+    with idx:
+        summary = idx.add_paths(
+            paths,
+            workers=workers,
+            progress=show,
+            source=source,
+            splits=[s.strip() for s in splits.split(",") if s.strip()] if splits else None,
+            prune=prune,
+        )
+        total = len(idx)
+    if json_out:
+        typer.echo(json.dumps({**summary.to_dict(), "items_in_index": total}, ensure_ascii=False, indent=2))
+        return
+    typer.echo(
+        f"indexed {len(summary.indexed)}, skipped {summary.skipped} unchanged, "
+        f"{summary.duplicates} exact duplicates, "
+        f"{summary.near_duplicates} near-duplicates, {summary.removed} removed, {len(summary.failed)} failed "
+        f"in {summary.seconds:.1f} s; {total} items in {index_dir}"
+    )
+    for msg in summary.messages:
+        typer.echo(f"note: {msg}")
+    for f in summary.failed[:50]:
+        typer.echo(f"failed [{f.reason}]: {f.message}", err=True)
+    if len(summary.failed) > 50:
+        typer.echo(f"... and {len(summary.failed) - 50} more failures (use --json for all)", err=True)
+
+
+def remove(
+    targets: list[str] = typer.Argument(None, help="Item ids, indexed file paths, or folders."),
+    index_dir: Path = typer.Option(..., "--index", "-i", help="Index folder."),
+    missing: bool = typer.Option(False, "--missing", help="Remove every indexed file that no longer exists."),
+) -> None:
+    """Remove items from INDEX by id, file path or folder (or every missing file with --missing)."""
+    from memesearch.index import Index
+
+    if not targets and not missing:
+        raise ConfigError("nothing to remove: give item ids or paths, or --missing")
+    with Index.open(index_dir) as idx:
+        n = idx.remove(targets) if targets else 0
+        if missing:
+            n += idx.remove_missing()
+        total = len(idx)
+    typer.echo(f"removed {n} item(s); {total} items in {index_dir}")

@@ -1,0 +1,113 @@
+"""``memesearch search``: text, batch (a file of queries) or image-to-image search of an index."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from memesearch.errors import ConfigError, DataFormatError
+
+
+def search(
+    query: str | None = typer.Argument(None, help="The search text (a chat message or a few words)."),
+    index_dir: Path = typer.Option(..., "--index", "-i", help="Index folder."),
+    k: int = typer.Option(20, "--k", "-k", help="Number of results."),
+    emotion: list[str] = typer.Option(
+        None, "--emotion", "-e", help="Only items with this emotion (en or zh; repeat)."
+    ),
+    media: list[str] = typer.Option(None, "--media", help="Only image, gif or video items (repeat)."),
+    source: str | None = typer.Option(None, "--source", help="Only items from this source."),
+    image: Path | None = typer.Option(None, "--image", help="Search by this image instead of text."),
+    queries_file: Path | None = typer.Option(
+        None, "--file", "-f", help="Batch: a text file with one query per line (UTF-8)."
+    ),
+    explain: bool = typer.Option(False, "--explain", help="Say why each result matched."),
+    weights: str | None = typer.Option(
+        None, "--weights", help="Fusion weights, e.g. image=0.5,text=0.3,lexical=0.2."
+    ),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="Encoder (must be the one the index was built with)."
+    ),
+    json_out: bool = typer.Option(
+        False, "--json", help="Print JSON (one object per query; JSON lines for --file)."
+    ),
+) -> None:
+    """Search INDEX and print ranked results with per-branch scores and emotions."""
+    from memesearch.index import Index, parse_weights
+    from memesearch.search import Searcher
+
+    given = sum(x is not None for x in (query, image, queries_file))
+    if given != 1:
+        raise ConfigError("give exactly one of: a query text, --image PATH, or --file QUERIES.txt")
+    w = parse_weights(weights) if weights else None
+    with Index.open(index_dir, model=model, readonly=True) as idx:
+        searcher = Searcher(idx, weights=w)
+        opts = {
+            "k": k,
+            "emotion": emotion or None,
+            "media": media or None,
+            "source": source,
+            "explain": explain,
+        }
+        if image is not None:
+            responses = [searcher.search_image(image, **opts)]  # type: ignore[arg-type]
+        elif queries_file is not None:
+            try:
+                lines = queries_file.read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise DataFormatError(f"cannot read the queries file: {exc}", path=queries_file) from None
+            texts = [line.strip() for line in lines if line.strip()]
+            if not texts:
+                raise DataFormatError("the queries file holds no query (one per line)", path=queries_file)
+            responses = searcher.search_batch(texts, **opts)  # type: ignore[arg-type]
+        else:
+            responses = [searcher.search(str(query), **opts)]  # type: ignore[arg-type]
+    if json_out:
+        if queries_file is not None:
+            for r in responses:
+                typer.echo(json.dumps(r.to_dict(), ensure_ascii=False))
+        else:
+            typer.echo(json.dumps(responses[0].to_dict(), ensure_ascii=False, indent=2))
+        return
+    for r in responses:
+        _print_response(r, explain)
+
+
+def _print_response(resp: object, explain: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from memesearch.data.emoji.emotions import EMOTIONS
+    from memesearch.search.results import SearchResponse
+
+    assert isinstance(resp, SearchResponse)
+    console = Console(highlight=False)
+    title = f"“{resp.query}”" if resp.query is not None else "image search"
+    if resp.filters:
+        title += "  " + "  ".join(
+            f"{k}={','.join(v) if isinstance(v, list) else v}" for k, v in resp.filters.items()
+        )
+    table = Table(title=f"{title}  ({len(resp.hits)} of {resp.total_items} items, {resp.took_ms:.0f} ms)")
+    for col in ("#", "id", "score", "image", "text", "lexical", "emotions", "file"):
+        table.add_column(
+            col, justify="right" if col in ("#", "score", "image", "text", "lexical") else "left"
+        )
+    for h in resp.hits:
+
+        def fmt(b: str, h: object = h) -> str:
+            s = h.scores.get(b)  # type: ignore[attr-defined]
+            return "-" if s is None else f"{s:.3f}"
+
+        emos = ", ".join(f"{e}/{EMOTIONS.get(e, e)}" for e, _ in h.item.emotions) or "-"
+        path = h.item.paths[0] if h.item.paths else "-"
+        table.add_row(
+            str(h.rank), h.id, f"{h.score:.3f}", fmt("image"), fmt("text"), fmt("lexical"), emos, path
+        )
+    console.print(table)
+    if explain:
+        for h in resp.hits:
+            console.print(f"  {h.rank}. {h.id}: " + "; ".join(h.why))
+    if not resp.hits:
+        console.print("  no results" + (" (the filters match no item)" if resp.filters else ""))

@@ -1,0 +1,125 @@
+"""Settings of an index, recorded in its ``index.json`` (the directory describes itself)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from memesearch.errors import ConfigError
+from memesearch.index.vectors import VectorConfig
+
+INDEX_FORMAT = "memesearch-index"
+INDEX_FORMAT_VERSION = 1
+
+#: Default fusion weights (image, caption/OCR text, lexical): the weights chosen on the emoji benchmark's
+#: *validation* split for the starter model (issue 4, ``memesearch evaluate --compare``). They can be
+#: changed per index (``memesearch index --weights image=0.5,text=0.3,lexical=0.2``) or per search.
+DEFAULT_WEIGHTS: dict[str, float] = {"image": 0.2, "text": 0.5, "lexical": 0.3}
+BRANCHES: tuple[str, ...] = ("image", "text", "lexical")
+
+
+@dataclass
+class IndexConfig:
+    """What ``memesearch index`` does to each file and how vectors are stored.
+
+    Attributes:
+        model: encoder name (``memesearch.models.create_encoder``); it must read images and text.
+        ocr: read the text inside images with RapidOCR; ``ocr_min_score``: keep lines at or above it.
+        emotions: tag emotions zero-shot (image embedding vs a bilingual emotion vocabulary) when the
+            input gives none; ``emotion_top_k`` emotions at most per item.
+        oracle_captions: keep manifest captions marked ``caption_kind: oracle`` (a benchmark's own
+            ground-truth names; off by default so an index never searches its own answers).
+        max_frames: frames used for animated images and videos (cover + evenly spaced frames).
+        max_pixels: frames larger than this (width × height) are refused (decompression bombs).
+        near_duplicate_distance: perceptual-hash Hamming distance at or below which two items are
+            near-duplicates (reported and linked, both stay searchable).
+        batch_size: items per embedding batch and per database transaction.
+        weights: fusion weights per branch (``image``, ``text``, ``lexical``).
+        vectors: FAISS settings (exact below ``exact_below`` vectors, HNSW above).
+    """
+
+    model: str = "starter"
+    ocr: bool = True
+    ocr_min_score: float = 0.9
+    emotions: bool = True
+    emotion_top_k: int = 2
+    oracle_captions: bool = False
+    max_frames: int = 4
+    max_pixels: int = 40_000_000
+    near_duplicate_distance: int = 4
+    batch_size: int = 32
+    weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    vectors: VectorConfig = field(default_factory=VectorConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.vectors, dict):
+            self.vectors = VectorConfig.from_dict(self.vectors)
+        self.weights = check_weights(self.weights)
+        if not 0.0 <= self.ocr_min_score <= 1.0:
+            raise ConfigError(f"ocr_min_score must be in [0, 1], got {self.ocr_min_score}")
+        for key in ("max_frames", "max_pixels", "batch_size", "emotion_top_k"):
+            if int(getattr(self, key)) < 1:
+                raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if not 0 <= self.near_duplicate_distance <= 64:
+            raise ConfigError(
+                f"near_duplicate_distance must be in [0, 64], got {self.near_duplicate_distance}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["vectors"] = self.vectors.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IndexConfig:
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(
+                f"unknown index settings {sorted(unknown)}; valid: {sorted(cls.__dataclass_fields__)}"
+            )
+        return cls(**data)
+
+
+def check_weights(weights: dict[str, float]) -> dict[str, float]:
+    """Validate fusion weights: known branches, non-negative, not all zero."""
+    out: dict[str, float] = {}
+    for key, value in dict(weights).items():
+        if key not in BRANCHES:
+            raise ConfigError(f"unknown branch {key!r} in weights; valid branches: {', '.join(BRANCHES)}")
+        v = float(value)
+        if not v >= 0:
+            raise ConfigError(f"weight of {key!r} must be >= 0, got {value!r}")
+        out[key] = v
+    if not any(v > 0 for v in out.values()):
+        raise ConfigError(f"at least one branch weight must be positive, got {weights}")
+    return out
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    """``"image=0.5,text=0.3,lexical=0.2"`` -> dict (validated)."""
+    out: dict[str, float] = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise ConfigError(f"weights must look like 'image=0.5,text=0.3,lexical=0.2', got {text!r}")
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            raise ConfigError(f"weight of {key.strip()!r} is not a number: {value!r}") from None
+    return check_weights(out)
+
+
+def encoder_signature(config: dict[str, Any]) -> str:
+    """A short hash naming the exact encoder (name, kind, source, dim, weights hash when known)."""
+    extra = config.get("extra") or {}
+    key = {
+        "name": config.get("name"),
+        "kind": config.get("kind"),
+        "dim": config.get("dim"),
+        "weights": extra.get("weights_sha256") or config.get("source"),
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]

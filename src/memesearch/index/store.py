@@ -1,0 +1,485 @@
+"""SQLite metadata store of an index (WAL mode): items, the paths they were found at, enrichment cache.
+
+The database is the index's source of truth: every item row carries its vectors, so the FAISS files
+can be rebuilt from it at any time. Every ingest batch is one transaction that also bumps
+``generation``; a crash (even ``kill -9``) therefore leaves either the whole batch or none of it.
+
+Tables:
+
+* ``items`` — one row per distinct content (``rowid`` is the FAISS id; ``id`` = sha256[:16]);
+* ``paths`` — every file path seen, with size and mtime (unchanged files are skipped on re-runs);
+* ``emotions`` — (item, emotion, score), indexed for filters;
+* ``cache`` — enrichment results per (sha256, stage, version): a re-run or a re-add never recomputes OCR,
+  emotions or embeddings for content it has seen before, even after the item was removed;
+* ``kv`` — generation counter and other small values.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from memesearch.search.results import IndexedItem, OCRLine
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    sha256 TEXT NOT NULL UNIQUE,
+    media TEXT NOT NULL,
+    width INTEGER NOT NULL DEFAULT 0,
+    height INTEGER NOT NULL DEFAULT 0,
+    frames INTEGER NOT NULL DEFAULT 1,
+    phash TEXT NOT NULL DEFAULT '',
+    duplicate_of TEXT,
+    ocr TEXT,
+    captions TEXT NOT NULL DEFAULT '[]',
+    source TEXT,
+    meta TEXT NOT NULL DEFAULT '{}',
+    added_at REAL NOT NULL,
+    stored_path TEXT,
+    image_vec BLOB NOT NULL,
+    text_vec BLOB
+);
+CREATE INDEX IF NOT EXISTS items_media ON items(media);
+CREATE INDEX IF NOT EXISTS items_source ON items(source);
+CREATE TABLE IF NOT EXISTS paths (
+    path TEXT PRIMARY KEY,
+    item_rowid INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    seen_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS paths_item ON paths(item_rowid);
+CREATE TABLE IF NOT EXISTS emotions (
+    item_rowid INTEGER NOT NULL,
+    emotion TEXT NOT NULL,
+    score REAL NOT NULL,
+    rank INTEGER NOT NULL,
+    PRIMARY KEY (item_rowid, emotion)
+);
+CREATE INDEX IF NOT EXISTS emotions_emotion ON emotions(emotion);
+CREATE TABLE IF NOT EXISTS cache (
+    sha256 TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    version TEXT NOT NULL,
+    value BLOB,
+    PRIMARY KEY (sha256, stage, version)
+);
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+_ITEM_COLUMNS = (
+    "rowid, id, sha256, media, width, height, frames, phash, duplicate_of, ocr, captions, source, meta, "
+    "added_at, stored_path"
+)
+
+
+def vec_to_blob(vec: np.ndarray | None) -> bytes | None:
+    return None if vec is None else np.ascontiguousarray(vec, dtype=np.float32).tobytes()
+
+
+def blob_to_vec(blob: bytes | None, dim: int) -> np.ndarray | None:
+    return None if blob is None else np.frombuffer(blob, dtype=np.float32).reshape(dim)
+
+
+class Store:
+    """Thread-safe access to ``meta.sqlite`` (one connection, one lock; WAL lets readers in other
+    processes read while a writer writes)."""
+
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        self._lock = threading.RLock()
+        if readonly:
+            uri = f"file:{self.path}?mode=ro"
+            self.conn = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+        else:
+            self.conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.executescript(_SCHEMA)
+            if self.get_kv("schema_version") is None:
+                self.set_kv("schema_version", str(SCHEMA_VERSION))
+        self.conn.execute("PRAGMA busy_timeout=10000")
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rollback on error); bumps the generation on commit."""
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+                gen = int(self._kv(self.conn, "generation") or 0) + 1
+                self.conn.execute(
+                    "INSERT INTO kv(key, value) VALUES('generation', ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                    (str(gen),),
+                )
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+
+    # ---- kv ------------------------------------------------------------------------------------
+    @staticmethod
+    def _kv(conn: sqlite3.Connection, key: str) -> str | None:
+        row = conn.execute("SELECT value FROM kv WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def get_kv(self, key: str) -> str | None:
+        with self._lock:
+            return self._kv(self.conn, key)
+
+    def set_kv(self, key: str, value: str) -> None:
+        with self._lock:
+            self.conn.execute(
+                "INSERT INTO kv(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (key, value),
+            )
+
+    @property
+    def generation(self) -> int:
+        return int(self.get_kv("generation") or 0)
+
+    # ---- reads ---------------------------------------------------------------------------------
+    def count(self) -> int:
+        with self._lock:
+            return int(self.conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+
+    def rowid_of(self, item_id: str) -> int | None:
+        with self._lock:
+            row = self.conn.execute("SELECT rowid FROM items WHERE id=?", (item_id,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def rowid_by_sha(self, sha256: str) -> int | None:
+        with self._lock:
+            row = self.conn.execute("SELECT rowid FROM items WHERE sha256=?", (sha256,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def path_entry(self, path: str) -> tuple[int, int, int] | None:
+        """``(item_rowid, size, mtime_ns)`` recorded for ``path``."""
+        with self._lock:
+            row = self.conn.execute(
+                "SELECT item_rowid, size, mtime_ns FROM paths WHERE path=?", (path,)
+            ).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]), int(row[2]))
+
+    def items_by_rowid(self, rowids: Sequence[int]) -> dict[int, IndexedItem]:
+        """Items for ``rowids`` (missing rowids are left out)."""
+        out: dict[int, IndexedItem] = {}
+        ids = [int(r) for r in rowids]
+        with self._lock:
+            for start in range(0, len(ids), 900):
+                chunk = ids[start : start + 900]
+                marks = ",".join("?" * len(chunk))
+                rows = self.conn.execute(
+                    f"SELECT {_ITEM_COLUMNS} FROM items WHERE rowid IN ({marks})", chunk
+                ).fetchall()
+                paths = self._paths_for(chunk)
+                emos = self._emotions_for(chunk)
+                for row in rows:
+                    out[int(row[0])] = _row_to_item(
+                        row, paths.get(int(row[0]), []), emos.get(int(row[0]), [])
+                    )
+        return out
+
+    def _paths_for(self, rowids: list[int]) -> dict[int, list[str]]:
+        marks = ",".join("?" * len(rowids))
+        out: dict[int, list[str]] = {}
+        for rid, path in self.conn.execute(
+            f"SELECT item_rowid, path FROM paths WHERE item_rowid IN ({marks}) ORDER BY path", rowids
+        ):
+            out.setdefault(int(rid), []).append(str(path))
+        return out
+
+    def _emotions_for(self, rowids: list[int]) -> dict[int, list[tuple[str, float]]]:
+        marks = ",".join("?" * len(rowids))
+        out: dict[int, list[tuple[str, float]]] = {}
+        for rid, emo, score in self.conn.execute(
+            f"SELECT item_rowid, emotion, score FROM emotions WHERE item_rowid IN ({marks}) ORDER BY rank",
+            rowids,
+        ):
+            out.setdefault(int(rid), []).append((str(emo), float(score)))
+        return out
+
+    def stored_path(self, rowid: int) -> str | None:
+        with self._lock:
+            row = self.conn.execute("SELECT stored_path FROM items WHERE rowid=?", (rowid,)).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
+
+    def iter_vectors(
+        self, column: str, dim: int, batch: int = 20_000
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(rowids, vectors)`` chunks of every item with a non-null ``column`` (image_vec/text_vec)."""
+        if column not in ("image_vec", "text_vec"):
+            raise ValueError(column)
+        last = -1
+        while True:
+            with self._lock:
+                rows = self.conn.execute(
+                    f"SELECT rowid, {column} FROM items WHERE rowid > ? AND {column} IS NOT NULL "
+                    "ORDER BY rowid LIMIT ?",
+                    (last, batch),
+                ).fetchall()
+            if not rows:
+                return
+            ids = np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
+            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
+            last = int(ids[-1])
+            yield ids, vecs
+
+    def all_phashes(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(rowids, phashes as uint64)`` of every item with a perceptual hash."""
+        with self._lock:
+            rows = self.conn.execute("SELECT rowid, phash FROM items WHERE phash != ''").fetchall()
+        ids = np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
+        hashes = np.fromiter((int(r[1], 16) for r in rows), dtype=np.uint64, count=len(rows))
+        return ids, hashes
+
+    def text_rows(self) -> list[tuple[int, str]]:
+        """``(rowid, caption + OCR text)`` of every item that has any text (for the lexical branch)."""
+        out: list[tuple[int, str]] = []
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT rowid, captions, ocr FROM items "
+                "WHERE captions != '[]' OR (ocr IS NOT NULL AND ocr != '[]')"
+            ).fetchall()
+        for rid, caps, ocr in rows:
+            text = item_text(json.loads(caps), None if ocr is None else json.loads(ocr))
+            if text:
+                out.append((int(rid), text))
+        return out
+
+    def rowids_where(
+        self, *, emotions: Sequence[str] = (), media: Sequence[str] = (), source: str | None = None
+    ) -> np.ndarray:
+        """Rowids of items matching every given filter (emotion: any of; media: any of)."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if emotions:
+            marks = ",".join("?" * len(emotions))
+            clauses.append(f"rowid IN (SELECT item_rowid FROM emotions WHERE emotion IN ({marks}))")
+            params.extend(emotions)
+        if media:
+            clauses.append(f"media IN ({','.join('?' * len(media))})")
+            params.extend(media)
+        if source is not None:
+            clauses.append("source = ?")
+            params.append(source)
+        where = " AND ".join(clauses) if clauses else "1"
+        with self._lock:
+            rows = self.conn.execute(f"SELECT rowid FROM items WHERE {where}", params).fetchall()
+        return np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
+
+    def count_where(self, **filters: Any) -> int:
+        return int(self.rowids_where(**filters).size)
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            media = dict(self.conn.execute("SELECT media, COUNT(*) FROM items GROUP BY media").fetchall())
+            emos = dict(
+                self.conn.execute(
+                    "SELECT emotion, COUNT(*) FROM emotions GROUP BY emotion ORDER BY COUNT(*) DESC"
+                ).fetchall()
+            )
+            n_paths = int(self.conn.execute("SELECT COUNT(*) FROM paths").fetchone()[0])
+            near = int(
+                self.conn.execute("SELECT COUNT(*) FROM items WHERE duplicate_of IS NOT NULL").fetchone()[0]
+            )
+            with_ocr = int(
+                self.conn.execute(
+                    "SELECT COUNT(*) FROM items WHERE ocr IS NOT NULL AND ocr != '[]'"
+                ).fetchone()[0]
+            )
+        return {
+            "items": sum(media.values()),
+            "paths": n_paths,
+            "media": media,
+            "emotions": emos,
+            "near_duplicates": near,
+            "items_with_ocr_text": with_ocr,
+        }
+
+    # ---- cache ---------------------------------------------------------------------------------
+    def cache_get(self, sha256: str, stage: str, version: str) -> bytes | None:
+        with self._lock:
+            row = self.conn.execute(
+                "SELECT value FROM cache WHERE sha256=? AND stage=? AND version=?", (sha256, stage, version)
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def cache_get_many(self, sha256s: Sequence[str], stage: str, version: str) -> dict[str, bytes]:
+        out: dict[str, bytes] = {}
+        shas = list(sha256s)
+        with self._lock:
+            for start in range(0, len(shas), 900):
+                chunk = shas[start : start + 900]
+                marks = ",".join("?" * len(chunk))
+                for sha, value in self.conn.execute(
+                    f"SELECT sha256, value FROM cache WHERE stage=? AND version=? AND sha256 IN ({marks})",
+                    [stage, version, *chunk],
+                ):
+                    out[str(sha)] = bytes(value)
+        return out
+
+    # ---- writes (call inside transaction()) ----------------------------------------------------
+    @staticmethod
+    def put_cache(conn: sqlite3.Connection, sha256: str, stage: str, version: str, value: bytes) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO cache(sha256, stage, version, value) VALUES (?, ?, ?, ?)",
+            (sha256, stage, version, value),
+        )
+
+    @staticmethod
+    def insert_item(
+        conn: sqlite3.Connection,
+        item: IndexedItem,
+        image_vec: np.ndarray,
+        text_vec: np.ndarray | None,
+        stored_path: str | None = None,
+    ) -> int:
+        cur = conn.execute(
+            "INSERT INTO items(id, sha256, media, width, height, frames, phash, duplicate_of, ocr, captions, "
+            "source, meta, added_at, stored_path, image_vec, text_vec) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                item.id,
+                item.sha256,
+                item.media,
+                item.width,
+                item.height,
+                item.frames,
+                item.phash,
+                item.duplicate_of,
+                None if item.ocr is None else json.dumps([o.to_dict() for o in item.ocr], ensure_ascii=False),
+                json.dumps(item.captions, ensure_ascii=False),
+                item.source,
+                json.dumps(item.meta, ensure_ascii=False, default=str),
+                item.added_at or time.time(),
+                stored_path,
+                vec_to_blob(image_vec),
+                vec_to_blob(text_vec),
+            ),
+        )
+        rowid = int(cur.lastrowid or 0)
+        conn.executemany(
+            "INSERT OR REPLACE INTO emotions(item_rowid, emotion, score, rank) VALUES (?, ?, ?, ?)",
+            [(rowid, e, float(s), r) for r, (e, s) in enumerate(item.emotions)],
+        )
+        return rowid
+
+    @staticmethod
+    def put_path(conn: sqlite3.Connection, path: str, rowid: int, size: int, mtime_ns: int) -> None:
+        conn.execute(
+            "INSERT INTO paths(path, item_rowid, size, mtime_ns, seen_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(path) DO UPDATE SET item_rowid=excluded.item_rowid, size=excluded.size, "
+            "mtime_ns=excluded.mtime_ns, seen_at=excluded.seen_at",
+            (path, rowid, size, mtime_ns, time.time()),
+        )
+
+    @staticmethod
+    def delete_items(conn: sqlite3.Connection, rowids: Iterable[int]) -> list[int]:
+        ids = [int(r) for r in rowids]
+        for start in range(0, len(ids), 900):
+            chunk = ids[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            conn.execute(f"DELETE FROM paths WHERE item_rowid IN ({marks})", chunk)
+            conn.execute(f"DELETE FROM emotions WHERE item_rowid IN ({marks})", chunk)
+            conn.execute(
+                f"UPDATE items SET duplicate_of=NULL WHERE duplicate_of IN "
+                f"(SELECT id FROM items WHERE rowid IN ({marks}))",
+                chunk,
+            )
+            conn.execute(f"DELETE FROM items WHERE rowid IN ({marks})", chunk)
+        return ids
+
+    @staticmethod
+    def delete_path(conn: sqlite3.Connection, path: str) -> int | None:
+        """Forget ``path``; returns the item rowid it pointed to."""
+        row = conn.execute("SELECT item_rowid FROM paths WHERE path=?", (path,)).fetchone()
+        if row is None:
+            return None
+        conn.execute("DELETE FROM paths WHERE path=?", (path,))
+        return int(row[0])
+
+    @staticmethod
+    def orphan(conn: sqlite3.Connection, rowid: int) -> bool:
+        """True when no path points at item ``rowid`` and it holds no stored (uploaded) copy."""
+        n = conn.execute("SELECT COUNT(*) FROM paths WHERE item_rowid=?", (rowid,)).fetchone()[0]
+        stored = conn.execute("SELECT stored_path FROM items WHERE rowid=?", (rowid,)).fetchone()
+        return int(n) == 0 and (stored is None or stored[0] is None)
+
+    def paths_under(self, prefix: str) -> list[str]:
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT path FROM paths WHERE path = ? OR substr(path, 1, ?) = ?",
+                (prefix, len(prefix) + 1, prefix.rstrip("/") + "/"),
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def all_paths(self) -> list[str]:
+        with self._lock:
+            return [str(r[0]) for r in self.conn.execute("SELECT path FROM paths").fetchall()]
+
+
+def item_text(captions: Sequence[str], ocr: Sequence[dict[str, Any]] | None) -> str:
+    """Captions then OCR lines, one per line (the text the caption/OCR branches see)."""
+    parts = [c for c in captions if c and c.strip()]
+    parts += [str(o["text"]) for o in ocr or [] if str(o.get("text", "")).strip()]
+    return "\n".join(parts)
+
+
+def _row_to_item(row: Sequence[Any], paths: list[str], emotions: list[tuple[str, float]]) -> IndexedItem:
+    (
+        _,
+        item_id,
+        sha,
+        media,
+        width,
+        height,
+        frames,
+        phash,
+        dup,
+        ocr,
+        captions,
+        source,
+        meta,
+        added,
+        stored,
+    ) = row
+    meta_d = json.loads(meta) if meta else {}
+    all_paths = list(paths)
+    if stored and stored not in all_paths:
+        all_paths.append(stored)
+    return IndexedItem(
+        id=str(item_id),
+        sha256=str(sha),
+        media=str(media),
+        paths=all_paths,
+        width=int(width),
+        height=int(height),
+        frames=int(frames),
+        phash=str(phash),
+        duplicate_of=None if dup is None else str(dup),
+        ocr=None if ocr is None else [OCRLine.from_dict(o) for o in json.loads(ocr)],
+        captions=list(json.loads(captions)),
+        emotions=emotions,
+        source=None if source is None else str(source),
+        meta=meta_d,
+        added_at=float(added),
+    )

@@ -1,0 +1,303 @@
+"""FAISS vector store of one index branch: exact below a size threshold, HNSW above.
+
+The SQLite database is the source of truth (it stores every vector); the FAISS file is a fast copy of
+it that can always be rebuilt. Each saved FAISS file records the database *generation* it reflects, so
+an index opened after a crash (FAISS file older or newer than the database) is rebuilt from SQLite
+instead of silently serving stale vectors.
+
+Vectors are unit length and compared by inner product (= cosine). Ids are SQLite rowids (int64).
+
+* ``exact`` (``IndexIDMap2(IndexFlatIP)``): exact search, supports removal.
+* ``hnsw`` (``IndexIDMap2(IndexHNSWFlat(d, M, METRIC_INNER_PRODUCT))``): approximate; HNSW graphs do not
+  support removal, so removed ids are kept in a tombstone set, filtered out of results, and the graph is
+  rebuilt from SQLite when more than ``rebuild_fraction`` of it is dead.
+
+Parameters (``exact_below``, ``hnsw_m``, ``ef_construction``, ``ef_search``) are recorded in index.json.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from memesearch.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VectorConfig:
+    """How a branch's vectors are indexed (recorded in index.json)."""
+
+    exact_below: int = 50_000
+    hnsw_m: int = 32
+    ef_construction: int = 80
+    ef_search: int = 128
+    rebuild_fraction: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.exact_below < 0:
+            raise ConfigError(f"exact_below must be >= 0, got {self.exact_below}")
+        for key in ("hnsw_m", "ef_construction", "ef_search"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if not 0 < self.rebuild_fraction <= 1:
+            raise ConfigError(f"rebuild_fraction must be in (0, 1], got {self.rebuild_fraction}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VectorConfig:
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
+
+def _faiss() -> Any:
+    try:
+        import faiss
+    except ImportError:  # pragma: no cover - faiss-cpu is a dependency
+        raise ConfigError("the index needs the PyPI package faiss-cpu: pip install faiss-cpu") from None
+    return faiss
+
+
+class VectorIndex:
+    """One FAISS index over unit vectors with int64 ids (see the module docstring).
+
+    Example::
+
+        >>> vi = VectorIndex(dim=4)
+        >>> vi.add(np.array([1, 2]), np.eye(4, dtype=np.float32)[:2])
+        >>> vi.search(np.eye(4, dtype=np.float32)[:1], 1)[1].tolist()
+        [[1]]
+    """
+
+    def __init__(self, dim: int, config: VectorConfig | None = None) -> None:
+        self.dim = int(dim)
+        self.config = config or VectorConfig()
+        self.kind = "exact"
+        self.dead: set[int] = set()
+        self._index = self._new("exact")
+        self._ids: np.ndarray | None = None  # sorted live ids, cached for contains()
+
+    # ---- construction ----------------------------------------------------------------------
+    def _new(self, kind: str) -> Any:
+        faiss = _faiss()
+        if kind == "exact":
+            inner = faiss.IndexFlatIP(self.dim)
+        else:
+            inner = faiss.IndexHNSWFlat(self.dim, self.config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            inner.hnsw.efConstruction = self.config.ef_construction
+            inner.hnsw.efSearch = self.config.ef_search
+        return faiss.IndexIDMap2(inner)
+
+    def _set_ef(self, ef: int) -> None:
+        inner = _faiss().downcast_index(self._index.index)
+        if inner.hnsw.efSearch != ef:
+            inner.hnsw.efSearch = ef
+
+    @property
+    def ntotal(self) -> int:
+        """Live vectors (tombstoned ones excluded)."""
+        return int(self._index.ntotal) - len(self.dead)
+
+    def __len__(self) -> int:
+        return self.ntotal
+
+    def _check(self, ids: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ids = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim or vectors.shape[0] != ids.shape[0]:
+            raise ConfigError(
+                f"expected {ids.shape[0]} vectors of dimension {self.dim}, "
+                f"got an array of shape {vectors.shape}"
+            )
+        return ids, vectors
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Add ``vectors`` ``(n, dim)`` under ``ids`` ``(n,)``; switches to HNSW past ``exact_below``."""
+        ids, vectors = self._check(ids, vectors)
+        if ids.size == 0:
+            return
+        self._ids = None
+        if self.dead:
+            self.dead.difference_update(ids.tolist())
+        if self.kind == "exact" and int(self._index.ntotal) + ids.size > self.config.exact_below > 0:
+            self._convert_to_hnsw(extra=(ids, vectors))
+            return
+        self._index.add_with_ids(vectors, ids)
+
+    def _all(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every live (id, vector) currently held, in insertion order."""
+        faiss = _faiss()
+        n = int(self._index.ntotal)
+        ids = faiss.vector_to_array(self._index.id_map).astype(np.int64) if n else np.zeros(0, np.int64)
+        # the inner index holds the vectors in insertion order, matching id_map position by position
+        vecs = self._index.index.reconstruct_n(0, n) if n else np.zeros((0, self.dim), np.float32)
+        if self.dead:
+            keep = ~np.isin(ids, np.fromiter(self.dead, dtype=np.int64))
+            ids, vecs = ids[keep], vecs[keep]
+        return ids, np.ascontiguousarray(vecs, dtype=np.float32)
+
+    def _convert_to_hnsw(self, extra: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        ids, vecs = self._all()
+        if extra is not None:
+            ids, vecs = np.concatenate([ids, extra[0]]), np.concatenate([vecs, extra[1]])
+        logger.info("building an HNSW graph over %d vectors (M=%d)", ids.size, self.config.hnsw_m)
+        self._index = self._new("hnsw")
+        self.kind = "hnsw"
+        self.dead.clear()
+        if ids.size:
+            self._index.add_with_ids(vecs, ids)
+
+    def rebuild(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Replace the whole content (kind chosen from the size)."""
+        ids, vectors = self._check(ids, vectors)
+        self._ids = None
+        self.dead.clear()
+        self.kind = "hnsw" if 0 < self.config.exact_below < ids.size else "exact"
+        self._index = self._new(self.kind)
+        if ids.size:
+            self._index.add_with_ids(vectors, ids)
+
+    def remove(self, ids: Iterable[int]) -> None:
+        """Remove ids (unknown ids are ignored)."""
+        arr = np.fromiter((int(i) for i in ids), dtype=np.int64)
+        if arr.size == 0:
+            return
+        self._ids = None
+        if self.kind == "exact":
+            self._index.remove_ids(arr)
+        else:
+            self.dead.update(arr.tolist())
+
+    def needs_compaction(self) -> bool:
+        total = int(self._index.ntotal)
+        return bool(self.dead) and len(self.dead) > self.config.rebuild_fraction * max(total, 1)
+
+    def compact(self) -> None:
+        """Rebuild the graph without tombstoned vectors."""
+        ids, vecs = self._all()
+        self.rebuild(ids, vecs)
+
+    def contains(self, ids: np.ndarray) -> np.ndarray:
+        """Boolean mask: which of ``ids`` hold a live vector here."""
+        if self._ids is None:
+            faiss = _faiss()
+            n = int(self._index.ntotal)
+            all_ids = (
+                faiss.vector_to_array(self._index.id_map).astype(np.int64) if n else np.zeros(0, np.int64)
+            )
+            if self.dead:
+                all_ids = all_ids[~np.isin(all_ids, np.fromiter(self.dead, dtype=np.int64))]
+            self._ids = np.sort(all_ids)
+        return np.isin(np.asarray(ids, dtype=np.int64), self._ids, assume_unique=False)
+
+    # ---- queries -------------------------------------------------------------------------------
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` ``(scores, ids)`` per query, each ``(q, k)``; missing slots have id -1, score -inf."""
+        q = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
+        n = int(self._index.ntotal)
+        if n == 0 or k < 1:
+            return np.full((q.shape[0], max(k, 0)), -np.inf, np.float32), np.full(
+                (q.shape[0], max(k, 0)), -1, np.int64
+            )
+        fetch = min(n, k + len(self.dead))
+        if self.kind == "hnsw":
+            self._set_ef(max(self.config.ef_search, fetch))
+        scores, ids = self._index.search(q, fetch)
+        if self.dead:
+            dead = np.isin(ids, np.fromiter(self.dead, dtype=np.int64))
+            ids = np.where(dead, -1, ids)
+            scores = np.where(dead, -np.inf, scores)
+            order = np.argsort(-scores, axis=1, kind="stable")
+            ids = np.take_along_axis(ids, order, 1)
+            scores = np.take_along_axis(scores, order, 1)
+        ids, scores = ids[:, :k], scores[:, :k]
+        scores = np.where(ids < 0, -np.inf, scores).astype(np.float32)
+        if ids.shape[1] < k:
+            pad = k - ids.shape[1]
+            ids = np.pad(ids, ((0, 0), (0, pad)), constant_values=-1)
+            scores = np.pad(scores, ((0, 0), (0, pad)), constant_values=-np.inf)
+        return scores, ids
+
+    def reconstruct(self, ids: np.ndarray) -> np.ndarray:
+        """Stored vectors ``(n, dim)`` of ``ids`` (all must be present)."""
+        arr = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
+        if arr.size == 0:
+            return np.zeros((0, self.dim), np.float32)
+        return np.asarray(self._index.reconstruct_batch(arr), dtype=np.float32).reshape(arr.size, self.dim)
+
+    # ---- persistence ---------------------------------------------------------------------------
+    def save(self, path: str | Path, generation: int) -> None:
+        """Write atomically to ``path`` plus ``path.json`` (kind, dead ids, generation)."""
+        faiss = _faiss()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+        os.close(fd)
+        try:
+            faiss.write_index(self._index, tmp)
+            _fsync_file(tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        side = {
+            "generation": int(generation),
+            "kind": self.kind,
+            "dim": self.dim,
+            "ntotal": int(self._index.ntotal),
+            "dead": sorted(self.dead),
+        }
+        _atomic_write_text(path.with_suffix(path.suffix + ".json"), json.dumps(side))
+
+    @classmethod
+    def load(cls, path: str | Path, dim: int, config: VectorConfig, generation: int) -> VectorIndex | None:
+        """The saved index when it reflects ``generation``; None when absent, stale or unreadable."""
+        faiss = _faiss()
+        path = Path(path)
+        side_path = path.with_suffix(path.suffix + ".json")
+        try:
+            side = json.loads(side_path.read_text(encoding="utf-8"))
+            if int(side["generation"]) != int(generation) or int(side["dim"]) != int(dim):
+                return None
+            index = faiss.read_index(str(path))
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            logger.info("vector file %s not usable (%s); rebuilding from the database", path, exc)
+            return None
+        if int(index.ntotal) != int(side["ntotal"]):
+            return None
+        out = cls(dim, config)
+        out._index = index
+        out.kind = str(side["kind"])
+        out.dead = {int(i) for i in side.get("dead", [])}
+        if out.kind == "hnsw":
+            out._set_ef(config.ef_search)
+        return out
+
+
+def _fsync_file(path: str) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,0 +1,457 @@
+"""Search an index: text or image in, ranked items out, with per-branch scores and reasons.
+
+A text query is embedded once (``kind="query"``) and scored by three branches (SPEC §2.2, §2.4):
+
+* ``image`` — query vs the item embedding (for the starter model: image tower + emotion gate);
+* ``text`` — query vs the embedding of the item's captions and OCR text (items without text: no score);
+* ``lexical`` — calibrated BM25 over caption and OCR words (jieba for Chinese; no text: no score).
+
+Candidates are the union of each branch's top hits (FAISS for the dense branches); every candidate is
+then scored exactly by every branch and the scores are fused (:func:`memesearch.models.fusion.fuse_scores`,
+missing scores renormalised). Filters (emotion, media type, source) are applied before the top ``k`` are
+cut: a filter that leaves few items (``exact_filter_limit``) scores all of them exactly; otherwise the
+ANN candidate lists are widened until ``k`` items pass or the index is exhausted.
+
+Example::
+
+    >>> from memesearch.index import Index                                   # doctest: +SKIP
+    >>> s = Searcher(Index.open("memes.idx"))
+    >>> for hit in s.search("so sleepy", k=3, explain=True).hits:
+    ...     print(hit.rank, hit.id, round(hit.score, 3), hit.why)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from memesearch.errors import MemesearchError, UnknownNameError
+from memesearch.index.config import BRANCHES, check_weights
+from memesearch.search.results import Hit, IndexedItem, SearchResponse
+
+logger = logging.getLogger(__name__)
+
+#: Longest accepted query, in characters (a chat message, not a document).
+MAX_QUERY_CHARS = 2000
+MAX_K = 1000
+MEDIA_TYPES = ("image", "gif", "video")
+
+
+class QueryError(MemesearchError):
+    """A query that cannot be searched (empty, too long, bad k)."""
+
+
+def check_query(text: Any) -> str:
+    """The stripped query, or :class:`QueryError` saying what is wrong with it."""
+    if not isinstance(text, str):
+        raise QueryError(f"the query must be text, got {type(text).__name__}")
+    stripped = text.strip()
+    if not stripped:
+        raise QueryError("the query is empty; type a few words (e.g. 'so sleepy' or '笑哭了')")
+    if len(stripped) > MAX_QUERY_CHARS:
+        raise QueryError(
+            f"the query has {len(stripped)} characters; the limit is {MAX_QUERY_CHARS}. "
+            "Search with a shorter message"
+        )
+    return stripped
+
+
+def check_k(k: Any) -> int:
+    try:
+        value = int(k)
+    except (TypeError, ValueError):
+        raise QueryError(f"k must be a whole number between 1 and {MAX_K}, got {k!r}") from None
+    if not 1 <= value <= MAX_K:
+        raise QueryError(f"k must be between 1 and {MAX_K}, got {value}")
+    return value
+
+
+def _as_list(value: str | Sequence[str] | None) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v for v in (p.strip() for p in value.split(",")) if v]
+    return [str(v).strip() for v in value if str(v).strip()]
+
+
+def check_emotions(value: str | Sequence[str] | None) -> list[str]:
+    """Canonical emotion words for a filter (English or Chinese words and synonyms accepted)."""
+    from memesearch.enrich.emotion import normalize_emotion
+
+    out: list[str] = []
+    for word in _as_list(value):
+        canon = normalize_emotion(word)
+        if canon not in out:
+            out.append(canon)
+    return out
+
+
+def check_media(value: str | Sequence[str] | None) -> list[str]:
+    out: list[str] = []
+    for m in _as_list(value):
+        m = m.lower()
+        if m not in MEDIA_TYPES:
+            raise UnknownNameError(f"unknown media type {m!r}; valid: {', '.join(MEDIA_TYPES)}")
+        if m not in out:
+            out.append(m)
+    return out
+
+
+class Searcher:
+    """Searches one :class:`~memesearch.index.Index` (see the module docstring).
+
+    Args:
+        index: the index to search.
+        weights: fusion weights (default: the ones recorded in the index).
+        candidates: hits taken from each branch before exact re-scoring (at least ``k``).
+        exact_filter_limit: filtered sets up to this size are scored exhaustively.
+    """
+
+    def __init__(
+        self,
+        index: Any,
+        *,
+        weights: Mapping[str, float] | None = None,
+        candidates: int = 200,
+        exact_filter_limit: int = 20_000,
+    ) -> None:
+        self.index = index
+        self.weights = check_weights(dict(weights or index.config.weights))
+        self.candidates = int(candidates)
+        self.exact_filter_limit = int(exact_filter_limit)
+
+    @classmethod
+    def open(
+        cls, path: str | Path, *, model: str | None = None, readonly: bool = True, **kw: Any
+    ) -> Searcher:
+        from memesearch.index.index import Index
+
+        return cls(Index.open(path, model=model, readonly=readonly), **kw)
+
+    # ---- public API ----------------------------------------------------------------------------
+    def search(
+        self,
+        text: str,
+        *,
+        k: int = 20,
+        emotion: str | Sequence[str] | None = None,
+        media: str | Sequence[str] | None = None,
+        source: str | None = None,
+        explain: bool = False,
+        weights: Mapping[str, float] | None = None,
+    ) -> SearchResponse:
+        """Rank items for a text query (Chinese or English); see the module docstring."""
+        return self.search_batch(
+            [text], k=k, emotion=emotion, media=media, source=source, explain=explain, weights=weights
+        )[0]
+
+    def search_batch(
+        self,
+        texts: Sequence[str],
+        *,
+        k: int = 20,
+        emotion: str | Sequence[str] | None = None,
+        media: str | Sequence[str] | None = None,
+        source: str | None = None,
+        explain: bool = False,
+        weights: Mapping[str, float] | None = None,
+    ) -> list[SearchResponse]:
+        """Many text queries at once (one encoder call); same options as :meth:`search`."""
+        if isinstance(texts, str):
+            raise QueryError("search_batch takes a list of queries; use search() for one")
+        queries = [check_query(t) for t in texts]
+        k = check_k(k)
+        filters = self._filters(emotion, media, source)
+        w = check_weights(dict(weights)) if weights is not None else self.weights
+        if not queries:
+            return []
+        t0 = time.perf_counter()
+        qvecs = self.index.encoder.encode_text(queries, kind="query", batch_size=256)
+        per_query = (time.perf_counter() - t0) / len(queries)
+        out = []
+        for q, vec in zip(queries, qvecs, strict=True):
+            t1 = time.perf_counter()
+            resp = self._rank(vec, q, k, filters, w, explain)
+            resp.took_ms = (time.perf_counter() - t1 + per_query) * 1000
+            out.append(resp)
+        return out
+
+    def search_image(
+        self,
+        image: Any,
+        *,
+        k: int = 20,
+        emotion: str | Sequence[str] | None = None,
+        media: str | Sequence[str] | None = None,
+        source: str | None = None,
+        explain: bool = False,
+    ) -> SearchResponse:
+        """Items that look like ``image`` (a path, bytes or a PIL image): the image branch alone."""
+        from PIL import Image
+
+        from memesearch.index.hashing import sha256_bytes, sha256_file
+        from memesearch.index.media import decode_media
+
+        k = check_k(k)
+        filters = self._filters(emotion, media, source)
+        t0 = time.perf_counter()
+        sha = None
+        if isinstance(image, Image.Image):
+            frames = [image.convert("RGB")]
+        else:
+            if isinstance(image, bytes | bytearray):
+                sha = sha256_bytes(bytes(image))
+                decoded = decode_media(
+                    bytes(image),
+                    max_frames=self.index.config.max_frames,
+                    max_pixels=self.index.config.max_pixels,
+                    name="query image",
+                )
+            else:
+                sha = sha256_file(str(image))
+                decoded = decode_media(
+                    str(image),
+                    max_frames=self.index.config.max_frames,
+                    max_pixels=self.index.config.max_pixels,
+                )
+            frames = decoded.frames
+        vecs = self.index.encoder.encode_image(frames, batch_size=64)
+        qvec = vecs.mean(axis=0)
+        qvec = (qvec / max(float(np.linalg.norm(qvec)), 1e-12)).astype(np.float32)
+        resp = self._rank(qvec, None, k, filters, {"image": 1.0}, explain, same_sha=sha)
+        resp.took_ms = (time.perf_counter() - t0) * 1000
+        return resp
+
+    def score_matrix(
+        self,
+        texts: Sequence[str],
+        *,
+        weights: Mapping[str, float] | None = None,
+        batch_size: int = 256,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Exact fused scores of every query vs every item, for evaluation: ``(rowids (N,), scores)``
+        where ``scores`` maps ``fused`` and each active branch to a ``(Q, N)`` float32 array (NaN = no
+        score). The ranking :meth:`search` returns on an exact index is this one, cut to ``k``.
+        """
+        queries = [check_query(t) for t in texts]
+        w = check_weights(dict(weights)) if weights is not None else self.weights
+        active = {b: v for b, v in w.items() if v > 0}
+        idx = self.index
+        with idx._lock:
+            rowids, image = _all_vectors(idx.image_vectors)
+            trow, tvecs = _all_vectors(idx.text_vectors)
+        qv = idx.encoder.encode_text(queries, kind="query", batch_size=batch_size)
+        out: dict[str, np.ndarray] = {}
+        if "image" in active:
+            out["image"] = (qv @ image.T).astype(np.float32)
+        if "text" in active:
+            s = np.full((len(queries), rowids.size), np.nan, dtype=np.float32)
+            if trow.size:
+                pos = np.searchsorted(rowids, trow)
+                s[:, pos] = qv @ tvecs.T
+            out["text"] = s
+        if "lexical" in active:
+            s = np.full((len(queries), rowids.size), np.nan, dtype=np.float32)
+            lex, lex_rows = idx.lexical()
+            if lex_rows:
+                pos = np.searchsorted(rowids, np.asarray(lex_rows, dtype=np.int64))
+                s[:, pos] = lex.score(queries, [str(r) for r in lex_rows])
+            out["lexical"] = s
+        out["fused"] = _fuse(out, active).astype(np.float32)
+        return rowids, out
+
+    # ---- internals -----------------------------------------------------------------------------
+    def _filters(self, emotion: Any, media: Any, source: str | None) -> dict[str, Any]:
+        f: dict[str, Any] = {}
+        emos = check_emotions(emotion)
+        if emos:
+            f["emotion"] = emos
+        med = check_media(media)
+        if med:
+            f["media"] = med
+        if source is not None and str(source).strip():
+            f["source"] = str(source).strip()
+        return f
+
+    def _rank(
+        self,
+        qvec: np.ndarray,
+        query: str | None,
+        k: int,
+        filters: dict[str, Any],
+        weights: dict[str, float],
+        explain: bool,
+        *,
+        same_sha: str | None = None,
+    ) -> SearchResponse:
+        idx = self.index
+        store = idx.store
+        total = len(idx.image_vectors)
+        active = {b: w for b, w in weights.items() if w > 0 and (query is not None or b == "image")}
+        lex = lex_rows = None
+        if "lexical" in active and query is not None:
+            lex, lex_rows = idx.lexical()
+            if len(lex_rows) == 0:
+                lex = None
+        with idx._lock:
+            allowed: np.ndarray | None = None
+            if filters:
+                allowed = store.rowids_where(
+                    emotions=filters.get("emotion", ()),
+                    media=filters.get("media", ()),
+                    source=filters.get("source"),
+                )
+            if allowed is not None and allowed.size <= self.exact_filter_limit:
+                cand = allowed
+            else:
+                cand = self._candidates(qvec, query, k, active, lex, lex_rows, allowed)
+            scores = self._score(qvec, query, cand, active, lex, lex_rows)
+        fused = _fuse(scores, active) if cand.size else np.zeros(0)
+        order = np.argsort(-np.nan_to_num(fused, nan=-np.inf), kind="stable")
+        keep = [int(i) for i in order if not math.isnan(fused[i])][:k]
+        rows = [int(cand[i]) for i in keep]
+        items = idx.items(rows)
+        hits: list[Hit] = []
+        for i in keep:
+            rid = int(cand[i])
+            item = items.get(rid)
+            if item is None:  # removed between the vector search and the read
+                continue
+            branch = {b: float(s[i]) for b, s in scores.items() if not math.isnan(s[i])}
+            why = _explain(item, branch, query, lex, filters, same_sha) if explain else []
+            hits.append(
+                Hit(rank=len(hits) + 1, id=item.id, score=float(fused[i]), scores=branch, item=item, why=why)
+            )
+        return SearchResponse(
+            query=query, hits=hits, k=k, filters=filters, weights=dict(active), total_items=total
+        )
+
+    def _candidates(
+        self,
+        qvec: np.ndarray,
+        query: str | None,
+        k: int,
+        active: Mapping[str, float],
+        lex: Any,
+        lex_rows: list[int] | None,
+        allowed: np.ndarray | None,
+    ) -> np.ndarray:
+        idx = self.index
+        n = max(self.candidates, k)
+        n_items = len(idx.image_vectors)
+        while True:
+            found: list[np.ndarray] = []
+            _, ids = idx.image_vectors.search(qvec[None, :], min(n, max(n_items, 1)))
+            found.append(ids[0][ids[0] >= 0])
+            if "text" in active and len(idx.text_vectors):
+                _, tids = idx.text_vectors.search(qvec[None, :], min(n, len(idx.text_vectors)))
+                found.append(tids[0][tids[0] >= 0])
+            if lex is not None and query is not None and lex_rows:
+                try:
+                    top = lex.search(query, k=min(n, len(lex_rows)))
+                except MemesearchError:
+                    top = []
+                found.append(np.array([int(i) for i, _ in top], dtype=np.int64))
+            cand = np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
+            if allowed is not None:
+                cand = cand[np.isin(cand, allowed)]
+            if allowed is None or cand.size >= k or n >= n_items:
+                return cand
+            n *= 4
+
+    def _score(
+        self,
+        qvec: np.ndarray,
+        query: str | None,
+        cand: np.ndarray,
+        active: Mapping[str, float],
+        lex: Any,
+        lex_rows: list[int] | None,
+    ) -> dict[str, np.ndarray]:
+        idx = self.index
+        out: dict[str, np.ndarray] = {}
+        if cand.size == 0:
+            return {b: np.zeros(0) for b in active}
+        if "image" in active:
+            out["image"] = idx.image_vectors.reconstruct(cand) @ qvec
+        if "text" in active:
+            s = np.full(cand.size, np.nan, dtype=np.float64)
+            present = idx.text_vectors.contains(cand)
+            if present.any():
+                s[present] = idx.text_vectors.reconstruct(cand[present]) @ qvec
+            out["text"] = s
+        if "lexical" in active:
+            s = np.full(cand.size, np.nan, dtype=np.float64)
+            if lex is not None and query is not None and lex_rows:
+                try:
+                    doc = lex.score_one(query)  # (D,) over documents in lex_rows order
+                except MemesearchError:
+                    doc = np.full(len(lex_rows), np.nan)
+                pos = {r: j for j, r in enumerate(lex_rows)}
+                for i, r in enumerate(cand.tolist()):
+                    j = pos.get(int(r))
+                    if j is not None:
+                        s[i] = doc[j]
+            out["lexical"] = s
+        return out
+
+
+def _all_vectors(vi: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Every live ``(ids sorted, vectors)`` of a :class:`VectorIndex`."""
+    ids = np.sort(vi._all()[0])
+    return ids, vi.reconstruct(ids)
+
+
+def _fuse(scores: dict[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
+    from memesearch.models.fusion import fuse_scores
+
+    present = {b: scores[b] for b in weights if b in scores}
+    return fuse_scores(present, {b: weights[b] for b in present})
+
+
+def _explain(
+    item: IndexedItem,
+    scores: Mapping[str, float],
+    query: str | None,
+    lex: Any,
+    filters: Mapping[str, Any],
+    same_sha: str | None,
+) -> list[str]:
+    why: list[str] = []
+    if same_sha is not None and item.sha256 == same_sha:
+        why.append("the same file as the query image")
+    if "image" in scores:
+        why.append(f"image match {scores['image']:.3f}" + (" (with its emotions)" if item.emotions else ""))
+    if "text" in scores:
+        text = (item.captions[0] if item.captions else item.ocr_text.replace("\n", " "))[:60]
+        source = "caption" if item.captions else "text in the image"
+        why.append(f"{source} match {scores['text']:.3f}: “{text}”")
+    if "lexical" in scores and query is not None and lex is not None and scores["lexical"] > 0:
+        try:
+            terms = lex.query_terms(query)
+        except MemesearchError:
+            terms = []
+        body = " ".join([*item.captions, item.ocr_text]).lower()
+        shared = [t for t in terms if t.lower() in body]
+        if shared:
+            why.append(f"words matched {scores['lexical']:.3f}: {', '.join(shared[:6])}")
+    if item.emotions:
+        from memesearch.data.emoji.emotions import EMOTIONS
+
+        wanted = set(filters.get("emotion", ()))
+        parts = [
+            f"{e}/{EMOTIONS.get(e, e)} {s:.2f}" + (" ✓" if e in wanted else "") for e, s in item.emotions
+        ]
+        why.append("emotions: " + ", ".join(parts))
+    if item.duplicate_of:
+        why.append(f"near-duplicate of {item.duplicate_of}")
+    return why
+
+
+__all__ = ["BRANCHES", "MAX_QUERY_CHARS", "QueryError", "Searcher", "check_query"]
