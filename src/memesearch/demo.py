@@ -1,13 +1,16 @@
-"""The main job behind ``make demo``: the most complete end-to-end path that exists so far.
+"""The main job behind ``make demo``: from a folder of emoji to ranked, explained search results.
 
 1. build the emoji benchmark (``memesearch datasets build emoji``) unless it is already there;
-2. score its test split (unseen concepts drawn in the held-out style) with the offline multilingual
-   text encoder ``e5-small`` on the items' oracle captions, write the run and print the SPEC §5
-   metrics for all, English and Chinese queries;
-3. answer a few example queries in English and Chinese over the held-out-style gallery, printing the
-   top emoji with their scores and why they matched.
+2. index its held-out-style images (splits ``test`` and ``test-seen``: the style the starter model never
+   saw in training) with the ``starter`` model — dedup, OCR, emotions, embeddings, FAISS + SQLite — into
+   ``OUT/index`` (a re-run skips every unchanged file). The manifest's captions (each emoji's CLDR name in
+   English and Chinese — what a named sticker pack carries) are kept, so all three branches take part;
+3. answer example queries in English and Chinese, printing the top results with their explanations;
+4. evaluate the index on the test split (SPEC §5 metrics, per language): the image branch alone
+   (no text used at all) and the fused ranking (image + caption embedding + BM25);
+5. with ``--serve``, start the web UI on the index (http://127.0.0.1:8000 by default).
 
-Run it with ``python -m memesearch.demo [--data data/emoji] [--out build/demo]``.
+Run it with ``python -m memesearch.demo [--data data/emoji] [--out build/demo] [--serve]``.
 """
 
 from __future__ import annotations
@@ -16,27 +19,40 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-EXAMPLE_QUERIES = ("so sleepy", "笑哭了", "angry", "生日快乐")
+import numpy as np
+
+EXAMPLE_QUERIES = ("so sleepy", "笑哭了", "angry", "生日快乐", "I can't stop laughing", "好害羞")
+SETTINGS = (
+    ("image only", {"image": 1.0}),  # the image branch alone: no text of any kind
+    ("fused", None),  # image + caption embedding + BM25, the index's fusion weights
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m memesearch.demo", description=__doc__)
     parser.add_argument("--data", type=Path, default=Path("data/emoji"), help="Emoji benchmark folder.")
-    parser.add_argument("--out", type=Path, default=Path("build/demo"), help="Folder for demo outputs.")
-    parser.add_argument("--model", default="e5-small", help="Text encoder for the text branch.")
+    parser.add_argument(
+        "--out", type=Path, default=Path("build/demo"), help="Folder for the index and reports."
+    )
+    parser.add_argument("--model", default="starter", help="Encoder for the index.")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="Ingest worker processes (default: all cores)."
+    )
+    parser.add_argument("--serve", action="store_true", help="Start the web UI on the index afterwards.")
+    parser.add_argument("--host", default="127.0.0.1", help="Web UI host (with --serve).")
+    parser.add_argument("--port", type=int, default=8000, help="Web UI port (with --serve).")
     args = parser.parse_args(argv)
 
     from rich.console import Console
 
     from memesearch.cli.main import main as cli
     from memesearch.data.formats import read_dataset
-    from memesearch.eval.encoders import evaluate_encoder, text_branch_scores
-    from memesearch.eval.report import metrics_table, write_report
-    from memesearch.eval.run import write_run
-    from memesearch.models import create_encoder
+    from memesearch.index import Index
+    from memesearch.search import Searcher
 
-    console = Console()
+    console = Console(highlight=False)
     if not (args.data / "dataset.json").exists():
         console.print(f"[bold]1. building the emoji benchmark into {args.data}[/bold]")
         code = cli(["datasets", "build", "emoji", "--out", str(args.data)])
@@ -45,35 +61,115 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         console.print(f"[bold]1. emoji benchmark found at {args.data}[/bold]")
     ds = read_dataset(args.data)
-    for name, c in ds.counts().items():
-        console.print(f"   {name}: {c['items']} images, {c['queries']} queries", highlight=False)
 
-    console.print(f"[bold]2. text branch of {args.model} on the test split (oracle captions)[/bold]")
-    encoder = create_encoder(args.model)
-    results = evaluate_encoder(ds, "test", encoder, branch="text", by_lang=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    for group, res in results.items():
-        target = args.out / "emoji-test" / group
-        write_report(res.report, target, extra=res.settings, title=f"emoji test · {args.model} · {group}")
-        write_run(res.run, target / "run.jsonl", "jsonl")
-        console.print(metrics_table(res.report, title=f"queries: {group}"))
-    console.print(f"   reports and runs written to {args.out / 'emoji-test'}", highlight=False)
+    index_dir = args.out / "index"
+    console.print(f"[bold]2. indexing the held-out-style images with {args.model!r} into {index_dir}[/bold]")
+    idx = (
+        Index.open(index_dir)
+        if (index_dir / "index.json").exists()
+        else Index.create(index_dir, model=args.model, oracle_captions=True)
+    )
+    with idx:
+        summary = idx.add_paths(
+            [args.data], splits=["test", "test-seen"], workers=args.workers, progress=sys.stderr.isatty()
+        )
+        console.print(
+            f"   indexed {len(summary.indexed)}, skipped {summary.skipped} unchanged, "
+            f"{summary.duplicates} exact "
+            f"duplicates, {summary.near_duplicates} near-duplicates, {len(summary.failed)} failed "
+            f"({summary.seconds:.1f} s); {len(idx)} items",
+        )
+        for f in summary.failed[:10]:
+            console.print(f"   failed [{f.reason}]: {f.message}")
+        searcher = Searcher(idx).warm()
 
-    console.print("[bold]3. example queries over the held-out-style gallery (text branch)[/bold]")
-    gallery = {it.id: it for name in ("test", "test-seen") if name in ds for it in ds[name].items}
-    items = list(gallery.values())
-    scores = text_branch_scores(list(EXAMPLE_QUERIES), items, encoder)
-    for qi, query in enumerate(EXAMPLE_QUERIES):
-        console.print(f'   "{query}"', highlight=False)
-        for j in scores[qi].argsort()[::-1][:3]:
-            it = items[j]
-            why = " / ".join(it.captions)
-            console.print(
-                f"      {it.meta.get('char', '')}  {scores[qi, j]:.3f}  caption match: {why}  "
-                f"emotions: {', '.join(it.emotions) or '-'}",
-                highlight=False,
-            )
+        console.print("[bold]3. example queries (English and Chinese)[/bold]")
+        for resp in searcher.search_batch(list(EXAMPLE_QUERIES), k=3, explain=True):
+            console.print(f'   "{resp.query}"  ({resp.took_ms:.0f} ms)')
+            for h in resp.hits:
+                console.print(f"      {h.rank}. {_label(h.item)}  score {h.score:.3f}")
+                console.print(f"         why: {'; '.join(h.why)}")
+
+        console.print("[bold]4. evaluation on the test split (unseen concepts, held-out style)[/bold]")
+        rows = evaluate_index(searcher, ds, "test", args.out / "eval")
+        console.print(_table(rows))
+        console.print(f"   reports written to {args.out / 'eval'}")
+
+    if args.serve:
+        console.print(f"[bold]5. web UI on http://{args.host}:{args.port} (Ctrl+C to stop)[/bold]")
+        return cli(["serve", "--index", str(index_dir), "--host", args.host, "--port", str(args.port)])
+    console.print(f"   search it yourself: memesearch search 'so sleepy' --index {index_dir} --explain")
+    console.print("   web UI: make demo ARGS=--serve")
     return 0
+
+
+def _label(item: Any) -> str:
+    char = item.meta.get("char", "")
+    name = str(item.meta.get("name", "")).lower()
+    return f"{char} {name}".strip() or Path(item.paths[0]).name if item.paths else item.id
+
+
+def evaluate_index(searcher: Any, ds: Any, split: str, out: Path) -> list[dict[str, Any]]:
+    """SPEC §5 metrics of the index's rankings for ``split``'s queries, over ``split``'s items.
+
+    Rankings come from :meth:`Searcher.score_matrix` (exact scores of every query vs every item, the
+    ranking ``search`` returns). Items found at several dataset paths count for each of them.
+    """
+    from memesearch.eval.encoders import NO_SCORE
+    from memesearch.eval.metrics import evaluate_scores
+    from memesearch.eval.report import write_report
+
+    sp = ds[split]
+    path_to_ids: dict[str, list[str]] = {}
+    for it in sp.items:
+        path_to_ids.setdefault(str(Path(it.resolve_path(ds.root)).resolve()), []).append(it.id)
+    queries = list(sp.queries)
+    # one pass over the queries: every branch's exact scores vs every item (image-only = the image branch)
+    rowids, scores = searcher.score_matrix([q.text for q in queries])
+    items = searcher.index.items(rowids.tolist())
+    cols: list[int] = []
+    ids: list[str] = []
+    for j, rid in enumerate(rowids.tolist()):
+        item = items.get(rid)
+        for p in item.paths if item else []:
+            for dataset_id in path_to_ids.get(str(Path(p).resolve()), []):
+                cols.append(j)
+                ids.append(dataset_id)
+    qrels = sp.qrels()
+    rows_out: list[dict[str, Any]] = []
+    for label, weights in SETTINGS:
+        matrix = scores["image"] if weights else scores["fused"]
+        for lang in ("all", "en", "zh"):
+            rows = [i for i, q in enumerate(queries) if lang == "all" or q.meta.get("lang") == lang]
+            sub = np.nan_to_num(matrix[np.ix_(rows, cols)], nan=NO_SCORE)
+            report = evaluate_scores(sub, qrels, [queries[i].id for i in rows], ids)
+            name = "image-only" if weights else "fused"
+            write_report(
+                report,
+                out / name / lang,
+                extra={"weights": weights or searcher.weights, "split": split},
+                title=f"emoji {split} · index search · {label} · {lang}",
+            )
+            rows_out.append({"setting": label, "lang": lang, "queries": len(rows), **report.metrics})
+    return rows_out
+
+
+def _table(rows: list[dict[str, Any]]) -> Any:
+    from rich.table import Table
+
+    table = Table(title="emoji test split: index search (SPEC §5)")
+    for col in ("ranking", "lang", "queries", "R@1", "R@5", "R@10", "MdR", "MAP"):
+        table.add_column(col, justify="left" if col in ("ranking", "lang") else "right")
+    for r in rows:
+        table.add_row(
+            r["setting"],
+            r["lang"],
+            str(r["queries"]),
+            *(f"{r[m]:.4f}" for m in ("R@1", "R@5", "R@10")),
+            f"{r['MdR']:.0f}",
+            f"{r['MAP']:.4f}",
+        )
+    return table
 
 
 if __name__ == "__main__":

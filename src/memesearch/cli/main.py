@@ -17,6 +17,7 @@ from memesearch.cli import datasets as datasets_cli
 from memesearch.cli import evaluate as evaluate_cli
 from memesearch.cli import index as index_cli
 from memesearch.cli import search as search_cli
+from memesearch.cli import serve as serve_cli
 from memesearch.cli import train as train_cli
 from memesearch.errors import MemesearchError
 
@@ -33,6 +34,7 @@ app.command(name="train")(train_cli.train)
 app.command(name="index")(index_cli.index)
 app.command(name="remove")(index_cli.remove)
 app.command(name="search")(search_cli.search)
+app.command(name="serve")(serve_cli.serve)
 
 
 def _version_callback(value: bool) -> None:

@@ -266,6 +266,12 @@ class Searcher:
         out["fused"] = _fuse(out, active).astype(np.float32)
         return rowids, out
 
+    def warm(self) -> Searcher:
+        """Do the one-time work now (lexical index, first encoder call) so the first query is fast."""
+        self.index.lexical()
+        self.index.encoder.encode_text(["warm up"], kind="query")
+        return self
+
     # ---- internals -----------------------------------------------------------------------------
     def _filters(self, emotion: Any, media: Any, source: str | None) -> dict[str, Any]:
         f: dict[str, Any] = {}
@@ -294,6 +300,7 @@ class Searcher:
         store = idx.store
         total = len(idx.image_vectors)
         active = {b: w for b, w in weights.items() if w > 0 and (query is not None or b == "image")}
+        gated = hasattr(idx.encoder, "encode_items")  # item vectors carry the item's emotions
         lex = lex_rows = None
         if "lexical" in active and query is not None:
             lex, lex_rows = idx.lexical()
@@ -324,7 +331,7 @@ class Searcher:
             if item is None:  # removed between the vector search and the read
                 continue
             branch = {b: float(s[i]) for b, s in scores.items() if not math.isnan(s[i])}
-            why = _explain(item, branch, query, lex, filters, same_sha) if explain else []
+            why = _explain(item, branch, query, lex, filters, same_sha, gated) if explain else []
             hits.append(
                 Hit(rank=len(hits) + 1, id=item.id, score=float(fused[i]), scores=branch, item=item, why=why)
             )
@@ -422,12 +429,15 @@ def _explain(
     lex: Any,
     filters: Mapping[str, Any],
     same_sha: str | None,
+    gated: bool = False,
 ) -> list[str]:
     why: list[str] = []
     if same_sha is not None and item.sha256 == same_sha:
         why.append("the same file as the query image")
     if "image" in scores:
-        why.append(f"image match {scores['image']:.3f}" + (" (with its emotions)" if item.emotions else ""))
+        why.append(
+            f"image match {scores['image']:.3f}" + (" (with its emotions)" if gated and item.emotions else "")
+        )
     if "text" in scores:
         text = (item.captions[0] if item.captions else item.ocr_text.replace("\n", " "))[:60]
         source = "caption" if item.captions else "text in the image"

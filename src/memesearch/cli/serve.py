@@ -1,0 +1,115 @@
+"""``memesearch serve``: the HTTP API and web page over an index.
+
+Binding: loopback (127.0.0.1) by default. A non-loopback ``--host`` (e.g. ``0.0.0.0``) is refused unless
+a token is set — exposing an index to the network is a deliberate act, and the token is what protects
+upload and delete; even then a warning says that plain HTTP sends the token in clear (put a TLS proxy in
+front). Without a token the server is read-only: upload and delete answer 403.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import webbrowser
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from memesearch.errors import ConfigError
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from memesearch.serve.settings import ServeSettings
+
+logger = logging.getLogger(__name__)
+
+
+def serve(
+    index: Path = typer.Option(
+        ...,
+        "--index",
+        envvar="MEMESEARCH_INDEX",
+        help="Index directory to serve (made by `memesearch index`).",
+    ),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to listen on; a non-loopback address needs --token."
+    ),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on (0: any free port)."),
+    token: str | None = typer.Option(
+        None,
+        "--token",
+        envvar="MEMESEARCH_TOKEN",
+        help="Bearer token that enables upload and delete (at least 8 characters). Without it the server is "
+        "read-only.",
+    ),
+    max_upload_mb: float = typer.Option(
+        10.0, "--max-upload-mb", min=0.01, help="Largest accepted upload in MiB (larger ones get 413)."
+    ),
+    model: str | None = typer.Option(
+        None, "--model", help="Encoder the index must have been built with (refused when it differs)."
+    ),
+    open_browser: bool = typer.Option(
+        False,
+        "--open-browser/--no-open-browser",
+        help="Open the web page in a browser once the server is up.",
+    ),
+) -> None:
+    """Serve the JSON API (/api, docs at /docs) and the search web page (/) over an index."""
+    import uvicorn
+
+    from memesearch.index import Index
+    from memesearch.serve.app import create_app
+    from memesearch.serve.settings import ServeSettings
+
+    settings = ServeSettings.from_env(
+        index_dir=index, host=host, port=port, token=token, max_upload_mb=max_upload_mb, model=model
+    )
+    if not settings.is_loopback:
+        if settings.token is None:
+            raise ConfigError(
+                f"refusing to listen on {host!r} (reachable from other machines) without a token: "
+                "pass --token (or set MEMESEARCH_TOKEN), or keep the default --host 127.0.0.1"
+            )
+        typer.echo(
+            f"warning: listening on {host}, reachable from other machines over plain HTTP; the token travels "
+            "in clear — put a TLS reverse proxy in front for anything but a trusted network",
+            err=True,
+        )
+    # Open the index here (not in the app's startup) so that a missing index or an encoder mismatch is
+    # one readable error line from the CLI, not a server traceback.
+    idx = Index.open(settings.index_dir, model=settings.model)
+    try:
+        app = create_app(settings, index=idx)
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+        )
+        threading.Thread(
+            target=_announce, args=(server, settings, len(idx), open_browser), daemon=True
+        ).start()
+        server.run()
+    finally:
+        idx.close()
+
+
+def _announce(server: uvicorn.Server, settings: ServeSettings, items: int, open_browser: bool) -> None:
+    """Print the URL once uvicorn listens (the real port when --port 0) and maybe open a browser."""
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if time.monotonic() > deadline or server.should_exit:
+            return
+        time.sleep(0.05)
+    host, port = settings.host, settings.port
+    for srv in server.servers:
+        for sock in srv.sockets:
+            port = sock.getsockname()[1]
+            break
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    shown = f"[{shown}]" if ":" in shown else shown
+    url = f"http://{shown}:{port}/"
+    writes = "enabled" if settings.writes_enabled else "disabled (no --token)"
+    typer.echo(f"memesearch: serving {items} items at {url}  (API docs: {url}docs; uploads {writes})")
+    if open_browser:
+        webbrowser.open(url)

@@ -1,0 +1,628 @@
+"""The HTTP API and web page of memesearch, built by an app factory (STYLE 11).
+
+``create_app(settings)`` opens the index at startup (or takes an open one), builds one
+:class:`~memesearch.search.Searcher`, and serves:
+
+* ``GET /api/health`` (liveness) and ``GET /api/ready`` (index open, item count);
+* ``GET /api/search`` (text) and ``POST /api/search/image`` (an uploaded image);
+* ``GET /api/items/{id}``, ``/image`` (original bytes), ``/thumbnail`` (WebP);
+* ``POST /api/items`` (upload) and ``DELETE /api/items/{id}`` — both need ``Authorization: Bearer <token>``;
+* ``GET /api/emotions`` (the filter vocabulary) and ``GET /api/stats``;
+* the web page at ``/`` (static files of this package, nothing from a CDN) and OpenAPI at ``/docs``.
+
+Routes are thin: they validate input, call the index/searcher and return ``to_dict()`` JSON. Every
+domain error (:class:`~memesearch.errors.MemesearchError`) becomes a 4xx ``{"error": {"code", "message"}}``
+in one place (:func:`_error_status`); only a bug in memesearch gives a 500. Reads run concurrently in
+the thread pool; writes are serialised by one lock. Example::
+
+    from memesearch.serve import ServeSettings, create_app
+    app = create_app(ServeSettings(index_dir="build/index", token="s3cret-token"))
+    # uvicorn.run(app, host="127.0.0.1", port=8000)
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import mimetypes
+import re
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from memesearch import __version__
+from memesearch.errors import ConfigError, DataFormatError, MemesearchError, UnknownNameError
+from memesearch.index import Index
+from memesearch.index.media import MediaError
+from memesearch.search import QueryError, Searcher
+from memesearch.search.results import IngestSummary
+from memesearch.serve import schemas
+from memesearch.serve.settings import ServeSettings
+from memesearch.serve.uploads import UploadError, read_upload
+
+logger = logging.getLogger(__name__)
+
+#: Version of the HTTP API (recorded in OpenAPI and /api/health); bump on an incompatible change.
+API_VERSION = "1.0"
+#: Largest ``k`` a client may ask for.
+MAX_K = 200
+#: Thumbnail sizes a client may ask for (pixels, longest side).
+MIN_THUMB, MAX_THUMB = 16, 1024
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+# Item ids are hex digests (16 digits by default); anything else cannot name an item. Checked before any
+# lookup, so ids like '../../etc/passwd' never reach the index or the file system.
+_ID_RE = re.compile(r"^[0-9a-f]{16}$")
+
+# The page loads only its own files; the API answers are never rendered as HTML.
+_PAGE_CSP = (
+    "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+_MEDIA_415 = {"not-media", "unsupported"}
+
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": schemas.ErrorResponse, "description": "Bad input (query, filter name)."},
+    404: {"model": schemas.ErrorResponse, "description": "No such item."},
+    422: {"model": schemas.ErrorResponse, "description": "Invalid parameters or unreadable media."},
+}
+_WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": schemas.ErrorResponse, "description": "Missing or wrong bearer token."},
+    403: {"model": schemas.ErrorResponse, "description": "Writes are disabled (no token configured)."},
+}
+_UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: {"model": schemas.ErrorResponse, "description": "The upload is larger than the limit."},
+    415: {"model": schemas.ErrorResponse, "description": "Not an image or video."},
+}
+
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            },
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+class ApiError(Exception):
+    """An HTTP error with a stable ``code``, raised by routes and turned into the error JSON."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+
+
+@dataclass
+class ServeState:
+    """What the routes share: settings, the open index, its searcher and the write lock."""
+
+    settings: ServeSettings
+    index: Index
+    searcher: Searcher
+    write_lock: threading.Lock
+
+
+def _error_json(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        body["details"] = details
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def _error_status(exc: MemesearchError) -> tuple[int, str]:
+    """HTTP status and error code of a domain error (the one mapping from domain errors to HTTP)."""
+    if isinstance(exc, QueryError):
+        return 400, "invalid-query"
+    if isinstance(exc, UnknownNameError):
+        return 400, "unknown-name"
+    if isinstance(exc, MediaError):
+        reason = getattr(exc, "reason", None) or "unreadable"
+        return (415 if reason in _MEDIA_415 else 422), f"media-{reason}"
+    if isinstance(exc, DataFormatError):
+        return 422, "invalid-data"
+    if isinstance(exc, ConfigError):
+        return 400, "invalid-config"
+    return 400, "invalid-request"
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
+    parts, details = [], []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body")]
+        where = ".".join(loc) or "request"
+        msg = str(err.get("msg", "invalid value"))
+        got = f" (got {_short(err['input'])})" if "input" in err and err["input"] is not None else ""
+        parts.append(f"{where}: {msg}{got}")
+        details.append({"field": where, "message": msg})
+    return "invalid request parameters: " + "; ".join(parts), details
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return _error_json(exc.status, exc.code, exc.message, headers=exc.headers)
+
+    async def upload_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, UploadError)
+        # A refused upload may leave body bytes unread: ask the client to open a new connection.
+        return _error_json(exc.status, exc.code, exc.message, headers={"Connection": "close"})
+
+    async def domain_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, MemesearchError)
+        status, code = _error_status(exc)
+        logger.info("%s %s -> %d %s: %s", request.method, request.url.path, status, code, exc)
+        return _error_json(status, code, str(exc))
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        message, details = _validation_message(exc)
+        return _error_json(422, "invalid-request", message, details=details)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        message = str(exc.detail)
+        if exc.status_code == 404:
+            message = f"no such endpoint: {request.method} {request.url.path} (the API is listed at /docs)"
+        return _error_json(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        logger.exception("internal error on %s %s", request.method, request.url.path)
+        return _error_json(500, "internal", "internal server error (a bug in memesearch; see the server log)")
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(UploadError, upload_error)
+    app.add_exception_handler(MemesearchError, domain_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, internal_error)
+
+
+# ---------------------------------------------------------------------------------------------- deps
+
+
+def get_state(request: Request) -> ServeState:
+    state: ServeState | None = getattr(request.app.state, "memesearch", None)
+    if state is None:
+        raise ApiError(503, "not-ready", "the index is not open yet; retry in a moment")
+    return state
+
+
+StateDep = Annotated[ServeState, Depends(get_state)]
+
+_bearer = HTTPBearer(auto_error=False, description="The server's token (--token or MEMESEARCH_TOKEN).")
+
+
+def require_token(
+    state: StateDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Let a write through only with ``Authorization: Bearer <token>`` matching the server's token."""
+    token = state.settings.token
+    if token is None:
+        raise ApiError(
+            403,
+            "writes-disabled",
+            "uploads and deletes are disabled on this server: start it with --token TOKEN "
+            "(or set MEMESEARCH_TOKEN) and send 'Authorization: Bearer TOKEN'",
+        )
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "this endpoint needs the server's token: send 'Authorization: Bearer TOKEN'",
+            headers=challenge,
+        )
+    if not hmac.compare_digest(credentials.credentials.encode(), token.encode()):
+        raise ApiError(401, "unauthorized", "wrong token", headers=challenge)
+
+
+WriteAuth = Annotated[None, Depends(require_token)]
+
+
+def _check_id(item_id: str) -> str:
+    if not _ID_RE.match(item_id):
+        raise ApiError(404, "not-found", f"no item with id {_short(item_id)}: ids are 16 hex digits")
+    return item_id
+
+
+def _split_names(values: list[str] | None) -> list[str] | None:
+    """Repeated and comma-separated filter values, blanks dropped: ['a,b', 'c'] -> ['a', 'b', 'c']."""
+    if not values:
+        return None
+    names = [v.strip() for value in values for v in re.split(r"[,，]", value) if v.strip()]
+    return names or None
+
+
+# Magic numbers of the formats the index accepts; the stored extension may be wrong (uploads keep the
+# detected format, but indexed folders keep the user's file names).
+_MAGIC: tuple[tuple[int, bytes, str], ...] = (
+    (0, b"\x89PNG\r\n\x1a\n", "image/png"),
+    (0, b"\xff\xd8\xff", "image/jpeg"),
+    (0, b"GIF87a", "image/gif"),
+    (0, b"GIF89a", "image/gif"),
+    (0, b"BM", "image/bmp"),
+    (8, b"WEBP", "image/webp"),
+    (8, b"AVI ", "video/x-msvideo"),
+    (0, b"\x1a\x45\xdf\xa3", "video/webm"),
+    (4, b"ftypqt", "video/quicktime"),
+    (4, b"ftyp", "video/mp4"),
+)
+
+
+def sniff_content_type(path: Path) -> str:
+    """Content type of a media file from its first bytes, then its suffix, else octet-stream."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        head = b""
+    for offset, magic, ctype in _MAGIC:
+        if head[offset : offset + len(magic)] == magic:
+            return ctype
+    guessed, _ = mimetypes.guess_type(path.name)
+    return guessed or "application/octet-stream"
+
+
+# -------------------------------------------------------------------------------------------- routes
+
+router = APIRouter(prefix="/api")
+
+
+@router.get("/health", response_model=schemas.Health, tags=["service"], summary="Liveness")
+def health() -> dict[str, Any]:
+    """Answers while the process serves requests, whether or not the index is open."""
+    return {"status": "ok", "version": __version__, "api_version": API_VERSION}
+
+
+@router.get(
+    "/ready",
+    response_model=schemas.Ready,
+    tags=["service"],
+    summary="Readiness",
+    responses={503: {"model": schemas.ErrorResponse, "description": "The index is not open yet."}},
+)
+def ready(state: StateDep) -> dict[str, Any]:
+    """The index is open: how many items it holds, its encoder, and whether writes are enabled."""
+    return {
+        "ready": True,
+        "items": len(state.index),
+        "model": state.index.info["encoder"]["name"],
+        "writes_enabled": state.settings.writes_enabled,
+    }
+
+
+@router.get(
+    "/search",
+    response_model=schemas.SearchResult,
+    tags=["search"],
+    summary="Search by text",
+    responses=_ERROR_RESPONSES,
+)
+def search(
+    state: StateDep,
+    q: Annotated[str, Query(description="The query: a chat message, a few words, Chinese or English.")],
+    k: Annotated[int, Query(ge=1, le=MAX_K, description="How many results.")] = 20,
+    emotion: Annotated[
+        list[str] | None, Query(description="Keep items with this emotion (repeatable; any of them).")
+    ] = None,
+    media: Annotated[list[str] | None, Query(description="Keep this media type: image, gif, video.")] = None,
+    explain: Annotated[bool, Query(description="Add human-readable reasons to each hit.")] = False,
+) -> dict[str, Any]:
+    """Ranked items for a text query with fused and per-branch scores."""
+    response = state.searcher.search(
+        q, k=k, emotion=_split_names(emotion), media=_split_names(media), explain=explain
+    )
+    return response.to_dict()
+
+
+@router.post(
+    "/search/image",
+    response_model=schemas.SearchResult,
+    tags=["search"],
+    summary="Search by image",
+    responses={**_ERROR_RESPONSES, **_UPLOAD_RESPONSES},
+    openapi_extra=_UPLOAD_BODY,
+)
+async def search_image(
+    request: Request,
+    state: StateDep,
+    k: Annotated[int, Query(ge=1, le=MAX_K, description="How many results.")] = 20,
+    emotion: Annotated[list[str] | None, Query(description="Emotion filter (repeatable).")] = None,
+    media: Annotated[list[str] | None, Query(description="Media type filter.")] = None,
+    explain: Annotated[bool, Query(description="Add human-readable reasons to each hit.")] = False,
+) -> dict[str, Any]:
+    """Items that look like the uploaded image (multipart part ``file``), same limits as uploads."""
+    upload = await read_upload(request, max_bytes=state.settings.max_upload_bytes)
+    if not upload.data:
+        raise ApiError(422, "media-empty", "the uploaded file is empty (0 bytes)")
+    response = await run_in_threadpool(
+        lambda: state.searcher.search_image(
+            upload.data, k=k, emotion=_split_names(emotion), media=_split_names(media), explain=explain
+        )
+    )
+    return response.to_dict()
+
+
+@router.get(
+    "/items/{item_id}",
+    response_model=schemas.ItemModel,
+    tags=["items"],
+    summary="One item",
+    responses=_ERROR_RESPONSES,
+)
+def get_item(state: StateDep, item_id: str) -> dict[str, Any]:
+    """Everything the index knows about one item: OCR lines, emotions, paths, sizes."""
+    item = state.index.get(_check_id(item_id))
+    if item is None:
+        raise ApiError(404, "not-found", f"no item with id {item_id!r} in this index")
+    return item.to_dict()
+
+
+@router.get(
+    "/items/{item_id}/image",
+    tags=["items"],
+    summary="Original media",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/*": {}, "video/*": {}}}, 404: _ERROR_RESPONSES[404]},
+)
+def get_image(state: StateDep, item_id: str) -> FileResponse:
+    """The item's original bytes with their content type (detected from the bytes, not the name)."""
+    path = state.index.media_path(_check_id(item_id))
+    if path is None:
+        raise ApiError(404, "not-found", f"no item with id {item_id!r} in this index")
+    path = Path(path)
+    if not path.is_file():
+        raise ApiError(404, "media-missing", f"the file of item {item_id} is gone from disk ({path.name})")
+    return FileResponse(
+        path,
+        media_type=sniff_content_type(path),
+        headers={"Cache-Control": "private, max-age=3600", "Content-Security-Policy": "sandbox"},
+    )
+
+
+@router.get(
+    "/items/{item_id}/thumbnail",
+    tags=["items"],
+    summary="Thumbnail",
+    response_class=Response,
+    responses={200: {"content": {"image/webp": {}}}, **_ERROR_RESPONSES},
+)
+def get_thumbnail(
+    state: StateDep,
+    item_id: str,
+    size: Annotated[int, Query(ge=MIN_THUMB, le=MAX_THUMB, description="Longest side in pixels.")] = 256,
+) -> Response:
+    """A WebP thumbnail of the item's first frame (cached by the index)."""
+    data = state.index.thumbnail(_check_id(item_id), size=size)
+    if data is None:
+        raise ApiError(404, "not-found", f"no item with id {item_id!r} in this index (or its file is gone)")
+    return Response(data, media_type="image/webp", headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.post(
+    "/items",
+    response_model=schemas.UploadResult,
+    status_code=201,
+    tags=["items"],
+    summary="Add an image or video (token)",
+    responses={
+        200: {"model": schemas.UploadResult, "description": "The same bytes were already indexed."},
+        **_ERROR_RESPONSES,
+        **_WRITE_RESPONSES,
+        **_UPLOAD_RESPONSES,
+    },
+    openapi_extra=_UPLOAD_BODY,
+)
+async def add_item(request: Request, state: StateDep, _auth: WriteAuth) -> Response:
+    """Index one uploaded file (multipart part ``file``, or a raw image/video body).
+
+    The file is stored by the index under its content hash; the client's filename is only kept,
+    sanitized, as metadata. Uploading bytes that are already indexed answers 200 with that item.
+    """
+    upload = await read_upload(request, max_bytes=state.settings.max_upload_bytes)
+    if not upload.data:
+        raise ApiError(
+            422, "media-empty", "the uploaded file is empty (0 bytes): choose an image or video file"
+        )
+
+    def write() -> IngestSummary:
+        with state.write_lock:
+            return state.index.add_bytes(upload.data, source="upload", filename=upload.filename)
+
+    summary = await run_in_threadpool(write)
+    if summary.failed:
+        failure = summary.failed[0]
+        status = 415 if failure.reason in _MEDIA_415 else 422
+        raise ApiError(status, f"media-{failure.reason}", failure.message)
+    created = bool(summary.indexed)
+    ids = summary.indexed or summary.existing
+    item = state.index.get(ids[0]) if ids else None
+    if item is None:
+        logger.error("upload of %d bytes gave no item: %s", len(upload.data), summary.to_dict())
+        raise ApiError(500, "internal", "the upload was read but no item was added (see the server log)")
+    body = {"id": item.id, "created": created, "summary": summary.to_dict(), "item": item.to_dict()}
+    return JSONResponse(body, status_code=201 if created else 200)
+
+
+@router.delete(
+    "/items/{item_id}",
+    response_model=schemas.DeleteResult,
+    tags=["items"],
+    summary="Remove an item (token)",
+    responses={**_ERROR_RESPONSES, **_WRITE_RESPONSES},
+)
+def delete_item(state: StateDep, _auth: WriteAuth, item_id: str) -> dict[str, Any]:
+    """Remove the item from the index (uploaded media files are deleted with it)."""
+    # Index.remove also accepts paths and folders: only ever pass it the id of an existing item.
+    _check_id(item_id)
+    with state.write_lock:
+        if state.index.get(item_id) is None:
+            raise ApiError(404, "not-found", f"no item with id {item_id!r} in this index")
+        removed = state.index.remove([item_id])
+    return {"id": item_id, "removed": removed}
+
+
+@router.get("/emotions", response_model=schemas.Emotions, tags=["search"], summary="Emotion vocabulary")
+def emotions() -> dict[str, Any]:
+    """The bilingual emotion words the ``emotion`` filter accepts (for filter chips)."""
+    return {"emotions": emotion_entries()}
+
+
+@router.get("/stats", response_model=schemas.Stats, tags=["service"], summary="Index statistics")
+def stats(state: StateDep) -> dict[str, Any]:
+    """Counts, encoders and storage parameters of the index."""
+    return dict(state.index.stats())
+
+
+def emotion_entries() -> list[dict[str, Any]]:
+    """The emotion vocabulary as ``[{"id", "en", "zh", "synonyms"}]`` for the API and the page.
+
+    ``id`` is the canonical English word the ``emotion`` filter and the items' emotions use.
+    """
+    from memesearch.enrich.emotion import emotion_vocabulary
+
+    return [
+        {"id": e["emotion"], "en": e["emotion"], "zh": e["zh"], "synonyms": list(e.get("synonyms", []))}
+        for e in emotion_vocabulary()
+    ]
+
+
+# ------------------------------------------------------------------------------------------ the app
+
+
+class SecurityHeadersMiddleware:
+    """Adds ``nosniff`` and ``no-referrer`` to every answer and a strict CSP to the page's files.
+
+    A plain ASGI middleware (not ``BaseHTTPMiddleware``), so request bodies still stream to the routes.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        page = path == "/" or path.startswith("/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "no-referrer")
+                if page:
+                    headers.setdefault("Content-Security-Policy", _PAGE_CSP)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _open_index(settings: ServeSettings) -> Index:
+    return Index.open(settings.index_dir, model=settings.model)
+
+
+def create_app(settings: ServeSettings, *, index: Index | None = None) -> FastAPI:
+    """Build the app serving ``index`` (or the index at ``settings.index_dir``, opened at startup).
+
+    An index passed in stays owned by the caller (not closed at shutdown); one opened here is closed.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        opened: Index | None = None
+        if getattr(app.state, "memesearch", None) is None:
+            opened = await run_in_threadpool(_open_index, settings)
+            app.state.memesearch = ServeState(settings, opened, Searcher(opened).warm(), threading.Lock())
+            logger.info("serving %s (%d items)", settings.index_dir, len(opened))
+        try:
+            yield
+        finally:
+            if opened is not None:
+                app.state.memesearch = None
+                opened.close()
+
+    app = FastAPI(
+        title="memesearch",
+        version=API_VERSION,
+        summary=f"Search memes by text, emotion and image (memesearch {__version__}).",
+        description=(
+            f"JSON API under `/api` (version {API_VERSION}). Errors are "
+            '`{"error": {"code": ..., "message": ...}}`. '
+            "Upload and delete need `Authorization: Bearer TOKEN`."
+        ),
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "search", "description": "Text and image search, emotion vocabulary."},
+            {"name": "items", "description": "Items, their media and thumbnails; upload and delete."},
+            {"name": "service", "description": "Health, readiness, statistics."},
+        ],
+    )
+    if index is not None:
+        app.state.memesearch = ServeState(settings, index, Searcher(index), threading.Lock())
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+
+    app.add_middleware(SecurityHeadersMiddleware)
+    _install_error_handlers(app)
+    app.include_router(router)
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(
+            STATIC_DIR / "index.html", media_type="text/html", headers={"Cache-Control": "no-cache"}
+        )
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory memesearch.serve.app:create_app_from_env`` (settings from env)."""
+    return create_app(ServeSettings.from_env())

@@ -1,0 +1,141 @@
+"""Pydantic schemas of the HTTP API (they document the JSON in OpenAPI and validate what we send).
+
+The JSON bodies are the ``to_dict()`` forms of :mod:`memesearch.search.results`; these models mirror
+them field by field. They allow extra fields so that a new field in a result type reaches clients
+instead of being dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. 'invalid-query', 'not-found'.")
+    message: str = Field(description="What was received, what was expected and how to fix it.")
+    details: list[dict[str, Any]] | None = Field(None, description="Per-field problems, when known.")
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx/5xx answer of the API has this shape."""
+
+    error: ErrorBody
+
+
+class Health(BaseModel):
+    status: str = Field("ok", description="Always 'ok' while the process serves requests.")
+    version: str = Field(description="memesearch version.")
+    api_version: str = Field(description="Version of this HTTP API.")
+
+
+class Ready(BaseModel):
+    ready: bool
+    items: int = Field(description="Number of items in the index.")
+    model: str | None = Field(None, description="Encoder the index was built with.")
+    writes_enabled: bool = Field(description="Whether upload and delete are enabled (a token is set).")
+
+
+class OCRLineModel(_Open):
+    text: str
+    score: float
+    box: list[float]
+
+
+class EmotionScore(_Open):
+    emotion: str
+    score: float
+
+
+class ItemModel(_Open):
+    """One indexed item (``IndexedItem.to_dict()``)."""
+
+    id: str = Field(description="First 16 hex digits of the content's SHA-256.")
+    sha256: str
+    media: str = Field(description="'image', 'gif' or 'video'.")
+    paths: list[str] = []
+    width: int = 0
+    height: int = 0
+    frames: int = 1
+    phash: str = ""
+    duplicate_of: str | None = None
+    ocr: list[OCRLineModel] | None = None
+    captions: list[str] = []
+    emotions: list[EmotionScore] = []
+    source: str | None = None
+    meta: dict[str, Any] = {}
+    added_at: float = 0.0
+
+
+class HitModel(_Open):
+    rank: int
+    id: str
+    score: float = Field(description="Fused score the hits are sorted by.")
+    scores: dict[str, float] = Field(description="Each branch's own score: image, text, lexical.")
+    why: list[str] = Field(description="Human-readable reasons (with explain=true).")
+    item: ItemModel
+
+
+class SearchResult(_Open):
+    """``SearchResponse.to_dict()``."""
+
+    query: str | None
+    k: int
+    filters: dict[str, Any] = {}
+    weights: dict[str, float] = {}
+    took_ms: float
+    total_items: int
+    hits: list[HitModel]
+
+
+class IngestFailureModel(_Open):
+    path: str
+    reason: str
+    message: str
+
+
+class IngestSummaryModel(_Open):
+    indexed: int
+    ids: list[str]
+    skipped: int
+    duplicates: int
+    near_duplicates: int
+    removed: int
+    failed: list[IngestFailureModel]
+    messages: list[str] = []
+    existing: list[str] = Field([], description="Ids of already indexed items an upload matched.")
+    seconds: float
+
+
+class UploadResult(BaseModel):
+    """What ``POST /api/items`` did: the ingest summary and the item the upload became."""
+
+    id: str = Field(description="Id of the uploaded content (new or already indexed).")
+    created: bool = Field(description="False when the same bytes were already in the index.")
+    summary: IngestSummaryModel
+    item: ItemModel
+
+
+class DeleteResult(BaseModel):
+    id: str
+    removed: int
+
+
+class EmotionEntry(_Open):
+    id: str = Field(description="The canonical (English) emotion word used in filters.")
+    en: str
+    zh: str
+    synonyms: list[str] = []
+
+
+class Emotions(BaseModel):
+    emotions: list[EmotionEntry]
+
+
+class Stats(_Open):
+    """``Index.stats()``: counts, encoders, storage parameters."""

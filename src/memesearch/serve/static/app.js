@@ -1,0 +1,356 @@
+// memesearch web page: vanilla JS over the JSON API under /api. Everything is built with DOM methods
+// and textContent (no innerHTML), so item text from the index can never inject markup.
+(() => {
+  'use strict';
+
+  const I18N = {
+    en: {
+      title: 'memesearch', tagline: 'Find the meme for your message',
+      langToggle: '中文', langToggleAria: 'Switch language to Chinese',
+      searchLabel: 'Search memes', searchPlaceholder: 'Type a chat message, e.g. “so sleepy” or “笑哭了”',
+      searchButton: 'Search', mediaLabel: 'Media type', mediaAll: 'All media', mediaImage: 'Images',
+      mediaGif: 'GIFs', mediaVideo: 'Videos', explainLabel: 'Explain', emotionsLabel: 'Filter by emotion',
+      imageSearchLabel: 'Search by image: drop a file here or', imageSearchChoose: 'choose one',
+      resultsLabel: 'Results',
+      emptyStart: 'Type a message above to find memes, or drop an image to find similar ones.',
+      emptyNone: 'No results. Try other words or remove the filters.',
+      searching: 'Searching…', resultsFor: '{n} results for “{q}” · {ms} ms',
+      resultsForImage: '{n} results like the image {q} · {ms} ms', error: 'Error: {msg}',
+      network: 'Cannot reach the server ({msg}).',
+      uploadTitle: 'Add an image', tokenLabel: 'Server token', fileLabel: 'Image or video',
+      uploadButton: 'Upload', uploading: 'Uploading…', uploaded: 'Added “{name}” as item {id}.',
+      duplicate: '“{name}” is already in the index as item {id}.', needToken: 'Enter the server token first.',
+      needFile: 'Choose a file first.', writesDisabled: 'Uploads are disabled on this server (started without a token).',
+      items: '{n} items in the index', docs: 'API docs', openOriginal: 'Open the original',
+      fused: 'Fused', image: 'Image', text: 'Text', lexical: 'Words', rank: '#{n}', ocr: 'Text in image: {t}',
+      media_image: 'image', media_gif: 'GIF', media_video: 'video',
+    },
+    zh: {
+      title: 'memesearch 表情搜索', tagline: '为你的消息找到合适的表情包',
+      langToggle: 'English', langToggleAria: '切换到英文',
+      searchLabel: '搜索表情包', searchPlaceholder: '输入一句聊天消息，例如“困死了”或“so sleepy”',
+      searchButton: '搜索', mediaLabel: '媒体类型', mediaAll: '全部媒体', mediaImage: '图片',
+      mediaGif: '动图', mediaVideo: '视频', explainLabel: '解释', emotionsLabel: '按情绪筛选',
+      imageSearchLabel: '以图搜图：把文件拖到这里，或', imageSearchChoose: '选择文件',
+      resultsLabel: '搜索结果',
+      emptyStart: '在上方输入消息来查找表情包，或拖入一张图片查找相似的表情。',
+      emptyNone: '没有结果。换个说法，或去掉筛选条件。',
+      searching: '正在搜索…', resultsFor: '“{q}” 的 {n} 个结果 · {ms} 毫秒',
+      resultsForImage: '与图片 {q} 相似的 {n} 个结果 · {ms} 毫秒', error: '错误：{msg}',
+      network: '无法连接服务器（{msg}）。',
+      uploadTitle: '添加图片', tokenLabel: '服务器令牌', fileLabel: '图片或视频',
+      uploadButton: '上传', uploading: '正在上传…', uploaded: '已添加“{name}”，条目编号 {id}。',
+      duplicate: '“{name}”已在索引中，条目编号 {id}。', needToken: '请先输入服务器令牌。',
+      needFile: '请先选择文件。', writesDisabled: '此服务器未开启上传（启动时没有设置令牌）。',
+      items: '索引中共 {n} 个条目', docs: 'API 文档', openOriginal: '打开原图',
+      fused: '融合', image: '图像', text: '文本', lexical: '词匹配', rank: '第 {n} 名', ocr: '图中文字：{t}',
+      media_image: '图片', media_gif: '动图', media_video: '视频',
+    },
+  };
+  const BRANCHES = ['image', 'text', 'lexical'];
+  const TOKEN_KEY = 'memesearch.token';
+  const LANG_KEY = 'memesearch.lang';
+
+  const $ = (id) => document.getElementById(id);
+  const state = {
+    lang: pickLang(), emotions: [], emotionById: new Map(), selected: new Set(),
+    last: null, // {kind: 'text', q} or {kind: 'image', file}
+    response: null, items: null, writes: true,
+    uploadNote: null, // [key, vars] of the last upload message, re-rendered on a language switch
+  };
+
+  function pickLang() {
+    let saved = null;
+    try { saved = localStorage.getItem(LANG_KEY); } catch (e) { /* storage disabled */ }
+    if (saved === 'en' || saved === 'zh') return saved;
+    return (navigator.language || 'en').toLowerCase().startsWith('zh') ? 'zh' : 'en';
+  }
+
+  function t(key, vars) {
+    const text = (I18N[state.lang] && I18N[state.lang][key]) || I18N.en[key] || key;
+    return text.replace(/\{(\w+)\}/g, (_, name) => (vars && name in vars ? String(vars[name]) : ''));
+  }
+
+  function el(tag, attrs, children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (name === 'text') node.textContent = value;
+      else if (name === 'class') node.className = value;
+      else node.setAttribute(name, value);
+    }
+    for (const child of children || []) if (child) node.appendChild(child);
+    return node;
+  }
+
+  // ---- language ----------------------------------------------------------------------------
+  function applyLang() {
+    document.documentElement.lang = state.lang === 'zh' ? 'zh-CN' : 'en';
+    document.title = t('title');
+    for (const node of document.querySelectorAll('[data-i18n]')) node.textContent = t(node.dataset.i18n);
+    for (const node of document.querySelectorAll('[data-i18n-placeholder]')) node.placeholder = t(node.dataset.i18nPlaceholder);
+    for (const node of document.querySelectorAll('[data-i18n-aria]')) node.setAttribute('aria-label', t(node.dataset.i18nAria));
+    renderFilters();
+    renderInfo();
+    if (state.uploadNote) $('upload-status').textContent = t(...state.uploadNote);
+    if (state.response) renderResults(state.response);
+    else $('empty').textContent = t('emptyStart');
+  }
+
+  function emotionLabel(id) {
+    const entry = state.emotionById.get(id);
+    if (!entry) return id;
+    return state.lang === 'zh' ? entry.zh : entry.en;
+  }
+
+  // ---- API -------------------------------------------------------------------------------------
+  async function api(path, options) {
+    let response;
+    try {
+      response = await fetch(path, options);
+    } catch (err) {
+      throw new Error(t('network', { msg: err.message }));
+    }
+    let body = null;
+    try { body = await response.json(); } catch (e) { /* not JSON */ }
+    if (!response.ok) {
+      const message = body && body.error ? body.error.message : `HTTP ${response.status}`;
+      const error = new Error(message);
+      error.status = response.status;
+      throw error;
+    }
+    return body;
+  }
+
+  function showError(message) {
+    const box = $('error');
+    box.textContent = t('error', { msg: message });
+    box.hidden = false;
+  }
+
+  function clearError() {
+    $('error').hidden = true;
+    $('error').textContent = '';
+  }
+
+  function filterParams() {
+    const params = new URLSearchParams();
+    for (const id of state.selected) params.append('emotion', id);
+    if ($('media').value) params.set('media', $('media').value);
+    if ($('explain').checked) params.set('explain', 'true');
+    params.set('k', '24');
+    return params;
+  }
+
+  // ---- search ----------------------------------------------------------------------------------
+  async function runSearch() {
+    if (!state.last) return;
+    clearError();
+    $('status').textContent = t('searching');
+    document.body.setAttribute('aria-busy', 'true');
+    try {
+      const params = filterParams();
+      let response;
+      if (state.last.kind === 'text') {
+        params.set('q', state.last.q);
+        response = await api(`/api/search?${params}`);
+        const url = new URL(window.location.href);
+        url.search = params.toString();
+        history.replaceState(null, '', url);
+      } else {
+        const form = new FormData();
+        form.append('file', state.last.file, state.last.file.name);
+        response = await api(`/api/search/image?${params}`, { method: 'POST', body: form });
+      }
+      state.response = response;
+      renderResults(response);
+    } catch (err) {
+      state.response = null;
+      $('results').replaceChildren();
+      $('status').textContent = '';
+      showError(err.message);
+    } finally {
+      document.body.removeAttribute('aria-busy');
+    }
+  }
+
+  function renderResults(response) {
+    const hits = response.hits || [];
+    const label = state.last && state.last.kind === 'image' ? state.last.file.name : response.query;
+    const key = state.last && state.last.kind === 'image' ? 'resultsForImage' : 'resultsFor';
+    $('status').textContent = t(key, { n: hits.length, q: label, ms: Math.round(response.took_ms) });
+    $('empty').hidden = hits.length > 0;
+    $('empty').textContent = t('emptyNone');
+    // Fused scores are not bounded: bars are relative to the best hit; branch scores are in [0, 1].
+    const top = Math.max(...hits.map((h) => h.score), 1e-9);
+    $('results').replaceChildren(...hits.map((hit) => card(hit, top)));
+  }
+
+  function bar(branch, value, scale) {
+    const fraction = Math.max(0, Math.min(1, value / scale));
+    const fill = el('div', { class: 'fill' });
+    fill.style.width = `${(fraction * 100).toFixed(1)}%`;
+    const track = el('div', {
+      class: 'track', role: 'meter', 'aria-valuemin': '0', 'aria-valuemax': '1',
+      'aria-valuenow': fraction.toFixed(3), 'aria-label': `${t(branch)} ${value.toFixed(3)}`,
+    }, [fill]);
+    return el('div', { class: 'bar', 'data-testid': 'score-bar', 'data-branch': branch }, [
+      el('span', { text: t(branch) }), track, el('span', { class: 'num', text: value.toFixed(3) }),
+    ]);
+  }
+
+  function card(hit, top) {
+    const item = hit.item;
+    const names = (item.meta && item.meta.filename) || (item.paths && item.paths[0]) || item.id;
+    const alt = String(names).split(/[\\/]/).pop();
+    const image = el('img', {
+      src: `/api/items/${encodeURIComponent(hit.id)}/thumbnail?size=256`, alt, loading: 'lazy',
+    });
+    const link = el('a', {
+      class: 'thumb', href: `/api/items/${encodeURIComponent(hit.id)}/image`, target: '_blank',
+      rel: 'noopener', title: t('openOriginal'),
+    }, [image]);
+    const bars = el('div', { class: 'bars', 'data-testid': 'score-bars' }, [bar('fused', hit.score, top)]);
+    for (const branch of BRANCHES) {
+      if (hit.scores && typeof hit.scores[branch] === 'number') bars.appendChild(bar(branch, hit.scores[branch], 1));
+    }
+    const chips = el('ul', { class: 'chips', 'data-testid': 'emotion-chips' },
+      (item.emotions || []).map((e) => el('li', {
+        class: 'chip', 'data-testid': 'emotion-chip', 'data-emotion': e.emotion, title: e.score.toFixed(2),
+        text: emotionLabel(e.emotion),
+      })));
+    const ocrText = (item.ocr || []).map((line) => line.text).join(' ');
+    const ocr = ocrText ? el('p', { class: 'ocr', 'data-testid': 'ocr-text', text: t('ocr', { t: ocrText }) }) : null;
+    const why = hit.why && hit.why.length
+      ? el('ul', { class: 'why', 'data-testid': 'explain' }, hit.why.map((w) => el('li', { text: w })))
+      : null;
+    const meta = el('div', { class: 'meta' }, [
+      el('span', { text: t('rank', { n: hit.rank }) }), el('span', { text: t(`media_${item.media}`) }),
+    ]);
+    return el('li', { class: 'card', 'data-testid': 'result-card', 'data-id': hit.id }, [link, meta, bars, chips, ocr, why]);
+  }
+
+  // ---- emotion filters -------------------------------------------------------------------------
+  function renderFilters() {
+    const box = $('emotion-filters');
+    box.replaceChildren(...state.emotions.map((entry) => {
+      const chip = el('button', {
+        type: 'button', class: 'chip', 'data-testid': 'emotion-filter', 'data-emotion': entry.id,
+        'aria-pressed': String(state.selected.has(entry.id)), text: emotionLabel(entry.id),
+      });
+      chip.addEventListener('click', () => {
+        if (state.selected.has(entry.id)) state.selected.delete(entry.id);
+        else state.selected.add(entry.id);
+        chip.setAttribute('aria-pressed', String(state.selected.has(entry.id)));
+        runSearch();
+      });
+      return chip;
+    }));
+  }
+
+  async function loadEmotions() {
+    try {
+      const body = await api('/api/emotions');
+      state.emotions = body.emotions || [];
+      state.emotionById = new Map(state.emotions.map((e) => [e.id, e]));
+      renderFilters();
+      if (state.response) renderResults(state.response);
+    } catch (err) {
+      showError(err.message);
+    }
+  }
+
+  async function loadInfo() {
+    try {
+      const body = await api('/api/ready');
+      state.items = body.items;
+      state.writes = body.writes_enabled;
+    } catch (err) {
+      state.items = null;
+    }
+    renderInfo();
+  }
+
+  function renderInfo() {
+    $('index-info').textContent = state.items === null ? '' : t('items', { n: state.items });
+    if (!state.writes && !state.uploadNote) $('upload-status').textContent = t('writesDisabled');
+  }
+
+  // ---- upload ------------------------------------------------------------------------------------
+  function note(key, vars) {
+    state.uploadNote = [key, vars];
+    $('upload-status').textContent = t(key, vars);
+  }
+
+  async function upload(event) {
+    event.preventDefault();
+    const token = $('token').value.trim();
+    const file = $('upload-file').files[0];
+    if (!token) { note('needToken'); return; }
+    if (!file) { note('needFile'); return; }
+    try { sessionStorage.setItem(TOKEN_KEY, token); } catch (e) { /* storage disabled */ }
+    note('uploading');
+    const form = new FormData();
+    form.append('file', file, file.name);
+    try {
+      const body = await api('/api/items', {
+        method: 'POST', body: form, headers: { Authorization: `Bearer ${token}` },
+      });
+      note(body.created ? 'uploaded' : 'duplicate', { name: file.name, id: body.id });
+      $('upload-status').dataset.itemId = body.id;
+      $('upload-file').value = '';
+      loadInfo();
+    } catch (err) {
+      note('error', { msg: err.message });
+    }
+  }
+
+  function searchByImage(file) {
+    if (!file) return;
+    state.last = { kind: 'image', file };
+    runSearch();
+  }
+
+  // ---- wiring -----------------------------------------------------------------------------------
+  function init() {
+    $('search-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      const q = $('q').value.trim();
+      if (!q) { $('q').focus(); return; }
+      state.last = { kind: 'text', q };
+      runSearch();
+    });
+    $('media').addEventListener('change', runSearch);
+    $('explain').addEventListener('change', runSearch);
+    $('lang-toggle').addEventListener('click', () => {
+      state.lang = state.lang === 'zh' ? 'en' : 'zh';
+      try { localStorage.setItem(LANG_KEY, state.lang); } catch (e) { /* storage disabled */ }
+      applyLang();
+    });
+    $('upload-form').addEventListener('submit', upload);
+    $('image-query').addEventListener('change', (event) => searchByImage(event.target.files[0]));
+    const drop = $('drop-zone');
+    drop.addEventListener('dragover', (event) => { event.preventDefault(); drop.classList.add('over'); });
+    drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+    drop.addEventListener('drop', (event) => {
+      event.preventDefault();
+      drop.classList.remove('over');
+      searchByImage(event.dataTransfer.files[0]);
+    });
+    try { $('token').value = sessionStorage.getItem(TOKEN_KEY) || ''; } catch (e) { /* storage disabled */ }
+
+    const params = new URLSearchParams(window.location.search);
+    for (const id of params.getAll('emotion')) state.selected.add(id);
+    if (params.get('media')) $('media').value = params.get('media');
+    $('explain').checked = params.get('explain') === 'true';
+    applyLang();
+    loadEmotions();
+    loadInfo();
+    if (params.get('q')) {
+      $('q').value = params.get('q');
+      state.last = { kind: 'text', q: params.get('q') };
+      runSearch();
+    }
+  }
+
+  init();
+})();

@@ -1,0 +1,217 @@
+"""The web page end to end in headless Chromium (Debian ``chromium``, driven by Playwright's Python API).
+
+A real index (starter model, OCR) is served by uvicorn; the browser searches, sees result cards with score
+bars and emotion chips, filters by an emotion, switches to Chinese, uploads an image with the token and
+finds it by the words in it. A screenshot of the results is saved to ``test-artifacts/web-results.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from PIL import Image, ImageDraw, ImageFont
+from playwright import sync_api
+
+from memesearch.index import Index
+from memesearch.serve import ServeSettings, create_app
+
+# building the index (encoder, OCR, emotions) takes 15-40 s on 2 busy cores; the tests then take seconds
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOT = REPO / "test-artifacts" / "web-results.png"
+TOKEN = "web-test-token-42"
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # the tests may run as root (CI containers), where Chromium's sandbox cannot start
+    "--disable-background-networking",  # no update checks, no safe-browsing lists: nothing leaves the machine
+    "--disable-component-update",
+    "--disable-dev-shm-usage",
+]
+CARDS = [
+    ("PIZZA PARTY", ["happy", "excited"]),
+    ("SO SLEEPY", ["tired"]),
+    ("GOOD NIGHT", ["tired"]),
+    ("MONDAY AGAIN", ["sad"]),
+    ("PARTY TIME", ["happy"]),
+    ("ANGRY PARTY", ["angry"]),
+]
+
+
+def chromium_path() -> str | None:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+
+
+def word_card(text: str, background: tuple[int, int, int]) -> Image.Image:
+    image = Image.new("RGB", (480, 200), background)
+    draw = ImageDraw.Draw(image)
+    try:
+        font: Any = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", 48)
+    except OSError:
+        font = ImageFont.load_default(size=48)
+    box = draw.textbbox((0, 0), text, font=font)
+    draw.text(
+        ((480 - box[2] + box[0]) // 2, (200 - box[3] + box[1]) // 2 - box[1]), text, fill=(0, 0, 0), font=font
+    )
+    return image
+
+
+class LiveServer:
+    def __init__(self, app: Any) -> None:
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return f"http://127.0.0.1:{self.server.servers[0].sockets[0].getsockname()[1]}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    root = tmp_path_factory.mktemp("web")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    lines = []
+    for i, (text, emotions) in enumerate(CARDS):
+        word_card(text, (255, 250 - 20 * i, 230 + 4 * i)).save(corpus / f"card-{i}.png")
+        lines.append(json.dumps({"path": f"card-{i}.png", "emotions": emotions}) + "\n")
+    (corpus / "list.jsonl").write_text("".join(lines), encoding="utf-8")
+    upload = root / "to-upload.png"
+    word_card("WALRUS DISCO", (210, 235, 255)).save(upload)
+
+    index = Index.create(root / "index", model="starter")
+    summary = index.add_paths([corpus / "list.jsonl"], workers=0)
+    assert not summary.failed and len(summary.indexed) == len(CARDS)
+    app = create_app(ServeSettings(index_dir=root / "index", token=TOKEN), index=index)
+    with LiveServer(app) as base_url:
+        yield base_url, upload
+    index.close()
+
+
+def test_search_filter_language_upload_in_chromium(site: tuple[str, Path]) -> None:
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip(
+            "no chromium executable found (make test installs Debian's chromium: apt-get install chromium)"
+        )
+    base_url, upload = site
+    errors: list[str] = []
+
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(locale="en-US", viewport={"width": 1200, "height": 900})
+            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(base_url + "/")
+            expect = sync_api.expect
+            # generous: the machine may be busy, and an upload runs OCR and the encoders before it answers
+            expect.set_options(timeout=30_000)
+            expect(page.get_by_test_id("search-button")).to_have_text("Search")
+            expect(page.get_by_test_id("empty-state")).to_be_visible()
+            expect(page.get_by_test_id("emotion-filter")).not_to_have_count(0)
+
+            # 1. search: result cards with score bars and emotion chips
+            page.get_by_test_id("search-input").fill("party")
+            page.get_by_test_id("search-input").press("Enter")
+            cards = page.get_by_test_id("result-card")
+            expect(cards).not_to_have_count(0)
+            first = cards.first
+            expect(first.locator('[data-testid="score-bar"][data-branch="fused"]')).to_have_count(1)
+            assert first.get_by_test_id("score-bar").count() >= 2  # fused + at least one branch
+            assert cards.get_by_test_id("emotion-chip").count() > 0
+            expect(first.locator("img")).to_have_js_property("complete", True)
+            assert first.locator("img").evaluate("img => img.naturalWidth") > 0
+            assert "q=party" in page.url
+            count_all = cards.count()
+
+            # 2. filter by an emotion: every card shows it
+            with page.expect_response(lambda r: "/api/search" in r.url and "emotion=tired" in r.url):
+                page.locator('[data-testid="emotion-filter"][data-emotion="tired"]').click()
+            expect(page.locator('[data-testid="emotion-filter"][data-emotion="tired"]')).to_have_attribute(
+                "aria-pressed", "true"
+            )
+            expect(cards).to_have_count(2)
+            for i in range(cards.count()):
+                emotions = (
+                    cards.nth(i)
+                    .get_by_test_id("emotion-chip")
+                    .evaluate_all("chips => chips.map(c => c.dataset.emotion)")
+                )
+                assert "tired" in emotions
+            with page.expect_response(lambda r: "/api/search" in r.url and "emotion" not in r.url):
+                page.locator('[data-testid="emotion-filter"][data-emotion="tired"]').click()
+            expect(cards).to_have_count(count_all)
+
+            # 3. Chinese
+            page.get_by_test_id("lang-toggle").click()
+            expect(page.get_by_test_id("search-button")).to_have_text("搜索")
+            expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+            expect(page.locator('[data-testid="emotion-filter"][data-emotion="tired"]')).to_have_text("困")
+            expect(page.locator('[data-testid="emotion-chip"][data-emotion="happy"]').first).to_have_text(
+                "开心"
+            )
+            expect(page.get_by_test_id("status")).to_contain_text("个结果")
+
+            # 4. upload with the token, then find the image by the words in it (read by OCR)
+            page.get_by_test_id("upload-panel").locator("summary").click()
+            page.get_by_test_id("token-input").fill(TOKEN)
+            page.get_by_test_id("upload-input").set_input_files(str(upload))
+            page.get_by_test_id("upload-button").click()
+            status = page.get_by_test_id("upload-status")
+            expect(status).to_have_attribute("data-item-id", re.compile(r"^[0-9a-f]{16}$"), timeout=90_000)
+            item_id = status.get_attribute("data-item-id")
+            assert page.evaluate("() => sessionStorage.getItem('memesearch.token')") == TOKEN
+            page.get_by_test_id("search-input").fill("walrus disco")
+            page.get_by_test_id("search-button").click()
+            expect(cards.first).to_have_attribute("data-id", item_id or "")
+            expect(page.get_by_test_id("index-info")).to_contain_text(str(len(CARDS) + 1))
+            # ... and by image-to-image search with the same file
+            with page.expect_response(lambda r: "/api/search/image" in r.url):
+                page.get_by_test_id("image-search-input").set_input_files(str(upload))
+            expect(cards.first).to_have_attribute("data-id", item_id or "")
+            expect(page.get_by_test_id("status")).to_contain_text("to-upload.png")
+
+            # 5. the results page as an artifact
+            page.get_by_test_id("lang-toggle").click()
+            page.get_by_test_id("search-input").fill("party")
+            page.get_by_test_id("search-button").click()
+            expect(page.get_by_test_id("status")).to_contain_text("results for")
+            page.wait_for_function("() => [...document.images].every(img => img.complete)")
+            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+            # 6. a bad query shows the server's message, not a broken page
+            page.get_by_test_id("search-input").fill("x" * 2500)
+            page.get_by_test_id("search-button").click()
+            expect(page.get_by_test_id("error")).to_be_visible()
+            expect(page.get_by_test_id("error")).to_contain_text("2000")
+        finally:
+            sync_api.expect.set_options(timeout=None)  # back to Playwright's default for other tests
+            browser.close()
+
+    data = SCREENSHOT.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+    # the 400 of the bad query is logged by Chromium as a failed resource load; anything else is a bug
+    unexpected = [e for e in errors if "status of 400" not in e]
+    assert not unexpected, unexpected
