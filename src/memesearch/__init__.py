@@ -5,6 +5,8 @@ The public API is imported lazily so that ``import memesearch`` stays light (no 
     import memesearch as ms
     ds = ms.read_dataset("data/emoji")              # any format in SPEC §4
     report = ms.evaluate_run(run, qrels)            # SPEC §5 metrics
+    ms.index_media(["memes/"], index="memes.idx")   # build / update an index
+    hits = ms.search_index("so sleepy", index="memes.idx").hits
 """
 
 from __future__ import annotations
@@ -30,6 +32,15 @@ _API: dict[str, str] = {
     "Run": "memesearch.eval.run",
     "evaluate_run": "memesearch.eval.metrics",
     "evaluate_scores": "memesearch.eval.metrics",
+    # index, search, serve
+    "Index": "memesearch.index.index",
+    "IndexConfig": "memesearch.index.config",
+    "Searcher": "memesearch.search.searcher",
+    "index_media": "memesearch.api",
+    "search_index": "memesearch.api",
+    "search_image": "memesearch.api",
+    "remove_items": "memesearch.api",
+    "create_app": "memesearch.serve.app",
     # errors
     "MemesearchError": "memesearch.errors",
     "DataFormatError": "memesearch.errors",
@@ -42,8 +53,13 @@ __getattr__, __dir__ = lazy_api(__name__, _API, globals())
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from memesearch.api import index_media, remove_items, search_image, search_index  # noqa: F401
     from memesearch.data.formats import FORMATS, read_dataset, write_dataset  # noqa: F401
     from memesearch.data.records import Dataset, Item, Query, Split  # noqa: F401
     from memesearch.errors import DataFormatError, MemesearchError  # noqa: F401
     from memesearch.eval.metrics import evaluate_run, evaluate_scores  # noqa: F401
     from memesearch.eval.run import Run  # noqa: F401
+    from memesearch.index.config import IndexConfig  # noqa: F401
+    from memesearch.index.index import Index  # noqa: F401
+    from memesearch.search.searcher import Searcher  # noqa: F401
+    from memesearch.serve.app import create_app  # noqa: F401

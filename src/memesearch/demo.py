@@ -93,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print("[bold]4. evaluation on the test split (unseen concepts, held-out style)[/bold]")
         rows = evaluate_index(searcher, ds, "test", args.out / "eval")
         console.print(_table(rows))
+        (args.out / "eval" / "table.md").write_text(markdown_table(rows), encoding="utf-8")
         console.print(f"   reports written to {args.out / 'eval'}")
 
     if args.serve:
@@ -152,6 +153,20 @@ def evaluate_index(searcher: Any, ds: Any, split: str, out: Path) -> list[dict[s
             )
             rows_out.append({"setting": label, "lang": lang, "queries": len(rows), **report.metrics})
     return rows_out
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """The evaluation rows as a Markdown table (README)."""
+    lines = [
+        "| ranking | lang | queries | R@1 | R@5 | R@10 | MdR | MAP |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['setting']} | {r['lang']} | {r['queries']} | {r['R@1']:.4f} | {r['R@5']:.4f} | "
+            f"{r['R@10']:.4f} | {r['MdR']:.0f} | {r['MAP']:.4f} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def _table(rows: list[dict[str, Any]]) -> Any:

@@ -287,3 +287,33 @@ def test_parallel_workers_match_inline(tmp_path: Path, encoder) -> None:
         va = a.image_vectors.reconstruct(np.array([a.store.rowid_of(i) for i in sorted(sa.indexed)]))
         vb = b.image_vectors.reconstruct(np.array([b.store.rowid_of(i) for i in sorted(sb.indexed)]))
         np.testing.assert_allclose(va, vb, atol=1e-5)
+
+
+def test_python_api_and_cli_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import memesearch as ms
+    from memesearch.cli.main import main as cli
+
+    files = make_folder(tmp_path / "m", 5)
+    s = ms.index_media([tmp_path / "m"], index=tmp_path / "idx", model="tiny-clip:0", ocr=False, workers=0)
+    assert len(s.indexed) == 5
+    resp = ms.search_index("circle", index=tmp_path / "idx", k=3)
+    assert len(resp.hits) == 3
+    assert ms.search_image(files[0], index=tmp_path / "idx", k=1).hits[0].item.paths == [str(files[0])]
+    # the CLI sees the same index: JSON output, batch file, explain, a clear error for a bad query
+    assert cli(["search", "circle", "--index", str(tmp_path / "idx"), "--json", "-k", "3"]) == 0
+    assert [h["id"] for h in json.loads(capsys.readouterr().out)["hits"]] == [h.id for h in resp.hits]
+    (tmp_path / "q.txt").write_text("circle\n\nsquare\n", encoding="utf-8")
+    assert cli(["search", "--file", str(tmp_path / "q.txt"), "--index", str(tmp_path / "idx"), "--json"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [json.loads(line)["query"] for line in lines] == ["circle", "square"]
+    assert cli(["search", "   ", "--index", str(tmp_path / "idx")]) == 2
+    assert "the query is empty" in capsys.readouterr().err
+    assert cli(["search", "x", "--index", str(tmp_path / "idx"), "--emotion", "hangry"]) == 2
+    assert "hangry" in capsys.readouterr().err
+    assert cli(["search", "x", "--index", str(tmp_path / "m")]) == 2
+    assert "not a memesearch index" in capsys.readouterr().err
+    assert cli(["index", str(tmp_path / "m"), "--index", str(tmp_path / "idx"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["skipped"] == 5
+    assert ms.remove_items([resp.hits[0].id], index=tmp_path / "idx") == 1
+    assert cli(["remove", str(files[1]), "--index", str(tmp_path / "idx")]) == 0
+    assert "removed 1 item(s); 3 items" in capsys.readouterr().out

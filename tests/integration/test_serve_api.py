@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -229,6 +230,39 @@ def test_page_and_static_files_are_served_locally(served: Served) -> None:
         response = served.client.get(asset)
         assert response.status_code == 200, asset
         assert "https://" not in response.text
+
+
+def test_api_docs_page_is_self_contained(served: Served) -> None:
+    """/docs is this package's own page (no Swagger UI from a CDN): same-origin files only, under the CSP."""
+    page = served.client.get("/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    csp = page.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "script-src 'self'" in csp and "unsafe" not in csp
+    html = page.text
+    assert "//" not in html  # no http://, https:// or protocol-relative //host URL
+    assert "swagger" not in html.lower() and "<script>" not in html  # no inline script: the CSP forbids it
+    refs = re.findall(r'(?:src|href)="([^"]*)"', html)
+    assert "/static/docs.js" in refs and "/openapi.json" in refs and "/" in refs
+    for ref in refs:
+        assert ref.startswith("/"), ref  # every resource and link is on this server
+        response = served.client.get(ref)
+        assert response.status_code == 200, ref
+        if ref.startswith("/static/"):
+            assert response.headers["content-security-policy"] == csp
+        if ref.endswith((".js", ".css")):  # no imports, fetches or fonts from elsewhere
+            assert "https://" not in response.text and "http://" not in response.text, ref
+    script = served.client.get("/static/docs.js")
+    assert "javascript" in script.headers["content-type"]
+    # builds the page with DOM methods only: no HTML parsing of spec text, nothing the CSP would refuse
+    code = "\n".join(line for line in script.text.splitlines() if not line.lstrip().startswith("//"))
+    for banned in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+        assert banned not in code, banned
+    assert "'/openapi.json'" in code
+    assert served.client.get("/static/docs.css").headers["content-type"].startswith("text/css")
+    # FastAPI's CDN-based pages are off; the JSON description stays where clients expect it
+    assert_error(served.client.get("/redoc"), 404, "not-found")
+    assert served.client.get("/openapi.json").json()["paths"]
+    assert "/docs" not in served.client.get("/openapi.json").json()["paths"]
 
 
 def test_search_ranks_with_branch_scores_and_finds_ocr_words(served: Served) -> None:

@@ -215,3 +215,110 @@ def test_search_filter_language_upload_in_chromium(site: tuple[str, Path]) -> No
     # the 400 of the bad query is logged by Chromium as a failed resource load; anything else is a bug
     unexpected = [e for e in errors if "status of 400" not in e]
     assert not unexpected, unexpected
+
+
+def test_api_docs_page_in_chromium(site: tuple[str, Path]) -> None:
+    """/docs works offline: built from /openapi.json by the page's own script, with a working "try it"."""
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip(
+            "no chromium executable found (make test installs Debian's chromium: apt-get install chromium)"
+        )
+    base_url, _ = site
+    errors: list[str] = []
+    requested: list[str] = []
+
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(locale="en-US", viewport={"width": 1200, "height": 900})
+            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("request", lambda request: requested.append(request.url))
+            expect = sync_api.expect
+            expect.set_options(timeout=30_000)
+            spec = page.request.get(base_url + "/openapi.json").json()
+            methods = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
+            operations = [(m, p) for p, item in spec["paths"].items() for m in item if m in methods]
+
+            # the main page's footer links here, and the docs link back
+            page.goto(base_url + "/")
+            page.get_by_role("link", name="API docs").click()
+            expect(page).to_have_url(base_url + "/docs")
+            expect(page.get_by_test_id("docs-status")).to_have_attribute("data-ready", "true")
+            expect(page.get_by_test_id("docs-error")).to_be_hidden()
+            expect(page.get_by_test_id("api-title")).to_have_text("memesearch API")
+
+            # every operation of the spec, grouped by tag; each schema of the components
+            expect(page.get_by_test_id("operation")).to_have_count(len(operations))
+            for method, path in operations:
+                op = page.locator(f'[data-testid="operation"][data-method="{method}"][data-path="{path}"]')
+                expect(op).to_have_count(1)
+                expect(op.get_by_test_id("op-title")).to_contain_text(method.upper())
+            expect(page.locator('[data-testid="schema"]')).to_have_count(len(spec["components"]["schemas"]))
+            search = page.locator(
+                '[data-testid="tag"][data-tag="search"] [data-testid="operation"]'
+                '[data-method="get"][data-path="/api/search"]'
+            )
+            expect(search.get_by_test_id("op-title")).to_have_text("GET /api/search")
+            q = search.locator('[data-testid="param"][data-name="q"]')
+            expect(q).to_contain_text("query")
+            expect(q).to_contain_text("required")
+            expect(q).to_contain_text("a chat message")
+            k = search.locator('[data-testid="param"][data-name="k"]')
+            expect(k).to_contain_text("min: 1")
+            expect(k).to_contain_text("max: 200")
+            # $refs resolved: the 200 answer names its schema, links to it and lists its fields
+            ok = search.locator('[data-testid="response"][data-status="200"]')
+            expect(ok.locator("a.schema-ref").first).to_have_text("SearchResult")
+            expect(ok.locator('[data-testid="field"][data-name="hits"]')).to_have_count(1)
+            upload = page.locator('[data-testid="operation"][data-method="post"][data-path="/api/items"]')
+            expect(upload.get_by_test_id("security")).to_contain_text("Authorization: Bearer")
+            expect(
+                upload.locator('[data-testid="request-content"][data-type="multipart/form-data"]')
+            ).to_contain_text("file")
+            ok.locator("a.schema-ref").first.click()
+            expect(page).to_have_url(base_url + "/docs#schema-SearchResult")
+            expect(page.locator('[data-testid="schema"][data-name="SearchResult"]')).to_be_in_viewport()
+
+            # "try it": health, then a search with parameters, then a thumbnail (an image answer)
+            health = page.locator('[data-testid="operation"][data-method="get"][data-path="/api/health"]')
+            health.get_by_test_id("try-toggle").click()
+            health.get_by_test_id("try-send").click()
+            expect(health.get_by_test_id("try-status")).to_contain_text("200")
+            expect(health.get_by_test_id("try-output")).to_contain_text('"status": "ok"')
+
+            search.get_by_test_id("try-toggle").click()
+            search.locator('[data-testid="try-param"][data-name="q"]').fill("party")
+            search.locator('[data-testid="try-param"][data-name="k"]').fill("2")
+            search.get_by_test_id("try-send").click()
+            expect(search.get_by_test_id("try-url")).to_have_text("GET /api/search?q=party&k=2")
+            expect(search.get_by_test_id("try-status")).to_contain_text("200")
+            output = search.get_by_test_id("try-output")
+            expect(output).to_contain_text('"query": "party"')
+            shown = json.loads(output.text_content() or "")
+            assert len(shown["hits"]) == 2 and shown["hits"][0]["rank"] == 1
+
+            item_id = shown["hits"][0]["id"]
+            thumb = page.locator(
+                '[data-testid="operation"][data-method="get"][data-path="/api/items/{item_id}/thumbnail"]'
+            )
+            thumb.get_by_test_id("try-toggle").click()
+            thumb.get_by_test_id("try-send").click()  # the path parameter is missing: asked for, not sent
+            expect(thumb.get_by_test_id("try-status")).to_contain_text("item_id")
+            thumb.locator('[data-testid="try-param"][data-name="item_id"]').fill(item_id)
+            thumb.locator('[data-testid="try-param"][data-name="size"]').fill("64")
+            thumb.get_by_test_id("try-send").click()
+            expect(thumb.get_by_test_id("try-status")).to_contain_text("image/webp")
+            expect(thumb.get_by_test_id("try-image")).to_be_visible()
+            assert thumb.get_by_test_id("try-image").evaluate("img => img.naturalWidth") == 64
+
+            page.get_by_test_id("back-link").click()
+            expect(page).to_have_url(base_url + "/")
+        finally:
+            sync_api.expect.set_options(timeout=None)
+            browser.close()
+
+    assert not errors, errors
+    # nothing but this server was asked for anything (blob: is the thumbnail shown from memory)
+    assert requested and all(url.startswith((base_url + "/", "blob:")) for url in requested), requested

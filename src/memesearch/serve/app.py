@@ -8,7 +8,8 @@
 * ``GET /api/items/{id}``, ``/image`` (original bytes), ``/thumbnail`` (WebP);
 * ``POST /api/items`` (upload) and ``DELETE /api/items/{id}`` — both need ``Authorization: Bearer <token>``;
 * ``GET /api/emotions`` (the filter vocabulary) and ``GET /api/stats``;
-* the web page at ``/`` (static files of this package, nothing from a CDN) and OpenAPI at ``/docs``.
+* the web page at ``/`` and the API reference at ``/docs`` (static files of this package, nothing from a
+  CDN, so both work offline; ``/docs`` renders ``/openapi.json`` in the browser).
 
 Routes are thin: they validate input, call the index/searcher and return ``to_dict()`` JSON. Every
 domain error (:class:`~memesearch.errors.MemesearchError`) becomes a 4xx ``{"error": {"code", "message"}}``
@@ -74,6 +75,9 @@ _PAGE_CSP = (
     "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+
+# Paths that answer HTML: the page and the API reference (both get the CSP above).
+_PAGES = frozenset({"/", "/docs"})
 
 _MEDIA_415 = {"not-media", "unsupported"}
 
@@ -545,7 +549,7 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        page = path == "/" or path.startswith("/static/")
+        page = path in _PAGES or path.startswith("/static/")
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -593,6 +597,10 @@ def create_app(settings: ServeSettings, *, index: Index | None = None) -> FastAP
             "Upload and delete need `Authorization: Bearer TOKEN`."
         ),
         lifespan=lifespan,
+        # FastAPI's own /docs and /redoc load Swagger UI / ReDoc from a CDN: blank pages offline and
+        # against the CSP. /docs is served from this package's static files instead (route below).
+        docs_url=None,
+        redoc_url=None,
         openapi_tags=[
             {"name": "search", "description": "Text and image search, emotion vocabulary."},
             {"name": "items", "description": "Items, their media and thumbnails; upload and delete."},
@@ -617,6 +625,13 @@ def create_app(settings: ServeSettings, *, index: Index | None = None) -> FastAP
     def page() -> FileResponse:
         return FileResponse(
             STATIC_DIR / "index.html", media_type="text/html", headers={"Cache-Control": "no-cache"}
+        )
+
+    @app.get("/docs", include_in_schema=False)
+    def api_docs() -> FileResponse:
+        # static HTML + /static/docs.js, which fetches /openapi.json and builds the reference with DOM methods
+        return FileResponse(
+            STATIC_DIR / "docs.html", media_type="text/html", headers={"Cache-Control": "no-cache"}
         )
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

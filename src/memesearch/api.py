@@ -1,0 +1,98 @@
+"""One-call Python functions mirroring the CLI: ``index_media``, ``search_index``, ``search_image``,
+``remove_items``. Each opens the index, does one thing and closes it; for many calls keep an
+:class:`~memesearch.index.Index` and a :class:`~memesearch.search.Searcher` open instead.
+
+Example::
+
+    >>> import memesearch as ms                                                   # doctest: +SKIP
+    >>> ms.index_media(["~/Pictures/memes"], index="memes.idx")                   # like `memesearch index`
+    >>> for hit in ms.search_index("so sleepy", index="memes.idx", k=5).hits:     # like `memesearch search`
+    ...     print(hit.rank, hit.score, hit.item.paths[0], hit.item.emotion_words)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from memesearch.search.results import IngestSummary, SearchResponse
+
+PathLike = str | os.PathLike[str]
+
+
+def index_media(
+    paths: Sequence[PathLike],
+    *,
+    index: PathLike,
+    model: str | None = None,
+    workers: int | None = None,
+    progress: bool = False,
+    source: str | None = None,
+    splits: Sequence[str] | None = None,
+    prune: bool = False,
+    **settings: Any,
+) -> IngestSummary:
+    """Index files, folders, lists or dataset folders into ``index`` (created when new, with ``model``
+    and ``settings`` — :class:`~memesearch.index.IndexConfig` fields — else opened as it is)."""
+    from memesearch.index import Index
+
+    root = Path(index)
+    idx = (
+        Index.open(root, model=model)
+        if (root / "index.json").exists()
+        else Index.create(root, model=model or "starter", **settings)
+    )
+    with idx:
+        return idx.add_paths(
+            paths, workers=workers, progress=progress, source=source, splits=splits, prune=prune
+        )
+
+
+def search_index(
+    text: str,
+    *,
+    index: PathLike,
+    k: int = 20,
+    emotion: str | Sequence[str] | None = None,
+    media: str | Sequence[str] | None = None,
+    source: str | None = None,
+    explain: bool = False,
+) -> SearchResponse:
+    """Text search of ``index`` (see :meth:`memesearch.search.Searcher.search`)."""
+    from memesearch.search import Searcher
+
+    searcher = Searcher.open(Path(index))
+    try:
+        return searcher.search(text, k=k, emotion=emotion, media=media, source=source, explain=explain)
+    finally:
+        searcher.index.close()
+
+
+def search_image(
+    image: Any,
+    *,
+    index: PathLike,
+    k: int = 20,
+    emotion: str | Sequence[str] | None = None,
+    media: str | Sequence[str] | None = None,
+    source: str | None = None,
+    explain: bool = False,
+) -> SearchResponse:
+    """Image-to-image search of ``index`` with a path, bytes or a PIL image."""
+    from memesearch.search import Searcher
+
+    searcher = Searcher.open(Path(index))
+    try:
+        return searcher.search_image(image, k=k, emotion=emotion, media=media, source=source, explain=explain)
+    finally:
+        searcher.index.close()
+
+
+def remove_items(targets: Sequence[str], *, index: PathLike) -> int:
+    """Remove items by id, file path or folder; returns how many items were removed."""
+    from memesearch.index import Index
+
+    with Index.open(index) as idx:
+        return idx.remove(targets)
