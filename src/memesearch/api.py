@@ -13,7 +13,7 @@ Example::
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,13 +61,8 @@ def search_index(
     explain: bool = False,
 ) -> SearchResponse:
     """Text search of ``index`` (see :meth:`memesearch.search.Searcher.search`)."""
-    from memesearch.search import Searcher
-
-    searcher = Searcher.open(Path(index))
-    try:
-        return searcher.search(text, k=k, emotion=emotion, media=media, source=source, explain=explain)
-    finally:
-        searcher.index.close()
+    opts = {"k": k, "emotion": emotion, "media": media, "source": source, "explain": explain}
+    return _with_searcher(index, lambda s: s.search(text, **opts))
 
 
 def search_image(
@@ -81,11 +76,16 @@ def search_image(
     explain: bool = False,
 ) -> SearchResponse:
     """Image-to-image search of ``index`` with a path, bytes or a PIL image."""
+    opts = {"k": k, "emotion": emotion, "media": media, "source": source, "explain": explain}
+    return _with_searcher(index, lambda s: s.search_image(image, **opts))
+
+
+def _with_searcher(index: PathLike, call: Callable[[Any], SearchResponse]) -> SearchResponse:
     from memesearch.search import Searcher
 
     searcher = Searcher.open(Path(index))
     try:
-        return searcher.search_image(image, k=k, emotion=emotion, media=media, source=source, explain=explain)
+        return call(searcher)
     finally:
         searcher.index.close()
 

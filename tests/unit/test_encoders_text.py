@@ -125,3 +125,17 @@ def test_st_missing_directory_and_offline_hub(tmp_path: Path, monkeypatch: pytes
     with pytest.raises(EncoderLoadError, match="HF_HUB_OFFLINE=1") as info:
         create_encoder("st:sentence-transformers/all-MiniLM-L6-v2")
     assert "\n" not in str(info.value)
+
+
+def test_importing_memesearch_sets_a_passive_openmp_wait_policy() -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    code = "import os, memesearch; print(os.environ['OMP_WAIT_POLICY'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "PASSIVE"
+    env["OMP_WAIT_POLICY"] = "ACTIVE"  # a user's own choice is kept
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ACTIVE"
