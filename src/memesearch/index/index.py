@@ -664,9 +664,11 @@ class Index:
         need_tags = self.config.emotions and any(g is None for g in given)
         emotions: list[list[tuple[str, float]]] = [g or [] for g in given]
         if need_tags:
-            plain = _mean_by_owner(self.encoder.encode_image(frames, batch_size=64), owner, len(prepared))
             tagger = self.tagger()
-            by_image = tagger.tag_embeddings(plain)
+            by_image: list[list[tuple[str, float]]] = [[] for _ in prepared]
+            if tagger.tags_images:  # the extra image forward pass only when image tags are on
+                plain = _mean_by_owner(self.encoder.encode_image(frames, batch_size=64), owner, len(prepared))
+                by_image = tagger.tag_embeddings(plain)
             texts = [
                 item_text(r.captions, [o.to_dict() for o in p.ocr or []]) or None
                 for p, r in zip(prepared, records, strict=True)
