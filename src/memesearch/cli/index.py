@@ -23,7 +23,11 @@ def index(
         help="Encoder for a new index (default: starter). An existing index keeps its own.",
     ),
     workers: int | None = typer.Option(
-        None, "--workers", "-w", min=0, help="Processes for decoding and OCR (default: all cores; 0 = none)."
+        None,
+        "--workers",
+        "-w",
+        min=0,
+        help="Processes for decoding and OCR (default: all cores with OCR, cores-2 without; 0 = none).",
     ),
     ocr: bool | None = typer.Option(
         None, "--ocr/--no-ocr", help="Read text inside images (new index; default on)."

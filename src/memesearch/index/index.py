@@ -340,8 +340,9 @@ class Index:
 
         Unchanged files (same path, size and mtime) are skipped; changed files are re-indexed; exact
         duplicates add a path to the existing item; ``prune`` removes indexed files under the given
-        folders that no longer exist. ``workers``: processes for decoding and OCR (default: all cores;
-        0 = in this process). Returns what happened, failures with reasons included.
+        folders that no longer exist. ``workers``: processes for decoding and OCR (default:
+        :func:`default_workers`; 0 or 1 = in this process). Returns what happened, failures with
+        reasons included.
         """
         self._writable()
         t0 = time.perf_counter()
@@ -524,7 +525,7 @@ class Index:
     ) -> None:
         from memesearch.index.hashing import sha256_file
 
-        n_workers = (os.cpu_count() or 1) if workers is None else max(0, int(workers))
+        n_workers = default_workers(self.config.ocr) if workers is None else max(0, int(workers))
         total = len(pending)
         done = 0
         with _progress(progress, total) as advance:
@@ -661,28 +662,7 @@ class Index:
                 given.append(None)
         frames = [f for p in prepared for f in p.frames]
         owner = np.repeat(np.arange(len(prepared)), [len(p.frames) for p in prepared])
-        need_tags = self.config.emotions and any(g is None for g in given)
-        emotions: list[list[tuple[str, float]]] = [g or [] for g in given]
-        if need_tags:
-            tagger = self.tagger()
-            by_image: list[list[tuple[str, float]]] = [[] for _ in prepared]
-            if tagger.tags_images:  # the extra image forward pass only when image tags are on
-                plain = _mean_by_owner(self.encoder.encode_image(frames, batch_size=64), owner, len(prepared))
-                by_image = tagger.tag_embeddings(plain)
-            texts = [
-                item_text(r.captions, [o.to_dict() for o in p.ocr or []]) or None
-                for p, r in zip(prepared, records, strict=True)
-            ]
-            by_text = tagger.tag_texts(texts) if any(texts) else [[] for _ in texts]
-            for i, g in enumerate(given):
-                if g is None:
-                    emotions[i] = _merge_emotions(by_image[i], by_text[i], self.config.emotion_top_k)
-        if hasattr(self.encoder, "encode_items"):
-            frame_emotions = [[e for e, _ in emotions[int(o)]] for o in owner]
-            vecs = self.encoder.encode_items(frames, frame_emotions)
-        else:
-            vecs = self.encoder.encode_image(frames, batch_size=64)
-        image_vecs = _mean_by_owner(vecs, owner, len(prepared))
+        # caption + OCR text: one passage embedding per item serves the text branch and the emotion tags
         texts = [
             item_text(r.captions, [o.to_dict() for o in p.ocr or []])
             for p, r in zip(prepared, records, strict=True)
@@ -692,6 +672,31 @@ class Index:
         if has_text:
             tv = self.encoder.encode_text([texts[i] for i in has_text], kind="passage", batch_size=64)
             text_vecs = {i: tv[k] for k, i in enumerate(has_text)}
+        emotions: list[list[tuple[str, float]]] = [g or [] for g in given]
+        untagged = [i for i, g in enumerate(given) if g is None] if self.config.emotions else []
+        if untagged and (image_tags_on() or any(i in text_vecs for i in untagged)):
+            tagger = self.tagger()
+            by_image: list[list[tuple[str, float]]] = [[] for _ in prepared]
+            if tagger.tags_images:  # the extra image forward pass only when image tags are on
+                plain = _mean_by_owner(self.encoder.encode_image(frames, batch_size=64), owner, len(prepared))
+                by_image = tagger.tag_embeddings(plain)
+            by_text: list[list[tuple[str, float]]] = [[] for _ in prepared]
+            with_text = [i for i in untagged if i in text_vecs]
+            if with_text and tagger.text_kind == "passage":
+                tags = tagger.tag_embeddings(np.stack([text_vecs[i] for i in with_text]), source="text")
+                for i, t in zip(with_text, tags, strict=True):
+                    by_text[i] = t
+            elif with_text:
+                for i, t in zip(with_text, tagger.tag_texts([texts[i] for i in with_text]), strict=True):
+                    by_text[i] = t
+            for i in untagged:
+                emotions[i] = _merge_emotions(by_image[i], by_text[i], self.config.emotion_top_k)
+        if hasattr(self.encoder, "encode_items"):
+            frame_emotions = [[e for e, _ in emotions[int(o)]] for o in owner]
+            vecs = self.encoder.encode_items(frames, frame_emotions)
+        else:
+            vecs = self.encoder.encode_image(frames, batch_size=64)
+        image_vecs = _mean_by_owner(vecs, owner, len(prepared))
         now = time.time()
         new_rows: list[tuple[int, int]] = []
         items: list[IndexedItem] = []
@@ -826,6 +831,21 @@ def _run_tasks(tasks: list[PrepareTask], workers: int) -> Iterator[Prepared | In
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
         for start in range(0, len(tasks), window):
             yield from pool.map(prepare, tasks[start : start + window], chunksize=4)
+
+
+def default_workers(ocr: bool) -> int:
+    """Worker processes when the caller does not say: every core when OCR runs (it dominates the
+    cost), else all but two — decoding without OCR costs less than the encoder forward pass, and on a
+    small machine worker processes only take cores from the encoder (measured: bench/bench_ingest.py)."""
+    cores = os.cpu_count() or 1
+    return cores if ocr else max(0, cores - 2)
+
+
+def image_tags_on() -> bool:
+    """Whether the default emotion tagger tags images (off: measured at chance, see enrich.emotion)."""
+    from memesearch.enrich.emotion import DEFAULT_MIN_SCORE_IMAGE
+
+    return DEFAULT_MIN_SCORE_IMAGE is not None
 
 
 def _mean_by_owner(vectors: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
