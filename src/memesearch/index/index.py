@@ -799,18 +799,20 @@ class Index:
         with self._lock, _progress(progress, len(vecs)) as advance:
             for start in range(0, len(vecs), chunk):
                 part = vecs[start : start + chunk]
-                rows: list[int] = []
                 with self.store.transaction() as conn:
-                    for j, v in enumerate(part):
-                        sha = hashlib.sha256(v.tobytes()).hexdigest()
-                        cur = conn.execute(
-                            "INSERT INTO items(id, sha256, media, added_at, source, image_vec) "
-                            "VALUES (?, ?, ?, ?, ?, ?)",
-                            (sha[:16], sha, media, now, source, v.tobytes()),
-                        )
-                        rows.append(int(cur.lastrowid or 0))
-                        ids.append(sha[:16])
-                        del j
+                    # explicit rowids (one writer holds the transaction) let one executemany insert the chunk
+                    first = int(conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM items").fetchone()[0]) + 1
+                    rows = list(range(first, first + len(part)))
+                    shas = [hashlib.sha256(v.tobytes()).hexdigest() for v in part]
+                    conn.executemany(
+                        "INSERT INTO items(rowid, id, sha256, media, added_at, source, image_vec) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [
+                            (r, h[:16], h, media, now, source, v.tobytes())
+                            for r, h, v in zip(rows, shas, part, strict=True)
+                        ],
+                    )
+                    ids.extend(h[:16] for h in shas)
                 self.image_vectors.add(np.array(rows, np.int64), part)
                 advance(len(part))
             self._dirty = True
