@@ -24,12 +24,11 @@ import json
 import logging
 import os
 import platform
-import shutil
 import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -973,21 +972,3 @@ class _progress:
     def __exit__(self, *exc: object) -> None:
         if self._p is not None:
             self._p.stop()
-
-
-def remove_index(path: str | os.PathLike[str]) -> None:
-    """Delete an index directory (refuses folders that are not indexes)."""
-    p = Path(path)
-    read_index_info(p)
-    shutil.rmtree(p)
-
-
-def iter_batches(values: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for v in values:
-        batch.append(v)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

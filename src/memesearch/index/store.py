@@ -286,9 +286,6 @@ class Store:
             rows = self.conn.execute(f"SELECT rowid FROM items WHERE {where}", params).fetchall()
         return np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
 
-    def count_where(self, **filters: Any) -> int:
-        return int(self.rowids_where(**filters).size)
-
     def stats(self) -> dict[str, Any]:
         with self._lock:
             media = dict(self.conn.execute("SELECT media, COUNT(*) FROM items GROUP BY media").fetchall())
