@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING
 # that; it must be set before either library loads, so it is set here. A value set by the user wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from memesearch._version import __version__
 from memesearch.utils.lazy import lazy_api
-
-__version__ = "0.1.0"
 
 # public name -> module that defines it
 _API: dict[str, str] = {

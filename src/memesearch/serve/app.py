@@ -45,7 +45,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from memesearch import __version__
+from memesearch._version import __version__
 from memesearch.errors import ConfigError, DataFormatError, MemesearchError, UnknownNameError
 from memesearch.index import Index
 from memesearch.index.media import MediaError

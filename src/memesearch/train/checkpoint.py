@@ -155,7 +155,7 @@ def save_checkpoint(
     import torch
     from safetensors.torch import save_model
 
-    from memesearch import __version__
+    from memesearch._version import __version__
     from memesearch.train.config import config_to_dict
 
     root = Path(run_dir) / CHECKPOINT_DIR

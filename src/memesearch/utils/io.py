@@ -1,0 +1,175 @@
+"""One home for small file chores: atomic writes, content hashes, a progress bar.
+
+Every file memesearch writes that another run may read (index.json, FAISS files, checkpoints' pointers,
+dataset files, plots, thumbnails) goes through a temporary file in the same folder, ``fsync`` and
+``os.replace``: a crash at any moment leaves the old file or the new one, never half of one.
+
+Example::
+
+    >>> from pathlib import Path
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "a" / "b.json"
+    >>> atomic_write_json(p, {"x": 1})
+    >>> p.read_text()
+    '{\\n  "x": 1\\n}\\n'
+    >>> sha256_bytes(b"")[:8]
+    'e3b0c442'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+_CHUNK = 1 << 20  # bytes read per step by sha256_file
+
+
+# ---- atomic writes -------------------------------------------------------------------------------
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[Any]]:
+    """Open ``path`` for writing (``"w"``: UTF-8 text with ``\\n`` line ends, ``"wb"``: bytes); the file
+    appears at ``path`` only when the block completes (fsync + rename), never half-written."""
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open writes whole files: mode 'w' or 'wb', got {mode!r}")
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    try:
+        if mode == "w":
+            fh: IO[Any] = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+        else:
+            fh = os.fdopen(fd, "wb")
+        with fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_open`)."""
+    with atomic_open(path, "wb") as fh:
+        fh.write(data)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_open`)."""
+    with atomic_open(path, "w") as fh:
+        fh.write(text)
+
+
+def atomic_write_json(path: str | os.PathLike[str], value: Any, *, indent: int | None = 2) -> None:
+    """Write ``value`` as UTF-8 JSON (non-ASCII kept as is, a final newline), atomically."""
+    atomic_write_text(path, json.dumps(value, indent=indent, ensure_ascii=False) + "\n")
+
+
+def fsync_file(path: str | os.PathLike[str]) -> None:
+    """Flush a file another library wrote (FAISS, safetensors) to disk before it is renamed into place."""
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary path beside ``path`` for a library that writes by file name (FAISS, matplotlib,
+    safetensors); it is fsynced and renamed to ``path`` when the block completes, removed otherwise."""
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        fsync_file(tmp)
+        os.replace(tmp, final)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+# ---- content hashes -------------------------------------------------------------------------------
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks (constant memory for any file size).
+
+    Raises :class:`OSError` (e.g. ``FileNotFoundError``) when the file cannot be read.
+    """
+    digest = hashlib.sha256()
+    buffer = bytearray(_CHUNK)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as fh:
+        while True:
+            n = fh.readinto(view)
+            if not n:
+                break
+            digest.update(view[:n])
+    return digest.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex SHA-256 of ``data`` (same value as :func:`sha256_file` on a file holding these bytes)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+# ---- progress ------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def progress_bar(
+    description: str, total: int, *, enabled: bool = True, transient: bool = True
+) -> Iterator[Callable[[int], None]]:
+    """Yield ``advance(n)``: a rich bar on stderr (done/total, rate, time left) when ``enabled`` and
+    there is work; otherwise a no-op, so callers never branch on whether a bar is shown."""
+    if not enabled or total <= 0:
+        yield _ignore
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        Task,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class _Rate(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("" if speed is None else f"{speed:.1f}/s")
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _Rate(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=transient,
+    ) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def _ignore(n: int) -> None:
+    return None
+
+
+__all__ = [
+    "atomic_open",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "fsync_file",
+    "progress_bar",
+    "sha256_bytes",
+    "sha256_file",
+]
