@@ -54,10 +54,15 @@ class Item:
     @property
     def context_texts(self) -> list[str]:
         """The item's context text (captions then OCR), without empty entries."""
-        texts = [c for c in self.captions if c and c.strip()]
-        if self.ocr and self.ocr.strip():
-            texts.append(self.ocr)
-        return texts
+        return context_texts(self.captions, self.ocr)
+
+    def texts(self, *, oracle_captions: bool = True) -> list[str]:
+        """The context texts a model may see: with ``oracle_captions=False`` the captions of an item whose
+        ``meta["caption_kind"]`` is ``"oracle"`` (a benchmark's own answer, e.g. the CLDR name) are left
+        out, so what is measured is what a plain folder of images gives."""
+        if oracle_captions or self.meta.get("caption_kind") != "oracle":
+            return self.context_texts
+        return context_texts((), self.ocr)
 
     def resolve_path(self, root: str | Path | None) -> Path | None:
         """The item's file path, made absolute against ``root`` when it is relative."""
@@ -67,6 +72,18 @@ class Item:
         if p.is_absolute() or root is None:
             return p
         return Path(root) / p
+
+
+def context_texts(captions: Iterable[str], ocr: str | Iterable[str] | None) -> list[str]:
+    """The one definition of an item's context text: its captions, then the text read from it (one
+    string, lines joined by newlines), empty entries left out. Evaluation, training and the index all
+    call this, so what is measured is what is served."""
+    texts = [c for c in captions if c and c.strip()]
+    lines = [ocr] if isinstance(ocr, str) else [o for o in ocr or () if o and o.strip()]
+    joined = "\n".join(lines)
+    if joined.strip():
+        texts.append(joined)
+    return texts
 
 
 @dataclass(slots=True)
