@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from memesearch.index import Index
-    from memesearch.index.vectors import VectorConfig
+    from memesearch.index.faiss_store import VectorConfig
     from memesearch.models import create_encoder
     from memesearch.search import Searcher
 
@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             row = idx.store.conn.execute("SELECT MIN(rowid), MAX(rowid), COUNT(*) FROM items").fetchone()
             if tuple(row) != (1, n, n):
                 raise SystemExit(f"unexpected rowids in the fresh index: {row}; expected (1, {n}, {n})")
-            build["index_kind"] = idx.image_vectors.kind
+            build["index_kind"] = idx.vector_store("image").kind
             idx.close()
             build["index_disk_mib"] = dir_size(index_dir) / 2**20
             print(
@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         idx = Index.open(index_dir, encoder=encoder, readonly=True)
         results["open_s"] = time.perf_counter() - t0
         print(
-            f"Index.open (read-only, {len(idx.image_vectors):,} vectors): {results['open_s']:.1f} s",
+            f"Index.open (read-only, {len(idx.vector_store('image')):,} vectors): {results['open_s']:.1f} s",
             flush=True,
         )
 
@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         truth = ids[exact_pos]
         exact_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        _, found_index = idx.image_vectors.search(qvecs, args.k)
+        _, found_index = idx.vector_store("image").search(qvecs, args.k)
         index_batch_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         _, found_raw = raw.search(qvecs, args.k)
@@ -387,10 +387,12 @@ def main(argv: list[str] | None = None) -> int:
         for v in qv:
             for name, fn2 in (
                 ("raw_faiss_k", lambda v=v: raw.search(v[None, :], args.k)),
-                ("index_vectors_k", lambda v=v: idx.image_vectors.search(v[None, :], args.k)),
+                ("index_vectors_k", lambda v=v: idx.vector_store("image").search(v[None, :], args.k)),
                 (
                     "index_vectors_candidates",
-                    lambda v=v: idx.image_vectors.search(v[None, :], max(searcher.candidates, args.k)),
+                    lambda v=v: idx.vector_store("image").search(
+                        v[None, :], max(searcher.candidates, args.k)
+                    ),
                 ),
             ):
                 t1 = time.perf_counter()

@@ -2,7 +2,7 @@
 
 Issue 5 asks for two ratios, each measured in this one run on the same images and the same cores:
 
-* **OCR off** (goal ≥ 0.85): ``Index.create(..., ocr=False)`` + ``add_paths(files, workers=W)`` (hashing,
+* **OCR off** (goal ≥ 0.85): ``Index.create(..., ocr=False)`` + ``add_paths(idx, files, workers=W)`` (hashing,
   decoding in W worker processes, embedding in batches, SQLite + FAISS writes, the final flush) in
   images/s, divided by the encoder's forward alone on the same images decoded in memory beforehand:
   ``encoder.encode_image(images, batch_size=B)`` and, for the ``starter`` model, ``encode_items`` (the
@@ -65,7 +65,7 @@ WORDS = CAPTION_WORDS.split()
 # ---- images ----------------------------------------------------------------------------------------
 def emoji_files(root: Path, n: int) -> list[Path]:
     """``n`` distinct (by content) image files under ``root``, spread evenly over its sorted listing."""
-    from memesearch.index.hashing import sha256_file
+    from memesearch.enrich.hashing import sha256_file
 
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     seen: set[str] = set()
@@ -138,7 +138,7 @@ def render_memes(folder: Path, n: int, seed: int = 0) -> list[Path]:
 
 def decode_all(files: list[Path], max_frames: int, side: int) -> list[Image.Image]:
     """The frames ingest would give the encoder (decoded like ingest does, longest side ≤ ``side``)."""
-    from memesearch.index.media import decode_media
+    from memesearch.enrich.media import decode_media
 
     frames: list[Image.Image] = []
     for f in files:
@@ -214,13 +214,14 @@ def ingest_once(
     """Seconds for create + add_paths + close into a fresh index, and what the summary said (plus CPU
     seconds of this process and the workers, and the seconds spent inside encoder calls)."""
     from memesearch.index import Index
+    from memesearch.ingest import add_paths
 
     folder = Path(tempfile.mkdtemp(prefix="idx-", dir=tmp))
     try:
         with EncoderClock(encoder) as clock:
             t0, c0 = time.perf_counter(), cpu_seconds()
             idx = Index.create(folder / "index", encoder=encoder, **settings)
-            summary = idx.add_paths(files, workers=workers)
+            summary = add_paths(idx, files, workers=workers)
             stats = idx.stats()
             idx.close()
             seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
@@ -245,8 +246,8 @@ _WORKER: dict[str, Any] = {}
 
 
 def _ocr_init(paths: list[str], min_score: float, ready: Any) -> None:
+    from memesearch.enrich.media import decode_media
     from memesearch.enrich.ocr import OCRReader
-    from memesearch.index.media import decode_media
 
     _WORKER["reader"] = OCRReader(min_score=min_score, threads=1)
     # the cover frame prepare() gives OCR, decoded here so that only OCR is timed

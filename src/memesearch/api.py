@@ -17,7 +17,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from memesearch.search.results import IngestSummary, SearchResponse
+from memesearch.ingest.records import IngestSummary
+from memesearch.search.results import SearchResponse
 
 PathLike = str | os.PathLike[str]
 
@@ -37,6 +38,7 @@ def index_media(
     """Index files, folders, lists or dataset folders into ``index`` (created when new, with ``model``
     and ``settings`` — :class:`~memesearch.index.IndexConfig` fields — else opened as it is)."""
     from memesearch.index import Index
+    from memesearch.ingest import add_paths
 
     root = Path(index)
     idx = (
@@ -45,8 +47,8 @@ def index_media(
         else Index.create(root, model=model or "starter", **settings)
     )
     with idx:
-        return idx.add_paths(
-            paths, workers=workers, progress=progress, source=source, splits=splits, prune=prune
+        return add_paths(
+            idx, paths, workers=workers, progress=progress, source=source, splits=splits, prune=prune
         )
 
 

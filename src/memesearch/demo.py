@@ -50,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from memesearch.cli.main import main as cli
     from memesearch.data.formats import read_dataset
     from memesearch.index import Index
+    from memesearch.ingest import add_paths
     from memesearch.search import Searcher
 
     console = Console(highlight=False)
@@ -70,8 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else Index.create(index_dir, model=args.model, oracle_captions=True)
     )
     with idx:
-        summary = idx.add_paths(
-            [args.data], splits=["test", "test-seen"], workers=args.workers, progress=sys.stderr.isatty()
+        summary = add_paths(
+            idx, [args.data], splits=["test", "test-seen"], workers=args.workers, progress=sys.stderr.isatty()
         )
         console.print(
             f"   indexed {len(summary.indexed)}, skipped {summary.skipped} unchanged, "

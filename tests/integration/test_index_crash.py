@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from memesearch.index import Index
+from memesearch.ingest import add_paths
 from memesearch.search import Searcher
 from memesearch.utils.synthetic import shapes_image
 
@@ -22,8 +23,9 @@ N_FILES = 120
 SCRIPT = """
 import sys
 from memesearch.index import Index
+from memesearch.ingest import add_paths
 idx = Index.create(sys.argv[1], model="tiny-clip:0", ocr=False, batch_size=2)
-idx.add_paths([sys.argv[2]], workers=0)
+add_paths(idx, [sys.argv[2]], workers=0)
 print("finished", flush=True)
 """
 
@@ -61,13 +63,13 @@ def test_kill_9_mid_ingest_then_resume(tmp_path: Path) -> None:
 
     with Index.open(index_dir) as idx:
         # consistent: every committed item has its vector and its path, nothing half-written
-        assert len(idx) == done == len(idx.image_vectors)
+        assert len(idx) == done == len(idx.vector_store("image"))
         assert len(idx.store.all_paths()) == done
         hits = Searcher(idx).search("shapes", k=done).hits
         assert len(hits) == done and len({h.id for h in hits}) == done
         # resume: the rest is indexed, nothing twice
-        s = idx.add_paths([folder], workers=0)
+        s = add_paths(idx, [folder], workers=0)
         assert s.skipped == done and len(s.indexed) == N_FILES - done and not s.failed
-        assert len(idx) == N_FILES == len(idx.image_vectors)
+        assert len(idx) == N_FILES == len(idx.vector_store("image"))
         rowids = np.array(sorted(idx.store.rowids_where()), dtype=np.int64)
-        assert rowids.size == N_FILES and idx.image_vectors.contains(rowids).all()
+        assert rowids.size == N_FILES and idx.vector_store("image").contains(rowids).all()

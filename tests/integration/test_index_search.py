@@ -15,7 +15,8 @@ import pytest
 
 from memesearch.errors import ConfigError, UnknownNameError
 from memesearch.index import EncoderMismatchError, Index, IndexNotFoundError
-from memesearch.index.vectors import VectorConfig
+from memesearch.index.faiss_store import VectorConfig
+from memesearch.ingest import add_paths
 from memesearch.models import create_encoder
 from memesearch.search import QueryError, Searcher
 from memesearch.utils.synthetic import png_bomb, save_animation, shapes_image, write_video
@@ -44,11 +45,11 @@ def new_index(path: Path, encoder, **settings) -> Index:
 def test_index_search_and_skip_unchanged(tmp_path: Path, encoder) -> None:
     files = make_folder(tmp_path / "memes")
     with new_index(tmp_path / "idx", encoder) as idx:
-        s1 = idx.add_paths([tmp_path / "memes"], workers=0)
+        s1 = add_paths(idx, [tmp_path / "memes"], workers=0)
         assert len(s1.indexed) == 12 and not s1.failed and s1.skipped == 0
-        s2 = idx.add_paths([tmp_path / "memes"], workers=0)
+        s2 = add_paths(idx, [tmp_path / "memes"], workers=0)
         assert s2.indexed == [] and s2.skipped == 12
-        assert len(idx) == 12 == len(idx.image_vectors)
+        assert len(idx) == 12 == len(idx.vector_store("image"))
         item = idx.get(s1.indexed[0])
         assert item is not None and item.media == "image" and item.width == 96 and len(item.phash) == 16
         assert item.paths == [str(files[0])]
@@ -68,7 +69,7 @@ def test_index_search_and_skip_unchanged(tmp_path: Path, encoder) -> None:
 def test_image_query_finds_the_same_file_first(tmp_path: Path, encoder) -> None:
     files = make_folder(tmp_path / "m")
     with new_index(tmp_path / "idx", encoder) as idx:
-        idx.add_paths(files, workers=0)
+        add_paths(idx, files, workers=0)
         resp = Searcher(idx).search_image(files[5], k=3, explain=True)
         assert resp.hits[0].item.paths == [str(files[5])]
         assert resp.hits[0].score == pytest.approx(1.0, abs=1e-4)
@@ -80,7 +81,7 @@ def test_image_query_finds_the_same_file_first(tmp_path: Path, encoder) -> None:
 def test_search_returns_what_score_matrix_ranks(tmp_path: Path, encoder) -> None:
     files = make_folder(tmp_path / "m", 20)
     with new_index(tmp_path / "idx", encoder) as idx:
-        idx.add_paths(files, workers=0)
+        add_paths(idx, files, workers=0)
         s = Searcher(idx)
         rowids, mats = s.score_matrix(["blue square", "green"])
         items = idx.items(rowids.tolist())
@@ -95,7 +96,7 @@ def test_exact_and_near_duplicates(tmp_path: Path, encoder) -> None:
     img = shapes_image(100, (96, 96)).resize((80, 80))
     img.save(tmp_path / "m" / "smaller_0.jpg", quality=85)
     with new_index(tmp_path / "idx", encoder) as idx:
-        s = idx.add_paths([tmp_path / "m"], workers=0)
+        s = add_paths(idx, [tmp_path / "m"], workers=0)
         assert s.duplicates == 1 and s.near_duplicates == 1 and len(s.indexed) == 5
         first = idx.get(s.indexed[0])
         assert first is not None and len(first.paths) == 2
@@ -109,13 +110,13 @@ def test_exact_and_near_duplicates(tmp_path: Path, encoder) -> None:
 def test_update_remove_and_reindex(tmp_path: Path, encoder) -> None:
     files = make_folder(tmp_path / "m", 6)
     with new_index(tmp_path / "idx", encoder) as idx:
-        s = idx.add_paths([tmp_path / "m"], workers=0)
+        s = add_paths(idx, [tmp_path / "m"], workers=0)
         old_id = s.indexed[2]
         # update: same path, new content
         shapes_image(999, (96, 96)).save(files[2])
-        s2 = idx.add_paths([tmp_path / "m"], workers=0)
+        s2 = add_paths(idx, [tmp_path / "m"], workers=0)
         assert len(s2.indexed) == 1 and s2.skipped == 5
-        assert idx.get(old_id) is None and len(idx) == 6 == len(idx.image_vectors)
+        assert idx.get(old_id) is None and len(idx) == 6 == len(idx.vector_store("image"))
         # remove by id, by path, by folder; unknown targets are refused and remove nothing
         assert idx.remove([s.indexed[0]]) == 1
         assert idx.remove([str(files[1])]) == 1
@@ -123,23 +124,23 @@ def test_update_remove_and_reindex(tmp_path: Path, encoder) -> None:
             idx.remove(["0123456789abcdef", str(tmp_path / "nope.png")])
         assert len(idx) == 4
         # a removed file comes back when indexed again
-        s3 = idx.add_paths([files[1]], workers=0)
+        s3 = add_paths(idx, [files[1]], workers=0)
         assert len(s3.indexed) == 1 and len(idx) == 5
         # a deleted file: indexing it is a clear failure, nothing already indexed is lost
         files[3].unlink()
-        s4 = idx.add_paths([files[3]], workers=0)
+        s4 = add_paths(idx, [files[3]], workers=0)
         assert [f.reason for f in s4.failed] == ["missing"] and len(idx) == 5
         assert idx.remove_missing() == 1 and len(idx) == 4
         assert idx.remove([str(tmp_path / "m")]) == 4 and len(idx) == 0
-        assert len(idx.image_vectors) == 0
+        assert len(idx.vector_store("image")) == 0
 
 
 def test_reopen_and_encoder_mismatch(tmp_path: Path, encoder) -> None:
     make_folder(tmp_path / "m", 5)
     with new_index(tmp_path / "idx", encoder) as idx:
-        idx.add_paths([tmp_path / "m"], workers=0)
+        add_paths(idx, [tmp_path / "m"], workers=0)
     with Index.open(tmp_path / "idx", encoder=encoder, readonly=True) as idx:
-        assert len(idx) == 5 and len(idx.image_vectors) == 5
+        assert len(idx) == 5 and len(idx.vector_store("image")) == 5
     with pytest.raises(EncoderMismatchError, match="built with encoder 'tiny-clip:0'"):
         Index.open(tmp_path / "idx", model="e5-small")
     with pytest.raises(EncoderMismatchError, match="signature"):
@@ -153,7 +154,7 @@ def test_reopen_and_encoder_mismatch(tmp_path: Path, encoder) -> None:
 def test_stale_vector_files_are_rebuilt_from_the_database(tmp_path: Path, encoder) -> None:
     make_folder(tmp_path / "m", 6)
     with new_index(tmp_path / "idx", encoder) as idx:
-        idx.add_paths([tmp_path / "m"], workers=0)
+        add_paths(idx, [tmp_path / "m"], workers=0)
         expected = [h.id for h in Searcher(idx).search("circle", k=6).hits]
     side = tmp_path / "idx" / "vectors" / "image.faiss.json"
     data = json.loads(side.read_text())
@@ -161,7 +162,7 @@ def test_stale_vector_files_are_rebuilt_from_the_database(tmp_path: Path, encode
     side.write_text(json.dumps(data))
     (tmp_path / "idx" / "vectors" / "text.faiss").write_bytes(b"garbage")
     with Index.open(tmp_path / "idx", encoder=encoder) as idx:
-        assert len(idx.image_vectors) == 6
+        assert len(idx.vector_store("image")) == 6
         assert [h.id for h in Searcher(idx).search("circle", k=6).hits] == expected
 
 
@@ -173,7 +174,7 @@ def test_filters_and_bad_queries(tmp_path: Path, encoder) -> None:
     save_animation(tmp_path / "anim.gif", [shapes_image(i, (64, 64)) for i in range(6)])
     write_video(tmp_path / "clip.mp4")
     with new_index(tmp_path / "idx", encoder, emotions=False) as idx:
-        s = idx.add_paths([lst, tmp_path / "anim.gif", tmp_path / "clip.mp4"], workers=0)
+        s = add_paths(idx, [lst, tmp_path / "anim.gif", tmp_path / "clip.mp4"], workers=0)
         assert len(s.indexed) == 8 and not s.failed
         srch = Searcher(idx)
         angry = srch.search("face", k=10, emotion="生气")  # Chinese word for angry
@@ -213,9 +214,11 @@ def test_bad_inputs_fail_clearly_and_lose_nothing(tmp_path: Path, encoder) -> No
     shapes_image(8, (64, 64)).save(odd)
     (tmp_path / "empty").mkdir()
     with new_index(tmp_path / "idx", encoder) as idx:
-        idx.add_paths(good, workers=0)
-        before = {i: idx.get(i) for i in idx.add_paths(good, workers=0).indexed}
-        s = idx.add_paths([bad, tmp_path / "empty", tmp_path / "good" / ".." / "bad" / "zero.png"], workers=0)
+        add_paths(idx, good, workers=0)
+        before = {i: idx.get(i) for i in add_paths(idx, good, workers=0).indexed}
+        s = add_paths(
+            idx, [bad, tmp_path / "empty", tmp_path / "good" / ".." / "bad" / "zero.png"], workers=0
+        )
         reasons = {Path(f.path).name: f.reason for f in s.failed}
         assert reasons == {
             "zero.png": "empty",
@@ -243,15 +246,15 @@ def test_hnsw_above_threshold_with_removal_and_reopen(tmp_path: Path, encoder) -
     cfg = VectorConfig(exact_below=100, hnsw_m=16, ef_construction=40, ef_search=64)
     with new_index(tmp_path / "idx", encoder, vectors=cfg) as idx:
         ids = idx.insert_vectors(vecs, chunk=64)
-        assert idx.image_vectors.kind == "hnsw" and len(idx.image_vectors) == 300
-        _, found = idx.image_vectors.search(vecs[:20], 1)
+        assert idx.vector_store("image").kind == "hnsw" and len(idx.vector_store("image")) == 300
+        _, found = idx.vector_store("image").search(vecs[:20], 1)
         rowids = {idx.store.rowid_of(i) for i in ids[:20]}
         assert set(found[:, 0].tolist()) == rowids  # each vector finds itself
         assert idx.remove(ids[:10]) == 10
-        _, after = idx.image_vectors.search(vecs[:10], 5)
+        _, after = idx.vector_store("image").search(vecs[:10], 5)
         assert not (set(after.ravel().tolist()) & {idx.store.rowid_of(i) for i in ids[:10]})
     with Index.open(tmp_path / "idx", encoder=encoder) as idx:
-        assert idx.image_vectors.kind == "hnsw" and len(idx.image_vectors) == 290 == len(idx)
+        assert idx.vector_store("image").kind == "hnsw" and len(idx.vector_store("image")) == 290 == len(idx)
 
 
 def test_lists_and_dataset_manifests(tmp_path: Path, encoder) -> None:
@@ -263,7 +266,7 @@ def test_lists_and_dataset_manifests(tmp_path: Path, encoder) -> None:
     (tmp_path / "broken.csv").write_text("file\nm/img_00.png\n")
     (tmp_path / "broken.jsonl").write_text('{"path": "m/img_00.png"}\nnot json\n')
     with new_index(tmp_path / "idx", encoder, emotions=False) as idx:
-        s = idx.add_paths([tmp_path / "list.csv"], workers=0)
+        s = add_paths(idx, [tmp_path / "list.csv"], workers=0)
         items = [idx.get(i) for i in s.indexed]
         first = next(it for it in items if it and it.captions)
         assert first.captions == ["hello there", "你好"] and first.emotions == [("happy", 1.0)]
@@ -272,20 +275,20 @@ def test_lists_and_dataset_manifests(tmp_path: Path, encoder) -> None:
         assert hits[0].id == first.id and "lexical" in hits[0].scores and "text" in hits[0].scores
         assert any("words matched" in w for w in hits[0].why)
         with pytest.raises(Exception, match=r"broken.csv.*path"):
-            idx.add_paths([tmp_path / "broken.csv"], workers=0)
+            add_paths(idx, [tmp_path / "broken.csv"], workers=0)
         with pytest.raises(Exception, match=r"broken.jsonl:2"):
-            idx.add_paths([tmp_path / "broken.jsonl"], workers=0)
+            add_paths(idx, [tmp_path / "broken.jsonl"], workers=0)
         assert len(idx) == 2
 
 
 def test_parallel_workers_match_inline(tmp_path: Path, encoder) -> None:
     make_folder(tmp_path / "m", 10)
     with new_index(tmp_path / "a", encoder) as a, new_index(tmp_path / "b", encoder) as b:
-        sa = a.add_paths([tmp_path / "m"], workers=0)
-        sb = b.add_paths([tmp_path / "m"], workers=2)
+        sa = add_paths(a, [tmp_path / "m"], workers=0)
+        sb = add_paths(b, [tmp_path / "m"], workers=2)
         assert sorted(sa.indexed) == sorted(sb.indexed)
-        va = a.image_vectors.reconstruct(np.array([a.store.rowid_of(i) for i in sorted(sa.indexed)]))
-        vb = b.image_vectors.reconstruct(np.array([b.store.rowid_of(i) for i in sorted(sb.indexed)]))
+        va = a.vector_store("image").reconstruct(np.array([a.store.rowid_of(i) for i in sorted(sa.indexed)]))
+        vb = b.vector_store("image").reconstruct(np.array([b.store.rowid_of(i) for i in sorted(sb.indexed)]))
         np.testing.assert_allclose(va, vb, atol=1e-5)
 
 

@@ -24,6 +24,7 @@ import uvicorn
 from PIL import Image, ImageDraw, ImageFont
 
 from memesearch.index import Index
+from memesearch.ingest import add_paths
 from memesearch.serve import API_VERSION, ServeSettings, create_app
 
 # building the index (encoder, OCR, emotions) takes 15-40 s on 2 busy cores; the tests then take seconds
@@ -156,7 +157,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("serve")
     manifest = make_corpus(root / "corpus")
     index = Index.create(root / "index", model="starter")
-    summary = index.add_paths([manifest], workers=0)
+    summary = add_paths(index, [manifest], workers=0)
     assert not summary.failed, summary.failed
     assert len(summary.indexed) == len(CARDS) + len(FACES)
     settings = ServeSettings(index_dir=root / "index", token=TOKEN, max_upload_bytes=MAX_UPLOAD)

@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 from playwright import sync_api
 
 from memesearch.index import Index
+from memesearch.ingest import add_paths
 from memesearch.serve import ServeSettings, create_app
 
 # building the index (encoder, OCR, emotions) takes 15-40 s on 2 busy cores; the tests then take seconds
@@ -100,7 +101,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
     word_card("WALRUS DISCO", (210, 235, 255)).save(upload)
 
     index = Index.create(root / "index", model="starter")
-    summary = index.add_paths([corpus / "list.jsonl"], workers=0)
+    summary = add_paths(index, [corpus / "list.jsonl"], workers=0)
     assert not summary.failed and len(summary.indexed) == len(CARDS)
     app = create_app(ServeSettings(index_dir=root / "index", token=TOKEN), index=index)
     with LiveServer(app) as base_url:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from memesearch.index.hashing import (
+from memesearch.enrich.hashing import (
     dct2,
     hamming,
     phash,

@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFile
 
-from memesearch.errors import MemesearchError
-from memesearch.index.media import (
+from memesearch.enrich.media import (
     DEFAULT_MAX_PIXELS,
     MEDIA_ERROR_REASONS,
     DecodedMedia,
@@ -26,6 +25,7 @@ from memesearch.index.media import (
     decode_media,
     make_thumbnail,
 )
+from memesearch.errors import MemesearchError
 
 EMOJI_DIR = Path(__file__).resolve().parents[2] / "data" / "emoji" / "images"
 PALETTE = ["red", "lime", "blue", "yellow", "white", "black", "gray", "cyan", "magenta", "orange"]

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from memesearch.data.records import OCRLine
 from memesearch.enrich.ocr import MIN_SIDE, MODEL_FILES, OCRReader, OCRUnavailableError, reading_order
 from memesearch.errors import ConfigError, DataFormatError
-from memesearch.search.results import OCRLine
 
 pytest.importorskip("rapidocr")
 pytest.importorskip("onnxruntime")

@@ -68,7 +68,8 @@ def index(
     Re-runs skip unchanged files; a killed run resumes where it stopped.
     """
     from memesearch.index import Index, IndexConfig, parse_weights
-    from memesearch.index.vectors import VectorConfig
+    from memesearch.index.faiss_store import VectorConfig
+    from memesearch.ingest import add_paths
 
     settings: dict[str, object] = {}
     if ocr is not None:
@@ -98,7 +99,8 @@ def index(
         idx = Index.create(index_dir, config=IndexConfig(model=model or "starter", **settings))  # type: ignore[arg-type]
     show = sys.stderr.isatty() if progress is None else progress
     with idx:
-        summary = idx.add_paths(
+        summary = add_paths(
+            idx,
             paths,
             workers=workers,
             progress=show,

@@ -90,10 +90,10 @@ def _print_response(resp: object, explain: bool) -> None:
             f"{k}={','.join(v) if isinstance(v, list) else v}" for k, v in resp.filters.items()
         )
     table = Table(title=f"{title}  ({len(resp.hits)} of {resp.total_items} items, {resp.took_ms:.0f} ms)")
-    for col in ("#", "id", "score", "image", "text", "lexical", "emotions", "file"):
-        table.add_column(
-            col, justify="right" if col in ("#", "score", "image", "text", "lexical") else "left"
-        )
+    from memesearch.search.branches import BRANCHES
+
+    for col in ("#", "id", "score", *BRANCHES, "emotions", "file"):
+        table.add_column(col, justify="right" if col in ("#", "score", *BRANCHES) else "left")
     for h in resp.hits:
 
         def fmt(b: str, h: object = h) -> str:
@@ -102,9 +102,7 @@ def _print_response(resp: object, explain: bool) -> None:
 
         emos = ", ".join(f"{e}/{EMOTIONS.get(e, e)}" for e, _ in h.item.emotions) or "-"
         path = h.item.paths[0] if h.item.paths else "-"
-        table.add_row(
-            str(h.rank), h.id, f"{h.score:.3f}", fmt("image"), fmt("text"), fmt("lexical"), emos, path
-        )
+        table.add_row(str(h.rank), h.id, f"{h.score:.3f}", *[fmt(b) for b in BRANCHES], emos, path)
     console.print(table)
     if explain:
         for h in resp.hits:

@@ -26,6 +26,26 @@ MediaType = Literal["image", "gif", "video"]
 MEDIA_TYPES: tuple[str, ...] = ("image", "gif", "video")
 
 
+@dataclass(frozen=True)
+class OCRLine:
+    """One line of text read from an image: the text, the recogniser's confidence, the box.
+
+    ``box`` is ``(x0, y0, x1, y1)`` in pixels of the decoded frame the text was read from.
+    """
+
+    text: str
+    score: float
+    box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "score": round(float(self.score), 4), "box": list(self.box)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OCRLine:
+        box = tuple(float(v) for v in data.get("box", (0, 0, 0, 0)))
+        return cls(text=str(data["text"]), score=float(data["score"]), box=box)  # type: ignore[arg-type]
+
+
 @dataclass(slots=True)
 class Item:
     """One searchable image, GIF or video and what is known about it.

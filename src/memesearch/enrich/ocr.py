@@ -8,7 +8,7 @@ scripts; its 18,708-character dictionary is stored inside the ONNX file). Every 
 explicitly, so rapidocr never reaches for its download URLs; a missing file is an
 :class:`OCRUnavailableError`.
 
-What :meth:`OCRReader.read` returns: one :class:`~memesearch.search.results.OCRLine` per detected text
+What :meth:`OCRReader.read` returns: one :class:`~memesearch.data.records.OCRLine` per detected text
 box whose recognition score is >= ``min_score`` (0.9 by default, as the spec asks), text stripped, empty
 texts dropped, in reading order (rows top to bottom, boxes of one row left to right). Boxes are
 axis-aligned ``(x0, y0, x1, y1)`` pixels of the input image, the bounds of rapidocr's quadrilaterals.
@@ -18,7 +18,7 @@ detection rapidocr scales every image so that its *shorter* side is 736 px (``de
 are enlarged, which is what makes 20-px captions on 256-px memes readable), except that images are
 enlarged at most :data:`MAX_UPSCALE` times (:func:`det_side_for`: a 64-px sticker is read at 192 px);
 rapidocr first shrinks images whose longer side exceeds 2,000 px; boxes are mapped back to the input's
-pixels. The decoder's pixel limit (:mod:`memesearch.index.media`) bounds the memory before that.
+pixels. The decoder's pixel limit (:mod:`memesearch.enrich.media`) bounds the memory before that.
 
 Threads: ``threads`` sets onnxruntime's intra-op threads of each model. The default is 1 because the
 ingest pipeline runs one reader per worker process (N workers = N cores busy); a lone reader (the HTTP
@@ -45,8 +45,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from memesearch.data.records import OCRLine
 from memesearch.errors import ConfigError, DataFormatError, MemesearchError
-from memesearch.search.results import OCRLine
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -310,5 +310,5 @@ def _to_rgb_array(image: Any) -> np.ndarray:
         )
     raise DataFormatError(
         f"OCR expects a PIL image or a numpy array, got {type(image).__name__}",
-        hint="open files with memesearch.index.media.decode_media or PIL.Image.open",
+        hint="open files with memesearch.enrich.media.decode_media or PIL.Image.open",
     )

@@ -1,6 +1,8 @@
-"""Index directories: ingest media into SQLite + FAISS, incrementally and crash-safely.
+"""Index directories: SQLite metadata + a vector store per embedded field, incremental and crash-safe.
 
-See :mod:`memesearch.index.index` for the layout and :class:`Index` for the API.
+:class:`Index` is the storage facade (see :mod:`memesearch.index.index` for the layout); the
+:class:`~memesearch.index.vector_store.VectorStore` protocol is the seam for vector back ends (FAISS
+today); :mod:`memesearch.index.store` holds all the SQL. Files get in through :mod:`memesearch.ingest`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ if TYPE_CHECKING:  # pragma: no cover
         IndexNotFoundError,
         read_index_info,
     )
-    from memesearch.index.media import MediaError
+    from memesearch.index.records import IndexedItem, NewItem, PathStamp
+    from memesearch.index.vector_store import VectorStore
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -27,7 +30,10 @@ __all__ = [
     "IndexConfig",
     "IndexLockedError",
     "IndexNotFoundError",
-    "MediaError",
+    "IndexedItem",
+    "NewItem",
+    "PathStamp",
+    "VectorStore",
     "parse_weights",
     "read_index_info",
 ]
@@ -43,7 +49,10 @@ __getattr__, __dir__ = lazy_api(
         "IndexLockedError": "memesearch.index.index",
         "IndexNotFoundError": "memesearch.index.index",
         "read_index_info": "memesearch.index.index",
-        "MediaError": "memesearch.index.media",
+        "IndexedItem": "memesearch.index.records",
+        "NewItem": "memesearch.index.records",
+        "PathStamp": "memesearch.index.records",
+        "VectorStore": "memesearch.index.vector_store",
     },
     globals(),
 )

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from memesearch.errors import ConfigError
-from memesearch.index.vectors import VectorConfig
+from memesearch.index.faiss_store import VectorConfig
 
 INDEX_FORMAT = "memesearch-index"
 INDEX_FORMAT_VERSION = 1
@@ -37,6 +37,7 @@ class IndexConfig:
             near-duplicates (reported and linked, both stay searchable).
         batch_size: items per embedding batch and per database transaction.
         weights: fusion weights per branch (``image``, ``text``, ``lexical``).
+        vector_store: the vector-store back end (:data:`memesearch.index.vector_store.VECTOR_STORES`).
         vectors: FAISS settings (exact below ``exact_below`` vectors, HNSW above).
     """
 
@@ -51,9 +52,13 @@ class IndexConfig:
     near_duplicate_distance: int = 4
     batch_size: int = 32
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    vector_store: str = "faiss"
     vectors: VectorConfig = field(default_factory=VectorConfig)
 
     def __post_init__(self) -> None:
+        from memesearch.index.vector_store import vector_store_class
+
+        vector_store_class(self.vector_store)  # an unknown back end fails here, naming the valid ones
         if isinstance(self.vectors, dict):
             self.vectors = VectorConfig.from_dict(self.vectors)
         self.weights = check_weights(self.weights)

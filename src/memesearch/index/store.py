@@ -16,6 +16,7 @@ Tables:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
@@ -27,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from memesearch.search.results import IndexedItem, OCRLine
+from memesearch.data.records import OCRLine, context_texts
+from memesearch.index.records import IndexedItem
 
 SCHEMA_VERSION = 1
 
@@ -421,6 +423,32 @@ class Store:
         stored = conn.execute("SELECT stored_path FROM items WHERE rowid=?", (rowid,)).fetchone()
         return int(n) == 0 and (stored is None or stored[0] is None)
 
+    @staticmethod
+    def stored_path_in(conn: sqlite3.Connection, rowid: int) -> str | None:
+        """The uploaded copy (relative to the index folder) item ``rowid`` holds, if any."""
+        row = conn.execute("SELECT stored_path FROM items WHERE rowid=?", (rowid,)).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
+
+    @staticmethod
+    def insert_vector_rows(
+        conn: sqlite3.Connection, vectors: np.ndarray, *, media: str, source: str | None, added_at: float
+    ) -> tuple[list[int], list[str]]:
+        """Items that are only an image vector (benchmarks, migrations): ``(rowids, ids)``; the id is the
+        SHA-256 of the vector's bytes. Explicit rowids (the caller holds the write transaction) let one
+        ``executemany`` insert the whole chunk."""
+        first = int(conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM items").fetchone()[0]) + 1
+        rows = list(range(first, first + len(vectors)))
+        shas = [hashlib.sha256(v.tobytes()).hexdigest() for v in vectors]
+        conn.executemany(
+            "INSERT INTO items(rowid, id, sha256, media, added_at, source, image_vec) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (r, h[:16], h, media, added_at, source, v.tobytes())
+                for r, h, v in zip(rows, shas, vectors, strict=True)
+            ],
+        )
+        return rows, [h[:16] for h in shas]
+
     def paths_under(self, prefix: str) -> list[str]:
         with self._lock:
             rows = self.conn.execute(
@@ -435,10 +463,9 @@ class Store:
 
 
 def item_text(captions: Sequence[str], ocr: Sequence[dict[str, Any]] | None) -> str:
-    """Captions then OCR lines, one per line (the text the caption/OCR branches see)."""
-    parts = [c for c in captions if c and c.strip()]
-    parts += [str(o["text"]) for o in ocr or [] if str(o.get("text", "")).strip()]
-    return "\n".join(parts)
+    """The passage the text and lexical branches see: :func:`memesearch.data.records.context_texts`
+    (captions, then the OCR lines) joined by newlines."""
+    return "\n".join(context_texts(captions, [str(o.get("text", "")) for o in ocr or []]))
 
 
 def _row_to_item(row: Sequence[Any], paths: list[str], emotions: list[tuple[str, float]]) -> IndexedItem:

@@ -1,4 +1,9 @@
-"""Search an index by text or image; the result types shared with the CLI and the HTTP server."""
+"""Search an index by text or image: branches (image, text, lexical), fusion, filters, explanations.
+
+:mod:`memesearch.search.branches` defines each branch once (the :class:`Branch` protocol and its
+implementations); :class:`Searcher` unions their candidates, scores and fuses;
+:mod:`memesearch.search.results` holds what a search returns.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +12,20 @@ from typing import TYPE_CHECKING
 from memesearch.utils.lazy import lazy_api
 
 if TYPE_CHECKING:  # pragma: no cover
-    from memesearch.search.results import (
-        Hit,
-        IndexedItem,
-        IngestFailure,
-        IngestSummary,
-        OCRLine,
-        SearchResponse,
-    )
+    from memesearch.search.branches import BRANCHES, Branch, SearchQuery, build_branches
+    from memesearch.search.results import Hit, SearchResponse
     from memesearch.search.searcher import MAX_QUERY_CHARS, QueryError, Searcher, check_query
 
 __all__ = [
+    "BRANCHES",
     "MAX_QUERY_CHARS",
+    "Branch",
     "Hit",
-    "IndexedItem",
-    "IngestFailure",
-    "IngestSummary",
-    "OCRLine",
     "QueryError",
+    "SearchQuery",
     "SearchResponse",
     "Searcher",
+    "build_branches",
     "check_query",
 ]
 
@@ -34,9 +33,10 @@ __getattr__, __dir__ = lazy_api(
     __name__,
     {
         **{
-            name: "memesearch.search.results"
-            for name in ("Hit", "IndexedItem", "IngestFailure", "IngestSummary", "OCRLine", "SearchResponse")
+            name: "memesearch.search.branches"
+            for name in ("BRANCHES", "Branch", "SearchQuery", "build_branches")
         },
+        **{name: "memesearch.search.results" for name in ("Hit", "SearchResponse")},
         **{
             name: "memesearch.search.searcher"
             for name in ("MAX_QUERY_CHARS", "QueryError", "Searcher", "check_query")

@@ -1,12 +1,10 @@
 """Search an index: text or image in, ranked items out, with per-branch scores and reasons.
 
-A text query is embedded once (``kind="query"``) and scored by three branches (SPEC §2.2, §2.4):
+A text query is embedded once (``kind="query"``) and scored by every branch of
+:mod:`memesearch.search.branches` (``image``, ``text``, ``lexical``; SPEC §2.2, §2.4).
 
-* ``image`` — query vs the item embedding (for the starter model: image tower + emotion gate);
-* ``text`` — query vs the embedding of the item's captions and OCR text (items without text: no score);
-* ``lexical`` — calibrated BM25 over caption and OCR words (jieba for Chinese; no text: no score).
-
-Candidates are the union of each branch's top hits (FAISS for the dense branches); every candidate is
+Candidates are the union of each branch's top hits (the vector store for the dense branches); every
+candidate is
 then scored exactly by every branch and the scores are fused (:func:`memesearch.models.fusion.fuse_scores`,
 missing scores renormalised). Filters (emotion, media type, source) are applied before the top ``k`` are
 cut: a filter that leaves few items (``exact_filter_limit``) scores all of them exactly; otherwise the
@@ -33,7 +31,9 @@ import numpy as np
 
 from memesearch.errors import MemesearchError, UnknownNameError
 from memesearch.index.config import BRANCHES, check_weights
-from memesearch.search.results import Hit, IndexedItem, SearchResponse
+from memesearch.index.records import IndexedItem
+from memesearch.search.branches import Branch, LexicalBranch, SearchQuery, build_branches
+from memesearch.search.results import Hit, SearchResponse
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +122,7 @@ class Searcher:
         exact_filter_limit: int = 20_000,
     ) -> None:
         self.index = index
+        self.branches: dict[str, Branch] = build_branches(index)
         self.weights = check_weights(dict(weights or index.config.weights))
         self.candidates = int(candidates)
         self.exact_filter_limit = int(exact_filter_limit)
@@ -195,8 +196,8 @@ class Searcher:
         """Items that look like ``image`` (a path, bytes or a PIL image): the image branch alone."""
         from PIL import Image
 
-        from memesearch.index.hashing import sha256_bytes, sha256_file
-        from memesearch.index.media import decode_media
+        from memesearch.enrich.media import decode_media
+        from memesearch.utils.io import sha256_bytes, sha256_file
 
         k = check_k(k)
         filters = self._filters(emotion, media, source)
@@ -243,32 +244,21 @@ class Searcher:
         w = check_weights(dict(weights)) if weights is not None else self.weights
         active = {b: v for b, v in w.items() if v > 0}
         idx = self.index
-        with idx._lock:
-            rowids, image = _all_vectors(idx.image_vectors)
-            trow, tvecs = _all_vectors(idx.text_vectors)
+        with idx.reading():
+            rowids = idx.all_vectors("image")[0]
         qv = idx.encoder.encode_text(queries, kind="query", batch_size=batch_size)
-        out: dict[str, np.ndarray] = {}
-        if "image" in active:
-            out["image"] = (qv @ image.T).astype(np.float32)
-        if "text" in active:
-            s = np.full((len(queries), rowids.size), np.nan, dtype=np.float32)
-            if trow.size:
-                pos = np.searchsorted(rowids, trow)
-                s[:, pos] = qv @ tvecs.T
-            out["text"] = s
-        if "lexical" in active:
-            s = np.full((len(queries), rowids.size), np.nan, dtype=np.float32)
-            lex, lex_rows = idx.lexical()
-            if lex_rows:
-                pos = np.searchsorted(rowids, np.asarray(lex_rows, dtype=np.int64))
-                s[:, pos] = lex.score(queries, [str(r) for r in lex_rows])
-            out["lexical"] = s
+        sq = [SearchQuery(q, v) for q, v in zip(queries, qv, strict=True)]
+        out: dict[str, np.ndarray] = {
+            name: self.branches[name].score(sq, rowids).astype(np.float32) for name in active
+        }
         out["fused"] = _fuse(out, active).astype(np.float32)
         return rowids, out
 
     def warm(self) -> Searcher:
         """Do the one-time work now (lexical index, first encoder call) so the first query is fast."""
-        self.index.lexical()
+        lexical = self.branches.get("lexical")
+        if isinstance(lexical, LexicalBranch):
+            lexical.lexicon()
         self.index.encoder.encode_text(["warm up"], kind="query")
         return self
 
@@ -297,19 +287,17 @@ class Searcher:
         same_sha: str | None = None,
     ) -> SearchResponse:
         idx = self.index
-        store = idx.store
-        total = len(idx.image_vectors)
-        active = {b: w for b, w in weights.items() if w > 0 and (query is not None or b == "image")}
-        gated = hasattr(idx.encoder, "encode_items")  # item vectors carry the item's emotions
-        lex = lex_rows = None
-        if "lexical" in active and query is not None:
-            lex, lex_rows = idx.lexical()
-            if len(lex_rows) == 0:
-                lex = None
-        with idx._lock:
+        q = SearchQuery(query, qvec)
+        active = {
+            b: w
+            for b, w in weights.items()
+            if w > 0 and (query is not None or self.branches[b].image_queries)
+        }
+        with idx.reading():
+            total = idx.vector_count("image")
             allowed: np.ndarray | None = None
             if filters:
-                allowed = store.rowids_where(
+                allowed = idx.rowids_where(
                     emotions=filters.get("emotion", ()),
                     media=filters.get("media", ()),
                     source=filters.get("source"),
@@ -317,21 +305,19 @@ class Searcher:
             if allowed is not None and allowed.size <= self.exact_filter_limit:
                 cand = allowed
             else:
-                cand = self._candidates(qvec, query, k, active, lex, lex_rows, allowed)
-            scores = self._score(qvec, query, cand, active, lex, lex_rows)
+                cand = self._candidates(q, k, active, allowed, total)
+            scores = {b: self.branches[b].score([q], cand)[0] for b in active}
         fused = _fuse(scores, active) if cand.size else np.zeros(0)
         order = np.argsort(-np.nan_to_num(fused, nan=-np.inf), kind="stable")
         keep = [int(i) for i in order if not math.isnan(fused[i])][:k]
-        rows = [int(cand[i]) for i in keep]
-        items = idx.items(rows)
+        items = idx.items([int(cand[i]) for i in keep])
         hits: list[Hit] = []
         for i in keep:
-            rid = int(cand[i])
-            item = items.get(rid)
+            item = items.get(int(cand[i]))
             if item is None:  # removed between the vector search and the read
                 continue
             branch = {b: float(s[i]) for b, s in scores.items() if not math.isnan(s[i])}
-            why = _explain(item, branch, query, lex, filters, same_sha, gated) if explain else []
+            why = self._explain(q, item, branch, filters, same_sha) if explain else []
             hits.append(
                 Hit(rank=len(hits) + 1, id=item.id, score=float(fused[i]), scores=branch, item=item, why=why)
             )
@@ -341,30 +327,18 @@ class Searcher:
 
     def _candidates(
         self,
-        qvec: np.ndarray,
-        query: str | None,
+        q: SearchQuery,
         k: int,
         active: Mapping[str, float],
-        lex: Any,
-        lex_rows: list[int] | None,
         allowed: np.ndarray | None,
+        n_items: int,
     ) -> np.ndarray:
-        idx = self.index
+        """The union of every active branch's top ``n`` (the image branch always contributes), widened
+        until ``k`` items pass the filter or the index is exhausted."""
         n = max(self.candidates, k)
-        n_items = len(idx.image_vectors)
+        names = ["image", *[b for b in active if b != "image"]]
         while True:
-            found: list[np.ndarray] = []
-            _, ids = idx.image_vectors.search(qvec[None, :], min(n, max(n_items, 1)))
-            found.append(ids[0][ids[0] >= 0])
-            if "text" in active and len(idx.text_vectors):
-                _, tids = idx.text_vectors.search(qvec[None, :], min(n, len(idx.text_vectors)))
-                found.append(tids[0][tids[0] >= 0])
-            if lex is not None and query is not None and lex_rows:
-                try:
-                    top = lex.search(query, k=min(n, len(lex_rows)))
-                except MemesearchError:
-                    top = []
-                found.append(np.array([int(i) for i, _ in top], dtype=np.int64))
+            found = [self.branches[b].candidates(q, n) for b in names]
             cand = np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
             if allowed is not None:
                 cand = cand[np.isin(cand, allowed)]
@@ -372,47 +346,32 @@ class Searcher:
                 return cand
             n *= 4
 
-    def _score(
+    def _explain(
         self,
-        qvec: np.ndarray,
-        query: str | None,
-        cand: np.ndarray,
-        active: Mapping[str, float],
-        lex: Any,
-        lex_rows: list[int] | None,
-    ) -> dict[str, np.ndarray]:
-        idx = self.index
-        out: dict[str, np.ndarray] = {}
-        if cand.size == 0:
-            return {b: np.zeros(0) for b in active}
-        if "image" in active:
-            out["image"] = idx.image_vectors.reconstruct(cand) @ qvec
-        if "text" in active:
-            s = np.full(cand.size, np.nan, dtype=np.float64)
-            present = idx.text_vectors.contains(cand)
-            if present.any():
-                s[present] = idx.text_vectors.reconstruct(cand[present]) @ qvec
-            out["text"] = s
-        if "lexical" in active:
-            s = np.full(cand.size, np.nan, dtype=np.float64)
-            if lex is not None and query is not None and lex_rows:
-                try:
-                    doc = lex.score_one(query)  # (D,) over documents in lex_rows order
-                except MemesearchError:
-                    doc = np.full(len(lex_rows), np.nan)
-                pos = {r: j for j, r in enumerate(lex_rows)}
-                for i, r in enumerate(cand.tolist()):
-                    j = pos.get(int(r))
-                    if j is not None:
-                        s[i] = doc[j]
-            out["lexical"] = s
-        return out
+        q: SearchQuery,
+        item: IndexedItem,
+        scores: Mapping[str, float],
+        filters: Mapping[str, Any],
+        same_sha: str | None,
+    ) -> list[str]:
+        why: list[str] = []
+        if same_sha is not None and item.sha256 == same_sha:
+            why.append("the same file as the query image")
+        for name, score in scores.items():
+            reason = self.branches[name].explain(q, item, score)
+            if reason:
+                why.append(reason)
+        if item.emotions:
+            from memesearch.data.emoji.emotions import EMOTIONS
 
-
-def _all_vectors(vi: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Every live ``(ids sorted, vectors)`` of a :class:`VectorIndex`."""
-    ids = np.sort(vi._all()[0])
-    return ids, vi.reconstruct(ids)
+            wanted = set(filters.get("emotion", ()))
+            parts = [
+                f"{e}/{EMOTIONS.get(e, e)} {s:.2f}" + (" ✓" if e in wanted else "") for e, s in item.emotions
+            ]
+            why.append("emotions: " + ", ".join(parts))
+        if item.duplicate_of:
+            why.append(f"near-duplicate of {item.duplicate_of}")
+        return why
 
 
 def _fuse(scores: dict[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
@@ -420,48 +379,6 @@ def _fuse(scores: dict[str, np.ndarray], weights: Mapping[str, float]) -> np.nda
 
     present = {b: scores[b] for b in weights if b in scores}
     return fuse_scores(present, {b: weights[b] for b in present})
-
-
-def _explain(
-    item: IndexedItem,
-    scores: Mapping[str, float],
-    query: str | None,
-    lex: Any,
-    filters: Mapping[str, Any],
-    same_sha: str | None,
-    gated: bool = False,
-) -> list[str]:
-    why: list[str] = []
-    if same_sha is not None and item.sha256 == same_sha:
-        why.append("the same file as the query image")
-    if "image" in scores:
-        why.append(
-            f"image match {scores['image']:.3f}" + (" (with its emotions)" if gated and item.emotions else "")
-        )
-    if "text" in scores:
-        text = (item.captions[0] if item.captions else item.ocr_text.replace("\n", " "))[:60]
-        source = "caption" if item.captions else "text in the image"
-        why.append(f"{source} match {scores['text']:.3f}: “{text}”")
-    if "lexical" in scores and query is not None and lex is not None and scores["lexical"] > 0:
-        try:
-            terms = lex.query_terms(query)
-        except MemesearchError:
-            terms = []
-        body = " ".join([*item.captions, item.ocr_text]).lower()
-        shared = [t for t in terms if t.lower() in body]
-        if shared:
-            why.append(f"words matched {scores['lexical']:.3f}: {', '.join(shared[:6])}")
-    if item.emotions:
-        from memesearch.data.emoji.emotions import EMOTIONS
-
-        wanted = set(filters.get("emotion", ()))
-        parts = [
-            f"{e}/{EMOTIONS.get(e, e)} {s:.2f}" + (" ✓" if e in wanted else "") for e, s in item.emotions
-        ]
-        why.append("emotions: " + ", ".join(parts))
-    if item.duplicate_of:
-        why.append(f"near-duplicate of {item.duplicate_of}")
-    return why
 
 
 __all__ = ["BRANCHES", "MAX_QUERY_CHARS", "QueryError", "Searcher", "check_query"]

@@ -46,13 +46,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from memesearch._version import __version__
+from memesearch.enrich.media import MediaError
 from memesearch.errors import ConfigError, DataFormatError, MemesearchError, UnknownNameError
 from memesearch.index import Index
-from memesearch.index.media import MediaError
+from memesearch.ingest import Ingestor
+from memesearch.ingest.records import IngestSummary
 from memesearch.search import QueryError, Searcher
-from memesearch.search.results import IngestSummary
 from memesearch.serve import schemas
 from memesearch.serve.settings import ServeSettings
+from memesearch.serve.thumbnails import thumbnail
 from memesearch.serve.uploads import UploadError, read_upload
 
 logger = logging.getLogger(__name__)
@@ -438,7 +440,7 @@ def get_thumbnail(
     size: Annotated[int, Query(ge=MIN_THUMB, le=MAX_THUMB, description="Longest side in pixels.")] = 256,
 ) -> Response:
     """A WebP thumbnail of the item's first frame (cached by the index)."""
-    data = state.index.thumbnail(_check_id(item_id), size=size)
+    data = thumbnail(state.index, _check_id(item_id), size=size)
     if data is None:
         raise ApiError(404, "not-found", f"no item with id {item_id!r} in this index (or its file is gone)")
     return Response(data, media_type="image/webp", headers={"Cache-Control": "private, max-age=3600"})
@@ -472,7 +474,7 @@ async def add_item(request: Request, state: StateDep, _auth: WriteAuth) -> Respo
 
     def write() -> IngestSummary:
         with state.write_lock:
-            return state.index.add_bytes(upload.data, source="upload", filename=upload.filename)
+            return Ingestor(state.index).add_bytes(upload.data, source="upload", filename=upload.filename)
 
     summary = await run_in_threadpool(write)
     if summary.failed:

@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from memesearch.search.branches import BRANCHES
+
 
 class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -76,7 +78,9 @@ class HitModel(_Open):
     rank: int
     id: str
     score: float = Field(description="Fused score the hits are sorted by.")
-    scores: dict[str, float] = Field(description="Each branch's own score: image, text, lexical.")
+    scores: dict[str, float] = Field(
+        description=f"Each branch's own score ({', '.join(BRANCHES)}); a branch with no score is absent."
+    )
     why: list[str] = Field(description="Human-readable reasons (with explain=true).")
     item: ItemModel
 
@@ -90,6 +94,7 @@ class SearchResult(_Open):
     weights: dict[str, float] = {}
     took_ms: float
     total_items: int
+    branches: list[str] = Field(description="Every branch of search, in display order.")
     hits: list[HitModel]
 
 

@@ -47,7 +47,7 @@
       media_image: '图片', media_gif: '动图', media_video: '视频',
     },
   };
-  const BRANCHES = ['image', 'text', 'lexical'];
+  // The branch list comes with every search response (SearchResult.branches), in display order.
   const TOKEN_KEY = 'memesearch.token';
   const LANG_KEY = 'memesearch.lang';
 
@@ -182,7 +182,8 @@
     $('empty').textContent = t('emptyNone');
     // Fused scores are not bounded: bars are relative to the best hit; branch scores are in [0, 1].
     const top = Math.max(...hits.map((h) => h.score), 1e-9);
-    $('results').replaceChildren(...hits.map((hit) => card(hit, top)));
+    const branches = response.branches || [];
+    $('results').replaceChildren(...hits.map((hit) => card(hit, top, branches)));
   }
 
   function bar(branch, value, scale) {
@@ -198,7 +199,7 @@
     ]);
   }
 
-  function card(hit, top) {
+  function card(hit, top, branches) {
     const item = hit.item;
     const names = (item.meta && item.meta.filename) || (item.paths && item.paths[0]) || item.id;
     const alt = String(names).split(/[\\/]/).pop();
@@ -210,7 +211,7 @@
       rel: 'noopener', title: t('openOriginal'),
     }, [image]);
     const bars = el('div', { class: 'bars', 'data-testid': 'score-bars' }, [bar('fused', hit.score, top)]);
-    for (const branch of BRANCHES) {
+    for (const branch of branches) {
       if (hit.scores && typeof hit.scores[branch] === 'number') bars.appendChild(bar(branch, hit.scores[branch], 1));
     }
     const chips = el('ul', { class: 'chips', 'data-testid': 'emotion-chips' },

@@ -1,4 +1,5 @@
-"""FAISS vector store of one index branch: exact below a size threshold, HNSW above.
+"""The FAISS :class:`~memesearch.index.vector_store.VectorStore` (the embedded default): exact below a size
+threshold, HNSW above.
 
 The SQLite database is the source of truth (it stores every vector); the FAISS file is a fast copy of
 it that can always be rebuilt. Each saved FAISS file records the database *generation* it reflects, so
@@ -19,8 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from memesearch.errors import ConfigError
+from memesearch.utils.io import atomic_path, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -69,16 +69,19 @@ def _faiss() -> Any:
     return faiss
 
 
-class VectorIndex:
+class FaissVectorStore:
     """One FAISS index over unit vectors with int64 ids (see the module docstring).
 
     Example::
 
-        >>> vi = VectorIndex(dim=4)
+        >>> vi = FaissVectorStore(dim=4)
         >>> vi.add(np.array([1, 2]), np.eye(4, dtype=np.float32)[:2])
         >>> vi.search(np.eye(4, dtype=np.float32)[:1], 1)[1].tolist()
         [[1]]
     """
+
+    backend = "faiss"
+    suffix = ".faiss"
 
     def __init__(self, dim: int, config: VectorConfig | None = None) -> None:
         self.dim = int(dim)
@@ -135,7 +138,7 @@ class VectorIndex:
             return
         self._index.add_with_ids(vectors, ids)
 
-    def _all(self) -> tuple[np.ndarray, np.ndarray]:
+    def items(self) -> tuple[np.ndarray, np.ndarray]:
         """Every live (id, vector) currently held, in insertion order."""
         faiss = _faiss()
         n = int(self._index.ntotal)
@@ -148,7 +151,7 @@ class VectorIndex:
         return ids, np.ascontiguousarray(vecs, dtype=np.float32)
 
     def _convert_to_hnsw(self, extra: tuple[np.ndarray, np.ndarray] | None = None) -> None:
-        ids, vecs = self._all()
+        ids, vecs = self.items()
         if extra is not None:
             ids, vecs = np.concatenate([ids, extra[0]]), np.concatenate([vecs, extra[1]])
         logger.info("building an HNSW graph over %d vectors (M=%d)", ids.size, self.config.hnsw_m)
@@ -173,11 +176,11 @@ class VectorIndex:
         arr = np.fromiter((int(i) for i in ids), dtype=np.int64)
         if arr.size == 0:
             return
-        self._ids = None
         if self.kind == "exact":
             self._index.remove_ids(arr)
-        else:
-            self.dead.update(arr.tolist())
+        else:  # tombstones only for live ids: an unknown id must not lower the count
+            self.dead.update(arr[self.contains(arr)].tolist())
+        self._ids = None
 
     def needs_compaction(self) -> bool:
         total = int(self._index.ntotal)
@@ -185,11 +188,11 @@ class VectorIndex:
 
     def compact(self) -> None:
         """Rebuild the graph without tombstoned vectors."""
-        ids, vecs = self._all()
+        ids, vecs = self.items()
         self.rebuild(ids, vecs)
 
-    def contains(self, ids: np.ndarray) -> np.ndarray:
-        """Boolean mask: which of ``ids`` hold a live vector here."""
+    def ids(self) -> np.ndarray:
+        """Every live id, sorted ``(n,)`` int64."""
         if self._ids is None:
             faiss = _faiss()
             n = int(self._index.ntotal)
@@ -199,7 +202,15 @@ class VectorIndex:
             if self.dead:
                 all_ids = all_ids[~np.isin(all_ids, np.fromiter(self.dead, dtype=np.int64))]
             self._ids = np.sort(all_ids)
-        return np.isin(np.asarray(ids, dtype=np.int64), self._ids, assume_unique=False)
+        return self._ids
+
+    def contains(self, ids: np.ndarray) -> np.ndarray:
+        """Boolean mask: which of ``ids`` hold a live vector here."""
+        return np.isin(np.asarray(ids, dtype=np.int64), self.ids(), assume_unique=False)
+
+    def describe(self) -> dict[str, Any]:
+        """What index.json and ``stats()`` report about this store."""
+        return {"backend": self.backend, "kind": self.kind, "count": len(self)}
 
     # ---- queries -------------------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -238,19 +249,14 @@ class VectorIndex:
 
     # ---- persistence ---------------------------------------------------------------------------
     def save(self, path: str | Path, generation: int) -> None:
-        """Write atomically to ``path`` plus ``path.json`` (kind, dead ids, generation)."""
+        """Write atomically to ``path`` plus ``path.json`` (kind, dead ids, generation); an HNSW graph with
+        too many tombstones is rebuilt first."""
+        if self.needs_compaction():
+            self.compact()
         faiss = _faiss()
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-        os.close(fd)
-        try:
-            faiss.write_index(self._index, tmp)
-            _fsync_file(tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_path(path) as tmp:
+            faiss.write_index(self._index, str(tmp))
         side = {
             "generation": int(generation),
             "kind": self.kind,
@@ -258,10 +264,12 @@ class VectorIndex:
             "ntotal": int(self._index.ntotal),
             "dead": sorted(self.dead),
         }
-        _atomic_write_text(path.with_suffix(path.suffix + ".json"), json.dumps(side))
+        atomic_write_text(path.with_suffix(path.suffix + ".json"), json.dumps(side))
 
     @classmethod
-    def load(cls, path: str | Path, dim: int, config: VectorConfig, generation: int) -> VectorIndex | None:
+    def load(
+        cls, path: str | Path, dim: int, config: VectorConfig, generation: int
+    ) -> FaissVectorStore | None:
         """The saved index when it reflects ``generation``; None when absent, stale or unreadable."""
         faiss = _faiss()
         path = Path(path)
@@ -283,21 +291,3 @@ class VectorIndex:
         if out.kind == "hnsw":
             out._set_ef(config.ef_search)
         return out
-
-
-def _fsync_file(path: str) -> None:
-    with open(path, "rb") as fh:
-        os.fsync(fh.fileno())
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from memesearch.errors import DataFormatError
-from memesearch.search.results import IngestFailure
+from memesearch.ingest.records import IngestFailure
 
 LIST_SUFFIXES = (".csv", ".jsonl")
 

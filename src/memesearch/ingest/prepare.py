@@ -14,8 +14,9 @@ from typing import Any
 
 from PIL import Image
 
+from memesearch.data.records import OCRLine
 from memesearch.errors import MemesearchError
-from memesearch.search.results import IngestFailure, OCRLine
+from memesearch.ingest.records import IngestFailure
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +77,8 @@ def prepare(task: PrepareTask) -> Prepared | IngestFailure:
 
     Returns an :class:`IngestFailure` (never raises) for anything wrong with the file itself.
     """
-    from memesearch.index.hashing import phash, phash_hex
-    from memesearch.index.media import MediaError, decode_media
+    from memesearch.enrich.hashing import phash, phash_hex
+    from memesearch.enrich.media import MediaError, decode_media
 
     try:
         decoded = decode_media(

@@ -1,6 +1,7 @@
 """Content hashes (exact duplicates) and a DCT perceptual hash (near duplicates).
 
-* :func:`sha256_file` / :func:`sha256_bytes` identify content exactly: the same bytes under two names are
+* :func:`sha256_file` / :func:`sha256_bytes` (from :mod:`memesearch.utils.io`) identify content exactly:
+  the same bytes under two names are
   one item.
 * :func:`phash` is the classic DCT perceptual hash: two encodings of the same picture (resized,
   re-compressed as JPEG, converted to another format) get hashes a few bits apart, unrelated pictures
@@ -18,41 +19,17 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
-import os
 from functools import lru_cache
 
 import numpy as np
 from PIL import Image
 
 from memesearch.models.encoders.images import to_rgb
+from memesearch.utils.io import sha256_bytes, sha256_file
 
-_CHUNK = 1 << 20  # bytes read per step by sha256_file
 _SIDE = 32  # the image is reduced to (32, 32) before the DCT
 _LOW = 8  # the hash keeps the (8, 8) lowest frequencies -> 64 bits
 HASH_BITS = _LOW * _LOW
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks (constant memory for any file size).
-
-    Raises :class:`OSError` (e.g. ``FileNotFoundError``) when the file cannot be read.
-    """
-    digest = hashlib.sha256()
-    buffer = bytearray(_CHUNK)
-    view = memoryview(buffer)
-    with open(path, "rb", buffering=0) as fh:
-        while True:
-            n = fh.readinto(view)
-            if not n:
-                break
-            digest.update(view[:n])
-    return digest.hexdigest()
-
-
-def sha256_bytes(data: bytes) -> str:
-    """Hex SHA-256 of ``data`` (same value as :func:`sha256_file` on a file holding these bytes)."""
-    return hashlib.sha256(data).hexdigest()
 
 
 @lru_cache(maxsize=1)
@@ -119,3 +96,15 @@ def phash_from_hex(text: str) -> int:
 def hamming(a: int, b: int) -> int:
     """Number of bits in which two hashes differ (0 = same picture, ~32 = unrelated pictures)."""
     return (a ^ b).bit_count()
+
+
+__all__ = [
+    "HASH_BITS",
+    "dct2",
+    "hamming",
+    "phash",
+    "phash_from_hex",
+    "phash_hex",
+    "sha256_bytes",
+    "sha256_file",
+]

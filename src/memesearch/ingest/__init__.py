@@ -1,0 +1,48 @@
+"""Ingest: files, folders, lists and datasets in, finished items written to an index.
+
+The pipeline (:mod:`memesearch.ingest.pipeline`) runs hash and exact dedup -> prepare (decode, perceptual
+hash, OCR; :mod:`memesearch.ingest.prepare`, in worker processes) -> enrichers
+(:mod:`memesearch.enrich.enrichers`) -> embed -> near-duplicates -> ``Index.write_batch``, each stage timed.
+
+    >>> from memesearch.index import Index                                # doctest: +SKIP
+    >>> from memesearch.ingest import add_paths
+    >>> with Index.create("memes.idx", model="starter") as idx:
+    ...     print(add_paths(idx, ["~/Pictures/memes"]).stages)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from memesearch.utils.lazy import lazy_api
+
+if TYPE_CHECKING:  # pragma: no cover
+    from memesearch.ingest.inputs import InputRecord, expand_inputs
+    from memesearch.ingest.pipeline import Ingestor, add_bytes, add_paths, default_workers
+    from memesearch.ingest.records import IngestFailure, IngestSummary
+
+__all__ = [
+    "IngestFailure",
+    "IngestSummary",
+    "Ingestor",
+    "InputRecord",
+    "add_bytes",
+    "add_paths",
+    "default_workers",
+    "expand_inputs",
+]
+
+__getattr__, __dir__ = lazy_api(
+    __name__,
+    {
+        "InputRecord": "memesearch.ingest.inputs",
+        "expand_inputs": "memesearch.ingest.inputs",
+        "Ingestor": "memesearch.ingest.pipeline",
+        "add_bytes": "memesearch.ingest.pipeline",
+        "add_paths": "memesearch.ingest.pipeline",
+        "default_workers": "memesearch.ingest.pipeline",
+        "IngestFailure": "memesearch.ingest.records",
+        "IngestSummary": "memesearch.ingest.records",
+    },
+    globals(),
+)

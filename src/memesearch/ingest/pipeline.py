@@ -1,0 +1,553 @@
+"""The ingest pipeline: inputs -> hash and exact dedup -> prepare -> enrichers -> embed -> write.
+
+Each stage takes plain records and hands plain records on (SPEC §2.4), and each is timed: the summary
+reports seconds and items/s per stage (``IngestSummary.stages``).
+
+* ``inputs`` — files, folders, CSV/JSONL lists, dataset folders (:mod:`memesearch.ingest.inputs`);
+* ``hash`` — unchanged files (same path, size, mtime) are skipped; content hashes (SHA-256, threads);
+  content already indexed only gets the new path (exact duplicates);
+* ``prepare`` — decode, perceptual hash, OCR (:mod:`memesearch.ingest.prepare`, in worker processes);
+  OCR results are cached per content hash and OCR version;
+* ``enrich`` — each :class:`~memesearch.enrich.enrichers.Enricher` in order (emotion tags by default),
+  cached per cache key, stage and enricher version;
+* ``embed`` — passage embeddings of the context text (text branch) and item embeddings (image branch;
+  for the starter model the item's emotions go through its gate), frames averaged per item;
+* ``dedup`` — near-duplicates by perceptual hash (linked with ``duplicate_of``, both stay searchable);
+* ``write`` — :meth:`memesearch.index.Index.write_batch`: one transaction per batch, vectors after.
+
+Example::
+
+    >>> idx = Index.create("memes.idx", model="starter")                 # doctest: +SKIP
+    >>> summary = Ingestor(idx).add_paths(["~/Pictures/memes"], progress=True)
+    >>> summary.stages["prepare"]["items_per_s"]
+    3.2
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from memesearch.enrich.enrichers import (
+    EmotionEnricher,
+    EnrichContext,
+    Enricher,
+    EnrichInput,
+    given_emotions,
+    mean_by_owner,
+)
+from memesearch.errors import ConfigError
+from memesearch.index import Index
+from memesearch.index.records import IndexedItem, NewItem, PathStamp
+from memesearch.ingest.inputs import InputRecord, expand_inputs
+from memesearch.ingest.prepare import Prepared, PrepareTask, ocr_version, prepare
+from memesearch.ingest.records import IngestFailure, IngestSummary
+from memesearch.utils.io import progress_bar, sha256_bytes, sha256_file
+
+logger = logging.getLogger(__name__)
+
+MEDIA_EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "MPO": "jpg"}
+STAGES: tuple[str, ...] = ("inputs", "hash", "prepare", "enrich", "embed", "dedup", "write")
+
+
+@dataclass
+class _Pending:
+    record: InputRecord
+    stamp: PathStamp
+    sha256: str = ""
+
+
+@dataclass
+class _Ready:
+    """One prepared item on its way to the index: the worker's result, the input record, the files."""
+
+    prepared: Prepared
+    record: InputRecord
+    files: list[_Pending]
+    stored_path: str | None = None
+    emotions: list[tuple[str, float]] | None = None
+
+
+class StageClock:
+    """Seconds and items per stage (wall time in this process; a pool stage counts the waiting)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.items: dict[str, int] = {}
+
+    @contextmanager
+    def stage(self, name: str, items: int = 0) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - t0, items)
+
+    def add(self, name: str, seconds: float, items: int = 0) -> None:
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+        self.items[name] = self.items.get(name, 0) + items
+
+    def report(self) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        for name in STAGES:
+            if name in self.seconds:
+                s, n = self.seconds[name], self.items.get(name, 0)
+                out[name] = {
+                    "seconds": round(s, 4),
+                    "items": n,
+                    "items_per_s": round(n / s, 2) if s > 0 else 0.0,
+                }
+        return out
+
+
+def default_enrichers(index: Index) -> list[Enricher]:
+    """The enrichers an index's settings ask for: the emotion tagger when ``emotions`` is on."""
+    return [EmotionEnricher(index.encoder, top_k=index.config.emotion_top_k)] if index.config.emotions else []
+
+
+def default_workers(ocr: bool) -> int:
+    """Worker processes when the caller does not say: every core when OCR runs (it dominates the
+    cost), else all but two — decoding without OCR costs less than the encoder forward pass, and on a
+    small machine worker processes only take cores from the encoder (measured: bench/bench_ingest.py)."""
+    cores = os.cpu_count() or 1
+    return cores if ocr else max(0, cores - 2)
+
+
+class Ingestor:
+    """Runs the pipeline (module docstring) into one open, writable :class:`Index`.
+
+    Args:
+        index: where items go.
+        enrichers: the enrichers, in order (default: :func:`default_enrichers`).
+    """
+
+    def __init__(self, index: Index, *, enrichers: Sequence[Enricher] | None = None) -> None:
+        self.index = index
+        self.enrichers = list(enrichers) if enrichers is not None else default_enrichers(index)
+        self._phashes: tuple[np.ndarray, np.ndarray] | None = None  # (rowids, hashes) already indexed
+
+    # ---- entry points --------------------------------------------------------------------------
+    def add_paths(
+        self,
+        inputs: Sequence[str | os.PathLike[str]],
+        *,
+        workers: int | None = None,
+        progress: bool = False,
+        source: str | None = None,
+        splits: Sequence[str] | None = None,
+        prune: bool = False,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> IngestSummary:
+        """Index files, folders, CSV/JSONL lists and dataset folders (see :mod:`memesearch.ingest.inputs`).
+
+        Unchanged files (same path, size and mtime) are skipped; changed files are re-indexed; exact
+        duplicates add a path to the existing item; ``prune`` removes indexed files under the given
+        folders that no longer exist. ``workers``: processes for decoding and OCR (default:
+        :func:`default_workers`; 0 or 1 = in this process). Returns what happened, failures with
+        reasons and per-stage timings included.
+        """
+        idx = self.index
+        idx.check_writable()
+        self._phashes = None  # removals since the last run may have changed them
+        t0 = time.perf_counter()
+        clock = StageClock()
+        with clock.stage("inputs"):
+            try:
+                expanded = expand_inputs(
+                    inputs,
+                    exclude=idx.root,
+                    oracle_captions=idx.config.oracle_captions,
+                    source=source,
+                    splits=splits,
+                )
+            except KeyError as exc:  # unknown split of a dataset
+                raise ConfigError(str(exc.args[0]) if exc.args else str(exc)) from None
+        clock.items["inputs"] = len(expanded.records)
+        summary = IngestSummary(failed=list(expanded.failures), messages=list(expanded.messages))
+        with idx.reading():
+            if prune:
+                summary.removed = idx.prune(expanded.folders)
+            pending: list[_Pending] = []
+            with clock.stage("hash"):
+                for rec in expanded.records:
+                    key = str(rec.path)
+                    try:
+                        st = os.stat(rec.path)
+                    except OSError as exc:
+                        summary.failed.append(
+                            IngestFailure(key, "missing", f"{key}: cannot read the file ({exc.strerror})")
+                        )
+                        continue
+                    if not os.path.isfile(rec.path):
+                        summary.failed.append(IngestFailure(key, "not-media", f"{key}: not a regular file"))
+                        continue
+                    entry = idx.path_entry(key)
+                    if entry is not None and entry[1] == st.st_size and entry[2] == st.st_mtime_ns:
+                        summary.skipped += 1
+                        continue
+                    pending.append(_Pending(rec, PathStamp(key, int(st.st_size), int(st.st_mtime_ns))))
+            if pending:
+                n_workers = default_workers(idx.config.ocr) if workers is None else max(0, int(workers))
+                self._ingest(pending, summary, clock, n_workers, progress, on_progress)
+            idx.flush()
+        summary.stages = clock.report()
+        summary.seconds = time.perf_counter() - t0
+        return summary
+
+    def add_bytes(
+        self,
+        data: bytes,
+        *,
+        source: str = "upload",
+        filename: str | None = None,
+        captions: Sequence[str] = (),
+        emotions: Sequence[str] | None = None,
+    ) -> IngestSummary:
+        """Index an uploaded file: stored as ``media/<sha256>.<ext>`` (the client's name only goes into
+        ``meta.filename``, cleaned). Bad bytes give a summary with one failure and change nothing."""
+        idx = self.index
+        idx.check_writable()
+        self._phashes = None  # removals since the last run may have changed them
+        t0 = time.perf_counter()
+        clock = StageClock()
+        summary = IngestSummary()
+        label = clean_filename(filename) if filename else "upload"
+        with clock.stage("hash", 1):
+            sha = sha256_bytes(data)
+        with idx.reading():
+            existing = idx.rowid_by_sha(sha)
+            if existing is not None:
+                summary.duplicates += 1
+                summary.existing.append(sha[:16])
+                summary.seconds = time.perf_counter() - t0
+                return summary
+            with clock.stage("prepare", 1):
+                result = prepare(self._task(label, sha, data=data))
+            if isinstance(result, IngestFailure):
+                summary.failed.append(result)
+                summary.seconds = time.perf_counter() - t0
+                return summary
+            ext = MEDIA_EXTENSIONS.get(result.format.upper(), result.format.lower() or "bin")
+            rec = InputRecord(
+                Path(f"media/{sha}.{ext}"),
+                captions=list(captions),
+                emotions=list(emotions) if emotions else None,
+                source=source,
+                meta={"filename": label} if filename else {},
+            )
+            stored = idx.store_upload(sha, ext, data)
+            self._commit([_Ready(result, rec, [], stored_path=stored)], summary, clock, ocr_ver="")
+            idx.flush()
+        summary.stages = clock.report()
+        summary.seconds = time.perf_counter() - t0
+        return summary
+
+    # ---- stages --------------------------------------------------------------------------------
+    def _task(
+        self, path: str, sha: str, *, data: bytes | None = None, run_ocr: bool | None = None
+    ) -> PrepareTask:
+        cfg = self.index.config
+        side = max(4 * int(self.index.encoder.config.image_size or 64), 256)
+        return PrepareTask(
+            path=path,
+            sha256=sha,
+            run_ocr=cfg.ocr if run_ocr is None else run_ocr,
+            max_frames=cfg.max_frames,
+            max_pixels=cfg.max_pixels,
+            frame_side=side,
+            ocr_min_score=cfg.ocr_min_score,
+            data=data,
+        )
+
+    def _ingest(
+        self,
+        pending: list[_Pending],
+        summary: IngestSummary,
+        clock: StageClock,
+        n_workers: int,
+        progress: bool,
+        on_progress: Callable[[int, int], None] | None,
+    ) -> None:
+        idx = self.index
+        total = len(pending)
+        done = 0
+        with progress_bar("indexing", total, enabled=progress, transient=False) as advance:
+
+            def tick(n: int) -> None:
+                nonlocal done
+                done += n
+                advance(n)
+                if on_progress is not None:
+                    on_progress(done, total)
+
+            # hash: content hashes (I/O bound: threads), exact duplicates get the path only
+            with clock.stage("hash", len(pending)):
+                with ThreadPoolExecutor(max_workers=4) as pool:
+                    hashes = list(pool.map(_hash_one, pending))
+                fresh: dict[str, list[_Pending]] = {}
+                for p, h in zip(pending, hashes, strict=True):
+                    if isinstance(h, IngestFailure):
+                        summary.failed.append(h)
+                        tick(1)
+                        continue
+                    p.sha256 = h
+                    rid = idx.rowid_by_sha(h)
+                    if rid is not None:
+                        idx.attach_path(p.stamp, rid)
+                        summary.duplicates += 1
+                        tick(1)
+                        continue
+                    fresh.setdefault(h, []).append(p)
+            # prepare: decode + OCR in workers (OCR skipped for content whose OCR is cached)
+            ocr_ver = ocr_version(idx.config.ocr_min_score) if idx.config.ocr else ""
+            groups = list(fresh.values())
+            cached_ocr = idx.cached([g[0].sha256 for g in groups], "ocr", ocr_ver) if ocr_ver else {}
+            tasks = [
+                self._task(
+                    g[0].stamp.path, g[0].sha256, run_ocr=idx.config.ocr and g[0].sha256 not in cached_ocr
+                )
+                for g in groups
+            ]
+            by_sha = {g[0].sha256: g for g in groups}
+            sha_of_path = {t.path: t.sha256 for t in tasks}
+            batch: list[_Ready] = []
+            results = _run_tasks(tasks, n_workers)
+            while True:
+                with clock.stage("prepare"):
+                    result = next(results, None)
+                if result is None:
+                    break
+                clock.items["prepare"] = clock.items.get("prepare", 0) + 1
+                if isinstance(result, IngestFailure):
+                    group = by_sha.get(sha_of_path.get(result.path, ""), [])
+                    summary.failed.append(result)
+                    for extra in group[1:]:  # same bytes under other names fail the same way
+                        summary.failed.append(IngestFailure(extra.stamp.path, result.reason, result.message))
+                    tick(max(1, len(group)))
+                    continue
+                if result.ocr is None and result.sha256 in cached_ocr:
+                    from memesearch.data.records import OCRLine
+
+                    result.ocr = [OCRLine.from_dict(d) for d in json.loads(cached_ocr[result.sha256])]
+                group = by_sha[result.sha256]
+                batch.append(_Ready(result, group[0].record, group))
+                if len(batch) >= idx.config.batch_size:
+                    self._commit(batch, summary, clock, ocr_ver=ocr_ver)
+                    tick(sum(len(r.files) for r in batch))
+                    batch = []
+            if batch:
+                self._commit(batch, summary, clock, ocr_ver=ocr_ver)
+                tick(sum(len(r.files) for r in batch))
+
+    def _commit(
+        self, batch: list[_Ready], summary: IngestSummary, clock: StageClock, *, ocr_ver: str
+    ) -> None:
+        """enrich -> embed -> dedup -> write, for one batch."""
+        idx = self.index
+        ctx = EnrichContext(idx.encoder)
+        inputs = [
+            EnrichInput(
+                sha256=r.prepared.sha256,
+                media=r.prepared.media,
+                frames=r.prepared.frames,
+                ocr=r.prepared.ocr,
+                captions=list(r.record.captions),
+                emotions=given_emotions(r.record.emotions) if r.record.emotions else None,
+                meta=dict(r.record.meta),
+            )
+            for r in batch
+        ]
+        cache_rows: list[list[tuple[str, str, str, bytes]]] = [[] for _ in batch]
+        with clock.stage("enrich", len(batch)):
+            self._enrich(inputs, ctx, cache_rows)
+        with clock.stage("embed", len(batch)):
+            image_vecs, text_vecs = self._embed(inputs, ctx)
+        with clock.stage("dedup", len(batch)):
+            dups = self._near_duplicates([(r.prepared.sha256[:16], r.prepared.phash) for r in batch], summary)
+        with clock.stage("write", len(batch)):
+            now = time.time()
+            new: list[NewItem] = []
+            for i, (r, inp) in enumerate(zip(batch, inputs, strict=True)):
+                p = r.prepared
+                meta = dict(inp.meta)
+                if p.extension_mismatch:
+                    meta["extension_mismatch"] = True
+                item = IndexedItem(
+                    id=p.sha256[:16],
+                    sha256=p.sha256,
+                    media=p.media,
+                    width=p.width,
+                    height=p.height,
+                    frames=len(p.frames),
+                    phash=p.phash,
+                    duplicate_of=dups[i],
+                    ocr=p.ocr,
+                    captions=list(inp.captions),
+                    emotions=list(inp.emotions or []),
+                    source=r.record.source,
+                    meta=meta,
+                    added_at=now,
+                )
+                rows = cache_rows[i]
+                if ocr_ver and p.ocr is not None:
+                    ocr_json = json.dumps([o.to_dict() for o in p.ocr], ensure_ascii=False).encode()
+                    rows = [*rows, (p.sha256, "ocr", ocr_ver, ocr_json)]
+                vectors = {"image": image_vecs[i]}
+                if text_vecs[i] is not None:
+                    vectors["text"] = text_vecs[i]
+                new.append(
+                    NewItem(
+                        item, vectors, paths=[f.stamp for f in r.files], stored_path=r.stored_path, cache=rows
+                    )
+                )
+            rowids = idx.write_batch(new)
+            summary.duplicates += sum(max(0, len(r.files) - 1) for r in batch)
+            summary.indexed.extend(n.item.id for n in new)
+            self._remember_phashes(rowids, [n.item.phash for n in new])
+        ctx.forget()
+
+    def _enrich(
+        self,
+        inputs: list[EnrichInput],
+        ctx: EnrichContext,
+        cache_rows: list[list[tuple[str, str, str, bytes]]],
+    ) -> None:
+        for enricher in self.enrichers:
+            wanted = [i for i, it in enumerate(inputs) if enricher.wants(it)]
+            if not wanted:
+                continue
+            stage, version = f"enrich:{enricher.name}", enricher.version
+            keys = {i: enricher.cache_key(inputs[i]) for i in wanted}
+            hits = self.index.cached(list(keys.values()), stage, version)
+            results: dict[int, dict[str, Any]] = {
+                i: json.loads(hits[keys[i]]) for i in wanted if keys[i] in hits
+            }
+            todo = [i for i in wanted if i not in results]
+            if todo:
+                for i, fields in zip(todo, enricher.enrich([inputs[i] for i in todo], ctx), strict=True):
+                    results[i] = fields
+                    value = json.dumps(fields, ensure_ascii=False).encode()
+                    cache_rows[i].append((keys[i], stage, version, value))
+            for i, fields in results.items():
+                _apply(inputs[i], fields, enricher)
+
+    def _embed(
+        self, inputs: list[EnrichInput], ctx: EnrichContext
+    ) -> tuple[np.ndarray, list[np.ndarray | None]]:
+        enc = self.index.encoder
+        with_text = [i for i, it in enumerate(inputs) if it.passage]
+        text_vecs: list[np.ndarray | None] = [None] * len(inputs)
+        if with_text:
+            for i, v in zip(
+                with_text, ctx.passage_vectors([inputs[i].passage for i in with_text]), strict=True
+            ):
+                text_vecs[i] = v
+        frames = [f for it in inputs for f in it.frames]
+        owner = np.repeat(np.arange(len(inputs)), [len(it.frames) for it in inputs])
+        if hasattr(enc, "encode_items"):  # the item's emotions go through the model's gate
+            frame_emotions = [[e for e, _ in inputs[int(o)].emotions or []] for o in owner]
+            vecs = enc.encode_items(frames, frame_emotions)
+        else:
+            vecs = enc.encode_image(frames, batch_size=64)
+        return mean_by_owner(vecs, owner, len(inputs)), text_vecs
+
+    def _near_duplicates(self, new: list[tuple[str, str]], summary: IngestSummary) -> list[str | None]:
+        """For each new item, the id of an indexed item (or an earlier one of this batch) whose perceptual
+        hash is within ``near_duplicate_distance`` bits, closest first; None when there is none."""
+        limit = self.index.config.near_duplicate_distance
+        out: list[str | None] = []
+        local: list[tuple[str, int]] = []
+        for item_id, ph in new:
+            found: str | None = None
+            if ph and limit > 0:
+                h = int(ph, 16)
+                if self._phashes is None:
+                    self._phashes = self.index.phashes()
+                rowids, hashes = self._phashes
+                if rowids.size:
+                    dist = np.bitwise_count(hashes ^ np.uint64(h))
+                    best = int(np.argmin(dist))
+                    if int(dist[best]) <= limit:
+                        item = self.index.items([int(rowids[best])]).get(int(rowids[best]))
+                        found = item.id if item is not None else None
+                if found is None:
+                    found = next((i for i, other in local if (h ^ other).bit_count() <= limit), None)
+                local.append((item_id, h))
+            out.append(found)
+            if found is not None:
+                summary.near_duplicates += 1
+        return out
+
+    def _remember_phashes(self, rowids: list[int], phashes: list[str]) -> None:
+        if self._phashes is None:
+            return
+        got = [(r, int(h, 16)) for r, h in zip(rowids, phashes, strict=True) if h]
+        if got:
+            self._phashes = (
+                np.concatenate([self._phashes[0], np.array([r for r, _ in got], np.int64)]),
+                np.concatenate([self._phashes[1], np.array([h for _, h in got], np.uint64)]),
+            )
+
+
+def _apply(item: EnrichInput, fields: dict[str, Any], enricher: Enricher) -> None:
+    for key, value in fields.items():
+        if key not in enricher.fields:
+            raise ConfigError(
+                f"enricher {enricher.name!r} returned field {key!r}; it declares {enricher.fields}"
+            )
+        if key == "emotions":
+            item.emotions = [(str(e), float(s)) for e, s in value]
+        elif key == "captions":
+            item.captions = [*item.captions, *[str(c) for c in value]]
+        elif key == "meta":
+            item.meta.update(value)
+        else:
+            raise ConfigError(f"enricher field {key!r} is not known to the pipeline")
+
+
+def _hash_one(p: _Pending) -> str | IngestFailure:
+    try:
+        return sha256_file(p.stamp.path)
+    except OSError as exc:
+        return IngestFailure(p.stamp.path, "missing", f"{p.stamp.path}: cannot read the file ({exc})")
+
+
+def _run_tasks(tasks: list[PrepareTask], workers: int) -> Iterator[Prepared | IngestFailure]:
+    if workers <= 1 or len(tasks) < 4:
+        for t in tasks:
+            yield prepare(t)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    window = max(64, workers * 16)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        for start in range(0, len(tasks), window):
+            yield from pool.map(prepare, tasks[start : start + window], chunksize=4)
+
+
+def clean_filename(name: str) -> str:
+    """The last path component, without control characters, at most 200 characters."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(c for c in base if c.isprintable()).strip().lstrip(".")
+    return base[:200] or "upload"
+
+
+def add_paths(index: Index, inputs: Sequence[str | os.PathLike[str]], **kwargs: Any) -> IngestSummary:
+    """:meth:`Ingestor.add_paths` with the index's default enrichers."""
+    return Ingestor(index).add_paths(inputs, **kwargs)
+
+
+def add_bytes(index: Index, data: bytes, **kwargs: Any) -> IngestSummary:
+    """:meth:`Ingestor.add_bytes` with the index's default enrichers."""
+    return Ingestor(index).add_bytes(data, **kwargs)

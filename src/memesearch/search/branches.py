@@ -1,0 +1,211 @@
+"""The branches of search: each one proposes candidates for a query and scores given items.
+
+A :class:`Branch` is one way an item can match a query (SPEC §2.2):
+
+* ``image`` — the query embedding vs the item embedding (for the starter model the item side went
+  through its emotion gate at index time);
+* ``text`` — the query embedding vs the embedding of the item's *passage*: its context texts (captions,
+  then OCR; :func:`memesearch.data.records.context_texts`) joined by newlines, embedded once as a
+  ``passage``. Items without text have no score (NaN). Evaluation (``memesearch evaluate --compare``) uses
+  the same definition through :func:`text_passages`;
+* ``lexical`` — BM25 over the same passage (jieba for Chinese), calibrated per query to [0, 1].
+
+:data:`BRANCHES` lists the names in display order; every table, schema and page that shows per-branch
+scores reads it. A branch never decides the final order: :class:`~memesearch.search.searcher.Searcher`
+unions the candidates, scores every candidate with every branch and fuses the scores.
+
+Example::
+
+    >>> branches = build_branches(Index.open("memes.idx"))                   # doctest: +SKIP
+    >>> vec = branches["image"].index.encoder.encode_text(["so sleepy"], kind="query")[0]
+    >>> q = SearchQuery("so sleepy", vec)
+    >>> rows = branches["text"].candidates(q, 10)
+    >>> branches["text"].score([q], rows)                                    # (1, 10) cosines, NaN = no text
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from memesearch.errors import MemesearchError
+from memesearch.index.config import BRANCHES
+from memesearch.index.records import IndexedItem
+
+
+@dataclass
+class SearchQuery:
+    """A query as the branches see it: its text (None for an image query) and its embedding ``(dim,)``."""
+
+    text: str | None
+    vector: np.ndarray
+
+
+@runtime_checkable
+class Branch(Protocol):
+    """One scoring branch over an index (see the module docstring)."""
+
+    name: str
+    #: whether the branch can score a query that is an image (only ``image`` can)
+    image_queries: bool
+
+    def candidates(self, query: SearchQuery, n: int) -> np.ndarray:
+        """Up to ``n`` rowids this branch ranks highest for ``query``, best first."""
+        ...
+
+    def score(self, queries: Sequence[SearchQuery], rowids: np.ndarray) -> np.ndarray:
+        """Scores ``(len(queries), len(rowids))``; NaN where the branch has nothing to say of an item."""
+        ...
+
+    def explain(self, query: SearchQuery, item: IndexedItem, score: float) -> str | None:
+        """Why ``item`` scored ``score`` here, for people (None: nothing worth saying)."""
+        ...
+
+
+class VectorBranch:
+    """A branch scored by the inner product of the query embedding with one vector field of the index."""
+
+    image_queries = False
+
+    def __init__(self, index: Any, name: str, field: str) -> None:
+        self.index = index
+        self.name = name
+        self.field = field
+
+    def candidates(self, query: SearchQuery, n: int) -> np.ndarray:
+        rows: np.ndarray = self.index.nearest(self.field, query.vector, n)
+        return rows
+
+    def score(self, queries: Sequence[SearchQuery], rowids: np.ndarray) -> np.ndarray:
+        qv = np.stack([q.vector for q in queries]) if queries else np.zeros((0, self.index.dim), np.float32)
+        scores: np.ndarray = self.index.vector_scores(self.field, qv, rowids)
+        return scores
+
+    def explain(self, query: SearchQuery, item: IndexedItem, score: float) -> str | None:
+        return None
+
+
+class ImageBranch(VectorBranch):
+    """Query vs item embedding; the only branch that also answers image queries."""
+
+    image_queries = True
+
+    def __init__(self, index: Any) -> None:
+        super().__init__(index, "image", "image")
+        self.gated = hasattr(index.encoder, "encode_items")  # item vectors carry the item's emotions
+
+    def explain(self, query: SearchQuery, item: IndexedItem, score: float) -> str:
+        return f"image match {score:.3f}" + (" (with its emotions)" if self.gated and item.emotions else "")
+
+
+class TextBranch(VectorBranch):
+    """Query vs the embedding of the item's passage (captions, then OCR)."""
+
+    def __init__(self, index: Any) -> None:
+        super().__init__(index, "text", "text")
+
+    def explain(self, query: SearchQuery, item: IndexedItem, score: float) -> str:
+        text = (item.captions[0] if item.captions else item.ocr_text.replace("\n", " "))[:60]
+        source = "caption" if item.captions else "text in the image"
+        return f"{source} match {score:.3f}: “{text}”"
+
+
+class LexicalBranch:
+    """BM25 over the items' passages, calibrated per query to [0, 1]; rebuilt when the index changes."""
+
+    name = "lexical"
+    image_queries = False
+
+    def __init__(self, index: Any) -> None:
+        self.index = index
+        self._lock = threading.Lock()
+        self._built: tuple[int, Any, np.ndarray] | None = None  # (generation, LexicalIndex, rowids)
+
+    def lexicon(self) -> tuple[Any, np.ndarray]:
+        """The BM25 index over every item with text and the rowid of each of its documents."""
+        from memesearch.models.lexical import LexicalIndex
+
+        with self._lock:
+            gen = self.index.generation
+            if self._built is None or self._built[0] != gen:
+                rows = self.index.text_rows()
+                lex = LexicalIndex()
+                if rows:
+                    lex.build([str(r) for r, _ in rows], [t for _, t in rows], show_progress=False)
+                self._built = (gen, lex, np.array([r for r, _ in rows], dtype=np.int64))
+            return self._built[1], self._built[2]
+
+    def candidates(self, query: SearchQuery, n: int) -> np.ndarray:
+        lex, rows = self.lexicon()
+        if query.text is None or rows.size == 0:
+            return np.zeros(0, np.int64)
+        try:
+            top = lex.search(query.text, k=min(n, rows.size))
+        except MemesearchError:  # a query with no usable terms
+            return np.zeros(0, np.int64)
+        return np.array([int(i) for i, _ in top], dtype=np.int64)
+
+    def score(self, queries: Sequence[SearchQuery], rowids: np.ndarray) -> np.ndarray:
+        out = np.full((len(queries), rowids.size), np.nan, dtype=np.float64)
+        lex, rows = self.lexicon()
+        if rows.size == 0 or rowids.size == 0:
+            return out
+        order = np.argsort(rows)
+        pos = np.searchsorted(rows[order], rowids)
+        pos = np.clip(pos, 0, rows.size - 1)
+        found = rows[order][pos] == rowids
+        cols = order[pos[found]]
+        for qi, q in enumerate(queries):
+            if q.text is None:
+                continue
+            try:
+                doc = lex.score_one(q.text)  # (D,) over documents in `rows` order
+            except MemesearchError:
+                continue
+            out[qi, found] = doc[cols]
+        return out
+
+    def explain(self, query: SearchQuery, item: IndexedItem, score: float) -> str | None:
+        if query.text is None or not score > 0:
+            return None
+        lex, _ = self.lexicon()
+        try:
+            terms = lex.query_terms(query.text)
+        except MemesearchError:
+            return None
+        body = item.passage.lower()
+        shared = [t for t in terms if t.lower() in body]
+        return f"words matched {score:.3f}: {', '.join(shared[:6])}" if shared else None
+
+
+#: name -> branch class, in display order (the same names as :data:`memesearch.index.config.BRANCHES`)
+BRANCH_TYPES: dict[str, type] = {"image": ImageBranch, "text": TextBranch, "lexical": LexicalBranch}
+assert tuple(BRANCH_TYPES) == BRANCHES, "every branch name needs exactly one implementation"
+
+
+def build_branches(index: Any) -> dict[str, Branch]:
+    """One instance of every branch over ``index``, in :data:`BRANCHES` order."""
+    return {name: cls(index) for name, cls in BRANCH_TYPES.items()}
+
+
+def text_passages(texts_per_item: Sequence[Sequence[str]]) -> list[str | None]:
+    """The text branch's item side for evaluation: each item's context texts joined by newlines (None when
+    an item has none) — exactly what the index embeds (:attr:`IndexedItem.passage`)."""
+    return ["\n".join(t) if t else None for t in texts_per_item]
+
+
+__all__ = [
+    "BRANCHES",
+    "BRANCH_TYPES",
+    "Branch",
+    "ImageBranch",
+    "LexicalBranch",
+    "SearchQuery",
+    "TextBranch",
+    "build_branches",
+    "text_passages",
+]
