@@ -640,7 +640,7 @@ class Index:
         paths: bool = True,
     ) -> None:
         """Embed one batch, then write it in one transaction and add its vectors to FAISS."""
-        from memesearch.enrich.emotion import normalize_emotion
+        from memesearch.data.emotions import normalize_emotion
 
         prepared = [b[0] for b in batch]
         records = [b[1] for b in batch]

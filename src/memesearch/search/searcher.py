@@ -82,7 +82,7 @@ def _as_list(value: str | Sequence[str] | None) -> list[str]:
 
 def check_emotions(value: str | Sequence[str] | None) -> list[str]:
     """Canonical emotion words for a filter (English or Chinese words and synonyms accepted)."""
-    from memesearch.enrich.emotion import normalize_emotion
+    from memesearch.data.emotions import normalize_emotion
 
     out: list[str] = []
     for word in _as_list(value):
@@ -452,7 +452,7 @@ def _explain(
         if shared:
             why.append(f"words matched {scores['lexical']:.3f}: {', '.join(shared[:6])}")
     if item.emotions:
-        from memesearch.data.emoji.emotions import EMOTIONS
+        from memesearch.data.emotions import EMOTIONS
 
         wanted = set(filters.get("emotion", ()))
         parts = [
