@@ -12,6 +12,7 @@ from memesearch.data.emotions import (
     EMOTION_WORDS,
     EMOTIONS,
     _lookup,
+    chinese_word,
     emotion_vocabulary,
     normalize_emotion,
     normalize_emotions,
@@ -97,3 +98,23 @@ def test_vocabulary_for_the_web_ui_is_json() -> None:
     assert [v["emotion"] for v in vocabulary] == list(EMOTIONS)
     assert all(set(v) == {"emotion", "zh", "synonyms"} for v in vocabulary)
     assert json.loads(json.dumps(vocabulary, ensure_ascii=False)) == vocabulary
+
+
+def test_chinese_word() -> None:
+    assert chinese_word("angry") == "生气"
+    assert chinese_word(" Mad ") == "生气" and chinese_word("困了") == "困"
+    assert [chinese_word(w) for w in EMOTION_WORDS] == list(EMOTIONS.values())
+    with pytest.raises(UnknownNameError, match="valid emotions: happy"):
+        chinese_word("hangry")
+
+
+def test_one_home() -> None:
+    # the emoji benchmark's labels, the tagger and the enrich package all use this one vocabulary
+    import memesearch.data.emoji
+    import memesearch.data.emoji.emotions
+    import memesearch.enrich
+
+    assert memesearch.data.emoji.EMOTIONS is EMOTIONS
+    assert memesearch.data.emoji.emotions.EMOTIONS is EMOTIONS
+    assert memesearch.enrich.normalize_emotion is normalize_emotion
+    assert memesearch.enrich.EMOTION_WORDS is EMOTION_WORDS
