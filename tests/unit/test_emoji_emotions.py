@@ -5,11 +5,11 @@ from __future__ import annotations
 from memesearch.data.emoji.emotions import (
     EMOJI_EMOTIONS,
     EMOTION_CATEGORY,
-    EMOTIONS,
     SUBCATEGORY_EMOTIONS,
     emotions_for,
     to_chinese,
 )
+from memesearch.data.emotions import EMOTIONS
 
 # The CLDR subcategories of "Smileys & Emotion" in Emoji 16.0 (emoji-datasource 16.0.0). The
 # integration test checks the real packages against the mapping; this list guards the table itself.

@@ -79,7 +79,7 @@ def _print_response(resp: object, explain: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from memesearch.data.emoji.emotions import EMOTIONS
+    from memesearch.data.emotions import EMOTIONS
     from memesearch.search.results import SearchResponse
 
     assert isinstance(resp, SearchResponse)

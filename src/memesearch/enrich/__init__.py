@@ -2,8 +2,10 @@
 
 - :mod:`memesearch.enrich.ocr` — :class:`OCRReader` (RapidOCR, Chinese + English, models shipped in the
   ``rapidocr`` wheel, nothing downloaded);
-- :mod:`memesearch.enrich.emotion` — the bilingual emotion vocabulary, :func:`normalize_emotion` for
-  filter values, and :class:`EmotionTagger` (zero-shot tags from embeddings).
+- :mod:`memesearch.enrich.emotion` — :class:`EmotionTagger` (zero-shot tags from embeddings).
+
+The bilingual emotion vocabulary and :func:`normalize_emotion` live in :mod:`memesearch.data.emotions`;
+their names are offered here too, so ``from memesearch.enrich import normalize_emotion`` keeps working.
 
 Names are imported on first use, so ``import memesearch.enrich`` loads neither onnxruntime nor numpy-heavy
 modules.
@@ -15,12 +17,12 @@ _API = {
     "OCRReader": "memesearch.enrich.ocr",
     "OCRUnavailableError": "memesearch.enrich.ocr",
     "EmotionTagger": "memesearch.enrich.emotion",
-    "EmotionWord": "memesearch.enrich.emotion",
-    "EMOTION_VOCABULARY": "memesearch.enrich.emotion",
-    "EMOTION_WORDS": "memesearch.enrich.emotion",
-    "emotion_vocabulary": "memesearch.enrich.emotion",
-    "normalize_emotion": "memesearch.enrich.emotion",
-    "normalize_emotions": "memesearch.enrich.emotion",
+    "EmotionWord": "memesearch.data.emotions",
+    "EMOTION_VOCABULARY": "memesearch.data.emotions",
+    "EMOTION_WORDS": "memesearch.data.emotions",
+    "emotion_vocabulary": "memesearch.data.emotions",
+    "normalize_emotion": "memesearch.data.emotions",
+    "normalize_emotions": "memesearch.data.emotions",
 }
 
 __all__ = sorted(_API)

@@ -119,7 +119,7 @@ def text_key(texts: Sequence[str]) -> str:
 def given_emotions(words: Sequence[str]) -> list[tuple[str, float]]:
     """Emotions an input gives (manifest, upload form): canonical words where known, else the word as
     written (lower case), each with score 1.0, without repeats."""
-    from memesearch.enrich.emotion import normalize_emotion
+    from memesearch.data.emotions import normalize_emotion
 
     out: list[str] = []
     for e in words:

@@ -82,7 +82,7 @@ def _as_list(value: str | Sequence[str] | None) -> list[str]:
 
 def check_emotions(value: str | Sequence[str] | None) -> list[str]:
     """Canonical emotion words for a filter (English or Chinese words and synonyms accepted)."""
-    from memesearch.enrich.emotion import normalize_emotion
+    from memesearch.data.emotions import normalize_emotion
 
     out: list[str] = []
     for word in _as_list(value):
@@ -362,7 +362,7 @@ class Searcher:
             if reason:
                 why.append(reason)
         if item.emotions:
-            from memesearch.data.emoji.emotions import EMOTIONS
+            from memesearch.data.emotions import EMOTIONS
 
             wanted = set(filters.get("emotion", ()))
             parts = [

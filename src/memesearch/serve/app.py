@@ -526,7 +526,7 @@ def emotion_entries() -> list[dict[str, Any]]:
 
     ``id`` is the canonical English word the ``emotion`` filter and the items' emotions use.
     """
-    from memesearch.enrich.emotion import emotion_vocabulary
+    from memesearch.data.emotions import emotion_vocabulary
 
     return [
         {"id": e["emotion"], "en": e["emotion"], "zh": e["zh"], "synonyms": list(e.get("synonyms", []))}

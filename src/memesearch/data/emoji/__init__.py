@@ -8,9 +8,10 @@ for counts and licences.
 
 from memesearch.data.emoji.build import BuildResult, EmojiBuildConfig, build_emoji_benchmark, make_dataset
 from memesearch.data.emoji.catalogue import EmojiConcept, join_key, load_catalogue
-from memesearch.data.emoji.emotions import EMOTIONS, SUBCATEGORY_EMOTIONS, emotions_for
+from memesearch.data.emoji.emotions import SUBCATEGORY_EMOTIONS, emotions_for
 from memesearch.data.emoji.sources import STYLES, default_npm_cache, ensure_packages
 from memesearch.data.emoji.splits import assign_split
+from memesearch.data.emotions import EMOTIONS  # the benchmark's labels are the one vocabulary
 
 __all__ = [
     "EMOTIONS",

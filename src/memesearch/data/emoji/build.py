@@ -49,7 +49,6 @@ from memesearch.data.emoji.emotions import (
     EMOJI_EMOTIONS,
     EMOTION_CATEGORY,
     EMOTION_MAPPING_VERSION,
-    EMOTIONS,
     SUBCATEGORY_EMOTIONS,
     emotions_for,
     to_chinese,
@@ -62,6 +61,7 @@ from memesearch.data.emoji.sources import (
     style_package,
 )
 from memesearch.data.emoji.splits import DEFAULT_FRACTIONS, assign_split, check_fractions, select_subset
+from memesearch.data.emotions import EMOTIONS
 from memesearch.data.records import Dataset, Item, Query, Split
 from memesearch.errors import ConfigError, MemesearchError
 

@@ -1,7 +1,8 @@
 """Bilingual emotion labels of the emoji benchmark, from the CLDR "Smileys & Emotion" subcategories.
 
-Every emoji of the "Smileys & Emotion" category gets one or more emotion words from a fixed bilingual
-vocabulary (:data:`EMOTIONS`, English -> Chinese). The words come from two hand-written tables:
+Every emoji of the "Smileys & Emotion" category gets one or more emotion words from the fixed bilingual
+vocabulary of :mod:`memesearch.data.emotions` (:data:`~memesearch.data.emotions.EMOTIONS`, English ->
+Chinese; every one of its 30 words is used here). The words come from two hand-written tables:
 
 * :data:`SUBCATEGORY_EMOTIONS` — a default per CLDR subcategory (``face-sleepy`` -> tired/困,
   ``face-negative`` -> angry/生气, ...). It has an entry for every subcategory of the category
@@ -18,49 +19,17 @@ Example::
 
     >>> emotions_for("1F634", "Smileys & Emotion", "face-sleepy")
     ['tired']
-    >>> [EMOTIONS[e] for e in emotions_for("1F620", "Smileys & Emotion", "face-negative")]
+    >>> to_chinese(emotions_for("1F620", "Smileys & Emotion", "face-negative"))
     ['生气']
 """
 
 from __future__ import annotations
 
+from memesearch.data.emotions import EMOTIONS
+
 EMOTION_MAPPING_VERSION = "1"
 
 EMOTION_CATEGORY = "Smileys & Emotion"
-
-#: The emotion vocabulary: English word -> Chinese word.
-EMOTIONS: dict[str, str] = {
-    "happy": "开心",
-    "excited": "兴奋",
-    "love": "爱",
-    "playful": "调皮",
-    "craving": "馋",
-    "shy": "害羞",
-    "embarrassed": "尴尬",
-    "surprised": "惊讶",
-    "fear": "害怕",
-    "worried": "担心",
-    "sad": "难过",
-    "suffering": "痛苦",
-    "angry": "生气",
-    "annoyed": "不爽",
-    "disgust": "恶心",
-    "sick": "难受",
-    "dizzy": "晕",
-    "tired": "困",
-    "relieved": "释然",
-    "neutral": "无感",
-    "silent": "沉默",
-    "thinking": "思考",
-    "confused": "困惑",
-    "skeptical": "怀疑",
-    "smug": "得意",
-    "cool": "酷",
-    "mischievous": "坏笑",
-    "grateful": "感动",
-    "pleading": "可怜",
-    "respect": "敬意",
-}
 
 #: Default emotions of each CLDR subcategory of "Smileys & Emotion".
 SUBCATEGORY_EMOTIONS: dict[str, tuple[str, ...]] = {
@@ -207,5 +176,5 @@ def emotions_for(key: str, category: str, subcategory: str) -> list[str]:
 
 
 def to_chinese(emotions: list[str]) -> list[str]:
-    """The Chinese words of English emotion words from :data:`EMOTIONS`."""
+    """The Chinese words of English emotion words from :data:`memesearch.data.emotions.EMOTIONS`."""
     return [EMOTIONS[e] for e in emotions]
