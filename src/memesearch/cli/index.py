@@ -118,6 +118,14 @@ def index(
         f"{summary.near_duplicates} near-duplicates, {summary.removed} removed, {len(summary.failed)} failed "
         f"in {summary.seconds:.1f} s; {total} items in {index_dir}"
     )
+    if summary.stages:
+        typer.echo(
+            "stages: "
+            + ", ".join(
+                f"{name} {st['seconds']:.1f} s" + (f" ({st['items_per_s']:.1f}/s)" if st["items"] else "")
+                for name, st in summary.stages.items()
+            )
+        )
     for msg in summary.messages:
         typer.echo(f"note: {msg}")
     for f in summary.failed[:50]:

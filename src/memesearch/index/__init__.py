@@ -13,9 +13,9 @@ from memesearch.utils.lazy import lazy_api
 
 if TYPE_CHECKING:  # pragma: no cover
     from memesearch.index.config import DEFAULT_WEIGHTS, IndexConfig, parse_weights
-    from memesearch.index.index import (
+    from memesearch.index.index import Index
+    from memesearch.index.info import (
         EncoderMismatchError,
-        Index,
         IndexLockedError,
         IndexNotFoundError,
         read_index_info,
@@ -44,11 +44,11 @@ __getattr__, __dir__ = lazy_api(
         "DEFAULT_WEIGHTS": "memesearch.index.config",
         "IndexConfig": "memesearch.index.config",
         "parse_weights": "memesearch.index.config",
-        "EncoderMismatchError": "memesearch.index.index",
+        "EncoderMismatchError": "memesearch.index.info",
         "Index": "memesearch.index.index",
-        "IndexLockedError": "memesearch.index.index",
-        "IndexNotFoundError": "memesearch.index.index",
-        "read_index_info": "memesearch.index.index",
+        "IndexLockedError": "memesearch.index.info",
+        "IndexNotFoundError": "memesearch.index.info",
+        "read_index_info": "memesearch.index.info",
         "IndexedItem": "memesearch.index.records",
         "NewItem": "memesearch.index.records",
         "PathStamp": "memesearch.index.records",

@@ -26,10 +26,8 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
-import platform
 import sqlite3
 import threading
 import time
@@ -39,12 +37,16 @@ from typing import Any
 
 import numpy as np
 
-from memesearch.errors import ConfigError, MemesearchError
-from memesearch.index.config import (
-    INDEX_FORMAT,
-    INDEX_FORMAT_VERSION,
-    IndexConfig,
-    encoder_signature,
+from memesearch.errors import ConfigError
+from memesearch.index.config import INDEX_FORMAT, INDEX_FORMAT_VERSION, IndexConfig, encoder_signature
+from memesearch.index.info import (
+    EncoderMismatchError,
+    IndexLockedError,
+    check_encoder,
+    encoder_dict,
+    load_encoder,
+    read_index_info,
+    versions,
 )
 from memesearch.index.records import IndexedItem, NewItem, PathStamp
 from memesearch.index.store import Store
@@ -56,22 +58,6 @@ logger = logging.getLogger(__name__)
 #: The embedded fields, each with its own vector store: ``image`` (every item) and ``text`` (items with
 #: context text). Their SQLite columns are ``image_vec`` and ``text_vec``.
 VECTOR_FIELDS: tuple[str, ...] = ("image", "text")
-
-
-class IndexNotFoundError(MemesearchError):
-    """The folder is not a memesearch index."""
-
-
-class EncoderMismatchError(MemesearchError):
-    """The index was built with another encoder than the one asked for."""
-
-
-class IndexLockedError(MemesearchError):
-    """The index is opened read-only and a write was asked for."""
-
-
-def _encoder_dict(encoder: Any) -> dict[str, Any]:
-    return dict(encoder.config.to_dict())
 
 
 class Index:
@@ -120,11 +106,11 @@ class Index:
             cfg.model = model
         if settings:
             cfg = IndexConfig.from_dict({**cfg.to_dict(), **settings})
-        enc = encoder if encoder is not None else _load_encoder(cfg.model)
-        _check_encoder(enc)
+        enc = encoder if encoder is not None else load_encoder(cfg.model)
+        check_encoder(enc)
         if encoder is not None:
             cfg.model = enc.name
-        enc_cfg = _encoder_dict(enc)
+        enc_cfg = encoder_dict(enc)
         info = {
             "format": INDEX_FORMAT,
             "format_version": INDEX_FORMAT_VERSION,
@@ -136,7 +122,7 @@ class Index:
                 "config": enc_cfg,
             },
             "config": cfg.to_dict(),
-            "versions": _versions(),
+            "versions": versions(),
         }
         path.mkdir(parents=True, exist_ok=True)
         for sub in ("vectors", "media", "thumbs"):
@@ -163,8 +149,8 @@ class Index:
                 f"you asked for {model!r}. Search it without --model (or with --model {recorded['name']}), "
                 "or build a new index with the other encoder"
             )
-        enc = encoder if encoder is not None else _load_encoder(recorded["name"])
-        signature = encoder_signature(_encoder_dict(enc))
+        enc = encoder if encoder is not None else load_encoder(recorded["name"])
+        signature = encoder_signature(encoder_dict(enc))
         if (
             enc.name != recorded["name"]
             or int(enc.dim) != int(recorded["dim"])
@@ -525,52 +511,3 @@ class Index:
 def looks_like_id(value: object) -> bool:
     """Whether ``value`` has the shape of an item id (16 lowercase hex digits)."""
     return isinstance(value, str) and len(value) == 16 and all(c in "0123456789abcdef" for c in value)
-
-
-def read_index_info(path: Path) -> dict[str, Any]:
-    """Read and check ``index.json``; :class:`IndexNotFoundError` when ``path`` is not an index."""
-    info_path = path / "index.json"
-    if not info_path.is_file():
-        raise IndexNotFoundError(
-            f"{path} is not a memesearch index (no index.json); "
-            f"build one with: memesearch index FILES --index {path}"
-        )
-    try:
-        info = json.loads(info_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise IndexNotFoundError(f"{info_path} cannot be read ({exc}); the index is damaged") from None
-    if info.get("format") != INDEX_FORMAT:
-        raise IndexNotFoundError(
-            f"{info_path} is not a memesearch index file (format {info.get('format')!r})"
-        )
-    if int(info.get("format_version", 0)) > INDEX_FORMAT_VERSION:
-        raise IndexNotFoundError(
-            f"{path} was written by a newer memesearch (index format {info['format_version']}); "
-            "upgrade memesearch"
-        )
-    return dict(info)
-
-
-def _load_encoder(name: str) -> Any:
-    from memesearch.models import create_encoder
-
-    enc = create_encoder(name)
-    _check_encoder(enc)
-    return enc
-
-
-def _check_encoder(enc: Any) -> None:
-    if not (enc.supports_images and enc.supports_text):
-        raise ConfigError(
-            f"encoder {enc.name!r} cannot read both images and text; an index needs one that does "
-            "(e.g. 'starter', 'clip:<dir>', 'tiny-clip')"
-        )
-
-
-def _versions() -> dict[str, str]:
-    from memesearch.models.encoders.base import package_versions
-
-    v = package_versions("memesearch", "faiss-cpu", "numpy", "pillow", "rapidocr", "av", "torch")
-    v["sqlite"] = sqlite3.sqlite_version
-    v["python"] = platform.python_version()
-    return v

@@ -1,0 +1,87 @@
+"""What an index folder says about itself (``index.json``) and the errors of opening one.
+
+``index.json`` records the format, the encoder (name, dimension, a signature of its weights), the settings
+and the package versions, so a query encoder can never silently mismatch the vectors it searches
+(:class:`EncoderMismatchError`).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from memesearch.errors import ConfigError, MemesearchError
+from memesearch.index.config import INDEX_FORMAT, INDEX_FORMAT_VERSION
+
+
+class IndexNotFoundError(MemesearchError):
+    """The folder is not a memesearch index."""
+
+
+class EncoderMismatchError(MemesearchError):
+    """The index was built with another encoder than the one asked for."""
+
+
+class IndexLockedError(MemesearchError):
+    """The index is opened read-only and a write was asked for."""
+
+
+def _encoder_dict(encoder: Any) -> dict[str, Any]:
+    return dict(encoder.config.to_dict())
+
+
+def encoder_dict(encoder: Any) -> dict[str, Any]:
+    """The encoder's own config as a plain dict (recorded in index.json, hashed into its signature)."""
+    return dict(encoder.config.to_dict())
+
+
+def read_index_info(path: Path) -> dict[str, Any]:
+    """Read and check ``index.json``; :class:`IndexNotFoundError` when ``path`` is not an index."""
+    info_path = path / "index.json"
+    if not info_path.is_file():
+        raise IndexNotFoundError(
+            f"{path} is not a memesearch index (no index.json); "
+            f"build one with: memesearch index FILES --index {path}"
+        )
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexNotFoundError(f"{info_path} cannot be read ({exc}); the index is damaged") from None
+    if info.get("format") != INDEX_FORMAT:
+        raise IndexNotFoundError(
+            f"{info_path} is not a memesearch index file (format {info.get('format')!r})"
+        )
+    if int(info.get("format_version", 0)) > INDEX_FORMAT_VERSION:
+        raise IndexNotFoundError(
+            f"{path} was written by a newer memesearch (index format {info['format_version']}); "
+            "upgrade memesearch"
+        )
+    return dict(info)
+
+
+def load_encoder(name: str) -> Any:
+    from memesearch.models import create_encoder
+
+    enc = create_encoder(name)
+    check_encoder(enc)
+    return enc
+
+
+def check_encoder(enc: Any) -> None:
+    if not (enc.supports_images and enc.supports_text):
+        raise ConfigError(
+            f"encoder {enc.name!r} cannot read both images and text; an index needs one that does "
+            "(e.g. 'starter', 'clip:<dir>', 'tiny-clip')"
+        )
+
+
+def versions() -> dict[str, str]:
+    from memesearch.models.encoders.base import package_versions
+
+    v = package_versions("memesearch", "faiss-cpu", "numpy", "pillow", "rapidocr", "av", "torch")
+    v["sqlite"] = sqlite3.sqlite_version
+    v["python"] = platform.python_version()
+    return v
