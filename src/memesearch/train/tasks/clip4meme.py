@@ -49,8 +49,9 @@ from torch import Tensor, nn
 
 from memesearch.data.records import Dataset
 from memesearch.errors import ConfigError
+from memesearch.models.logit_scale import LogitScale
 from memesearch.models.qi import QIConfig, QIHead, QIOutput
-from memesearch.train.losses import LogitScale, contrastive_loss
+from memesearch.train.losses import contrastive_loss
 from memesearch.train.task import LossOutput, ParamRole, TaskSpec
 from memesearch.train.tasks.base import (
     ClipParts,

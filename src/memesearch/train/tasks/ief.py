@@ -40,7 +40,8 @@ from torch import Tensor, nn
 
 from memesearch.data.records import Dataset
 from memesearch.errors import ConfigError
-from memesearch.train.losses import LogitScale, multi_positive_infonce
+from memesearch.models.logit_scale import LogitScale
+from memesearch.train.losses import multi_positive_infonce
 from memesearch.train.task import LossOutput, ParamRole, TaskSpec
 from memesearch.train.tasks.base import (
     ClipParts,
