@@ -1,6 +1,8 @@
-"""``memesearch train``: train a retrieval model with the generic loop (see :mod:`memesearch.train.cli`).
+"""``memesearch train`` (train a retrieval model with the generic loop) and ``memesearch export`` (a
+``starter`` run -> a weights directory, :mod:`memesearch.train.starter_export`).
 
-Wired into the typer app as ``app.command(name="train")(train)``; torch is imported only when it runs.
+Wired into the typer app as ``app.command(name="train")(train)`` and ``app.command(name="export")(export)``;
+torch is imported only when they run.
 """
 
 from __future__ import annotations
@@ -71,3 +73,33 @@ def train(
             f"paused at step {result.step}; continue with: memesearch train --resume {result.run_dir}",
             err=True,
         )
+
+
+def export(
+    run: Path = typer.Argument(..., help="Run directory of 'memesearch train --preset starter'."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Weights directory to write [default: the package's committed weights]."
+    ),
+    dataset: Path | None = typer.Option(
+        None, "--dataset", help="Evaluate the exported weights on this dataset and write metrics.json."
+    ),
+    which: str = typer.Option("best", "--which", help="Checkpoint to export: best or last."),
+    cache_dir: Path | None = typer.Option(
+        None, "--cache-dir", help="Text-embedding cache [default: the run's, else ~/.cache/memesearch]."
+    ),
+) -> None:
+    """Write a starter run's checkpoint as a weights directory (what create_encoder("starter") loads).
+
+    Writes model.safetensors and config.json, and with --dataset metrics.json (QI-branch R@k of the
+    val, test and test-seen splits measured through the exported weights).
+    """
+    import logging
+
+    from memesearch.errors import ConfigError
+    from memesearch.train.starter_export import export_weights
+
+    if which not in ("best", "last"):
+        raise ConfigError(f"--which: got {which!r}, expected 'best' or 'last'")
+    logging.getLogger("memesearch").setLevel(logging.INFO)
+    written = export_weights(run, out, dataset=dataset, which=which, cache_dir=cache_dir)
+    typer.echo(f"starter weights written to {written}")
