@@ -9,7 +9,7 @@ over the split's whole gallery (NaN = the branch has no score for that item):
   (best cosine over the item's texts; oracle captions optional);
 - ``lexical``: BM25 over the same context text, calibrated per query to [0, 1].
 
-Fusion weights are chosen on the validation split (:func:`memesearch.models.fusion.select_weights`,
+Fusion weights are chosen on the validation split (:func:`memesearch.eval.fusion_weights.select_weights`,
 grid over the simplex, refusing test) and applied unchanged to the evaluation split; every branch and
 the fused score are then evaluated with the SPEC §5 metrics, per language when asked.
 
@@ -125,7 +125,7 @@ class CompareResult:
     split: str
     val_split: str
     reports: dict[str, dict[str, MetricsReport]]  # group -> branch -> report
-    selection: Any  # memesearch.models.fusion.WeightSelection
+    selection: Any  # memesearch.eval.fusion_weights.WeightSelection
     skipped: dict[str, str] = field(default_factory=dict)  # branch -> why it was left out
 
     def rows(self) -> list[dict[str, Any]]:
@@ -182,7 +182,7 @@ def compare_branches(
     threshold: int = 1,
 ) -> CompareResult:
     """Evaluate each branch and their fusion on ``split``, with weights selected on ``val_split``."""
-    from memesearch.models.fusion import select_weights
+    from memesearch.eval.fusion_weights import select_weights
 
     if split == val_split:
         raise ConfigError(f"the evaluation split and the validation split are both {split!r}")
@@ -236,7 +236,7 @@ def write_compare(
     """compare.md, compare.json, fusion_weights.json and fusion_sweep.png into ``out``."""
     import json
 
-    from memesearch.models.fusion import plot_sweep
+    from memesearch.eval.fusion_weights import plot_sweep
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ model is unchanged (Cap4Video froze the shared text blocks too). Items without c
 out of training and scored :data:`~memesearch.eval.encoders.NO_SCORE`.
 
 **Fusion**: :meth:`IEFTask.fused_scores` weighs QI and QC with weights chosen on the validation split
-(:func:`memesearch.models.fusion.select_weights`); stage-``qc`` validation also reports the fused
+(:func:`memesearch.eval.fusion_weights.select_weights`); stage-``qc`` validation also reports the fused
 metrics (``fused_R@10``, ...) and the chosen ``fusion_w_qi``.
 """
 
@@ -393,7 +393,8 @@ class IEFTask(RetrievalTask):
         ``val_branches`` passes already computed validation scores (avoids scoring the split twice).
         """
         from memesearch.eval.encoders import NO_SCORE
-        from memesearch.models.fusion import fuse_scores, select_weights
+        from memesearch.eval.fusion_weights import select_weights
+        from memesearch.models.fusion import fuse_scores
 
         if self.config.stage != "qc":
             raise ConfigError("fusion needs the QC branch: use a stage-qc IEF run (task_config.stage=qc)")
