@@ -1,5 +1,5 @@
-"""``memesearch train`` (train a retrieval model with the generic loop) and ``memesearch export`` (a
-``starter`` run -> a weights directory, :mod:`memesearch.train.starter_export`).
+"""``memesearch train`` (train a retrieval model with the generic loop, :mod:`memesearch.train.run`) and
+``memesearch export`` (a ``starter`` run -> a weights directory, :mod:`memesearch.train.starter_export`).
 
 Wired into the typer app as ``app.command(name="train")(train)`` and ``app.command(name="export")(export)``;
 torch is imported only when they run.
@@ -47,8 +47,10 @@ def train(
     """
     import yaml
 
-    from memesearch.train import cli as train_cli
     from memesearch.train.config import config_to_dict
+    from memesearch.train.distributed import ranks_from_env
+    from memesearch.train.run import list_presets as preset_names
+    from memesearch.train.run import resolve_config, run_training, setup_logging
 
     if list_tasks:
         from memesearch.train.task import get_task_spec
@@ -58,14 +60,16 @@ def train(
             typer.echo(f"{name}\t{get_task_spec(name).description}")
         return
     if list_presets:
-        typer.echo("\n".join(train_cli.list_presets()))
+        typer.echo("\n".join(preset_names()))
         return
     if print_config:
-        cfg = train_cli.resolve_config(config, overrides or [], preset, resume)
+        cfg = resolve_config(config, overrides or [], preset, resume)
         typer.echo(yaml.safe_dump(config_to_dict(cfg), sort_keys=False, allow_unicode=True), nl=False)
         return
-    train_cli.setup_logging(quiet)
-    result = train_cli.run(config, overrides or [], preset, resume)
+    setup_logging(quiet)
+    result = run_training(config, overrides or [], preset, resume)
+    if ranks_from_env()[0] != 0:  # under torchrun: one report, from rank 0
+        return
     if result.finished:
         typer.echo(f"run directory: {result.run_dir}", err=True)
     else:

@@ -31,7 +31,7 @@ _API: dict[str, str] = {
     "train": "memesearch.train.loop",
     "TrainResult": "memesearch.train.loop",
     "load_trained_model": "memesearch.train.checkpoint",
-    "main": "memesearch.train.cli",
+    "run_training": "memesearch.train.run",
 }
 
 __all__ = [
@@ -49,9 +49,9 @@ __all__ = [
     "list_tasks",
     "load_config",
     "load_trained_model",
-    "main",
     "multi_positive_infonce",
     "register_task",
+    "run_training",
     "train",
 ]
 
@@ -62,9 +62,9 @@ __getattr__, __dir__ = lazy_api(__name__, _API, globals())
 if TYPE_CHECKING:  # pragma: no cover
     from memesearch.models.logit_scale import LogitScale
     from memesearch.train.checkpoint import load_trained_model
-    from memesearch.train.cli import main
     from memesearch.train.config import OptimConfig, TrainConfig, apply_overrides, load_config
     from memesearch.train.gradcache import accumulate_gradients
     from memesearch.train.loop import TrainResult, train
     from memesearch.train.losses import contrastive_loss, multi_positive_infonce
+    from memesearch.train.run import run_training
     from memesearch.train.task import LossOutput, ParamRole, Task, create_task, list_tasks, register_task
