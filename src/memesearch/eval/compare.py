@@ -31,7 +31,7 @@ import numpy as np
 
 from memesearch.data.records import Dataset, Split
 from memesearch.errors import ConfigError
-from memesearch.eval.encoders import item_texts, text_branch_scores
+from memesearch.eval.encoders import text_branch_scores
 from memesearch.eval.metrics import MetricsReport, evaluate_scores
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def qc_encoder_scorer(encoder: Any, *, captions: bool = True) -> Scorer:
         sp = ds[split]
         s = text_branch_scores([q.text for q in sp.queries], sp.items, encoder, captions=captions)
         out = s.astype(np.float64)
-        has_text = np.array([bool(item_texts(it, captions=captions)) for it in sp.items])
+        has_text = np.array([bool(it.texts(oracle_captions=captions)) for it in sp.items])
         out[:, ~has_text] = np.nan
         return out
 
@@ -75,7 +75,7 @@ def lexical_scorer(*, captions: bool = True) -> Scorer:
         from memesearch.models.lexical import LexicalIndex
 
         sp = ds[split]
-        texts = ["\n".join(item_texts(it, captions=captions)) or None for it in sp.items]
+        texts = ["\n".join(it.texts(oracle_captions=captions)) or None for it in sp.items]
         index = LexicalIndex()
         index.build(sp.item_ids(), texts)
         return np.asarray(index.score([q.text for q in sp.queries]), dtype=np.float64)

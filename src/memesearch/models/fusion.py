@@ -47,6 +47,10 @@ from memesearch.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
+#: Score of an item a branch cannot score (no context text) where a finite matrix is needed: below any
+#: cosine, so it ranks last. Shared by training (Task scoring), evaluation and the demo.
+NO_SCORE = -2.0
+
 
 @dataclass(frozen=True, slots=True)
 class FusedResult:

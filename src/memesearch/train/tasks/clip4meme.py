@@ -18,14 +18,14 @@ seed's BERT emotion encoder was frozen too; CLIP's text tower avoids a second mo
 tokenizer and works for any CLIP checkpoint, Chinese-CLIP included).
 
 **Stage 2, QC** (:class:`Clip4MemeQC`): query vs the item's context text (captions + OCR, via
-:func:`memesearch.eval.encoders.item_texts`, joined with " / ") with a **separate copy** of the CLIP
+:meth:`memesearch.data.records.Item.texts`, joined with " / ") with a **separate copy** of the CLIP
 text tower (``qc_text``, trainable at ``lr * coef_lr``) and its own temperature. The model holds the
 whole stage-1 model under the same names, so ``init_from: <stage-1 run>`` loads it, and every QI-branch
 parameter is ``FROZEN``: stage 2 cannot change what stage 1 selected (CLIP4Meme's QC fine-tuned the
 shared text tower, so its QI branch drifted; research/A §1.10 bug 3). ``qc_text`` starts from the
 pretrained CLIP weights of ``model_name`` (not from the stage-1 text tower, which ``init_from`` loads
 only after the model is built). Items without context text are left out of QC training (logged) and
-get :data:`~memesearch.eval.encoders.NO_SCORE` at scoring — never an empty-string embedding.
+get :data:`~memesearch.models.fusion.NO_SCORE` at scoring — never an empty-string embedding.
 
 Example::
 
@@ -369,13 +369,12 @@ class Clip4MemeQCTask(Clip4MemeQITask):
 
     def train_dataset(self) -> RetrievalPairs:
         # no images needed; pairs whose item has no context text cannot train QC
-        from memesearch.eval.encoders import item_texts
 
         oracle = self.config.oracle_captions
         return pairs_dataset(
             self.config,
             None,
-            keep=lambda item: bool(item_texts(item, captions=oracle)),
+            keep=lambda item: bool(item.texts(oracle_captions=oracle)),
             what="their item has no context text (no caption, no OCR)",
         )
 
@@ -403,10 +402,10 @@ class Clip4MemeQCTask(Clip4MemeQITask):
         self, model: Clip4MemeQC, dataset: Dataset, split: str, *, device: str | torch.device, batch_size: int
     ) -> np.ndarray:
         """(Q, N) QC cosine scores; items without context text get ``NO_SCORE``."""
-        from memesearch.eval.encoders import NO_SCORE, item_texts
+        from memesearch.models.fusion import NO_SCORE
 
         sp = get_split(dataset, split)
-        contexts = [item_texts(it, captions=self.config.oracle_captions) for it in sp.items]
+        contexts = [it.texts(oracle_captions=self.config.oracle_captions) for it in sp.items]
         has = [j for j, c in enumerate(contexts) if c]
         scores = np.full((len(sp.queries), len(sp.items)), NO_SCORE, dtype=np.float32)
         was_training = model.training

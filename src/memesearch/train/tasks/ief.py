@@ -20,7 +20,7 @@ Cap4Video) runs with the key padding mask, and the valid tokens are averaged; co
 query. ``init_from`` the stage-1 run: every stage-1 tensor (CLIP towers, ``wti`` heads, temperature) is
 ``FROZEN`` — stage 2 trains only the caption transformer and its temperature, so the selected QI
 model is unchanged (Cap4Video froze the shared text blocks too). Items without context text are left
-out of training and scored :data:`~memesearch.eval.encoders.NO_SCORE`.
+out of training and scored :data:`~memesearch.models.fusion.NO_SCORE`.
 
 **Fusion**: :meth:`IEFTask.fused_scores` weighs QI and QC with weights chosen on the validation split
 (:func:`memesearch.eval.fusion_weights.select_weights`); stage-``qc`` validation also reports the fused
@@ -210,13 +210,12 @@ class IEFTask(RetrievalTask):
     def train_dataset(self) -> RetrievalPairs:
         if self.config.stage == "qi":
             return pairs_dataset(self.config, self.parts().preprocess)
-        from memesearch.eval.encoders import item_texts
 
         oracle = self.config.oracle_captions
         return pairs_dataset(
             self.config,
             None,
-            keep=lambda item: bool(item_texts(item, captions=oracle)),
+            keep=lambda item: bool(item.texts(oracle_captions=oracle)),
             what="their item has no context text (no caption, no OCR)",
         )
 
@@ -316,10 +315,10 @@ class IEFTask(RetrievalTask):
         self, model: IEFModel, dataset: Dataset, split: str, *, device: str | torch.device, batch_size: int
     ) -> np.ndarray:
         """(Q, N) caption-transformer cosine scores; items without context text get ``NO_SCORE``."""
-        from memesearch.eval.encoders import NO_SCORE, item_texts
+        from memesearch.models.fusion import NO_SCORE
 
         sp = get_split(dataset, split)
-        contexts = [item_texts(it, captions=self.config.oracle_captions) for it in sp.items]
+        contexts = [it.texts(oracle_captions=self.config.oracle_captions) for it in sp.items]
         has = [j for j, c in enumerate(contexts) if c]
         scores = np.full((len(sp.queries), len(sp.items)), NO_SCORE, dtype=np.float32)
         if not has or not sp.queries:
@@ -392,9 +391,8 @@ class IEFTask(RetrievalTask):
 
         ``val_branches`` passes already computed validation scores (avoids scoring the split twice).
         """
-        from memesearch.eval.encoders import NO_SCORE
         from memesearch.eval.fusion_weights import select_weights
-        from memesearch.models.fusion import fuse_scores
+        from memesearch.models.fusion import NO_SCORE, fuse_scores
 
         if self.config.stage != "qc":
             raise ConfigError("fusion needs the QC branch: use a stage-qc IEF run (task_config.stage=qc)")
@@ -436,7 +434,7 @@ class IEFTask(RetrievalTask):
 
 
 def _nan_missing(scores: np.ndarray) -> np.ndarray:
-    from memesearch.eval.encoders import NO_SCORE
+    from memesearch.models.fusion import NO_SCORE
 
     return np.where(scores == NO_SCORE, np.nan, scores)
 
