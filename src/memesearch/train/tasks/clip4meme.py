@@ -57,16 +57,14 @@ from memesearch.train.tasks.base import (
     ClipParts,
     RetrievalConfig,
     RetrievalPairs,
-    RetrievalTask,
-    TextTokenizer,
     get_split,
     iterate_items,
-    load_clip,
     pairs_dataset,
     text_features,
     to_device,
     unique_texts,
 )
+from memesearch.train.tasks.clip_towers import ClipTowersTask
 
 # ------------------------------------------------------------------------------------------------
 # config
@@ -194,43 +192,14 @@ def _join(texts: list[str], how: str = "all") -> str:
     return texts[0] if how == "first" else " / ".join(texts)
 
 
-class Clip4MemeQITask(RetrievalTask):
+class Clip4MemeQITask(ClipTowersTask):
     """Stage 1: multi-positive InfoNCE between query text and the QI item embedding."""
 
     branch = "qi"
     model_cls: type[Clip4MemeQI] = Clip4MemeQI
     config: Clip4MemeConfig
 
-    def __init__(self, config: Clip4MemeConfig) -> None:
-        self.config = config
-        self._parts: ClipParts | None = None
-        self._parts_used = False
-        self._max_words: int | None = None
-
-    # ---- towers and tokenisation
-
-    def parts(self) -> ClipParts:
-        """The CLIP towers of ``model_name`` (loaded once; the first model built takes these weights)."""
-        if self._parts is None:
-            self._parts = load_clip(self.config.model_name)
-        return self._parts
-
-    @property
-    def tokenize(self) -> TextTokenizer:
-        return TextTokenizer(self.parts().tokenizer, self.max_words)
-
-    @property
-    def max_words(self) -> int:
-        """``task_config.max_words`` capped at the text tower's position limit."""
-        if self._max_words is None:
-            self._max_words = self.parts().max_words(self.config.max_words)
-        return self._max_words
-
-    def build_model(self) -> nn.Module:
-        parts = self.parts()
-        if self._parts_used:  # a second model must not share the first one's tensors
-            parts = load_clip(self.config.model_name)
-        self._parts_used = True
+    def model_from_parts(self, parts: ClipParts) -> nn.Module:
         return self.model_cls(parts, self.config)
 
     def param_role(self, name: str, param: nn.Parameter) -> ParamRole:

@@ -47,18 +47,16 @@ from memesearch.train.tasks.base import (
     ClipParts,
     RetrievalConfig,
     RetrievalPairs,
-    RetrievalTask,
-    TextTokenizer,
     get_split,
     image_features,
     iterate_items,
-    load_clip,
     pairs_dataset,
     retrieval_metrics,
     text_features,
     to_device,
     unique_texts,
 )
+from memesearch.train.tasks.clip_towers import ClipTowersTask
 
 
 @dataclass(frozen=True)
@@ -154,39 +152,16 @@ _QI_PREFIXES = ("clip.", "wti_text.", "wti_item.", "logit_scale.")
 _QC_PREFIXES = ("caption_position.", "caption_transformer.", "qc_logit_scale.")
 
 
-class IEFTask(RetrievalTask):
+class IEFTask(ClipTowersTask):
     """Stage ``qi`` or ``qc`` of the IEF model (module docstring)."""
 
     config: IEFConfig
 
     def __init__(self, config: IEFConfig) -> None:
-        self.config = config
+        super().__init__(config)
         self.branch = config.stage
-        self._parts: ClipParts | None = None
-        self._parts_used = False
-        self._max_words: int | None = None
 
-    def parts(self) -> ClipParts:
-        if self._parts is None:
-            self._parts = load_clip(self.config.model_name)
-        return self._parts
-
-    @property
-    def tokenize(self) -> TextTokenizer:
-        return TextTokenizer(self.parts().tokenizer, self.max_words)
-
-    @property
-    def max_words(self) -> int:
-        """``task_config.max_words`` capped at the text tower's position limit."""
-        if self._max_words is None:
-            self._max_words = self.parts().max_words(self.config.max_words)
-        return self._max_words
-
-    def build_model(self) -> nn.Module:
-        parts = self.parts()
-        if self._parts_used:
-            parts = load_clip(self.config.model_name)
-        self._parts_used = True
+    def model_from_parts(self, parts: ClipParts) -> nn.Module:
         return IEFModel(parts, self.config, self.max_words)
 
     def param_role(self, name: str, param: nn.Parameter) -> ParamRole:
