@@ -12,8 +12,9 @@ from PIL import Image
 from memesearch.cli.main import main
 from memesearch.data.formats import read_dataset, write_dataset
 from memesearch.data.records import Dataset, Item, Query, Split
-from memesearch.eval.encoders import NO_SCORE, evaluate_encoder, item_texts, text_branch_scores
+from memesearch.eval.encoders import evaluate_encoder, text_branch_scores
 from memesearch.models import create_encoder
+from memesearch.models.fusion import NO_SCORE
 
 CAPTIONS = {
     "a": ["a sleepy cat yawning", "困了的猫"],
@@ -60,8 +61,8 @@ def test_text_branch_finds_exact_captions_and_ranks_textless_items_last(dataset_
 def test_oracle_captions_can_be_left_out(dataset_dir: Path) -> None:
     ds = read_dataset(dataset_dir)
     items = ds["test"].item_index()
-    assert item_texts(items["a"], captions=False) == []
-    assert item_texts(items["c"], captions=False) == CAPTIONS["c"]  # not marked as oracle: kept
+    assert items["a"].texts(oracle_captions=False) == []
+    assert items["c"].texts(oracle_captions=False) == CAPTIONS["c"]  # not marked as oracle: kept
     res = evaluate_encoder(ds, "test", create_encoder("e5-small"), branch="text", captions=False)
     # only item c keeps text, so only q3 can find its item at rank 1
     assert res["all"].report["R@1"] == pytest.approx(1 / 4)

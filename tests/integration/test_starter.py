@@ -14,10 +14,16 @@ import pytest
 from memesearch.cli.main import main as cli_main
 from memesearch.data.formats import read_dataset
 from memesearch.models import create_encoder
-from memesearch.models.starter import METRICS_FILE, evaluate_starter, export_weights, weights_dir
+from memesearch.models.starter.encoder import METRICS_FILE, weights_dir
 from memesearch.train.checkpoint import load_trained_model
-from memesearch.train.cli import main as train_main
+from memesearch.train.starter_export import evaluate_starter, export_weights
 from memesearch.train.tasks.base import write_toy_dataset
+
+
+def train_main(argv: list[str]) -> int:
+    """``memesearch train ARGV`` through the one command line; returns the exit code."""
+    return cli_main(["train", *argv])
+
 
 TINY = [
     "task_config.image_size=32",

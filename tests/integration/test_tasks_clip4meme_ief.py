@@ -11,13 +11,19 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from memesearch.eval.encoders import NO_SCORE
+from memesearch.cli.main import main as cli_main
 from memesearch.eval.metrics import evaluate_scores
 from memesearch.models import create_encoder
+from memesearch.models.fusion import NO_SCORE
 from memesearch.train.checkpoint import MODEL_FILE, find_checkpoint, load_trained_model
-from memesearch.train.cli import main
 from memesearch.train.tasks.base import RetrievalTask, load_dataset, write_toy_dataset
 from memesearch.train.tasks.ief import IEFTask
+
+
+def main(argv: list[str]) -> int:
+    """``memesearch train ARGV`` through the one command line; returns the exit code."""
+    return cli_main(["train", *argv])
+
 
 SMALL = ["--set", "batch_size=8", "--set", "device=cpu", "--set", "task_config.model_name=tiny-clip:0", "-q"]
 

@@ -12,11 +12,17 @@ import typer
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
+from memesearch.cli.main import main as cli_main
 from memesearch.cli.train import train as train_command
 from memesearch.train.checkpoint import find_checkpoint, load_trained_model, read_checkpoint_info
-from memesearch.train.cli import main
 from memesearch.train.config import load_config
 from memesearch.train.task import create_task
+
+
+def main(argv: list[str]) -> int:
+    """``memesearch train ARGV`` through the one command line; returns the exit code."""
+    return cli_main(["train", *argv])
+
 
 CONFIG = """\
 task: synthetic

@@ -14,8 +14,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from memesearch.cli.main import main as cli_main
 from memesearch.train.checkpoint import find_checkpoint
-from memesearch.train.cli import main
+
+
+def main(argv: list[str]) -> int:
+    """``memesearch train ARGV`` through the one command line; returns the exit code."""
+    return cli_main(["train", *argv])
+
 
 # 64 samples / global batch 16 = 4 steps; no dropout (each rank draws its own masks)
 CONFIG = """\

@@ -10,8 +10,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from memesearch.cli.main import main as cli_main
 from memesearch.train.checkpoint import find_checkpoint, read_pointer
-from memesearch.train.cli import main
+
+
+def main(argv: list[str]) -> int:
+    """``memesearch train ARGV`` through the one command line; returns the exit code."""
+    return cli_main(["train", *argv])
+
 
 # 64 samples / batch 16 = 4 steps per epoch, 2 epochs; dropout, warmup + cosine, GradCache (2 micro-batches)
 CONFIG = """\

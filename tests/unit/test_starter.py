@@ -14,15 +14,9 @@ from PIL import Image
 from memesearch.errors import ConfigError
 from memesearch.models import create_encoder, list_encoders
 from memesearch.models.encoders import EncoderLoadError
-from memesearch.models.starter import (
-    CONFIG_FILE,
-    MODEL_FILE,
-    StarterConfig,
-    TextEmbeddingCache,
-    build_model,
-    emotion_text,
-    weights_dir,
-)
+from memesearch.models.starter.encoder import CONFIG_FILE, MODEL_FILE, weights_dir
+from memesearch.models.starter.model import StarterConfig, build_model, emotion_text
+from memesearch.models.starter.text_cache import TextEmbeddingCache
 from memesearch.train.tasks.starter import StarterTaskConfig, augment
 
 TINY = StarterConfig(

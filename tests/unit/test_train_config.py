@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from memesearch.errors import ConfigError, UnknownNameError
-from memesearch.train.cli import list_presets, read_preset, resolve_config
 from memesearch.train.config import (
     OptimConfig,
     TrainConfig,
@@ -18,6 +17,7 @@ from memesearch.train.config import (
     save_config,
     train_config_from_dict,
 )
+from memesearch.train.run import list_presets, read_preset, resolve_config
 
 
 @pytest.mark.parametrize("suffix", [".yaml", ".json"])

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 import torch.nn.functional as F
 
-from memesearch.train.losses import LogitScale, contrastive_loss, group_ids, multi_positive_infonce
+from memesearch.train.losses import contrastive_loss, group_ids, multi_positive_infonce
 
 
 def naive_multi_positive(logits: torch.Tensor, rows: list[int], cols: list[int]) -> torch.Tensor:
@@ -66,16 +64,6 @@ def test_bad_shapes_and_batches_without_positives_are_rejected() -> None:
         multi_positive_infonce(torch.zeros(3, 3), torch.zeros(2, dtype=torch.int64))
     with pytest.raises(ValueError, match="no row"):
         multi_positive_infonce(torch.zeros(2, 2), torch.tensor([0, 1]), torch.tensor([2, 3]))
-
-
-def test_logit_scale_is_clamped_in_forward_and_in_place() -> None:
-    scale = LogitScale(init=10.0, max_scale=100.0)
-    assert math.isclose(float(scale().detach()), 10.0, rel_tol=1e-6)
-    with torch.no_grad():
-        scale.log_scale.fill_(10.0)  # exp(10) >> 100
-    assert math.isclose(float(scale().detach()), 100.0, rel_tol=1e-6)
-    scale.clamp_()
-    assert math.isclose(float(scale.log_scale.detach()), math.log(100.0), rel_tol=1e-6)
 
 
 def test_group_ids_are_equal_for_equal_texts_only() -> None:

@@ -31,6 +31,7 @@ app = typer.Typer(
 app.add_typer(datasets_cli.app, name="datasets")
 app.command(name="evaluate")(evaluate_cli.evaluate)
 app.command(name="train")(train_cli.train)
+app.command(name="export")(train_cli.export)
 app.command(name="index")(index_cli.index)
 app.command(name="remove")(index_cli.remove)
 app.command(name="search")(search_cli.search)

@@ -1,6 +1,8 @@
-"""``memesearch train``: train a retrieval model with the generic loop (see :mod:`memesearch.train.cli`).
+"""``memesearch train`` (train a retrieval model with the generic loop, :mod:`memesearch.train.run`) and
+``memesearch export`` (a ``starter`` run -> a weights directory, :mod:`memesearch.train.starter_export`).
 
-Wired into the typer app as ``app.command(name="train")(train)``; torch is imported only when it runs.
+Wired into the typer app as ``app.command(name="train")(train)`` and ``app.command(name="export")(export)``;
+torch is imported only when they run.
 """
 
 from __future__ import annotations
@@ -45,8 +47,10 @@ def train(
     """
     import yaml
 
-    from memesearch.train import cli as train_cli
     from memesearch.train.config import config_to_dict
+    from memesearch.train.distributed import ranks_from_env
+    from memesearch.train.run import list_presets as preset_names
+    from memesearch.train.run import resolve_config, run_training, setup_logging
 
     if list_tasks:
         from memesearch.train.task import get_task_spec
@@ -56,14 +60,16 @@ def train(
             typer.echo(f"{name}\t{get_task_spec(name).description}")
         return
     if list_presets:
-        typer.echo("\n".join(train_cli.list_presets()))
+        typer.echo("\n".join(preset_names()))
         return
     if print_config:
-        cfg = train_cli.resolve_config(config, overrides or [], preset, resume)
+        cfg = resolve_config(config, overrides or [], preset, resume)
         typer.echo(yaml.safe_dump(config_to_dict(cfg), sort_keys=False, allow_unicode=True), nl=False)
         return
-    train_cli.setup_logging(quiet)
-    result = train_cli.run(config, overrides or [], preset, resume)
+    setup_logging(quiet)
+    result = run_training(config, overrides or [], preset, resume)
+    if ranks_from_env()[0] != 0:  # under torchrun: one report, from rank 0
+        return
     if result.finished:
         typer.echo(f"run directory: {result.run_dir}", err=True)
     else:
@@ -71,3 +77,33 @@ def train(
             f"paused at step {result.step}; continue with: memesearch train --resume {result.run_dir}",
             err=True,
         )
+
+
+def export(
+    run: Path = typer.Argument(..., help="Run directory of 'memesearch train --preset starter'."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Weights directory to write [default: the package's committed weights]."
+    ),
+    dataset: Path | None = typer.Option(
+        None, "--dataset", help="Evaluate the exported weights on this dataset and write metrics.json."
+    ),
+    which: str = typer.Option("best", "--which", help="Checkpoint to export: best or last."),
+    cache_dir: Path | None = typer.Option(
+        None, "--cache-dir", help="Text-embedding cache [default: the run's, else ~/.cache/memesearch]."
+    ),
+) -> None:
+    """Write a starter run's checkpoint as a weights directory (what create_encoder("starter") loads).
+
+    Writes model.safetensors and config.json, and with --dataset metrics.json (QI-branch R@k of the
+    val, test and test-seen splits measured through the exported weights).
+    """
+    import logging
+
+    from memesearch.errors import ConfigError
+    from memesearch.train.starter_export import export_weights
+
+    if which not in ("best", "last"):
+        raise ConfigError(f"--which: got {which!r}, expected 'best' or 'last'")
+    logging.getLogger("memesearch").setLevel(logging.INFO)
+    written = export_weights(run, out, dataset=dataset, which=which, cache_dir=cache_dir)
+    typer.echo(f"starter weights written to {written}")

@@ -9,7 +9,7 @@ over the split's whole gallery (NaN = the branch has no score for that item):
   (best cosine over the item's texts; oracle captions optional);
 - ``lexical``: BM25 over the same context text, calibrated per query to [0, 1].
 
-Fusion weights are chosen on the validation split (:func:`memesearch.models.fusion.select_weights`,
+Fusion weights are chosen on the validation split (:func:`memesearch.eval.fusion_weights.select_weights`,
 grid over the simplex, refusing test) and applied unchanged to the evaluation split; every branch and
 the fused score are then evaluated with the SPEC §5 metrics, per language when asked.
 
@@ -31,7 +31,7 @@ import numpy as np
 
 from memesearch.data.records import Dataset, Split
 from memesearch.errors import ConfigError
-from memesearch.eval.encoders import item_texts, text_branch_scores
+from memesearch.eval.encoders import text_branch_scores
 from memesearch.eval.metrics import MetricsReport, evaluate_scores
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def qc_encoder_scorer(encoder: Any, *, captions: bool = True) -> Scorer:
         sp = ds[split]
         s = text_branch_scores([q.text for q in sp.queries], sp.items, encoder, captions=captions)
         out = s.astype(np.float64)
-        has_text = np.array([bool(item_texts(it, captions=captions)) for it in sp.items])
+        has_text = np.array([bool(it.texts(oracle_captions=captions)) for it in sp.items])
         out[:, ~has_text] = np.nan
         return out
 
@@ -75,7 +75,7 @@ def lexical_scorer(*, captions: bool = True) -> Scorer:
         from memesearch.models.lexical import LexicalIndex
 
         sp = ds[split]
-        texts = ["\n".join(item_texts(it, captions=captions)) or None for it in sp.items]
+        texts = ["\n".join(it.texts(oracle_captions=captions)) or None for it in sp.items]
         index = LexicalIndex()
         index.build(sp.item_ids(), texts)
         return np.asarray(index.score([q.text for q in sp.queries]), dtype=np.float64)
@@ -125,7 +125,7 @@ class CompareResult:
     split: str
     val_split: str
     reports: dict[str, dict[str, MetricsReport]]  # group -> branch -> report
-    selection: Any  # memesearch.models.fusion.WeightSelection
+    selection: Any  # memesearch.eval.fusion_weights.WeightSelection
     skipped: dict[str, str] = field(default_factory=dict)  # branch -> why it was left out
 
     def rows(self) -> list[dict[str, Any]]:
@@ -182,7 +182,7 @@ def compare_branches(
     threshold: int = 1,
 ) -> CompareResult:
     """Evaluate each branch and their fusion on ``split``, with weights selected on ``val_split``."""
-    from memesearch.models.fusion import select_weights
+    from memesearch.eval.fusion_weights import select_weights
 
     if split == val_split:
         raise ConfigError(f"the evaluation split and the validation split are both {split!r}")
@@ -236,7 +236,7 @@ def write_compare(
     """compare.md, compare.json, fusion_weights.json and fusion_sweep.png into ``out``."""
     import json
 
-    from memesearch.models.fusion import plot_sweep
+    from memesearch.eval.fusion_weights import plot_sweep
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

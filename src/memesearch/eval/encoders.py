@@ -37,14 +37,12 @@ from memesearch.errors import ConfigError
 from memesearch.eval.metrics import MetricsReport, evaluate_scores
 from memesearch.eval.ranking import TieRule, check_tie_rule
 from memesearch.eval.run import Run
+from memesearch.models.fusion import NO_SCORE
 
 log = logging.getLogger(__name__)
 
 Branch = Literal["image", "text"]
 BRANCHES: tuple[str, ...] = ("image", "text")
-
-#: Score of an item a branch cannot score (no context text): below any cosine, so it ranks last.
-NO_SCORE = -2.0
 
 
 @dataclass
@@ -55,13 +53,6 @@ class EncoderEvaluation:
     report: MetricsReport
     run: Run
     settings: dict[str, Any] = field(default_factory=dict)
-
-
-def item_texts(item: Item, *, captions: bool = True) -> list[str]:
-    """An item's context texts (captions, then OCR); oracle captions left out when ``captions=False``."""
-    if captions or item.meta.get("caption_kind") != "oracle":
-        return item.context_texts
-    return [item.ocr] if item.ocr and item.ocr.strip() else []
 
 
 def text_branch_scores(
@@ -77,7 +68,7 @@ def text_branch_scores(
     owners: list[int] = []
     texts: list[str] = []
     for j, it in enumerate(items):
-        for t in item_texts(it, captions=captions):
+        for t in it.texts(oracle_captions=captions):
             owners.append(j)
             texts.append(t)
     scores = np.full((len(queries), len(items)), NO_SCORE, dtype=np.float32)

@@ -46,8 +46,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +62,7 @@ from memesearch.eval.ranking import (
     stats_from_rows,
 )
 from memesearch.eval.run import Run
+from memesearch.utils.io import progress_bar
 
 __all__ = [
     "MetricsReport",
@@ -482,24 +482,6 @@ def evaluate_scores(
     )
 
 
-@contextmanager
-def _progress(total: int, enabled: bool, description: str) -> Iterator[Callable[[int], None] | None]:
-    if not enabled:
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        transient=True,
-    ) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n: bar.advance(task, n)
-
-
 def evaluate_embeddings(
     query_emb: np.ndarray,
     item_emb: np.ndarray,
@@ -560,7 +542,7 @@ def evaluate_embeddings(
     def block(q0: int, q1: int, i0: int, i1: int) -> np.ndarray:
         return qe[q0:q1] @ ie[i0:i1].T  # (q1 - q0, i1 - i0)
 
-    with _progress(len(item_ids), progress, "scoring gallery") as advance:
+    with progress_bar("scoring gallery", len(item_ids), enabled=progress) as advance:
         stats = stats_from_blocks(
             block,
             len(query_ids),

@@ -12,7 +12,7 @@ caption tokens — never from the query it is paired with (CLIP4Meme's first des
    ``caption_mask`` (B, T) is True for real tokens; padding gets exactly zero attention weight
    (CLIP4Meme inverted this mask). An item with no caption token at all skips the block.
 3. The result is L2-normalised; queries are compared by cosine times a learnable, clamped
-   temperature (:class:`~memesearch.train.losses.LogitScale`, owned by the Task's model).
+   temperature (:class:`~memesearch.models.logit_scale.LogitScale`, owned by the Task's model).
 
 Shapes::
 

@@ -24,14 +24,14 @@ _API: dict[str, str] = {
     "register_task": "memesearch.train.task",
     "create_task": "memesearch.train.task",
     "list_tasks": "memesearch.train.task",
-    "LogitScale": "memesearch.train.losses",
+    "LogitScale": "memesearch.models.logit_scale",
     "contrastive_loss": "memesearch.train.losses",
     "multi_positive_infonce": "memesearch.train.losses",
     "accumulate_gradients": "memesearch.train.gradcache",
     "train": "memesearch.train.loop",
     "TrainResult": "memesearch.train.loop",
     "load_trained_model": "memesearch.train.checkpoint",
-    "main": "memesearch.train.cli",
+    "run_training": "memesearch.train.run",
 }
 
 __all__ = [
@@ -49,9 +49,9 @@ __all__ = [
     "list_tasks",
     "load_config",
     "load_trained_model",
-    "main",
     "multi_positive_infonce",
     "register_task",
+    "run_training",
     "train",
 ]
 
@@ -60,10 +60,11 @@ __getattr__, __dir__ = lazy_api(__name__, _API, globals())
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from memesearch.models.logit_scale import LogitScale
     from memesearch.train.checkpoint import load_trained_model
-    from memesearch.train.cli import main
     from memesearch.train.config import OptimConfig, TrainConfig, apply_overrides, load_config
     from memesearch.train.gradcache import accumulate_gradients
     from memesearch.train.loop import TrainResult, train
-    from memesearch.train.losses import LogitScale, contrastive_loss, multi_positive_infonce
+    from memesearch.train.losses import contrastive_loss, multi_positive_infonce
+    from memesearch.train.run import run_training
     from memesearch.train.task import LossOutput, ParamRole, Task, create_task, list_tasks, register_task

@@ -1,5 +1,8 @@
-"""``python -m memesearch.train`` (what ``torchrun ... -m memesearch.train`` starts on every rank)."""
+"""``python -m memesearch.train ARGS`` = ``memesearch train ARGS`` (what ``torchrun ... -m memesearch.train``
+starts on every rank): the typer command is the one front door."""
 
-from memesearch.train.cli import main
+import sys
 
-raise SystemExit(main())
+from memesearch.cli.main import main
+
+raise SystemExit(main(["train", *sys.argv[1:]]))

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from memesearch.errors import ConfigError
+from memesearch.utils.io import atomic_write_text
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -52,22 +53,7 @@ _STEP_PREFIX = "step-"
 
 
 # ------------------------------------------------------------------------------------------------
-# atomic files
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+# atomic directories (files: memesearch.utils.io)
 
 
 @contextlib.contextmanager

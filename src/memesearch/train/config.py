@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from memesearch.errors import ConfigError
+from memesearch.utils.io import atomic_write_text
 
 T = TypeVar("T")
 
@@ -356,8 +357,6 @@ def train_config_from_dict(data: Mapping[str, Any]) -> TrainConfig:
 def save_config(config: Any, path: str | Path) -> None:
     """Write a config dataclass as YAML (``.yaml``/``.yml``) or JSON (anything else), atomically."""
     import yaml
-
-    from memesearch.train.checkpoint import atomic_write_text
 
     path = Path(path)
     data = config_to_dict(config)

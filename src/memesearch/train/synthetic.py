@@ -26,7 +26,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from memesearch.train.losses import LogitScale, contrastive_loss
+from memesearch.models.logit_scale import LogitScale
+from memesearch.train.losses import contrastive_loss
 from memesearch.train.task import LossOutput, ParamRole, Task, TaskSpec
 
 

@@ -148,8 +148,8 @@ class Task(ABC):
 
     def after_optimizer_step(self, model: nn.Module) -> None:
         """Called after every optimizer step. Default: clamp every
-        :class:`~memesearch.train.losses.LogitScale` of the model."""
-        from memesearch.train.losses import LogitScale
+        :class:`~memesearch.models.logit_scale.LogitScale` of the model."""
+        from memesearch.models.logit_scale import LogitScale
 
         for module in model.modules():
             if isinstance(module, LogitScale):

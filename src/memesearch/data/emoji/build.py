@@ -64,6 +64,7 @@ from memesearch.data.emoji.splits import DEFAULT_FRACTIONS, assign_split, check_
 from memesearch.data.emotions import EMOTIONS
 from memesearch.data.records import Dataset, Item, Query, Split
 from memesearch.errors import ConfigError, MemesearchError
+from memesearch.utils.io import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -409,21 +410,7 @@ def write_images(
     n_workers = workers if workers is not None else min(4, os.cpu_count() or 1)
     chunk = 64
     chunks = [list(jobs[i : i + chunk]) for i in range(0, len(jobs), chunk)]
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(
-        TextColumn("writing images"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        disable=not progress,
-        transient=False,
-    ) as bar:
-        task = bar.add_task("images", total=len(jobs))
-
-        def advance(n: int) -> None:
-            bar.advance(task, n)
-
+    with progress_bar("writing images", len(jobs), enabled=progress, transient=False) as advance:
         if n_workers <= 1 or len(jobs) < 4 * chunk:
             for part in chunks:
                 advance(_write_chunk(part, str(root)))

@@ -6,18 +6,17 @@ record), so that a user can open the file at the right place.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 from memesearch.data.formats.report import RowErrors
 from memesearch.data.records import Dataset, Split
 from memesearch.errors import ConfigError, DataFormatError
+from memesearch.utils.io import atomic_open
 
 T = TypeVar("T")
 
@@ -147,21 +146,6 @@ def load_json(path: Path, what: str, errors: RowErrors) -> Any:
             )
         )
     return value
-
-
-@contextlib.contextmanager
-def atomic_open(path: Path) -> Iterator[IO[str]]:
-    """Open a text file for writing that appears at ``path`` only once it is complete (UTF-8, ``\\n``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            yield fh
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def write_json(path: Path, value: Any, *, indent: int | None = None) -> None:

@@ -18,8 +18,7 @@ from __future__ import annotations
 import abc
 import logging
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, TypeVar
@@ -28,6 +27,7 @@ import numpy as np
 
 from memesearch.errors import ConfigError, DataFormatError, MemesearchError
 from memesearch.models.encoders.images import ImageInput, load_image
+from memesearch.utils.io import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -235,7 +235,7 @@ class Encoder(abc.ABC):
         out = np.empty((len(items), self.dim), dtype=np.float32)
         n_batches = -(-len(items) // batch_size)
         show = _want_progress(progress, n_batches)
-        with _progress_bar(show, len(items), f"{self.name}: {unit}") as advance:
+        with progress_bar(f"{self.name}: {unit}", len(items), enabled=show) as advance:
             for start in range(0, len(items), batch_size):
                 batch = items[start : start + batch_size]
                 vectors = np.asarray(run(batch), dtype=np.float32)
@@ -276,40 +276,6 @@ def _want_progress(progress: bool | None, n_batches: int) -> bool:
     if progress is not None:
         return progress
     return n_batches > PROGRESS_MIN_BATCHES and sys.stderr.isatty()
-
-
-@contextmanager
-def _progress_bar(show: bool, total: int, description: str) -> Iterator[Callable[[int], None]]:
-    """Yield ``advance(n)``; draws a rich bar with items/s and ETA on stderr when ``show``."""
-    if not show:
-        yield lambda n: None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        ProgressColumn,
-        Task,
-        TimeRemainingColumn,
-    )
-    from rich.text import Text
-
-    class _Rate(ProgressColumn):
-        def render(self, task: Task) -> Text:
-            speed = task.finished_speed or task.speed
-            return Text("" if speed is None else f"{speed:.1f}/s")
-
-    columns = (
-        "{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        _Rate(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n: bar.advance(task, n)
 
 
 def package_versions(*names: str) -> dict[str, str]:

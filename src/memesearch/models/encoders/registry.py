@@ -187,9 +187,10 @@ def _minilm(
 
 
 def _starter(name: str, arg: str | None, *, device: str | None, dtype: Any) -> Encoder:
-    from memesearch.models.starter import load_starter
+    from memesearch.models.starter.encoder import load_starter
 
-    return load_starter(name, weights=arg or None, device=device, dtype=dtype)
+    # the text tower is built by this registry, passed in: the starter module does not import it back
+    return load_starter(name, weights=arg or None, device=device, dtype=dtype, text_encoders=create_encoder)
 
 
 def _tiny(name: str, arg: str | None, *, device: str | None, dtype: Any) -> Encoder:

@@ -3,6 +3,8 @@
 - :mod:`.base`: the :class:`~memesearch.train.tasks.base.RetrievalTask` contract (``branch``,
   ``score_split``) and the shared dataset plumbing (multi-positive (query, item) pairs of a native
   dataset split, CLIP towers, tokenisation, validation on the ``val`` split).
+- :mod:`.clip_towers`: :class:`~memesearch.train.tasks.clip_towers.ClipTowersTask`, the CLIP towers
+  (load once, tokenise, build the model on them) that ``clip4meme`` and ``ief`` share.
 - :mod:`.clip4meme`: ``clip4meme-qi`` (stage 1, query–image) and ``clip4meme-qc`` (stage 2,
   query–context text, stage-1 branch frozen).
 - :mod:`.ief`: ``ief`` (Cap4Video-style: token-wise interaction for QI, a caption transformer for QC,

@@ -16,7 +16,7 @@ loss treats all of them as positives of each other. A sample is a dict::
      "context": [str], "group": int, "item": int (index of the item in the split)}
 
 ``captions`` are the item's captions (oracle captions dropped when ``oracle_captions`` is False),
-``context`` the texts of :func:`memesearch.eval.encoders.item_texts` (captions, then OCR). Missing text
+``context`` the texts of :meth:`memesearch.data.records.Item.texts` (captions, then OCR). Missing text
 stays an empty list — never an empty string that would be embedded as if it were text.
 
 CLIP towers (:func:`load_clip`, :func:`text_features`, :func:`image_features`) come from the encoder
@@ -69,7 +69,7 @@ class RetrievalConfig:
         val_split: split used for validation and model selection; a test split is refused.
         max_words: text length in tokens (queries, captions, emotions), padded and truncated to it.
         oracle_captions: use captions marked ``meta.caption_kind == "oracle"`` (the emoji benchmark's
-            ground-truth names); False drops them, as :func:`memesearch.eval.encoders.item_texts` does.
+            ground-truth names); False drops them, as :meth:`memesearch.data.records.Item.texts` does.
         min_grade: lowest qrels grade that counts as relevant.
         eval_batch_size: batch size of :meth:`RetrievalTask.score_split` during validation.
     """
@@ -177,12 +177,11 @@ class SampleBuilder:
         self.oracle_captions = oracle_captions
 
     def item_fields(self, item: Item) -> dict[str, Any]:
-        from memesearch.eval.encoders import item_texts
 
         out: dict[str, Any] = {
             "captions": item_captions(item, oracle_captions=self.oracle_captions),
             "emotions": [e for e in item.emotions if e and e.strip()],
-            "context": item_texts(item, captions=self.oracle_captions),
+            "context": item.texts(oracle_captions=self.oracle_captions),
         }
         if self.preprocess is not None:
             from memesearch.models import load_image
@@ -388,7 +387,7 @@ class RetrievalTask(Task):
     ) -> np.ndarray:
         """(Q, N) scores (cosine, NOT multiplied by the temperature) of the split's queries vs its items,
         rows in ``split.queries`` order, columns in ``split.items`` order. The item side never sees queries.
-        Items a branch cannot score get :data:`memesearch.eval.encoders.NO_SCORE`."""
+        Items a branch cannot score get :data:`memesearch.models.fusion.NO_SCORE`."""
 
     def score_branches(
         self,

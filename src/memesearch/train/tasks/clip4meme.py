@@ -18,14 +18,14 @@ seed's BERT emotion encoder was frozen too; CLIP's text tower avoids a second mo
 tokenizer and works for any CLIP checkpoint, Chinese-CLIP included).
 
 **Stage 2, QC** (:class:`Clip4MemeQC`): query vs the item's context text (captions + OCR, via
-:func:`memesearch.eval.encoders.item_texts`, joined with " / ") with a **separate copy** of the CLIP
+:meth:`memesearch.data.records.Item.texts`, joined with " / ") with a **separate copy** of the CLIP
 text tower (``qc_text``, trainable at ``lr * coef_lr``) and its own temperature. The model holds the
 whole stage-1 model under the same names, so ``init_from: <stage-1 run>`` loads it, and every QI-branch
 parameter is ``FROZEN``: stage 2 cannot change what stage 1 selected (CLIP4Meme's QC fine-tuned the
 shared text tower, so its QI branch drifted; research/A §1.10 bug 3). ``qc_text`` starts from the
 pretrained CLIP weights of ``model_name`` (not from the stage-1 text tower, which ``init_from`` loads
 only after the model is built). Items without context text are left out of QC training (logged) and
-get :data:`~memesearch.eval.encoders.NO_SCORE` at scoring — never an empty-string embedding.
+get :data:`~memesearch.models.fusion.NO_SCORE` at scoring — never an empty-string embedding.
 
 Example::
 
@@ -49,23 +49,22 @@ from torch import Tensor, nn
 
 from memesearch.data.records import Dataset
 from memesearch.errors import ConfigError
+from memesearch.models.logit_scale import LogitScale
 from memesearch.models.qi import QIConfig, QIHead, QIOutput
-from memesearch.train.losses import LogitScale, contrastive_loss
+from memesearch.train.losses import contrastive_loss
 from memesearch.train.task import LossOutput, ParamRole, TaskSpec
 from memesearch.train.tasks.base import (
     ClipParts,
     RetrievalConfig,
     RetrievalPairs,
-    RetrievalTask,
-    TextTokenizer,
     get_split,
     iterate_items,
-    load_clip,
     pairs_dataset,
     text_features,
     to_device,
     unique_texts,
 )
+from memesearch.train.tasks.clip_towers import ClipTowersTask
 
 # ------------------------------------------------------------------------------------------------
 # config
@@ -193,43 +192,14 @@ def _join(texts: list[str], how: str = "all") -> str:
     return texts[0] if how == "first" else " / ".join(texts)
 
 
-class Clip4MemeQITask(RetrievalTask):
+class Clip4MemeQITask(ClipTowersTask):
     """Stage 1: multi-positive InfoNCE between query text and the QI item embedding."""
 
     branch = "qi"
     model_cls: type[Clip4MemeQI] = Clip4MemeQI
     config: Clip4MemeConfig
 
-    def __init__(self, config: Clip4MemeConfig) -> None:
-        self.config = config
-        self._parts: ClipParts | None = None
-        self._parts_used = False
-        self._max_words: int | None = None
-
-    # ---- towers and tokenisation
-
-    def parts(self) -> ClipParts:
-        """The CLIP towers of ``model_name`` (loaded once; the first model built takes these weights)."""
-        if self._parts is None:
-            self._parts = load_clip(self.config.model_name)
-        return self._parts
-
-    @property
-    def tokenize(self) -> TextTokenizer:
-        return TextTokenizer(self.parts().tokenizer, self.max_words)
-
-    @property
-    def max_words(self) -> int:
-        """``task_config.max_words`` capped at the text tower's position limit."""
-        if self._max_words is None:
-            self._max_words = self.parts().max_words(self.config.max_words)
-        return self._max_words
-
-    def build_model(self) -> nn.Module:
-        parts = self.parts()
-        if self._parts_used:  # a second model must not share the first one's tensors
-            parts = load_clip(self.config.model_name)
-        self._parts_used = True
+    def model_from_parts(self, parts: ClipParts) -> nn.Module:
         return self.model_cls(parts, self.config)
 
     def param_role(self, name: str, param: nn.Parameter) -> ParamRole:
@@ -368,13 +338,12 @@ class Clip4MemeQCTask(Clip4MemeQITask):
 
     def train_dataset(self) -> RetrievalPairs:
         # no images needed; pairs whose item has no context text cannot train QC
-        from memesearch.eval.encoders import item_texts
 
         oracle = self.config.oracle_captions
         return pairs_dataset(
             self.config,
             None,
-            keep=lambda item: bool(item_texts(item, captions=oracle)),
+            keep=lambda item: bool(item.texts(oracle_captions=oracle)),
             what="their item has no context text (no caption, no OCR)",
         )
 
@@ -402,10 +371,10 @@ class Clip4MemeQCTask(Clip4MemeQITask):
         self, model: Clip4MemeQC, dataset: Dataset, split: str, *, device: str | torch.device, batch_size: int
     ) -> np.ndarray:
         """(Q, N) QC cosine scores; items without context text get ``NO_SCORE``."""
-        from memesearch.eval.encoders import NO_SCORE, item_texts
+        from memesearch.models.fusion import NO_SCORE
 
         sp = get_split(dataset, split)
-        contexts = [item_texts(it, captions=self.config.oracle_captions) for it in sp.items]
+        contexts = [it.texts(oracle_captions=self.config.oracle_captions) for it in sp.items]
         has = [j for j, c in enumerate(contexts) if c]
         scores = np.full((len(sp.queries), len(sp.items)), NO_SCORE, dtype=np.float32)
         was_training = model.training

@@ -20,10 +20,10 @@ Cap4Video) runs with the key padding mask, and the valid tokens are averaged; co
 query. ``init_from`` the stage-1 run: every stage-1 tensor (CLIP towers, ``wti`` heads, temperature) is
 ``FROZEN`` — stage 2 trains only the caption transformer and its temperature, so the selected QI
 model is unchanged (Cap4Video froze the shared text blocks too). Items without context text are left
-out of training and scored :data:`~memesearch.eval.encoders.NO_SCORE`.
+out of training and scored :data:`~memesearch.models.fusion.NO_SCORE`.
 
 **Fusion**: :meth:`IEFTask.fused_scores` weighs QI and QC with weights chosen on the validation split
-(:func:`memesearch.models.fusion.select_weights`); stage-``qc`` validation also reports the fused
+(:func:`memesearch.eval.fusion_weights.select_weights`); stage-``qc`` validation also reports the fused
 metrics (``fused_R@10``, ...) and the chosen ``fusion_w_qi``.
 """
 
@@ -40,24 +40,23 @@ from torch import Tensor, nn
 
 from memesearch.data.records import Dataset
 from memesearch.errors import ConfigError
-from memesearch.train.losses import LogitScale, multi_positive_infonce
+from memesearch.models.logit_scale import LogitScale
+from memesearch.train.losses import multi_positive_infonce
 from memesearch.train.task import LossOutput, ParamRole, TaskSpec
 from memesearch.train.tasks.base import (
     ClipParts,
     RetrievalConfig,
     RetrievalPairs,
-    RetrievalTask,
-    TextTokenizer,
     get_split,
     image_features,
     iterate_items,
-    load_clip,
     pairs_dataset,
     retrieval_metrics,
     text_features,
     to_device,
     unique_texts,
 )
+from memesearch.train.tasks.clip_towers import ClipTowersTask
 
 
 @dataclass(frozen=True)
@@ -153,39 +152,16 @@ _QI_PREFIXES = ("clip.", "wti_text.", "wti_item.", "logit_scale.")
 _QC_PREFIXES = ("caption_position.", "caption_transformer.", "qc_logit_scale.")
 
 
-class IEFTask(RetrievalTask):
+class IEFTask(ClipTowersTask):
     """Stage ``qi`` or ``qc`` of the IEF model (module docstring)."""
 
     config: IEFConfig
 
     def __init__(self, config: IEFConfig) -> None:
-        self.config = config
+        super().__init__(config)
         self.branch = config.stage
-        self._parts: ClipParts | None = None
-        self._parts_used = False
-        self._max_words: int | None = None
 
-    def parts(self) -> ClipParts:
-        if self._parts is None:
-            self._parts = load_clip(self.config.model_name)
-        return self._parts
-
-    @property
-    def tokenize(self) -> TextTokenizer:
-        return TextTokenizer(self.parts().tokenizer, self.max_words)
-
-    @property
-    def max_words(self) -> int:
-        """``task_config.max_words`` capped at the text tower's position limit."""
-        if self._max_words is None:
-            self._max_words = self.parts().max_words(self.config.max_words)
-        return self._max_words
-
-    def build_model(self) -> nn.Module:
-        parts = self.parts()
-        if self._parts_used:
-            parts = load_clip(self.config.model_name)
-        self._parts_used = True
+    def model_from_parts(self, parts: ClipParts) -> nn.Module:
         return IEFModel(parts, self.config, self.max_words)
 
     def param_role(self, name: str, param: nn.Parameter) -> ParamRole:
@@ -209,13 +185,12 @@ class IEFTask(RetrievalTask):
     def train_dataset(self) -> RetrievalPairs:
         if self.config.stage == "qi":
             return pairs_dataset(self.config, self.parts().preprocess)
-        from memesearch.eval.encoders import item_texts
 
         oracle = self.config.oracle_captions
         return pairs_dataset(
             self.config,
             None,
-            keep=lambda item: bool(item_texts(item, captions=oracle)),
+            keep=lambda item: bool(item.texts(oracle_captions=oracle)),
             what="their item has no context text (no caption, no OCR)",
         )
 
@@ -315,10 +290,10 @@ class IEFTask(RetrievalTask):
         self, model: IEFModel, dataset: Dataset, split: str, *, device: str | torch.device, batch_size: int
     ) -> np.ndarray:
         """(Q, N) caption-transformer cosine scores; items without context text get ``NO_SCORE``."""
-        from memesearch.eval.encoders import NO_SCORE, item_texts
+        from memesearch.models.fusion import NO_SCORE
 
         sp = get_split(dataset, split)
-        contexts = [item_texts(it, captions=self.config.oracle_captions) for it in sp.items]
+        contexts = [it.texts(oracle_captions=self.config.oracle_captions) for it in sp.items]
         has = [j for j, c in enumerate(contexts) if c]
         scores = np.full((len(sp.queries), len(sp.items)), NO_SCORE, dtype=np.float32)
         if not has or not sp.queries:
@@ -391,8 +366,8 @@ class IEFTask(RetrievalTask):
 
         ``val_branches`` passes already computed validation scores (avoids scoring the split twice).
         """
-        from memesearch.eval.encoders import NO_SCORE
-        from memesearch.models.fusion import fuse_scores, select_weights
+        from memesearch.eval.fusion_weights import select_weights
+        from memesearch.models.fusion import NO_SCORE, fuse_scores
 
         if self.config.stage != "qc":
             raise ConfigError("fusion needs the QC branch: use a stage-qc IEF run (task_config.stage=qc)")
@@ -434,7 +409,7 @@ class IEFTask(RetrievalTask):
 
 
 def _nan_missing(scores: np.ndarray) -> np.ndarray:
-    from memesearch.eval.encoders import NO_SCORE
+    from memesearch.models.fusion import NO_SCORE
 
     return np.where(scores == NO_SCORE, np.nan, scores)
 

@@ -1,7 +1,8 @@
 """Task ``starter``: train the small image tower of :mod:`memesearch.models.starter` from scratch, LiT-style.
 
 The text side is locked: every query text of the training split is embedded once by ``e5-small``
-(``kind="query"``, cached on disk by :class:`~memesearch.models.starter.TextEmbeddingCache`), and the
+(``kind="query"``, cached on disk by
+:class:`~memesearch.models.starter.text_cache.TextEmbeddingCache`), and the
 item's emotion words too (``kind="passage"``). Only the image tower, the QI emotion gate and the
 logit scale train. Samples are the training split's (query, relevant item) pairs
 (:func:`~memesearch.train.tasks.base.positive_pairs`); pairs with equal query texts share a group id
@@ -19,7 +20,7 @@ directional ("left arrow"), and no hue shifts: colours are in their names ("blue
 Example::
 
     memesearch train --preset starter                      # ~25 min on 2 CPU cores
-    python -m memesearch.models.starter export runs/starter-... --dataset data/emoji
+    memesearch export runs/starter-... --dataset data/emoji   # memesearch.train.starter_export
 """
 
 from __future__ import annotations
@@ -38,15 +39,14 @@ from torch.utils.data import Dataset as TorchDataset
 
 from memesearch.data.records import Dataset, Split
 from memesearch.errors import ConfigError, DataFormatError
-from memesearch.models.starter import (
+from memesearch.models.starter.model import (
     StarterConfig,
-    TextEmbeddingCache,
     build_model,
-    emotion_features,
     is_starter_model,
     normalize_pixels,
     to_pixels,
 )
+from memesearch.models.starter.text_cache import TextEmbeddingCache, emotion_features
 from memesearch.train.losses import multi_positive_infonce, stable_group_id
 from memesearch.train.task import LossOutput, TaskSpec
 from memesearch.train.tasks.base import RetrievalConfig, RetrievalTask, get_split, positive_pairs
@@ -59,7 +59,7 @@ class StarterTaskConfig(RetrievalConfig):
     """``task_config`` of ``starter`` (the shared :class:`RetrievalConfig` keys plus these).
 
     ``model_name`` is the frozen text encoder (``e5-small``); the image tower is built from the
-    architecture keys (see :class:`~memesearch.models.starter.StarterConfig`).
+    architecture keys (see :class:`~memesearch.models.starter.model.StarterConfig`).
 
     Augmentation: ``zoom`` range of the content scale (< 1 shrinks it into a white margin), ``shift``
     (fraction of the side), ``rotate`` (degrees), ``gamma`` (max |log gamma|), ``contrast`` and

@@ -1,4 +1,5 @@
-"""Entry point ``main(argv)`` of ``memesearch train`` (also ``python -m memesearch.train`` under torchrun).
+"""Resolve a training config and run it: what ``memesearch train`` (:mod:`memesearch.cli.train`, the one
+command line; also ``python -m memesearch.train`` under torchrun) calls, as plain functions.
 
 Config precedence, lowest to highest: built-in defaults < ``--preset NAME`` < ``--config FILE`` <
 ``--set key=value`` (repeatable, dotted keys, type-checked). ``--resume RUN`` continues a run from its
@@ -11,11 +12,13 @@ Examples::
     memesearch train --config qi.yaml --set optim.lr=5e-5 --set batch_size=128
     memesearch train --resume runs/qi-20250101-120000
     torchrun --nproc_per_node 4 -m memesearch.train --config qi.yaml
+
+    >>> from memesearch.train.run import run_training
+    >>> result = run_training(preset="synthetic", overrides=["max_steps=2"])   # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from collections.abc import Sequence
@@ -23,7 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from memesearch.errors import ConfigError, MemesearchError, UnknownNameError
+from memesearch.errors import ConfigError, UnknownNameError
 from memesearch.train.config import (
     TrainConfig,
     apply_overrides,
@@ -96,7 +99,7 @@ def resolve_config(
     return train_config_from_dict({**config_to_dict(cfg), "task_config": resolved})
 
 
-def run(
+def run_training(
     config: str | Path | None = None,
     overrides: Sequence[str] = (),
     preset: str | None = None,
@@ -107,35 +110,6 @@ def run(
 
     cfg = resolve_config(config, overrides, preset, resume)
     return train(cfg, resume=resume)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``memesearch train``."""
-    parser = argparse.ArgumentParser(
-        prog="memesearch train",
-        description="Train a retrieval model with the generic loop (one Task per method).",
-        epilog="Precedence: defaults < --preset < --config < --set.",
-    )
-    parser.add_argument("--config", "-c", type=Path, help="YAML or JSON training config (TrainConfig keys).")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one config key (dotted, e.g. optim.lr=1e-4, task_config.dim=64); repeatable",
-    )
-    parser.add_argument("--preset", help="start from a shipped preset (see --list-presets)")
-    parser.add_argument(
-        "--resume", type=Path, metavar="RUN_DIR", help="continue this run from its last checkpoint"
-    )
-    parser.add_argument(
-        "--print-config", action="store_true", help="print the resolved config as YAML and exit"
-    )
-    parser.add_argument("--list-tasks", action="store_true", help="list the registered Tasks and exit")
-    parser.add_argument("--list-presets", action="store_true", help="list the shipped presets and exit")
-    parser.add_argument("--quiet", "-q", action="store_true", help="only warnings and errors on stderr")
-    return parser
 
 
 def setup_logging(quiet: bool = False) -> None:
@@ -156,41 +130,3 @@ def setup_logging(quiet: bool = False) -> None:
         handler.setFormatter(logging.Formatter("%(message)s"))
         handler._memesearch_train = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``memesearch train`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code.
-
-    0: trained (or paused at ``stop_after_steps``), 2: a user error (``error: ...`` on stderr).
-    """
-    import yaml
-
-    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    try:
-        if args.list_tasks:
-            from memesearch.train.task import get_task_spec, list_tasks
-
-            for name in list_tasks():
-                print(f"{name}\t{get_task_spec(name).description}")
-            return 0
-        if args.list_presets:
-            print("\n".join(list_presets()))
-            return 0
-        if args.print_config:
-            cfg = resolve_config(args.config, args.overrides, args.preset, args.resume)
-            print(yaml.safe_dump(config_to_dict(cfg), sort_keys=False, allow_unicode=True), end="")
-            return 0
-        setup_logging(args.quiet)
-        result = run(args.config, args.overrides, args.preset, args.resume)
-    except MemesearchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    from memesearch.train.distributed import ranks_from_env
-
-    if ranks_from_env()[0] == 0:
-        print(f"run directory: {result.run_dir}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
