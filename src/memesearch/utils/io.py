@@ -8,6 +8,7 @@ Example::
 
     >>> from pathlib import Path
     >>> import tempfile
+import threading
     >>> p = Path(tempfile.mkdtemp()) / "a" / "b.json"
     >>> atomic_write_json(p, {"x": 1})
     >>> p.read_text()
@@ -23,11 +24,25 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 _CHUNK = 1 << 20  # bytes read per step by sha256_file
+_UMASK_LOCK = threading.Lock()
+
+
+def _file_mode(final: Path) -> int:
+    """The permissions a replaced file keeps, or what ``open()`` would give a new one (0666 less the
+    umask): ``mkstemp`` creates 0600 files, which would hide written files from other users."""
+    try:
+        return final.stat().st_mode & 0o777
+    except OSError:
+        with _UMASK_LOCK:  # os.umask can only be read by setting it
+            mask = os.umask(0o022)
+            os.umask(mask)
+        return 0o666 & ~mask
 
 
 # ---- atomic writes -------------------------------------------------------------------------------
@@ -49,6 +64,7 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[An
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, _file_mode(final))
         os.replace(tmp, final)
     finally:
         if os.path.exists(tmp):
@@ -89,6 +105,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield Path(tmp)
         fsync_file(tmp)
+        os.chmod(tmp, _file_mode(final))
         os.replace(tmp, final)
     finally:
         if os.path.exists(tmp):
