@@ -1,15 +1,15 @@
-"""The starter model's table in README.md: QI, QC, lexical and fused on the emoji benchmark.
+"""The starter model's table in README.md: the image, text and lexical branches and their fusion on emoji.
 
     python scripts/report_starter_table.py [--dataset data/emoji]
 
 For the ``test`` view (unseen concepts × held-out style) and the ``test-seen`` view (seen concepts ×
-held-out style): QI = the committed ``starter`` image tower + emotion gate against ``e5-small``
-queries; QC = ``e5-small`` on the items' context text; lexical = BM25 on the same text; fused =
-weighted sum with weights chosen on the ``val`` split (R@10), never on test. Emoji carry no OCR text,
-so the only context text is the oracle caption (the emoji's en + zh name): the QC, lexical and fused
-rows use it; without it the QI row is the whole system. English and Chinese queries are reported
-separately. Writes ``docs/results/starter_emoji.{md,json}`` and the README block between the
-``starter-table`` markers.
+held-out style): image = the committed ``starter`` image tower + emotion gate against ``e5-small``
+queries; text = ``e5-small`` on the items' passage (context texts joined, as the index embeds it);
+lexical = BM25 on the same text; fused = weighted sum with weights chosen on the ``val`` split (R@10),
+never on test. Emoji carry no OCR text, so the only context text is the oracle caption (the emoji's
+en + zh name): the text, lexical and fused rows use it; without it the image row is the whole system.
+English and Chinese queries are reported separately. Writes ``docs/results/starter_emoji.{md,json}`` and
+the README block between the ``starter-table`` markers.
 """
 
 from __future__ import annotations
@@ -23,7 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 MARK_START = "<!-- starter-table:start -->"
 MARK_END = "<!-- starter-table:end -->"
 COLUMNS = ("R@1", "R@5", "R@10", "MdR", "MR")
-LABELS = {"qi": "QI (starter)", "qc": "QC (oracle captions)", "lexical": "lexical (oracle captions)"}
+LABELS = {
+    "image": "image (starter)",
+    "text": "text (oracle captions)",
+    "lexical": "lexical (oracle captions)",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     starter = create_encoder("starter")
     e5 = create_encoder("e5-small")
     branches = cmp.default_branches(
-        qi=cmp.image_encoder_scorer(starter), qc=cmp.qc_encoder_scorer(e5, captions=True), captions=True
+        image=cmp.image_encoder_scorer(starter),
+        text=cmp.text_encoder_scorer(e5, captions=True),
+        captions=True,
     )
     rows: list[dict[str, object]] = []
     selections: dict[str, object] = {}
@@ -70,8 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         "Emoji benchmark, held-out style (facebook); `test` = unseen concepts, `test-seen` = concepts "
         "seen in training drawn in the unseen style. Gallery = the whole view; pessimistic ties; "
         "relevant = grade ≥ 1. "
-        "QC, lexical and fused use the oracle captions (the emoji's en + zh name — emoji have no OCR text), "
-        "so they are a ceiling; the QI row is what the starter model does from pixels and emotions alone.",
+        "text, lexical and fused use the oracle captions (the emoji's en + zh name — emoji have no OCR "
+        "text), so they are a ceiling; the image row is what the starter model does from pixels and "
+        "emotions alone.",
         "",
         "| view | queries | branch | n | " + " | ".join(COLUMNS) + " |",
         "|---|---|---|---:|" + "---:|" * len(COLUMNS),

@@ -40,16 +40,16 @@ def test_fused_uses_val_weights_and_reports_every_branch(dataset_dir: Path) -> N
     ds = read_dataset(dataset_dir)
     seen: list[str] = []
 
-    def oracle_qi(d: Dataset, split: str) -> np.ndarray:  # a perfect image branch: identity ranking
+    def oracle_image(d: Dataset, split: str) -> np.ndarray:  # a perfect image branch: identity ranking
         seen.append(split)
         return np.eye(len(WORDS))
 
-    res = compare_branches(ds, "test", {"qi": oracle_qi, "lexical": lexical_scorer()}, val_split="val")
+    res = compare_branches(ds, "test", {"image": oracle_image, "lexical": lexical_scorer()}, val_split="val")
     assert sorted(seen) == ["test", "val"]
     assert res.selection.split_name == "val"
     rep = res.reports["all"]
-    assert set(rep) == {"qi", "lexical", "fused"}
-    assert rep["qi"]["R@1"] == 1.0 and rep["fused"]["R@1"] == 1.0
+    assert set(rep) == {"image", "lexical", "fused"}
+    assert rep["image"]["R@1"] == 1.0 and rep["fused"]["R@1"] == 1.0
     # lexical cannot find the 2 items without text: they score NaN and rank last
     assert rep["lexical"]["R@1"] == pytest.approx(4 / 6)
     assert "| all | fused |" in res.table()
@@ -60,8 +60,8 @@ def test_refuses_same_split_and_skips_branches_without_input(dataset_dir: Path, 
     with pytest.raises(ConfigError, match="both"):
         compare_branches(ds, "val", {"lexical": lexical_scorer()}, val_split="val")
     bare = Dataset("bare", {s: _split(s, tmp_path / "bare", with_text=False) for s in ("val", "test")})
-    res = compare_branches(bare, "test", {"qi": lambda d, s: np.eye(6), "lexical": lexical_scorer()})
-    assert "lexical" in res.skipped and "qi" in res.reports["all"]
+    res = compare_branches(bare, "test", {"image": lambda d, s: np.eye(6), "lexical": lexical_scorer()})
+    assert "lexical" in res.skipped and "image" in res.reports["all"]
 
 
 def test_floor_missing_ranks_nan_last() -> None:
@@ -83,7 +83,7 @@ def test_cli_compare_with_an_image_encoder(
             "--compare",
             "--model",
             "tiny-clip:0",
-            "--qc-model",
+            "--text-model",
             "e5-small",
             "--by-lang",
             "--out",
@@ -94,8 +94,8 @@ def test_cli_compare_with_an_image_encoder(
     printed = capsys.readouterr().out
     assert "fusion weights chosen on 'val'" in printed
     data = json.loads((out / "compare.json").read_text())
-    assert {r["branch"] for r in data["rows"]} == {"qi", "qc", "lexical", "fused"}
+    assert {r["branch"] for r in data["rows"]} == {"image", "text", "lexical", "fused"}
     assert data["val_split"] == "val" and abs(sum(data["weights"].values()) - 1) < 1e-9
     assert (out / "fusion_sweep.png").exists()
-    qc = next(r for r in data["rows"] if r["branch"] == "qc" and r["queries"] == "all")
+    qc = next(r for r in data["rows"] if r["branch"] == "text" and r["queries"] == "all")
     assert qc["R@1"] == pytest.approx(4 / 6)  # exact captions found; textless items unreachable

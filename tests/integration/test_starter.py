@@ -60,7 +60,7 @@ def test_one_training_step_export_and_reload(tmp_path: Path) -> None:
     scores = task.score_split(model, ds, "val")  # type: ignore[attr-defined]
     assert scores.shape == (len(ds["val"].queries), len(ds["val"].items))
     assert np.all(np.abs(scores) <= 1 + 1e-5)
-    assert task.branch == "qi"  # type: ignore[attr-defined]
+    assert task.branch == "image"  # type: ignore[attr-defined]
 
     out = export_weights(run, tmp_path / "weights", dataset=data, splits=("val", "test"))
     metrics = json.loads((out / METRICS_FILE).read_text())

@@ -57,7 +57,7 @@ def test_qi_cycle_train_validate_checkpoint_reload_evaluate(qi_run: Path, toy: P
     assert best["metric"] == "R@10"
 
     task, model, config = load_trained_model(qi_run, which="best")
-    assert isinstance(task, RetrievalTask) and task.branch == "qi"
+    assert isinstance(task, RetrievalTask) and task.branch == "image"
     assert config.task == "clip4meme-qi"
     dataset = load_dataset(toy)
     # the reloaded best model reproduces the validation metrics written during training
@@ -109,18 +109,18 @@ def test_qc_stage_two_leaves_the_qi_branch_bit_identical(qi_run: Path, toy: Path
     )
 
     task, model, _ = load_trained_model(qc_run)
-    assert isinstance(task, RetrievalTask) and task.branch == "qc"
+    assert isinstance(task, RetrievalTask) and task.branch == "text"
     dataset = load_dataset(toy)
     branches = task.score_branches(model, dataset, "test")
-    assert set(branches) == {"qi", "qc"}
+    assert set(branches) == {"image", "text"}
     split = dataset["test"]
     no_context = [j for j, it in enumerate(split.items) if not it.context_texts]
-    assert no_context and np.all(branches["qc"][:, no_context] == NO_SCORE)
+    assert no_context and np.all(branches["text"][:, no_context] == NO_SCORE)
     has = [j for j in range(len(split.items)) if j not in no_context]
-    assert np.all(np.abs(branches["qc"][:, has]) <= 1 + 1e-5)
+    assert np.all(np.abs(branches["text"][:, has]) <= 1 + 1e-5)
     # the QI branch of the stage-2 model scores exactly as the selected stage-1 model
     qi_task, qi_model, _ = load_trained_model(qi_run)
-    np.testing.assert_array_equal(branches["qi"], qi_task.score_split(qi_model, dataset, "test"))
+    np.testing.assert_array_equal(branches["image"], qi_task.score_split(qi_model, dataset, "test"))
 
 
 def test_ief_two_stages_and_fusion_chosen_on_val(toy: Path, tmp_path: Path) -> None:
@@ -135,14 +135,14 @@ def test_ief_two_stages_and_fusion_chosen_on_val(toy: Path, tmp_path: Path) -> N
     assert any(not torch.equal(w1[k], w2[k]) for k in w2 if k.startswith("caption_transformer."))
 
     val = [json.loads(x) for x in (stage2 / "metrics.jsonl").read_text().splitlines() if '"val"' in x]
-    assert "fused_R@10" in val[-1]["metrics"] and 0 <= val[-1]["metrics"]["fusion_w_qi"] <= 1
+    assert "fused_R@10" in val[-1]["metrics"] and 0 <= val[-1]["metrics"]["fusion_w_image"] <= 1
     task, model, _ = load_trained_model(stage2)
     assert isinstance(task, IEFTask)
     dataset = load_dataset(toy)
     fused, weights = task.fused_scores(model, dataset, "test")
     split = dataset["test"]
     assert fused.shape == (len(split.queries), len(split.items)) and np.isfinite(fused).all()
-    assert set(weights) == {"qi", "qc"} and sum(weights.values()) == pytest.approx(1.0)
+    assert set(weights) == {"image", "text"} and sum(weights.values()) == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("preset", ["clip4meme-qi", "clip4meme-qc", "ief"])

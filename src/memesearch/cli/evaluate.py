@@ -54,7 +54,7 @@ def evaluate(
         "image",
         "--branch",
         help="With --dataset: image (query text vs the item's image) or text (query text vs the item's "
-        "captions and OCR text, best match over its texts).",
+        "passage: captions and OCR text joined, as the index embeds it).",
     ),
     oracle_captions: bool = typer.Option(
         True,
@@ -68,23 +68,26 @@ def evaluate(
     checkpoint: Path | None = typer.Option(
         None,
         "--checkpoint",
-        help="With --dataset: a training run (or checkpoint) directory; its Task scores the QI branch "
-        "(or QC, for a QC Task). Implies --compare.",
+        help="With --dataset: a training run (or checkpoint) directory; its Task scores the image branch "
+        "(or the text branch, for a clip4meme-qc or ief stage-qc run). Implies --compare.",
     ),
     compare: bool = typer.Option(
         False,
         "--compare",
-        help="With --dataset: evaluate QI (--checkpoint, or the image tower of --model), QC, lexical "
-        "and their fusion side by side; fusion weights are chosen on --val-split, never on the split "
-        "being evaluated.",
+        help="With --dataset: evaluate the image (--checkpoint, or the image tower of --model), text and "
+        "lexical branches and their fusion side by side; fusion weights are chosen on --val-split, never "
+        "on the split being evaluated.",
     ),
-    qc_model: str = typer.Option(
+    text_model: str = typer.Option(
         "e5-small",
-        "--qc-model",
-        help="With --compare: text encoder of the QC branch (query vs context text).",
+        "--text-model",
+        help="With --compare: text encoder of the text branch (query vs the item's caption/OCR passage).",
     ),
-    qc_checkpoint: Path | None = typer.Option(
-        None, "--qc-checkpoint", help="With --compare: a trained QC run to use instead of --qc-model."
+    text_checkpoint: Path | None = typer.Option(
+        None,
+        "--text-checkpoint",
+        help="With --compare: a trained text-branch run (clip4meme-qc, ief stage qc) instead of "
+        "--text-model.",
     ),
     lexical: bool = typer.Option(
         True, "--lexical/--no-lexical", help="With --compare: include the BM25 branch over context text."
@@ -163,8 +166,8 @@ def evaluate(
                 val_split,
                 checkpoint=checkpoint,
                 model=model,
-                qc_model=qc_model,
-                qc_checkpoint=qc_checkpoint,
+                text_model=text_model,
+                text_checkpoint=text_checkpoint,
                 lexical=lexical,
                 captions=oracle_captions,
                 by_lang=by_lang,
@@ -284,8 +287,8 @@ def _compare(
     *,
     checkpoint: Path | None,
     model: str | None,
-    qc_model: str,
-    qc_checkpoint: Path | None,
+    text_model: str,
+    text_checkpoint: Path | None,
     lexical: bool,
     captions: bool,
     by_lang: bool,
@@ -304,42 +307,43 @@ def _compare(
 
     rule, thr = resolve_settings("native", ties, threshold)
     ds = read_dataset(dataset_path)
-    qi: cmp.Scorer | None = None
-    qc: cmp.Scorer | None = None
+    image: cmp.Scorer | None = None
+    text: cmp.Scorer | None = None
     inputs: dict[str, Any] = {"dataset": str(dataset_path), "oracle_captions": captions}
     if checkpoint is not None:
         from memesearch.train.checkpoint import load_trained_model
 
         task, net, _ = load_trained_model(checkpoint)
         branch_name = getattr(task, "branch", None)
-        if not hasattr(task, "score_split") or branch_name not in ("qi", "qc"):
+        if not hasattr(task, "score_split") or branch_name not in ("image", "text"):
             raise ConfigError(
-                f"the Task of {checkpoint} is not a retrieval Task (it has no QI/QC branch to score)"
+                f"the Task of {checkpoint} is not a retrieval Task (it has no image or text branch to score)"
             )
         scorer = cmp.task_scorer(task, net)
-        if branch_name == "qi":
-            qi = scorer
+        if branch_name == "image":
+            image = scorer
         else:
-            qc = scorer
+            text = scorer
         inputs["checkpoint"] = str(checkpoint)
     elif model is not None:
-        qi = cmp.image_encoder_scorer(create_encoder(model))
-        inputs["qi_model"] = model
-    if qc is None:
-        if qc_checkpoint is not None:
+        image = cmp.image_encoder_scorer(create_encoder(model))
+        inputs["image_model"] = model
+    if text is None:
+        if text_checkpoint is not None:
             from memesearch.train.checkpoint import load_trained_model
 
-            qc_task, qc_net, _ = load_trained_model(qc_checkpoint)
-            qc = cmp.task_scorer(qc_task, qc_net)
-            inputs["qc_checkpoint"] = str(qc_checkpoint)
+            text_task, text_net, _ = load_trained_model(text_checkpoint)
+            text = cmp.task_scorer(text_task, text_net)
+            inputs["text_checkpoint"] = str(text_checkpoint)
         else:
-            qc = cmp.qc_encoder_scorer(create_encoder(qc_model), captions=captions)
-            inputs["qc_model"] = qc_model
-    if qi is None:
+            text = cmp.text_encoder_scorer(create_encoder(text_model), captions=captions)
+            inputs["text_model"] = text_model
+    if image is None:
         raise ConfigError(
-            "--compare needs a QI branch: --checkpoint RUN (a QI Task) or --model NAME (an image encoder)"
+            "--compare needs an image branch: --checkpoint RUN (an image-branch Task) or --model NAME "
+            "(an image encoder)"
         )
-    branches = cmp.default_branches(qi=qi, qc=qc, lexical=lexical, captions=captions)
+    branches = cmp.default_branches(image=image, text=text, lexical=lexical, captions=captions)
     result = cmp.compare_branches(
         ds,
         split,
@@ -360,6 +364,6 @@ def _compare(
     for name, why in result.skipped.items():
         console.print(f"branch {name} left out: {why}", highlight=False)
     if out is not None:
-        title = f"{ds.name}/{split}: QI, QC, lexical and fused"
+        title = f"{ds.name}/{split}: " + ", ".join(branches) + " and fused"
         written = cmp.write_compare(result, out, title=title, extra=inputs)
         console.print("wrote " + ", ".join(str(p) for p in written), highlight=False)

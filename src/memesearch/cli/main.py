@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import typer
 
-from memesearch import __version__
+from memesearch._version import __version__
 from memesearch.cli import datasets as datasets_cli
 from memesearch.cli import evaluate as evaluate_cli
 from memesearch.cli import index as index_cli

@@ -1,13 +1,14 @@
-"""QI, QC, lexical and fused retrieval side by side on one split, fusion weights chosen on validation.
+"""The branches of search side by side on one split, and their fusion, weights chosen on validation.
 
 For the evaluation split and the validation split alike, each branch gives a ``(Q, N)`` score matrix
-over the split's whole gallery (NaN = the branch has no score for that item):
+over the split's whole gallery (NaN = the branch has no score for that item). The branch names are
+search's own (:data:`memesearch.search.branches.BRANCHES`), and each is defined as search defines it:
 
-- ``qi``: query vs image — a trained retrieval Task's :meth:`score_split` (``--checkpoint``), or an
+- ``image``: query vs image — a trained retrieval Task's :meth:`score_split` (``--checkpoint``), or an
   image encoder's towers (``--model``, e.g. ``starter``);
-- ``qc``: query vs the item's context text (captions, OCR) — a trained QC Task or a text encoder
-  (best cosine over the item's texts; oracle captions optional);
-- ``lexical``: BM25 over the same context text, calibrated per query to [0, 1].
+- ``text``: query vs the item's passage (captions, then OCR, joined: what the index embeds) — a trained
+  text-branch Task (clip4meme-qc, ief stage qc) or a text encoder; oracle captions optional;
+- ``lexical``: BM25 over the same passage, calibrated per query to [0, 1].
 
 Fusion weights are chosen on the validation split (:func:`memesearch.eval.fusion_weights.select_weights`,
 grid over the simplex, refusing test) and applied unchanged to the evaluation split; every branch and
@@ -15,7 +16,9 @@ the fused score are then evaluated with the SPEC §5 metrics, per language when 
 
 Example::
 
-    res = compare_branches(ds, "test", qi=starter_scorer, qc_encoder=create_encoder("e5-small"))
+    branches = default_branches(image=image_encoder_scorer(create_encoder("starter")),
+                                text=text_encoder_scorer(create_encoder("e5-small")))
+    res = compare_branches(ds, "test", branches)
     print(res.table())
 """
 
@@ -33,13 +36,14 @@ from memesearch.data.records import Dataset, Split
 from memesearch.errors import ConfigError
 from memesearch.eval.encoders import text_branch_scores
 from memesearch.eval.metrics import MetricsReport, evaluate_scores
+from memesearch.search.branches import BRANCHES
 
 log = logging.getLogger(__name__)
 
 #: A branch scorer: (dataset, split name) -> (Q, N) scores in split order, NaN = no score.
 Scorer = Callable[[Dataset, str], np.ndarray]
 
-BRANCH_ORDER = ("qi", "qc", "lexical", "fused")
+BRANCH_ORDER = (*BRANCHES, "fused")
 COLUMNS = ("R@1", "R@5", "R@10", "MdR", "MR", "NDCG@10", "MAP")
 
 
@@ -54,8 +58,8 @@ def floor_missing(scores: np.ndarray) -> np.ndarray:
     return np.where(missing, floor, out)
 
 
-def qc_encoder_scorer(encoder: Any, *, captions: bool = True) -> Scorer:
-    """QC branch from a text encoder: best cosine of the query over each item's context texts."""
+def text_encoder_scorer(encoder: Any, *, captions: bool = True) -> Scorer:
+    """The text branch from a text encoder: cosine of the query with each item's passage."""
 
     def score(ds: Dataset, split: str) -> np.ndarray:
         sp = ds[split]
@@ -84,7 +88,7 @@ def lexical_scorer(*, captions: bool = True) -> Scorer:
 
 
 def image_encoder_scorer(encoder: Any) -> Scorer:
-    """QI branch from an image encoder (text tower for queries, image tower for items).
+    """The image branch from an image encoder (text tower for queries, image tower for items).
 
     An encoder with an ``encode_items(images, emotions)`` method (the ``starter`` model: image tower +
     QI emotion gate) is used as trained, with each item's emotion words.
@@ -100,7 +104,9 @@ def image_encoder_scorer(encoder: Any) -> Scorer:
         for it in sp.items:
             p = it.resolve_path(ds.root)
             if p is None:
-                raise ConfigError(f"item {it.id!r} has no local image file; the QI branch needs one per item")
+                raise ConfigError(
+                    f"item {it.id!r} has no local image file; the image branch needs one per item"
+                )
             paths.append(p)
         items = encoder.encode_items(paths, [it.emotions for it in sp.items])
         queries = encoder.encode_text(texts, kind="query")
@@ -273,17 +279,17 @@ def write_compare(
 
 def default_branches(
     *,
-    qi: Scorer | None,
-    qc: Scorer | None,
+    image: Scorer | None,
+    text: Scorer | None,
     lexical: bool = True,
     captions: bool = True,
 ) -> dict[str, Scorer]:
-    """The usual branch set: QI (if given), QC (if given), lexical (unless disabled)."""
+    """The usual branch set, in :data:`BRANCHES` order: image and text (if given), lexical (unless off)."""
     out: dict[str, Scorer] = {}
-    if qi is not None:
-        out["qi"] = qi
-    if qc is not None:
-        out["qc"] = qc
+    if image is not None:
+        out["image"] = image
+    if text is not None:
+        out["text"] = text
     if lexical:
         out["lexical"] = lexical_scorer(captions=captions)
     return out
@@ -296,7 +302,7 @@ __all__: Sequence[str] = (
     "floor_missing",
     "image_encoder_scorer",
     "lexical_scorer",
-    "qc_encoder_scorer",
     "task_scorer",
+    "text_encoder_scorer",
     "write_compare",
 )

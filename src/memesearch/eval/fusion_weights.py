@@ -7,9 +7,9 @@ sweep, which :func:`plot_sweep` draws.
 
 Example::
 
-    sel = select_weights({"qi": s_qi, "lexical": s_lex}, split.qrels(), split.item_ids(),
+    sel = select_weights({"image": s_img, "lexical": s_lex}, split.qrels(), split.item_ids(),
                          [q.id for q in split.queries], split_name="val", metric="R@10")
-    fused_test = sel.fuse({"qi": t_qi, "lexical": t_lex})
+    fused_test = sel.fuse({"image": t_img, "lexical": t_lex})
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ _TEST_NAME = re.compile(r"(?<![a-z])test(?![a-z])")
 def weight_grid(branches: Sequence[str], step: float = 0.1) -> list[dict[str, float]]:
     """Every weight vector on the simplex whose entries are multiples of ``step`` (1/step an integer).
 
-    >>> weight_grid(["qi", "lexical"], step=0.5)
-    [{'qi': 0.0, 'lexical': 1.0}, {'qi': 0.5, 'lexical': 0.5}, {'qi': 1.0, 'lexical': 0.0}]
+    >>> weight_grid(["image", "lexical"], step=0.5)
+    [{'image': 0.0, 'lexical': 1.0}, {'image': 0.5, 'lexical': 0.5}, {'image': 1.0, 'lexical': 0.0}]
     """
     if not branches:
         raise ValueError("no branches to weight")
@@ -181,9 +181,9 @@ def select_weights(
 
     Example::
 
-        sel = select_weights({"qi": s_qi, "lexical": s_lex}, split.qrels(), split.item_ids(),
+        sel = select_weights({"image": s_img, "lexical": s_lex}, split.qrels(), split.item_ids(),
                              [q.id for q in split.queries], split_name="val", metric="R@10")
-        fused_test = sel.fuse({"qi": t_qi, "lexical": t_lex})
+        fused_test = sel.fuse({"image": t_img, "lexical": t_lex})
     """
     if not isinstance(split_name, str) or not split_name:
         raise ConfigError("split_name must name the split the weights are chosen on (e.g. 'val')")

@@ -1,13 +1,13 @@
 """Score fusion across retrieval branches: ``score = Σ_b w_b · s_b``, weights chosen on a validation split.
 
 Inputs are per-branch score arrays over the same items (``(N,)`` for one query, ``(Q, N)`` for many),
-already on comparable scales: cosine similarity for the dense branches (QI, QC; *not* multiplied by a
+already on comparable scales: cosine similarity for the dense branches (image, text; *not* multiplied by a
 temperature) and calibrated BM25 in [0, 1] for the lexical branch (:mod:`memesearch.models.lexical`).
 :func:`normalize_per_query` offers per-query min-max or z-score normalisation for other score kinds.
 
 **Missing scores.** ``NaN`` in a branch's array means "this branch has no score for this item" (e.g. the
-lexical branch for an item with no caption and no OCR, or QC for an item without context text). The
-rule, for each (query, item):
+lexical branch for an item with no caption and no OCR, or the text branch for an item without context
+text). The rule, for each (query, item):
 
 - by default the branch contributes nothing and the weights of the branches that do have a score are
   renormalised: ``fused = Σ_{b present} w_b s_b / Σ_{b present} w_b``;
@@ -27,9 +27,9 @@ module holds only the arithmetic that search and evaluation share.
 Example::
 
     >>> import numpy as np
-    >>> qi = np.array([0.30, 0.25, 0.20]); lex = np.array([0.0, 1.0, np.nan])
-    >>> [(r.item_id, round(r.score, 3)) for r in rank(["a", "b", "c"], {"qi": qi, "lexical": lex},
-    ...                                                {"qi": 0.8, "lexical": 0.2})]
+    >>> img = np.array([0.30, 0.25, 0.20]); lex = np.array([0.0, 1.0, np.nan])
+    >>> [(r.item_id, round(r.score, 3)) for r in rank(["a", "b", "c"], {"image": img, "lexical": lex},
+    ...                                                {"image": 0.8, "lexical": 0.2})]
     [('b', 0.4), ('a', 0.24), ('c', 0.2)]
 """
 
@@ -72,7 +72,7 @@ def normalize_weights(
     """Check ``weights`` (finite, >= 0, not all 0; one per branch) and scale them to sum to 1."""
     if not weights:
         raise ConfigError(
-            "no fusion weights given; expected one weight per branch, e.g. {'qi': 0.7, 'qc': 0.3}"
+            "no fusion weights given; expected one weight per branch, e.g. {'image': 0.7, 'text': 0.3}"
         )
     if branches is not None:
         missing = [b for b in branches if b not in weights]
@@ -117,7 +117,7 @@ def fuse_scores(
     ``branch_scores``: name -> array, all the same shape (``(N,)`` or ``(Q, N)``), NaN = no score.
     Returns float64 of that shape; NaN where no branch with a positive weight has a score.
 
-    >>> fuse_scores({"qi": [0.5, 0.5], "lexical": [1.0, float("nan")]}, {"qi": 0.5, "lexical": 0.5})
+    >>> fuse_scores({"image": [0.5, 0.5], "lexical": [1.0, float("nan")]}, {"image": 0.5, "lexical": 0.5})
     array([0.75, 0.5 ])
     """
     arrays = branch_arrays(branch_scores)

@@ -464,7 +464,7 @@ def make_card(
     command: str,
 ) -> dict[str, Any]:
     """The dataset card as a JSON-ready dict (also stored as the dataset's ``meta``)."""
-    from memesearch import __version__
+    from memesearch._version import __version__
 
     cfg = asdict(config)
     cfg["fractions"] = list(config.fractions)

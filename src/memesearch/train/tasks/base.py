@@ -1,9 +1,10 @@
 """The retrieval-Task contract and the plumbing every retrieval Task shares.
 
 :class:`RetrievalTask` adds two things to :class:`~memesearch.train.task.Task`: a ``branch`` name
-(``"qi"`` or ``"qc"``) and :meth:`RetrievalTask.score_split`, the ``(Q, N)`` cosine matrix of a split's
-queries against its items (rows in ``split.queries`` order, columns in ``split.items`` order; the
-item side never sees a query). ``memesearch evaluate --compare`` relies on exactly this. Validation
+(the search branch it scores: ``"image"`` or ``"text"``) and :meth:`RetrievalTask.score_split`, the
+``(Q, N)`` cosine matrix of a split's queries against its items (rows in ``split.queries`` order,
+columns in ``split.items`` order; the item side never sees a query). ``memesearch evaluate --compare``
+relies on exactly this. Validation
 during training scores the dataset's validation split (``val_split``, never a test split) and reports
 R@1/5/10, MdR, MnR and MAP (:func:`retrieval_metrics`).
 
@@ -372,7 +373,7 @@ class RetrievalTask(Task):
     :meth:`score_split`; :meth:`validate` is done here.
     """
 
-    branch: str = "qi"
+    branch: str = "image"
     config: RetrievalConfig
 
     @abstractmethod
@@ -398,7 +399,8 @@ class RetrievalTask(Task):
         device: str | torch.device = "cpu",
         batch_size: int = 64,
     ) -> dict[str, np.ndarray]:
-        """Scores of every branch the model has (``{"qi": .., "qc": ..}``); default: only ``branch``."""
+        """Scores of every branch the model has (``{"image": .., "text": ..}``, the search branch names of
+        :data:`memesearch.index.config.BRANCHES`); default: only ``branch``."""
         return {self.branch: self.score_split(model, dataset, split, device=device, batch_size=batch_size)}
 
     def dataset(self) -> Dataset:

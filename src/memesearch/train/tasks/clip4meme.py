@@ -195,7 +195,7 @@ def _join(texts: list[str], how: str = "all") -> str:
 class Clip4MemeQITask(ClipTowersTask):
     """Stage 1: multi-positive InfoNCE between query text and the QI item embedding."""
 
-    branch = "qi"
+    branch = "image"
     model_cls: type[Clip4MemeQI] = Clip4MemeQI
     config: Clip4MemeConfig
 
@@ -321,7 +321,7 @@ class Clip4MemeQITask(ClipTowersTask):
 class Clip4MemeQCTask(Clip4MemeQITask):
     """Stage 2: multi-positive InfoNCE between query and context text; the QI branch is frozen."""
 
-    branch = "qc"
+    branch = "text"
     model_cls = Clip4MemeQC
 
     def param_role(self, name: str, param: nn.Parameter) -> ParamRole:
@@ -415,8 +415,8 @@ class Clip4MemeQCTask(Clip4MemeQITask):
     ) -> dict[str, np.ndarray]:
         assert isinstance(model, Clip4MemeQC)
         return {
-            "qi": self.score_qi(model, dataset, split, device=device, batch_size=batch_size),
-            "qc": self.score_qc(model, dataset, split, device=device, batch_size=batch_size),
+            "image": self.score_qi(model, dataset, split, device=device, batch_size=batch_size),
+            "text": self.score_qc(model, dataset, split, device=device, batch_size=batch_size),
         }
 
 

@@ -24,7 +24,7 @@ out of training and scored :data:`~memesearch.models.fusion.NO_SCORE`.
 
 **Fusion**: :meth:`IEFTask.fused_scores` weighs QI and QC with weights chosen on the validation split
 (:func:`memesearch.eval.fusion_weights.select_weights`); stage-``qc`` validation also reports the fused
-metrics (``fused_R@10``, ...) and the chosen ``fusion_w_qi``.
+metrics (``fused_R@10``, ...) and the chosen ``fusion_w_image``.
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ class IEFTask(ClipTowersTask):
 
     def __init__(self, config: IEFConfig) -> None:
         super().__init__(config)
-        self.branch = config.stage
+        self.branch = "image" if config.stage == "qi" else "text"  # the search branch it scores
 
     def model_from_parts(self, parts: ClipParts) -> nn.Module:
         return IEFModel(parts, self.config, self.max_words)
@@ -347,9 +347,9 @@ class IEFTask(ClipTowersTask):
         batch_size: int = 64,
     ) -> dict[str, np.ndarray]:
         """QI always; QC too in stage ``qc`` (in stage ``qi`` the caption transformer is untrained)."""
-        out = {"qi": self._scored(self.score_qi, model, dataset, split, device, batch_size)}
+        out = {"image": self._scored(self.score_qi, model, dataset, split, device, batch_size)}
         if self.config.stage == "qc":
-            out["qc"] = self._scored(self.score_qc, model, dataset, split, device, batch_size)
+            out["text"] = self._scored(self.score_qc, model, dataset, split, device, batch_size)
         return out
 
     def fused_scores(
@@ -401,10 +401,10 @@ class IEFTask(ClipTowersTask):
                 self.score_split(model, dataset, val.name, device=device, batch_size=bs), val
             )
         branches = self.score_branches(model, dataset, val.name, device=device, batch_size=bs)
-        out = retrieval_metrics(branches["qc"], val)
+        out = retrieval_metrics(branches["text"], val)
         fused, weights = self.fused_scores(model, dataset, val.name, device=device, val_branches=branches)
         out.update({f"fused_{k}": v for k, v in retrieval_metrics(fused, val).items()})
-        out["fusion_w_qi"] = float(weights.get("qi", 0.0))
+        out["fusion_w_image"] = float(weights.get("image", 0.0))
         return out
 
 

@@ -156,7 +156,7 @@ class _TrainData:
 class StarterTask(RetrievalTask):
     """LiT-style training of the starter image tower + QI emotion gate against frozen e5-small queries."""
 
-    branch = "qi"
+    branch = "image"
     config: StarterTaskConfig
 
     def __init__(self, config: StarterTaskConfig) -> None:
