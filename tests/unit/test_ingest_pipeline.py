@@ -12,7 +12,7 @@ import pytest
 from memesearch.enrich.enrichers import EmotionEnricher, EnrichContext, Enricher, EnrichInput
 from memesearch.index import Index
 from memesearch.ingest import Ingestor
-from memesearch.ingest.pipeline import STAGES
+from memesearch.ingest.stages import STAGES
 from memesearch.models import create_encoder
 from memesearch.utils.synthetic import shapes_image
 

@@ -7,7 +7,8 @@
   ``.jpg`` is decoded as a PNG and flagged ``extension_mismatch``;
 * still images (JPEG, PNG, WebP, BMP, TIFF, AVIF) give one frame; animations (GIF, animated WebP, APNG)
   give up to ``max_frames`` frames evenly spaced over the animation; videos (anything FFmpeg reads, via
-  PyAV) give the cover (first decodable frame) and up to ``max_frames - 1`` more, evenly spaced in time;
+  PyAV, :mod:`memesearch.enrich.video`) give the cover (first decodable frame) and up to
+  ``max_frames - 1`` more, evenly spaced in time;
 * every frame goes through :func:`memesearch.models.encoders.images.to_rgb`, so colour handling is the
   same as in the encoders: EXIF orientation applied, alpha composited onto white, CMYK / 16-bit converted;
 * a frame larger than ``max_pixels`` (width x height, read from the header) is refused **before**
@@ -31,21 +32,16 @@ import os
 import re
 import struct
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, NoReturn
+from typing import BinaryIO, NoReturn
 
 from PIL import Image, UnidentifiedImageError
 
 from memesearch.data.formats.media import MEDIA_EXTENSIONS, detect_media_stream
+from memesearch.enrich.video import read_video
 from memesearch.errors import MemesearchError
 from memesearch.models.encoders.images import to_rgb
-
-if TYPE_CHECKING:
-    import av.container
-    import av.video.frame
-    import av.video.stream
 
 logger = logging.getLogger(__name__)
 
@@ -94,20 +90,10 @@ _CANONICAL_EXTENSION: dict[str, str] = {
 _TYPE_SUFFIX = re.compile(r"^\.[a-z][a-z0-9]{1,4}$")
 # PIL's format names that are variants of a family above.
 _PIL_FORMATS = {"mpo": "jpeg", "apng": "png", "dib": "bmp"}
-# First token of FFmpeg's demuxer name -> our format name.
-_DEMUXERS = {
-    "matroska": "mkv",
-    "asf": "wmv",
-    "mpegts": "ts",
-    "mpeg": "mpg",
-    "mpegvideo": "mpg",
-    "m4v": "mpg",
-}
 # What PIL's plugins and decoders raise on damaged data (seen by fuzzing PNG, JPEG, GIF, WebP, BMP, TIFF).
 _PIL_DECODE_ERRORS = (
     OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError, struct.error, zlib.error,
 )  # fmt: skip
-_MAX_BAD_PACKETS = 64  # corrupt packets skipped while looking for a decodable video frame
 
 
 class MediaError(MemesearchError):
@@ -299,6 +285,11 @@ class _Context:
                 hint="downscale the file, or raise max_pixels if it is genuine",
             )
 
+    @property
+    def label(self) -> str:
+        """The name, safe to print on one line."""
+        return _printable(self.name)
+
     def extension_mismatch(self, fmt: str) -> bool:
         suffix = Path(self.name).suffix.lower()
         if not _TYPE_SUFFIX.match(suffix):
@@ -330,7 +321,17 @@ def _decode_stream(fh: BinaryIO, ctx: _Context) -> DecodedMedia:
             "not-media", f"{claim}the content is not an image or a video ({_describe(head)})", hint=_EXPECTED
         )
     if kind == "video":
-        return _decode_video(fh, head, ctx)
+        video = read_video(fh, head, ctx)
+        return DecodedMedia(
+            media="video",
+            format=video.format,
+            width=video.frames[0].width,
+            height=video.frames[0].height,
+            frames=video.frames,
+            total_frames=video.total_frames,
+            duration_s=video.duration_s,
+            extension_mismatch=ctx.extension_mismatch(video.format),
+        )
     return _decode_image(fh, head, ctx)
 
 
@@ -486,154 +487,3 @@ def _looks_truncated(fh: BinaryIO, head: bytes) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------- video
-
-
-def _video_format(head: bytes, demuxer: str) -> str:
-    token = demuxer.split(",")[0]
-    if token == "mov":
-        if len(head) >= 12 and head[4:8] == b"ftyp":
-            brand = head[8:12]
-            if brand == b"qt  ":
-                return "mov"
-            return "3gp" if brand.startswith(b"3g") else "mp4"
-        return "mov"
-    if token == "matroska":
-        return "webm" if b"webm" in head[:64] else "mkv"
-    return _DEMUXERS.get(token, token)
-
-
-def _decode_video(fh: BinaryIO, head: bytes, ctx: _Context) -> DecodedMedia:
-    """Cover + evenly spaced frames with PyAV; any FFmpeg failure becomes 'unreadable-video'."""
-    import av  # heavy: only when a video is decoded
-
-    def unreadable(message: str) -> MediaError:
-        return ctx.error(
-            "unreadable-video",
-            message,
-            hint="check that it plays in a video player; re-encode it (e.g. to H.264 MP4) if it does not",
-        )
-
-    try:
-        # a Python file object (not the path): works for uploads and for any file name the OS accepts
-        with av.open(fh, mode="r", buffer_size=1 << 18) as container:
-            if not container.streams.video:
-                raise unreadable("the file has no video stream")
-            stream = container.streams.video[0]
-            if stream.codec_context is None:
-                raise unreadable("FFmpeg has no decoder for the video codec of this file")
-            width, height = stream.codec_context.width, stream.codec_context.height
-            if width and height:
-                ctx.check_pixels(width, height, "the video frame")
-            fmt = _video_format(head, container.format.name)
-            total = int(stream.frames) if stream.frames else None
-            duration = _video_duration(container, stream)
-            frames = _video_frames(container, stream, duration, ctx)
-            if not frames:
-                raise unreadable("no frame of the video could be decoded")
-    except MediaError:
-        raise
-    except (av.FFmpegError, OSError, ValueError, EOFError, IndexError, RuntimeError) as exc:
-        raise unreadable(f"FFmpeg cannot read the video ({type(exc).__name__}: {exc})") from None
-    cover = frames[0]
-    if not (width and height):
-        ctx.check_pixels(cover.width, cover.height, "the video frame")
-    return DecodedMedia(
-        media="video",
-        format=fmt,
-        width=cover.width,
-        height=cover.height,
-        frames=frames,
-        total_frames=total,
-        duration_s=duration,
-        extension_mismatch=ctx.extension_mismatch(fmt),
-    )
-
-
-def _video_duration(
-    container: av.container.InputContainer, stream: av.video.stream.VideoStream
-) -> float | None:
-    """Seconds from the stream's metadata, else the container's; ``None`` when neither says."""
-    if stream.duration and stream.time_base:
-        return float(stream.duration * stream.time_base)
-    if container.duration:
-        import av
-
-        return float(container.duration) / av.time_base
-    return None
-
-
-def _video_frames(
-    container: av.container.InputContainer,
-    stream: av.video.stream.VideoStream,
-    duration: float | None,
-    ctx: _Context,
-) -> list[Image.Image]:
-    """The first decodable frame, then one frame at or after each of ``max_frames - 1`` evenly spaced
-    times (seek to the keyframe before the time, decode forward to it)."""
-    import av
-
-    first = next(_decoded(container, stream), None)
-    if first is None:
-        return []
-    frames = [_frame_image(first)]
-    if ctx.max_frames == 1 or not duration or stream.time_base is None:
-        return frames
-    time_base = stream.time_base
-    start = stream.start_time or 0
-    seen = {first.pts}
-    for i in range(1, ctx.max_frames):
-        target = start + int(i * duration / ctx.max_frames / time_base)  # in stream.time_base units
-        try:
-            container.seek(target, stream=stream, backward=True, any_frame=False)
-            chosen = None
-            for frame in _decoded(container, stream):
-                chosen = frame
-                if frame.pts is None or frame.pts >= target:
-                    break
-        except (av.FFmpegError, OSError, ValueError) as exc:
-            # not seekable (no index) or damaged further on: the cover and the frames so far still count
-            logger.info(
-                "%s: stopped sampling video frames at %.2fs (%s)",
-                _printable(ctx.name),
-                float(target * time_base),
-                exc,
-            )
-            break
-        if chosen is None or chosen.pts in seen:
-            continue  # the video is shorter than its metadata says, or frames are sparse
-        seen.add(chosen.pts)
-        frames.append(_frame_image(chosen))
-    return frames
-
-
-def _decoded(
-    container: av.container.InputContainer, stream: av.video.stream.VideoStream
-) -> Iterator[av.video.frame.VideoFrame]:
-    """Video frames from the current position, skipping (a bounded number of) undecodable packets."""
-    import av
-
-    bad = 0
-    for packet in container.demux(stream):
-        try:
-            decoded = packet.decode()
-        except av.InvalidDataError:
-            bad += 1
-            if bad > _MAX_BAD_PACKETS:
-                raise
-            continue
-        for frame in decoded:
-            if isinstance(frame, av.VideoFrame):
-                yield frame
-
-
-def _frame_image(frame: av.video.frame.VideoFrame) -> Image.Image:
-    """An upright RGB PIL image; the display-matrix rotation (phone videos) is applied."""
-    image = frame.to_image()  # RGB, (H, W)
-    rotation = getattr(frame, "rotation", 0) or 0
-    turns = round(rotation / 90) % 4  # counter-clockwise quarter turns
-    if turns:
-        transpose = (None, Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180, Image.Transpose.ROTATE_270)
-        method = transpose[turns]
-        assert method is not None
-        image = image.transpose(method)
-    return image

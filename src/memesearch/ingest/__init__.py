@@ -18,10 +18,12 @@ from memesearch.utils.lazy import lazy_api
 
 if TYPE_CHECKING:  # pragma: no cover
     from memesearch.ingest.inputs import InputRecord, expand_inputs
-    from memesearch.ingest.pipeline import Ingestor, add_bytes, add_paths, default_workers
+    from memesearch.ingest.pipeline import Ingestor, add_bytes, add_paths
     from memesearch.ingest.records import IngestFailure, IngestSummary
+    from memesearch.ingest.stages import STAGES, default_workers
 
 __all__ = [
+    "STAGES",
     "IngestFailure",
     "IngestSummary",
     "Ingestor",
@@ -40,7 +42,8 @@ __getattr__, __dir__ = lazy_api(
         "Ingestor": "memesearch.ingest.pipeline",
         "add_bytes": "memesearch.ingest.pipeline",
         "add_paths": "memesearch.ingest.pipeline",
-        "default_workers": "memesearch.ingest.pipeline",
+        "default_workers": "memesearch.ingest.stages",
+        "STAGES": "memesearch.ingest.stages",
         "IngestFailure": "memesearch.ingest.records",
         "IngestSummary": "memesearch.ingest.records",
     },

@@ -29,35 +29,33 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from memesearch.enrich.enrichers import (
-    EmotionEnricher,
-    EnrichContext,
-    Enricher,
-    EnrichInput,
-    given_emotions,
-    mean_by_owner,
-)
+from memesearch.enrich.enrichers import EmotionEnricher, EnrichContext, Enricher, EnrichInput, given_emotions
 from memesearch.errors import ConfigError
-from memesearch.index import Index
+from memesearch.index.index import Index
 from memesearch.index.records import IndexedItem, NewItem, PathStamp
 from memesearch.ingest.inputs import InputRecord, expand_inputs
 from memesearch.ingest.prepare import Prepared, PrepareTask, ocr_version, prepare
 from memesearch.ingest.records import IngestFailure, IngestSummary
-from memesearch.utils.io import progress_bar, sha256_bytes, sha256_file
+from memesearch.ingest.stages import (
+    NearDuplicates,
+    StageClock,
+    default_workers,
+    embed_items,
+    hash_file,
+    run_enrichers,
+    run_prepare,
+)
+from memesearch.utils.io import progress_bar, sha256_bytes
 
 logger = logging.getLogger(__name__)
 
 MEDIA_EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "MPO": "jpg"}
-STAGES: tuple[str, ...] = ("inputs", "hash", "prepare", "enrich", "embed", "dedup", "write")
 
 
 @dataclass
@@ -78,49 +76,9 @@ class _Ready:
     emotions: list[tuple[str, float]] | None = None
 
 
-class StageClock:
-    """Seconds and items per stage (wall time in this process; a pool stage counts the waiting)."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self.items: dict[str, int] = {}
-
-    @contextmanager
-    def stage(self, name: str, items: int = 0) -> Iterator[None]:
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.add(name, time.perf_counter() - t0, items)
-
-    def add(self, name: str, seconds: float, items: int = 0) -> None:
-        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
-        self.items[name] = self.items.get(name, 0) + items
-
-    def report(self) -> dict[str, dict[str, float]]:
-        out: dict[str, dict[str, float]] = {}
-        for name in STAGES:
-            if name in self.seconds:
-                s, n = self.seconds[name], self.items.get(name, 0)
-                out[name] = {
-                    "seconds": round(s, 4),
-                    "items": n,
-                    "items_per_s": round(n / s, 2) if s > 0 else 0.0,
-                }
-        return out
-
-
 def default_enrichers(index: Index) -> list[Enricher]:
     """The enrichers an index's settings ask for: the emotion tagger when ``emotions`` is on."""
     return [EmotionEnricher(index.encoder, top_k=index.config.emotion_top_k)] if index.config.emotions else []
-
-
-def default_workers(ocr: bool) -> int:
-    """Worker processes when the caller does not say: every core when OCR runs (it dominates the
-    cost), else all but two — decoding without OCR costs less than the encoder forward pass, and on a
-    small machine worker processes only take cores from the encoder (measured: bench/bench_ingest.py)."""
-    cores = os.cpu_count() or 1
-    return cores if ocr else max(0, cores - 2)
 
 
 class Ingestor:
@@ -134,7 +92,7 @@ class Ingestor:
     def __init__(self, index: Index, *, enrichers: Sequence[Enricher] | None = None) -> None:
         self.index = index
         self.enrichers = list(enrichers) if enrichers is not None else default_enrichers(index)
-        self._phashes: tuple[np.ndarray, np.ndarray] | None = None  # (rowids, hashes) already indexed
+        self._near: NearDuplicates = self._near_duplicates()
 
     # ---- entry points --------------------------------------------------------------------------
     def add_paths(
@@ -158,7 +116,7 @@ class Ingestor:
         """
         idx = self.index
         idx.check_writable()
-        self._phashes = None  # removals since the last run may have changed them
+        self._near = self._near_duplicates()  # removals since the last run may have changed them
         t0 = time.perf_counter()
         clock = StageClock()
         with clock.stage("inputs"):
@@ -217,7 +175,7 @@ class Ingestor:
         ``meta.filename``, cleaned). Bad bytes give a summary with one failure and change nothing."""
         idx = self.index
         idx.check_writable()
-        self._phashes = None  # removals since the last run may have changed them
+        self._near = self._near_duplicates()  # removals since the last run may have changed them
         t0 = time.perf_counter()
         clock = StageClock()
         summary = IngestSummary()
@@ -253,6 +211,15 @@ class Ingestor:
         return summary
 
     # ---- stages --------------------------------------------------------------------------------
+    def _near_duplicates(self) -> NearDuplicates:
+        idx = self.index
+
+        def item_id(rowid: int) -> str | None:
+            item = idx.items([rowid]).get(rowid)
+            return None if item is None else item.id
+
+        return NearDuplicates(idx.config.near_duplicate_distance, idx.phashes, item_id)
+
     def _task(
         self, path: str, sha: str, *, data: bytes | None = None, run_ocr: bool | None = None
     ) -> PrepareTask:
@@ -293,7 +260,7 @@ class Ingestor:
             # hash: content hashes (I/O bound: threads), exact duplicates get the path only
             with clock.stage("hash", len(pending)):
                 with ThreadPoolExecutor(max_workers=4) as pool:
-                    hashes = list(pool.map(_hash_one, pending))
+                    hashes = list(pool.map(hash_file, [p.stamp.path for p in pending]))
                 fresh: dict[str, list[_Pending]] = {}
                 for p, h in zip(pending, hashes, strict=True):
                     if isinstance(h, IngestFailure):
@@ -321,7 +288,7 @@ class Ingestor:
             by_sha = {g[0].sha256: g for g in groups}
             sha_of_path = {t.path: t.sha256 for t in tasks}
             batch: list[_Ready] = []
-            results = _run_tasks(tasks, n_workers)
+            results = run_prepare(tasks, n_workers)
             while True:
                 with clock.stage("prepare"):
                     result = next(results, None)
@@ -367,13 +334,13 @@ class Ingestor:
             )
             for r in batch
         ]
-        cache_rows: list[list[tuple[str, str, str, bytes]]] = [[] for _ in batch]
         with clock.stage("enrich", len(batch)):
-            self._enrich(inputs, ctx, cache_rows)
+            cache_rows = run_enrichers(self.enrichers, inputs, ctx, idx.cached)
         with clock.stage("embed", len(batch)):
-            image_vecs, text_vecs = self._embed(inputs, ctx)
+            image_vecs, text_vecs = embed_items(idx.encoder, inputs, ctx)
         with clock.stage("dedup", len(batch)):
-            dups = self._near_duplicates([(r.prepared.sha256[:16], r.prepared.phash) for r in batch], summary)
+            dups = self._near.find([(r.prepared.sha256[:16], r.prepared.phash) for r in batch])
+            summary.near_duplicates += sum(d is not None for d in dups)
         with clock.stage("write", len(batch)):
             now = time.time()
             new: list[NewItem] = []
@@ -413,127 +380,8 @@ class Ingestor:
             rowids = idx.write_batch(new)
             summary.duplicates += sum(max(0, len(r.files) - 1) for r in batch)
             summary.indexed.extend(n.item.id for n in new)
-            self._remember_phashes(rowids, [n.item.phash for n in new])
+            self._near.remember(rowids, [n.item.phash for n in new])
         ctx.forget()
-
-    def _enrich(
-        self,
-        inputs: list[EnrichInput],
-        ctx: EnrichContext,
-        cache_rows: list[list[tuple[str, str, str, bytes]]],
-    ) -> None:
-        for enricher in self.enrichers:
-            wanted = [i for i, it in enumerate(inputs) if enricher.wants(it)]
-            if not wanted:
-                continue
-            stage, version = f"enrich:{enricher.name}", enricher.version
-            keys = {i: enricher.cache_key(inputs[i]) for i in wanted}
-            hits = self.index.cached(list(keys.values()), stage, version)
-            results: dict[int, dict[str, Any]] = {
-                i: json.loads(hits[keys[i]]) for i in wanted if keys[i] in hits
-            }
-            todo = [i for i in wanted if i not in results]
-            if todo:
-                for i, fields in zip(todo, enricher.enrich([inputs[i] for i in todo], ctx), strict=True):
-                    results[i] = fields
-                    value = json.dumps(fields, ensure_ascii=False).encode()
-                    cache_rows[i].append((keys[i], stage, version, value))
-            for i, fields in results.items():
-                _apply(inputs[i], fields, enricher)
-
-    def _embed(
-        self, inputs: list[EnrichInput], ctx: EnrichContext
-    ) -> tuple[np.ndarray, list[np.ndarray | None]]:
-        enc = self.index.encoder
-        with_text = [i for i, it in enumerate(inputs) if it.passage]
-        text_vecs: list[np.ndarray | None] = [None] * len(inputs)
-        if with_text:
-            for i, v in zip(
-                with_text, ctx.passage_vectors([inputs[i].passage for i in with_text]), strict=True
-            ):
-                text_vecs[i] = v
-        frames = [f for it in inputs for f in it.frames]
-        owner = np.repeat(np.arange(len(inputs)), [len(it.frames) for it in inputs])
-        if hasattr(enc, "encode_items"):  # the item's emotions go through the model's gate
-            frame_emotions = [[e for e, _ in inputs[int(o)].emotions or []] for o in owner]
-            vecs = enc.encode_items(frames, frame_emotions)
-        else:
-            vecs = enc.encode_image(frames, batch_size=64)
-        return mean_by_owner(vecs, owner, len(inputs)), text_vecs
-
-    def _near_duplicates(self, new: list[tuple[str, str]], summary: IngestSummary) -> list[str | None]:
-        """For each new item, the id of an indexed item (or an earlier one of this batch) whose perceptual
-        hash is within ``near_duplicate_distance`` bits, closest first; None when there is none."""
-        limit = self.index.config.near_duplicate_distance
-        out: list[str | None] = []
-        local: list[tuple[str, int]] = []
-        for item_id, ph in new:
-            found: str | None = None
-            if ph and limit > 0:
-                h = int(ph, 16)
-                if self._phashes is None:
-                    self._phashes = self.index.phashes()
-                rowids, hashes = self._phashes
-                if rowids.size:
-                    dist = np.bitwise_count(hashes ^ np.uint64(h))
-                    best = int(np.argmin(dist))
-                    if int(dist[best]) <= limit:
-                        item = self.index.items([int(rowids[best])]).get(int(rowids[best]))
-                        found = item.id if item is not None else None
-                if found is None:
-                    found = next((i for i, other in local if (h ^ other).bit_count() <= limit), None)
-                local.append((item_id, h))
-            out.append(found)
-            if found is not None:
-                summary.near_duplicates += 1
-        return out
-
-    def _remember_phashes(self, rowids: list[int], phashes: list[str]) -> None:
-        if self._phashes is None:
-            return
-        got = [(r, int(h, 16)) for r, h in zip(rowids, phashes, strict=True) if h]
-        if got:
-            self._phashes = (
-                np.concatenate([self._phashes[0], np.array([r for r, _ in got], np.int64)]),
-                np.concatenate([self._phashes[1], np.array([h for _, h in got], np.uint64)]),
-            )
-
-
-def _apply(item: EnrichInput, fields: dict[str, Any], enricher: Enricher) -> None:
-    for key, value in fields.items():
-        if key not in enricher.fields:
-            raise ConfigError(
-                f"enricher {enricher.name!r} returned field {key!r}; it declares {enricher.fields}"
-            )
-        if key == "emotions":
-            item.emotions = [(str(e), float(s)) for e, s in value]
-        elif key == "captions":
-            item.captions = [*item.captions, *[str(c) for c in value]]
-        elif key == "meta":
-            item.meta.update(value)
-        else:
-            raise ConfigError(f"enricher field {key!r} is not known to the pipeline")
-
-
-def _hash_one(p: _Pending) -> str | IngestFailure:
-    try:
-        return sha256_file(p.stamp.path)
-    except OSError as exc:
-        return IngestFailure(p.stamp.path, "missing", f"{p.stamp.path}: cannot read the file ({exc})")
-
-
-def _run_tasks(tasks: list[PrepareTask], workers: int) -> Iterator[Prepared | IngestFailure]:
-    if workers <= 1 or len(tasks) < 4:
-        for t in tasks:
-            yield prepare(t)
-        return
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    window = max(64, workers * 16)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        for start in range(0, len(tasks), window):
-            yield from pool.map(prepare, tasks[start : start + window], chunksize=4)
 
 
 def clean_filename(name: str) -> str:

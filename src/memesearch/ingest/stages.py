@@ -1,0 +1,233 @@
+"""The stages of the ingest pipeline, each a plain function or a small class over plain records.
+
+:class:`~memesearch.ingest.pipeline.Ingestor` runs them in the order of :data:`STAGES` and times each with
+a :class:`StageClock`:
+
+* ``hash`` — :func:`hash_file` (content hash of one file, a failure record instead of an exception);
+* ``prepare`` — :func:`run_prepare` (decode, perceptual hash, OCR: inline or in worker processes);
+* ``enrich`` — :func:`run_enrichers` (each enricher in order, results cached per key/stage/version);
+* ``embed`` — :func:`embed_items` (passage vectors for the text branch, item vectors for the image branch);
+* ``dedup`` — :class:`NearDuplicates` (perceptual-hash neighbours among indexed items and the batch).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from memesearch.enrich.enrichers import EnrichContext, Enricher, EnrichInput, mean_by_owner
+from memesearch.errors import ConfigError
+from memesearch.ingest.prepare import Prepared, PrepareTask, prepare
+from memesearch.ingest.records import IngestFailure
+from memesearch.utils.io import sha256_file
+
+#: the stages, in the order they run (and are reported in)
+STAGES: tuple[str, ...] = ("inputs", "hash", "prepare", "enrich", "embed", "dedup", "write")
+
+#: ``(cache key, stage, version, value)``: an enrichment result to store with its item
+CacheRow = tuple[str, str, str, bytes]
+
+
+class StageClock:
+    """Seconds and items per stage (wall time in this process; a pool stage counts the waiting)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.items: dict[str, int] = {}
+
+    @contextmanager
+    def stage(self, name: str, items: int = 0) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - t0, items)
+
+    def add(self, name: str, seconds: float, items: int = 0) -> None:
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+        self.items[name] = self.items.get(name, 0) + items
+
+    def report(self) -> dict[str, dict[str, float]]:
+        """``{stage: {"seconds", "items", "items_per_s"}}`` in :data:`STAGES` order."""
+        out: dict[str, dict[str, float]] = {}
+        for name in STAGES:
+            if name in self.seconds:
+                s, n = self.seconds[name], self.items.get(name, 0)
+                out[name] = {
+                    "seconds": round(s, 4),
+                    "items": n,
+                    "items_per_s": round(n / s, 2) if s > 0 else 0.0,
+                }
+        return out
+
+
+def default_workers(ocr: bool) -> int:
+    """Worker processes when the caller does not say: every core when OCR runs (it dominates the
+    cost), else all but two — decoding without OCR costs less than the encoder forward pass, and on a
+    small machine worker processes only take cores from the encoder (measured: bench/bench_ingest.py)."""
+    cores = os.cpu_count() or 1
+    return cores if ocr else max(0, cores - 2)
+
+
+def hash_file(path: str) -> str | IngestFailure:
+    """SHA-256 of the file at ``path``, or a ``missing`` failure when it cannot be read."""
+    try:
+        return sha256_file(path)
+    except OSError as exc:
+        return IngestFailure(path, "missing", f"{path}: cannot read the file ({exc})")
+
+
+def run_prepare(tasks: list[PrepareTask], workers: int) -> Iterator[Prepared | IngestFailure]:
+    """:func:`~memesearch.ingest.prepare.prepare` every task, in order: inline for ``workers <= 1`` or
+    a handful of tasks, else in a pool of spawned processes fed a window at a time."""
+    if workers <= 1 or len(tasks) < 4:
+        for t in tasks:
+            yield prepare(t)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    window = max(64, workers * 16)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        for start in range(0, len(tasks), window):
+            yield from pool.map(prepare, tasks[start : start + window], chunksize=4)
+
+
+def run_enrichers(
+    enrichers: Sequence[Enricher],
+    inputs: list[EnrichInput],
+    ctx: EnrichContext,
+    cached: Callable[[list[str], str, str], dict[str, bytes]],
+) -> list[list[CacheRow]]:
+    """Run each enricher on the items that want it, in order, updating ``inputs`` in place.
+
+    ``cached(keys, stage, version)`` looks results up (the index's cache); hits are used as they are,
+    misses are computed and returned per item as cache rows, to be written with the item.
+    """
+    rows: list[list[CacheRow]] = [[] for _ in inputs]
+    for enricher in enrichers:
+        wanted = [i for i, it in enumerate(inputs) if enricher.wants(it)]
+        if not wanted:
+            continue
+        stage, version = f"enrich:{enricher.name}", enricher.version
+        keys = {i: enricher.cache_key(inputs[i]) for i in wanted}
+        hits = cached(list(keys.values()), stage, version)
+        results: dict[int, dict[str, Any]] = {i: json.loads(hits[keys[i]]) for i in wanted if keys[i] in hits}
+        todo = [i for i in wanted if i not in results]
+        if todo:
+            for i, fields in zip(todo, enricher.enrich([inputs[i] for i in todo], ctx), strict=True):
+                results[i] = fields
+                rows[i].append((keys[i], stage, version, json.dumps(fields, ensure_ascii=False).encode()))
+        for i, fields in results.items():
+            apply_fields(inputs[i], fields, enricher)
+    return rows
+
+
+def apply_fields(item: EnrichInput, fields: dict[str, Any], enricher: Enricher) -> None:
+    """Set what an enricher returned on the item; a field it did not declare is an error."""
+    for key, value in fields.items():
+        if key not in enricher.fields:
+            raise ConfigError(
+                f"enricher {enricher.name!r} returned field {key!r}; it declares {enricher.fields}"
+            )
+        if key == "emotions":
+            item.emotions = [(str(e), float(s)) for e, s in value]
+        elif key == "captions":
+            item.captions = [*item.captions, *[str(c) for c in value]]
+        elif key == "meta":
+            item.meta.update(value)
+        else:
+            raise ConfigError(f"enricher field {key!r} is not known to the pipeline")
+
+
+def embed_items(
+    encoder: Any, inputs: list[EnrichInput], ctx: EnrichContext
+) -> tuple[np.ndarray, list[np.ndarray | None]]:
+    """``(image vectors (n, dim), text vectors or None per item)``.
+
+    Text: the passage embedding (memoised in ``ctx``: an enricher that embedded it already paid). Image:
+    each frame through the encoder (``encode_items`` with the item's emotions when the model has an
+    emotion gate), averaged per item and renormalised.
+    """
+    with_text = [i for i, it in enumerate(inputs) if it.passage]
+    text_vecs: list[np.ndarray | None] = [None] * len(inputs)
+    if with_text:
+        for i, v in zip(with_text, ctx.passage_vectors([inputs[i].passage for i in with_text]), strict=True):
+            text_vecs[i] = v
+    frames = [f for it in inputs for f in it.frames]
+    owner = np.repeat(np.arange(len(inputs)), [len(it.frames) for it in inputs])
+    if hasattr(encoder, "encode_items"):  # the item's emotions go through the model's gate
+        frame_emotions = [[e for e, _ in inputs[int(o)].emotions or []] for o in owner]
+        vecs = encoder.encode_items(frames, frame_emotions)
+    else:
+        vecs = encoder.encode_image(frames, batch_size=64)
+    return mean_by_owner(vecs, owner, len(inputs)), text_vecs
+
+
+class NearDuplicates:
+    """Finds, for new items, an indexed item (or an earlier item of the same batch) whose perceptual hash
+    is within ``limit`` bits. ``load()`` returns ``(rowids, hashes as uint64)`` of the indexed items and
+    ``item_id(rowid)`` the id of one; both are read lazily, once per run."""
+
+    def __init__(
+        self,
+        limit: int,
+        load: Callable[[], tuple[np.ndarray, np.ndarray]],
+        item_id: Callable[[int], str | None],
+    ) -> None:
+        self.limit = int(limit)
+        self._load = load
+        self._item_id = item_id
+        self._known: tuple[np.ndarray, np.ndarray] | None = None
+
+    def find(self, new: Sequence[tuple[str, str]]) -> list[str | None]:
+        """For each ``(item id, phash hex)`` the id it is a near-duplicate of (closest first) or None."""
+        out: list[str | None] = []
+        local: list[tuple[str, int]] = []
+        for item_id, ph in new:
+            found: str | None = None
+            if ph and self.limit > 0:
+                h = int(ph, 16)
+                if self._known is None:
+                    self._known = self._load()
+                rowids, hashes = self._known
+                if rowids.size:
+                    dist = np.bitwise_count(hashes ^ np.uint64(h))
+                    best = int(np.argmin(dist))
+                    if int(dist[best]) <= self.limit:
+                        found = self._item_id(int(rowids[best]))
+                if found is None:
+                    found = next((i for i, other in local if (h ^ other).bit_count() <= self.limit), None)
+                local.append((item_id, h))
+            out.append(found)
+        return out
+
+    def remember(self, rowids: Sequence[int], phashes: Sequence[str]) -> None:
+        """Add items just written, so later batches of the run see them."""
+        if self._known is None:
+            return
+        got = [(r, int(h, 16)) for r, h in zip(rowids, phashes, strict=True) if h]
+        if got:
+            self._known = (
+                np.concatenate([self._known[0], np.array([r for r, _ in got], np.int64)]),
+                np.concatenate([self._known[1], np.array([h for _, h in got], np.uint64)]),
+            )
+
+
+__all__ = [
+    "STAGES",
+    "NearDuplicates",
+    "StageClock",
+    "apply_fields",
+    "default_workers",
+    "embed_items",
+    "hash_file",
+    "run_enrichers",
+    "run_prepare",
+]

@@ -1,0 +1,165 @@
+"""HTTP plumbing of the server: the one map from domain errors to HTTP answers, and security headers.
+
+Every error leaves the server as ``{"error": {"code", "message"[, "details"]}}`` with a stable ``code``:
+:class:`ApiError` for what the routes refuse themselves, :func:`error_status` for memesearch's domain
+errors (bad query -> 400, unreadable media -> 415/422, ...), and 500 only for bugs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from memesearch.enrich.media import MediaError
+from memesearch.errors import ConfigError, DataFormatError, MemesearchError, UnknownNameError
+from memesearch.search import QueryError
+from memesearch.serve.uploads import UploadError
+
+logger = logging.getLogger(__name__)
+
+# The page loads only its own files; the API answers are never rendered as HTML.
+_PAGE_CSP = (
+    "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+# Paths that answer HTML: the page and the API reference (both get the CSP above).
+_PAGES = frozenset({"/", "/docs"})
+
+#: media failure reasons answered 415 Unsupported Media Type (the others: 422)
+MEDIA_415 = {"not-media", "unsupported"}
+
+
+class ApiError(Exception):
+    """An HTTP error with a stable ``code``, raised by routes and turned into the error JSON."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+
+
+def _error_json(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        body["details"] = details
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def error_status(exc: MemesearchError) -> tuple[int, str]:
+    """HTTP status and error code of a domain error (the one mapping from domain errors to HTTP)."""
+    if isinstance(exc, QueryError):
+        return 400, "invalid-query"
+    if isinstance(exc, UnknownNameError):
+        return 400, "unknown-name"
+    if isinstance(exc, MediaError):
+        reason = getattr(exc, "reason", None) or "unreadable"
+        return (415 if reason in MEDIA_415 else 422), f"media-{reason}"
+    if isinstance(exc, DataFormatError):
+        return 422, "invalid-data"
+    if isinstance(exc, ConfigError):
+        return 400, "invalid-config"
+    return 400, "invalid-request"
+
+
+def short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters (for echoing client input in messages)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
+    parts, details = [], []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body")]
+        where = ".".join(loc) or "request"
+        msg = str(err.get("msg", "invalid value"))
+        got = f" (got {short_repr(err['input'])})" if "input" in err and err["input"] is not None else ""
+        parts.append(f"{where}: {msg}{got}")
+        details.append({"field": where, "message": msg})
+    return "invalid request parameters: " + "; ".join(parts), details
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return _error_json(exc.status, exc.code, exc.message, headers=exc.headers)
+
+    async def upload_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, UploadError)
+        # A refused upload may leave body bytes unread: ask the client to open a new connection.
+        return _error_json(exc.status, exc.code, exc.message, headers={"Connection": "close"})
+
+    async def domain_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, MemesearchError)
+        status, code = error_status(exc)
+        logger.info("%s %s -> %d %s: %s", request.method, request.url.path, status, code, exc)
+        return _error_json(status, code, str(exc))
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        message, details = _validation_message(exc)
+        return _error_json(422, "invalid-request", message, details=details)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        message = str(exc.detail)
+        if exc.status_code == 404:
+            message = f"no such endpoint: {request.method} {request.url.path} (the API is listed at /docs)"
+        return _error_json(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        logger.exception("internal error on %s %s", request.method, request.url.path)
+        return _error_json(500, "internal", "internal server error (a bug in memesearch; see the server log)")
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(UploadError, upload_error)
+    app.add_exception_handler(MemesearchError, domain_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, internal_error)
+
+
+class SecurityHeadersMiddleware:
+    """Adds ``nosniff`` and ``no-referrer`` to every answer and a strict CSP to the page's files.
+
+    A plain ASGI middleware (not ``BaseHTTPMiddleware``), so request bodies still stream to the routes.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        page = path in _PAGES or path.startswith("/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "no-referrer")
+                if page:
+                    headers.setdefault("Content-Security-Policy", _PAGE_CSP)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
