@@ -26,10 +26,10 @@ def train_main(argv: list[str]) -> int:
 
 
 TINY = [
-    "task_config.image_size=32",
-    "task_config.widths=[8,16]",
-    "task_config.depths=[1,1]",
-    "task_config.head_hidden=0",
+    "task_config.model.image_size=32",
+    "task_config.model.widths=[8,16]",
+    "task_config.model.depths=[1,1]",
+    "task_config.model.head_hidden=0",
     "task_config.eval_batch_size=8",
     "batch_size=8",
     "max_steps=1",
@@ -76,9 +76,13 @@ def test_one_training_step_export_and_reload(tmp_path: Path) -> None:
 
 
 def test_unknown_starter_key_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = train_main(["--preset", "starter", "--set", "task_config.widht=[8]", "--print-config"])
+    code = train_main(["--preset", "starter", "--set", "task_config.model.widht=[8]", "--print-config"])
     assert code == 2
-    assert "did you mean 'task_config.width" in capsys.readouterr().err
+    assert "did you mean 'task_config.model.width" in capsys.readouterr().err
+    # an architecture key written where it lived before the model config was nested
+    code = train_main(["--preset", "starter", "--set", "task_config.widths=[8]", "--print-config"])
+    assert code == 2
+    assert "'task_config.widths' is now 'task_config.model.widths'" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------------

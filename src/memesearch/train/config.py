@@ -204,6 +204,10 @@ def dataclass_from_dict(cls: type[T], data: Mapping[str, Any], *, where: str = "
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         dotted = f"{where}.{key}" if where else str(key)
+        moved = getattr(cls, "MOVED_KEYS", {}).get(key)
+        if key not in names and moved:
+            prefix = f"{where}." if where else ""
+            raise ConfigError(f"config key {dotted!r} is now {prefix + moved!r}; write it there")
         if key not in names:
             raise ConfigError(
                 f"unknown config key {dotted!r}{_suggest(str(key), names, f'{where}.' if where else '')}; "

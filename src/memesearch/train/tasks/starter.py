@@ -28,8 +28,8 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -58,8 +58,9 @@ log = logging.getLogger(__name__)
 class StarterTaskConfig(RetrievalConfig):
     """``task_config`` of ``starter`` (the shared :class:`RetrievalConfig` keys plus these).
 
-    ``model_name`` is the frozen text encoder (``e5-small``); the image tower is built from the
-    architecture keys (see :class:`~memesearch.models.starter.model.StarterConfig`).
+    ``model`` is the architecture, the model's own config
+    (:class:`~memesearch.models.starter.model.StarterConfig`: ``task_config.model.widths=[8,16]``);
+    ``model_name`` is the frozen text encoder (``e5-small``) and must equal ``model.text_encoder``.
 
     Augmentation: ``zoom`` range of the content scale (< 1 shrinks it into a white margin), ``shift``
     (fraction of the side), ``rotate`` (degrees), ``gamma`` (max |log gamma|), ``contrast`` and
@@ -68,16 +69,15 @@ class StarterTaskConfig(RetrievalConfig):
     embedding cache (default ``~/.cache/memesearch``).
     """
 
+    #: the architecture keys that lived directly under task_config before the model config was nested
+    MOVED_KEYS: ClassVar[dict[str, str]] = {
+        k: f"model.{k}"
+        for k in "image_size stem widths depths head_hidden gate_init logit_scale_init emotion_kind".split()
+    }
+
     dataset: str = "data/emoji"
     model_name: str = "e5-small"
-    image_size: int = 64
-    stem: int = 2
-    widths: tuple[int, ...] = (32, 64, 128, 256)
-    depths: tuple[int, ...] = (1, 1, 1, 1)
-    head_hidden: int = 768
-    gate_init: float = 0.1
-    logit_scale_init: float = 10.0
-    emotion_kind: str = "passage"
+    model: StarterConfig = field(default_factory=StarterConfig)
     mask_false_negatives: bool = True
     augment: bool = True
     zoom: tuple[float, float] = (0.8, 1.15)
@@ -108,21 +108,16 @@ class StarterTaskConfig(RetrievalConfig):
             raise ConfigError(
                 f"task_config.max_train_pairs: got {self.max_train_pairs}, expected >= 1 or null"
             )
-        self.model_config()  # checks the architecture keys
+        if self.model.text_encoder != self.model_name:
+            raise ConfigError(
+                f"task_config.model_name is {self.model_name!r} but task_config.model.text_encoder is "
+                f"{self.model.text_encoder!r}: the tower maps into the text encoder's space; set both to one "
+                "name"
+            )
 
     def model_config(self) -> StarterConfig:
         """The :class:`StarterConfig` of the model this Task trains."""
-        return StarterConfig(
-            image_size=self.image_size,
-            stem=self.stem,
-            widths=tuple(self.widths),
-            depths=tuple(self.depths),
-            head_hidden=self.head_hidden,
-            gate_init=self.gate_init,
-            logit_scale_init=self.logit_scale_init,
-            text_encoder=self.model_name,
-            emotion_kind=self.emotion_kind,
-        )
+        return self.model
 
 
 class StarterPairs(TorchDataset[dict[str, int]]):
@@ -173,7 +168,7 @@ class StarterTask(RetrievalTask):
     def _load_images(self, dataset: Dataset, split: Split) -> Tensor:
         from memesearch.models import load_image
 
-        size = self.config.image_size
+        size = self.config.model.image_size
         out = torch.empty((len(split.items), 3, size, size), dtype=torch.uint8)
         for start in range(0, len(split.items), 256):
             batch = []
@@ -195,7 +190,7 @@ class StarterTask(RetrievalTask):
         feats, mask = emotion_features(
             self.text_cache,
             [it.emotions for it in split.items],
-            kind="query" if self.config.emotion_kind == "query" else "passage",
+            kind="query" if self.config.model.emotion_kind == "query" else "passage",
         )
         if not mask.any():
             feats = np.zeros((len(split.items), self.config.model_config().emotion_dim), dtype=np.float32)
