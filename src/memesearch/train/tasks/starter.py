@@ -71,9 +71,8 @@ class StarterTaskConfig(RetrievalConfig):
 
     #: the architecture keys that lived directly under task_config before the model config was nested
     MOVED_KEYS: ClassVar[dict[str, str]] = {
-        k: f"model.{k}"
-        for k in "image_size stem widths depths head_hidden gate_init logit_scale_init emotion_kind".split()
-    }
+        k: f"model.{k}" for k in ("image_size", "stem", "widths", "depths", "head_hidden")
+    } | {k: f"model.{k}" for k in ("gate_init", "logit_scale_init", "emotion_kind")}
 
     dataset: str = "data/emoji"
     model_name: str = "e5-small"
