@@ -76,6 +76,10 @@ class Item:
         """The item's context text (captions then OCR), without empty entries."""
         return context_texts(self.captions, self.ocr)
 
+    def passage(self, *, oracle_captions: bool = True) -> str:
+        """:meth:`texts` joined by newlines (:func:`context_passage`; "" when the item has no text)."""
+        return "\n".join(self.texts(oracle_captions=oracle_captions))
+
     def texts(self, *, oracle_captions: bool = True) -> list[str]:
         """The context texts a model may see: with ``oracle_captions=False`` the captions of an item whose
         ``meta["caption_kind"]`` is ``"oracle"`` (a benchmark's own answer, e.g. the CLDR name) are left
@@ -104,6 +108,11 @@ def context_texts(captions: Iterable[str], ocr: str | Iterable[str] | None) -> l
     if joined.strip():
         texts.append(joined)
     return texts
+
+
+def context_passage(captions: Iterable[str], ocr: str | Iterable[str] | None) -> str:
+    """The context texts joined by newlines: the one text the text and lexical branches see ("" = none)."""
+    return "\n".join(context_texts(captions, ocr))
 
 
 @dataclass(slots=True)

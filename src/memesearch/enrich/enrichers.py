@@ -28,7 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from PIL import Image
 
-from memesearch.data.records import OCRLine, context_texts
+from memesearch.data.records import OCRLine, context_passage, context_texts
 from memesearch.errors import MemesearchError
 
 
@@ -55,7 +55,7 @@ class EnrichInput:
     @property
     def passage(self) -> str:
         """The context texts joined by newlines ("" = no text): what the text branch embeds."""
-        return "\n".join(self.texts)
+        return context_passage(self.captions, [line.text for line in self.ocr or []])
 
 
 class EnrichContext:

@@ -79,7 +79,7 @@ def lexical_scorer(*, captions: bool = True) -> Scorer:
         from memesearch.models.lexical import LexicalIndex
 
         sp = ds[split]
-        texts = ["\n".join(it.texts(oracle_captions=captions)) or None for it in sp.items]
+        texts = [it.passage(oracle_captions=captions) or None for it in sp.items]
         index = LexicalIndex()
         index.build(sp.item_ids(), texts)
         return np.asarray(index.score([q.text for q in sp.queries]), dtype=np.float64)

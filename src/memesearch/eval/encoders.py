@@ -5,7 +5,7 @@ text (``branch="text"``), with the SPEC §5 metrics over the split's whole galle
   through its image tower; score = cosine.
 - **text** branch: queries (``kind="query"``) against each item's *passage*, its context texts
   (captions, then OCR) joined by newlines and embedded once (``kind="passage"``) — the definition the
-  index serves (:func:`memesearch.search.branches.text_passages`). Measured against the best cosine over
+  index serves (:func:`memesearch.data.records.context_passage`). Measured against the best cosine over
   the texts on the emoji val split (``scripts/measure_text_branch.py``): equal with OCR and no captions,
   R@10 0.7495 vs 0.7161 with the en + zh names as captions. An item with no context text gets no score
   from this branch and ranks below every scored item (:data:`NO_SCORE`); it is never embedded as an
@@ -68,11 +68,9 @@ def text_branch_scores(
     progress: bool | None = None,
 ) -> np.ndarray:
     """(Q, N) cosine of each query with each item's passage (the text branch as search defines it:
-    :func:`memesearch.search.branches.text_passages`); :data:`NO_SCORE` for items without text."""
-    from memesearch.search.branches import text_passages
-
-    passages = text_passages([it.texts(oracle_captions=captions) for it in items])
-    has = [j for j, p in enumerate(passages) if p is not None]
+    :func:`memesearch.data.records.context_passage`); :data:`NO_SCORE` for items without text."""
+    passages = [it.passage(oracle_captions=captions) for it in items]
+    has = [j for j, p in enumerate(passages) if p]
     scores = np.full((len(queries), len(items)), NO_SCORE, dtype=np.float32)
     if not has or not queries:
         return scores

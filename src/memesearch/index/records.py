@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from memesearch.data.records import OCRLine, context_texts
+from memesearch.data.records import OCRLine, context_passage, context_texts
 
 
 @dataclass
@@ -60,7 +60,7 @@ class IndexedItem:
     @property
     def passage(self) -> str:
         """The context texts joined by newlines: what the text and lexical branches see ("" = no text)."""
-        return "\n".join(self.texts)
+        return context_passage(self.captions, [line.text for line in self.ocr or []])
 
     @property
     def emotion_words(self) -> list[str]:

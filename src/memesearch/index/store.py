@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from memesearch.data.records import OCRLine, context_texts
+from memesearch.data.records import OCRLine, context_passage
 from memesearch.index.records import IndexedItem
 
 SCHEMA_VERSION = 1
@@ -465,7 +465,7 @@ class Store:
 def item_text(captions: Sequence[str], ocr: Sequence[dict[str, Any]] | None) -> str:
     """The passage the text and lexical branches see: :func:`memesearch.data.records.context_texts`
     (captions, then the OCR lines) joined by newlines."""
-    return "\n".join(context_texts(captions, [str(o.get("text", "")) for o in ocr or []]))
+    return context_passage(captions, [str(o.get("text", "")) for o in ocr or []])
 
 
 def _row_to_item(row: Sequence[Any], paths: list[str], emotions: list[tuple[str, float]]) -> IndexedItem:

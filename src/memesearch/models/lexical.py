@@ -132,8 +132,7 @@ class BM25Config:
 
 def lexical_text(item: Item) -> str | None:
     """The text the lexical branch indexes for ``item``: its captions and OCR text, or ``None``."""
-    texts = item.context_texts
-    return "\n".join(texts) if texts else None
+    return item.passage() or None
 
 
 def idf(df: int, n_docs: int, method: BM25Method) -> float:
@@ -287,11 +286,10 @@ class LexicalIndex:
                 return None
             return self._tokenizer(text) or None  # text without index terms: no lexical text
 
-        if not _show_progress(len(texts), show_progress):
-            return [one(t) for t in texts]
-        from rich.progress import track
+        from memesearch.utils.io import progress_iter
 
-        return [one(t) for t in track(texts, description="tokenising", transient=True)]
+        enabled = _show_progress(len(texts), show_progress)
+        return [one(t) for t in progress_iter(texts, len(texts), "tokenising", enabled=enabled)]
 
     def _rebuild(self) -> None:
         bm25s = _bm25s()

@@ -6,8 +6,8 @@ A :class:`Branch` is one way an item can match a query (SPEC §2.2):
   through its emotion gate at index time);
 * ``text`` — the query embedding vs the embedding of the item's *passage*: its context texts (captions,
   then OCR; :func:`memesearch.data.records.context_texts`) joined by newlines, embedded once as a
-  ``passage``. Items without text have no score (NaN). Evaluation (``memesearch evaluate --compare``) uses
-  the same definition through :func:`text_passages`;
+  ``passage``. Items without text have no score (NaN). Evaluation (``memesearch evaluate``) uses the
+  same definition (:func:`memesearch.data.records.context_passage`);
 * ``lexical`` — BM25 over the same passage (jieba for Chinese), calibrated per query to [0, 1].
 
 :data:`BRANCHES` lists the names in display order; every table, schema and page that shows per-branch
@@ -192,12 +192,6 @@ def build_branches(index: Any) -> dict[str, Branch]:
     return {name: cls(index) for name, cls in BRANCH_TYPES.items()}
 
 
-def text_passages(texts_per_item: Sequence[Sequence[str]]) -> list[str | None]:
-    """The text branch's item side for evaluation: each item's context texts joined by newlines (None when
-    an item has none) — exactly what the index embeds (:attr:`IndexedItem.passage`)."""
-    return ["\n".join(t) if t else None for t in texts_per_item]
-
-
 __all__ = [
     "BRANCHES",
     "BRANCH_TYPES",
@@ -207,5 +201,4 @@ __all__ = [
     "SearchQuery",
     "TextBranch",
     "build_branches",
-    "text_passages",
 ]

@@ -25,9 +25,11 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
+
+T = TypeVar("T")
 
 _CHUNK = 1 << 20  # bytes read per step by sha256_file
 _UMASK_LOCK = threading.Lock()
@@ -175,6 +177,14 @@ def progress_bar(
         yield lambda n: bar.advance(task, n)
 
 
+def progress_iter(items: Iterable[T], total: int, description: str, *, enabled: bool = True) -> Iterator[T]:
+    """Iterate ``items`` while :func:`progress_bar` counts them (a plain iteration when not ``enabled``)."""
+    with progress_bar(description, total, enabled=enabled) as advance:
+        for item in items:
+            yield item
+            advance(1)
+
+
 def _ignore(n: int) -> None:
     return None
 
@@ -187,6 +197,7 @@ __all__ = [
     "atomic_write_text",
     "fsync_file",
     "progress_bar",
+    "progress_iter",
     "sha256_bytes",
     "sha256_file",
 ]

@@ -160,12 +160,9 @@ def write_json(path: Path, value: Any, *, indent: int | None = None) -> None:
 
 def progress(items: Iterable[T], total: int, description: str) -> Iterable[T]:
     """Wrap ``items`` in a rich progress bar when stderr is a terminal (and only then: logs and tests)."""
-    if total < 1000 or not sys.stderr.isatty():
-        return items
-    from rich.console import Console
-    from rich.progress import track
+    from memesearch.utils.io import progress_iter
 
-    return track(items, total=total, description=description, transient=True, console=Console(stderr=True))
+    return progress_iter(items, total, description, enabled=total >= 1000 and sys.stderr.isatty())
 
 
 def get_split(dataset: Dataset, name: str) -> Split:
