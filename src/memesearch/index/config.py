@@ -14,8 +14,9 @@ INDEX_FORMAT = "memesearch-index"
 INDEX_FORMAT_VERSION = 1
 
 #: Default fusion weights (image, caption/OCR text, lexical): the weights chosen on the emoji benchmark's
-#: *validation* split for the starter model (issue 4, ``memesearch evaluate --compare``). They can be
-#: changed per index (``memesearch index --weights image=0.5,text=0.3,lexical=0.2``) or per search.
+#: *validation* split for the starter model in issue 4 (``memesearch evaluate --compare``, oracle captions,
+#: the text branch then scored as the best of an item's texts). They can be changed per index
+#: (``memesearch index --weights image=0.5,text=0.3,lexical=0.2``) or per search.
 DEFAULT_WEIGHTS: dict[str, float] = {"image": 0.2, "text": 0.5, "lexical": 0.3}
 BRANCHES: tuple[str, ...] = ("image", "text", "lexical")
 
