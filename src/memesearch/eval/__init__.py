@@ -11,15 +11,8 @@ from memesearch.eval.metrics import (
     evaluate_run,
     evaluate_scores,
 )
-from memesearch.eval.run import (
-    QueryCandidates,
-    Run,
-    invert_qrels,
-    read_qrels,
-    read_run,
-    write_qrels,
-    write_run,
-)
+from memesearch.eval.run import QueryCandidates, Run, invert_qrels
+from memesearch.eval.run_io import read_qrels, read_run, write_qrels, write_run
 
 __all__ = [
     "MetricsReport",
