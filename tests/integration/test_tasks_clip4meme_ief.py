@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from memesearch.cli.main import main as cli_main
-from memesearch.eval.metrics import evaluate_scores
+from memesearch.eval.retrieval import evaluate_scores
 from memesearch.models import create_encoder
 from memesearch.models.fusion import NO_SCORE
 from memesearch.train.checkpoint import MODEL_FILE, find_checkpoint, load_trained_model

@@ -25,8 +25,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from memesearch.errors import ConfigError, DataFormatError
-from memesearch.eval.metrics import MetricsReport, evaluate_run
+from memesearch.eval.metrics import MetricsReport
 from memesearch.eval.ranking import TIE_RULES, TieRule
+from memesearch.eval.retrieval import evaluate_run
 from memesearch.eval.run import Run
 from memesearch.eval.run_io import RUN_FORMATS, detect_run_format, read_qrels, read_run
 

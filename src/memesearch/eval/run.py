@@ -3,7 +3,7 @@
 A :class:`Run` is what a retrieval system returned: rows of ``(query_id, item_id, score)``, optionally
 with a per-row relevance ``label`` (the CBVS run file carries one). Rows are kept exactly as given —
 including exact duplicates, which the published CBVS numbers count — and in input order, which the
-``"input"`` tie rule of :mod:`memesearch.eval.metrics` uses.
+``"input"`` tie rule of :mod:`memesearch.eval.ranking` uses.
 
 Qrels (relevance judgements) are ``{query_id: {item_id: grade}}`` with integer grades, 0 = not
 relevant. Run and qrels files are read and written by :mod:`memesearch.eval.run_io`.

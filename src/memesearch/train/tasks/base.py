@@ -422,7 +422,7 @@ class RetrievalTask(Task):
 
 def retrieval_metrics(scores: np.ndarray, split: Split) -> dict[str, float]:
     """:data:`VAL_METRICS` of a ``(Q, N)`` score matrix over the split's whole gallery."""
-    from memesearch.eval.metrics import evaluate_scores
+    from memesearch.eval.retrieval import evaluate_scores
 
     report = evaluate_scores(
         scores, split.qrels(), [q.id for q in split.queries], split.item_ids(), curve=False
