@@ -17,7 +17,7 @@ from memesearch.models import create_encoder
 from memesearch.models.starter.encoder import METRICS_FILE, weights_dir
 from memesearch.train.checkpoint import load_trained_model
 from memesearch.train.starter_export import evaluate_starter, export_weights
-from memesearch.train.tasks.base import write_toy_dataset
+from memesearch.train.tasks.toy_dataset import write_toy_dataset
 
 
 def train_main(argv: list[str]) -> int:
