@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from memesearch.eval.metrics import evaluate_embeddings
+from memesearch.eval.retrieval import evaluate_embeddings
 
 
 def rss_mib(field: str = "VmRSS") -> float:

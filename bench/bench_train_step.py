@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         if not (Path(args.dataset) / "dataset.json").exists():
-            from memesearch.train.tasks.base import write_toy_dataset
+            from memesearch.train.tasks.toy_dataset import write_toy_dataset
 
             args.dataset = str(write_toy_dataset(Path(tmp) / "toy"))
         model_name = "tiny-clip:0"

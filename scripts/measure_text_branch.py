@@ -28,7 +28,7 @@ import numpy as np
 from memesearch.data.formats import read_dataset
 from memesearch.data.records import context_texts
 from memesearch.eval.compare import floor_missing
-from memesearch.eval.metrics import evaluate_scores
+from memesearch.eval.retrieval import evaluate_scores
 from memesearch.index import Index
 
 DEFINITIONS = ("passage", "max-texts", "max-lines")

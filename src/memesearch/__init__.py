@@ -36,8 +36,8 @@ _API: dict[str, str] = {
     "FORMATS": "memesearch.data.formats",
     # evaluation
     "Run": "memesearch.eval.run",
-    "evaluate_run": "memesearch.eval.metrics",
-    "evaluate_scores": "memesearch.eval.metrics",
+    "evaluate_run": "memesearch.eval.retrieval",
+    "evaluate_scores": "memesearch.eval.retrieval",
     # index, search, serve
     "Index": "memesearch.index.index",
     "IndexConfig": "memesearch.index.config",
@@ -63,7 +63,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from memesearch.data.formats import FORMATS, read_dataset, write_dataset  # noqa: F401
     from memesearch.data.records import Dataset, Item, Query, Split  # noqa: F401
     from memesearch.errors import DataFormatError, MemesearchError  # noqa: F401
-    from memesearch.eval.metrics import evaluate_run, evaluate_scores  # noqa: F401
+    from memesearch.eval.retrieval import evaluate_run, evaluate_scores  # noqa: F401
     from memesearch.eval.run import Run  # noqa: F401
     from memesearch.index.config import IndexConfig  # noqa: F401
     from memesearch.index.index import Index  # noqa: F401

@@ -117,8 +117,8 @@ def evaluate_index(searcher: Any, ds: Any, split: str, out: Path) -> list[dict[s
     Rankings come from :meth:`Searcher.score_matrix` (exact scores of every query vs every item, the
     ranking ``search`` returns). Items found at several dataset paths count for each of them.
     """
-    from memesearch.eval.metrics import evaluate_scores
     from memesearch.eval.report import write_report
+    from memesearch.eval.retrieval import evaluate_scores
     from memesearch.models.fusion import NO_SCORE
 
     sp = ds[split]

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from memesearch.eval.evaluator import evaluate_run_file
-from memesearch.eval.metrics import evaluate_run
-from memesearch.eval.run import read_run
+from memesearch.eval.retrieval import evaluate_run
+from memesearch.eval.run_io import read_run
 
 RUN = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "cbvs" / "inference_result.txt"
 

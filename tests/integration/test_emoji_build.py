@@ -17,8 +17,9 @@ import pytest
 from PIL import Image
 
 from memesearch.cli.main import main
-from memesearch.data.emoji.build import EmojiBuildConfig, make_dataset
+from memesearch.data.emoji.assemble import make_dataset
 from memesearch.data.emoji.catalogue import Catalogue, load_catalogue
+from memesearch.data.emoji.config import EmojiBuildConfig
 from memesearch.data.emoji.emotions import EMOTION_CATEGORY, SUBCATEGORY_EMOTIONS, emotions_for
 from memesearch.data.emoji.sources import (
     NpmUnavailableError,

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from memesearch.cli.main import main
-from memesearch.eval.run import Run, write_qrels, write_run
+from memesearch.eval.run import Run
+from memesearch.eval.run_io import write_qrels, write_run
 
 CBVS_RUN = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "cbvs" / "inference_result.txt"
 GOLDEN = {

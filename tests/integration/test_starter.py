@@ -17,7 +17,7 @@ from memesearch.models import create_encoder
 from memesearch.models.starter.encoder import METRICS_FILE, weights_dir
 from memesearch.train.checkpoint import load_trained_model
 from memesearch.train.starter_export import evaluate_starter, export_weights
-from memesearch.train.tasks.base import write_toy_dataset
+from memesearch.train.tasks.toy_dataset import write_toy_dataset
 
 
 def train_main(argv: list[str]) -> int:
@@ -125,7 +125,7 @@ def test_committed_weights_reach_recorded_r10_on_emoji_test(emoji_benchmark: Pat
         [it.emotions for it in part.items],
     )
     queries = encoder.encode_text([q.text for q in part.queries], kind="query", batch_size=1024)
-    from memesearch.eval.metrics import evaluate_scores
+    from memesearch.eval.retrieval import evaluate_scores
 
     report = evaluate_scores(queries @ items.T, part.qrels(), [q.id for q in part.queries], part.item_ids())
     assert report["R@10"] == pytest.approx(expected, abs=0.01)

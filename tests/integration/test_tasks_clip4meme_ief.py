@@ -12,12 +12,14 @@ import torch
 from safetensors.torch import load_file
 
 from memesearch.cli.main import main as cli_main
-from memesearch.eval.metrics import evaluate_scores
+from memesearch.eval.retrieval import evaluate_scores
 from memesearch.models import create_encoder
 from memesearch.models.fusion import NO_SCORE
 from memesearch.train.checkpoint import MODEL_FILE, find_checkpoint, load_trained_model
-from memesearch.train.tasks.base import RetrievalTask, load_dataset, write_toy_dataset
+from memesearch.train.tasks.base import RetrievalTask
 from memesearch.train.tasks.ief import IEFTask
+from memesearch.train.tasks.samples import load_dataset
+from memesearch.train.tasks.toy_dataset import write_toy_dataset
 
 
 def main(argv: list[str]) -> int:

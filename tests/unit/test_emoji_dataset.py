@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from memesearch.data.emoji.build import EmojiBuildConfig, ImageJob, make_dataset, write_image, write_images
+from memesearch.data.emoji.assemble import make_dataset
 from memesearch.data.emoji.catalogue import join_key, load_catalogue
+from memesearch.data.emoji.config import EmojiBuildConfig
+from memesearch.data.emoji.images import ImageJob, write_image, write_images
 from memesearch.data.emoji.sources import NpmUnavailableError, ensure_packages, installed_version
 from memesearch.data.records import Dataset
 from memesearch.errors import ConfigError, DataFormatError

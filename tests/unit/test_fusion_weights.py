@@ -16,7 +16,7 @@ from memesearch.eval.fusion_weights import (
     select_weights,
     weight_grid,
 )
-from memesearch.eval.metrics import evaluate_scores
+from memesearch.eval.retrieval import evaluate_scores
 from memesearch.models.fusion import fuse_scores
 
 NAN = float("nan")

@@ -13,14 +13,9 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from memesearch.eval.metrics import (
-    MetricsReport,
-    compute_metrics,
-    evaluate_embeddings,
-    evaluate_run,
-    evaluate_scores,
-)
+from memesearch.eval.metrics import MetricsReport, compute_metrics
 from memesearch.eval.ranking import stats_from_blocks
+from memesearch.eval.retrieval import evaluate_embeddings, evaluate_run, evaluate_scores
 from memesearch.eval.run import Run, invert_qrels
 
 TIES = ("pessimistic", "optimistic", "input")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from memesearch.eval.metrics import evaluate_run
+from memesearch.eval.retrieval import evaluate_run
 from memesearch.eval.run import Run
 
 pytrec_eval = pytest.importorskip("pytrec_eval", reason="pytrec-eval-terrier is not installed")

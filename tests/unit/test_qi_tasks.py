@@ -10,9 +10,10 @@ import torch
 from memesearch.errors import ConfigError
 from memesearch.train.losses import stable_group_id
 from memesearch.train.task import create_task
-from memesearch.train.tasks.base import load_dataset, positive_pairs, write_toy_dataset
 from memesearch.train.tasks.clip4meme import Clip4MemeQI, Clip4MemeQITask
 from memesearch.train.tasks.ief import IEFModel, IEFTask
+from memesearch.train.tasks.samples import load_dataset, positive_pairs
+from memesearch.train.tasks.toy_dataset import write_toy_dataset
 
 
 @pytest.fixture(scope="module")

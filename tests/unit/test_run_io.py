@@ -10,7 +10,8 @@ import pytest
 
 from memesearch.data.records import Query
 from memesearch.errors import DataFormatError
-from memesearch.eval.run import Run, detect_run_format, read_qrels, read_run, write_qrels, write_run
+from memesearch.eval.run import Run
+from memesearch.eval.run_io import detect_run_format, read_qrels, read_run, write_qrels, write_run
 
 
 @pytest.fixture

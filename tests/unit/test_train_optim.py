@@ -12,8 +12,8 @@ from torch import nn
 from memesearch.errors import ConfigError, UnknownNameError
 from memesearch.train import task as task_module
 from memesearch.train.config import OptimConfig
-from memesearch.train.loop import StepBatchSampler
 from memesearch.train.optim import build_optimizer, build_scheduler
+from memesearch.train.sampler import StepBatchSampler
 from memesearch.train.task import ParamRole, Task, create_task, get_task_spec, list_tasks, register_task
 
 

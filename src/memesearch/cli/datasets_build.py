@@ -80,7 +80,8 @@ def emoji(
     ),
 ) -> None:
     """Build the emoji benchmark: emoji concepts x styles, CLDR names/keywords (en, zh) as graded queries."""
-    from memesearch.data.emoji.build import EmojiBuildConfig, build_emoji_benchmark
+    from memesearch.data.emoji.build import build_emoji_benchmark
+    from memesearch.data.emoji.config import EmojiBuildConfig
 
     config = EmojiBuildConfig(
         styles=_csv(styles, "--styles"),

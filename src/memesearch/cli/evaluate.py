@@ -214,7 +214,7 @@ def _write_outputs(
 ) -> list[Path]:
     """metrics.json + metrics.md (+ run.jsonl, + recall_curve.png) into ``target``; the paths written."""
     from memesearch.eval.report import write_report
-    from memesearch.eval.run import write_run
+    from memesearch.eval.run_io import write_run
 
     paths = write_report(report, target, extra=extra, title=title)
     written = [paths["json"], paths["markdown"]]

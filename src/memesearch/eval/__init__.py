@@ -3,23 +3,10 @@
 Heavy pieces (matplotlib) are imported only by :mod:`memesearch.eval.plots`.
 """
 
-from memesearch.eval.metrics import (
-    MetricsReport,
-    TieRule,
-    compute_metrics,
-    evaluate_embeddings,
-    evaluate_run,
-    evaluate_scores,
-)
-from memesearch.eval.run import (
-    QueryCandidates,
-    Run,
-    invert_qrels,
-    read_qrels,
-    read_run,
-    write_qrels,
-    write_run,
-)
+from memesearch.eval.metrics import MetricsReport, TieRule, compute_metrics
+from memesearch.eval.retrieval import evaluate_embeddings, evaluate_run, evaluate_scores
+from memesearch.eval.run import QueryCandidates, Run, invert_qrels
+from memesearch.eval.run_io import read_qrels, read_run, write_qrels, write_run
 
 __all__ = [
     "MetricsReport",

@@ -35,7 +35,8 @@ import numpy as np
 from memesearch.data.records import Dataset, Split
 from memesearch.errors import ConfigError
 from memesearch.eval.encoders import text_branch_scores
-from memesearch.eval.metrics import MetricsReport, evaluate_scores
+from memesearch.eval.metrics import MetricsReport
+from memesearch.eval.retrieval import evaluate_scores
 from memesearch.search.branches import BRANCHES
 
 log = logging.getLogger(__name__)

@@ -36,8 +36,9 @@ import numpy as np
 
 from memesearch.data.records import Dataset, Item, Query, Split
 from memesearch.errors import ConfigError
-from memesearch.eval.metrics import MetricsReport, evaluate_scores
+from memesearch.eval.metrics import MetricsReport
 from memesearch.eval.ranking import TieRule, check_tie_rule
+from memesearch.eval.retrieval import evaluate_scores
 from memesearch.eval.run import Run
 from memesearch.models.fusion import NO_SCORE
 

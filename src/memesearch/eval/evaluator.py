@@ -25,9 +25,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from memesearch.errors import ConfigError, DataFormatError
-from memesearch.eval.metrics import MetricsReport, evaluate_run
+from memesearch.eval.metrics import MetricsReport
 from memesearch.eval.ranking import TIE_RULES, TieRule
-from memesearch.eval.run import RUN_FORMATS, Run, detect_run_format, read_qrels, read_run
+from memesearch.eval.retrieval import evaluate_run
+from memesearch.eval.run import Run
+from memesearch.eval.run_io import RUN_FORMATS, detect_run_format, read_qrels, read_run
 
 log = logging.getLogger(__name__)
 

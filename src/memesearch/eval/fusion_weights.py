@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from memesearch.errors import ConfigError, DataFormatError
-from memesearch.eval.metrics import evaluate_scores
+from memesearch.eval.retrieval import evaluate_scores
 from memesearch.models.fusion import branch_arrays, fuse_scores, normalize_weights
 from memesearch.utils.io import atomic_open, atomic_write_bytes
 
@@ -171,7 +171,7 @@ def select_weights(
     ``branch_scores``: name -> ``(Q, N)`` scores (rows follow ``query_ids``, columns ``item_ids``; NaN = no
     score). ``grid``: a step for :func:`weight_grid` or an explicit list of weight dicts. Each grid point
     is fused with :func:`fuse_scores` and scored with
-    :func:`memesearch.eval.metrics.evaluate_scores` (``metric_kwargs`` are passed on, e.g. ``ties=``).
+    :func:`memesearch.eval.retrieval.evaluate_scores` (``metric_kwargs`` are passed on, e.g. ``ties=``).
     Items with a NaN fused score are ranked last. Among grid points with the same metric value the one
     nearest equal weights wins, then the first in grid order (deterministic).
 

@@ -29,7 +29,7 @@ _API: dict[str, str] = {
     "multi_positive_infonce": "memesearch.train.losses",
     "accumulate_gradients": "memesearch.train.gradcache",
     "train": "memesearch.train.loop",
-    "TrainResult": "memesearch.train.loop",
+    "TrainResult": "memesearch.train.run_state",
     "load_trained_model": "memesearch.train.checkpoint",
     "run_training": "memesearch.train.run",
 }
@@ -64,7 +64,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from memesearch.train.checkpoint import load_trained_model
     from memesearch.train.config import OptimConfig, TrainConfig, apply_overrides, load_config
     from memesearch.train.gradcache import accumulate_gradients
-    from memesearch.train.loop import TrainResult, train
+    from memesearch.train.loop import train
     from memesearch.train.losses import contrastive_loss, multi_positive_infonce
     from memesearch.train.run import run_training
+    from memesearch.train.run_state import TrainResult
     from memesearch.train.task import LossOutput, ParamRole, Task, create_task, list_tasks, register_task

@@ -37,7 +37,7 @@ from memesearch.train.config import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from memesearch.train.loop import TrainResult
+    from memesearch.train.run_state import TrainResult
 
 _PRESET_PACKAGE = "memesearch.train.presets"
 
@@ -76,7 +76,7 @@ def resolve_config(
 
     With ``resume`` and neither ``config`` nor ``preset``, the run's saved ``config.yaml`` is the base.
     """
-    from memesearch.train.loop import CONFIG_NAME
+    from memesearch.train.run_dir import CONFIG_NAME
     from memesearch.train.task import resolve_task_config
 
     if config is None and preset is None and resume is None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from memesearch._version import __version__
 from memesearch.errors import ConfigError
-from memesearch.eval.metrics import evaluate_scores
+from memesearch.eval.retrieval import evaluate_scores
 from memesearch.models.encoders.registry import create_encoder
 from memesearch.models.starter.encoder import (
     CONFIG_FILE,

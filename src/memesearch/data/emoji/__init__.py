@@ -6,8 +6,10 @@ Built offline from npm packages (emoji-datasource-<style>, emojibase-data) by
 for counts and licences.
 """
 
-from memesearch.data.emoji.build import BuildResult, EmojiBuildConfig, build_emoji_benchmark, make_dataset
+from memesearch.data.emoji.assemble import make_dataset
+from memesearch.data.emoji.build import BuildResult, build_emoji_benchmark
 from memesearch.data.emoji.catalogue import EmojiConcept, join_key, load_catalogue
+from memesearch.data.emoji.config import EmojiBuildConfig
 from memesearch.data.emoji.emotions import SUBCATEGORY_EMOTIONS, emotions_for
 from memesearch.data.emoji.sources import STYLES, default_npm_cache, ensure_packages
 from memesearch.data.emoji.splits import assign_split

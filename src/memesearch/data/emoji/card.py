@@ -2,15 +2,20 @@
 
 The card is written next to the dataset as ``card.json`` (machine-readable; the same dict is the
 dataset's ``meta`` in ``dataset.json``) and ``CARD.md`` (for people). Its counts are computed from the
-built :class:`~memesearch.data.records.Dataset`, never typed by hand.
+built :class:`~memesearch.data.records.Dataset`, never typed by hand. :func:`make_card` assembles it,
+:func:`render_markdown` renders it.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
+from memesearch.data.emoji.catalogue import Catalogue
+from memesearch.data.emoji.config import DATASET_NAME, IMAGES_DIR, SOURCE_SIZE, BuildReport, EmojiBuildConfig
+from memesearch.data.emoji.emotions import EMOJI_EMOTIONS, EMOTION_MAPPING_VERSION, SUBCATEGORY_EMOTIONS
+from memesearch.data.emotions import EMOTIONS
 from memesearch.data.records import Dataset
 
 
@@ -102,6 +107,112 @@ def split_statistics(dataset: Dataset) -> dict[str, Any]:
             "emotion_distribution": dict(sorted(emotions.items(), key=lambda kv: (-kv[1], kv[0]))),
         }
     return out
+
+
+def _decisions(config: EmojiBuildConfig) -> list[str]:
+    return [
+        "Concepts are base emoji only (skin-tone variants left out): one meaning, drawn once per style; the "
+        "variants share their base's name and keywords and would add near-duplicate images. The 5 skin-tone "
+        "swatches of the Component category are left out.",
+        "Join key: the code point sequence without FE0F (emoji-datasource `unified` vs emojibase `hexcode`).",
+        'Split: sha256("<seed>:<key>") per concept, so the split is stable across runs and package versions '
+        f"(adding emoji does not move others); fractions {list(config.fractions)}.",
+        "Queries: CLDR names (emojibase `label`, grade 2) and keywords (`tags`, grade 1), one query per "
+        "unique (language, text) in a view, grade = max over roles; a query may have many relevant images.",
+        f"Generic keywords tagging more than {config.max_keyword_concepts} concepts of the full catalogue "
+        "are dropped as queries (listed below): almost any image of their family satisfies them. Such a "
+        "text that is also an emoji's name (en 'woman', 'person') is dropped in both roles, so no query is "
+        "judged on only part of the emoji it describes.",
+        "Item captions are the emoji's names in each language, marked meta.caption_kind = 'oracle': they "
+        "equal the grade-2 queries, so caption-based scores on them are a ceiling; drop captions for "
+        "image-only runs.",
+        f"Images: the packages' 64-px PNGs (img/<style>/64); the sprite sheets hold the same pixels at 64 px "
+        f"(sheets-128/256 are colour-quantised, not larger). Size {config.size}: "
+        + ("as drawn" if config.size == SOURCE_SIZE else "Lanczos resampling of the 64-px drawing")
+        + ("; composited on white, RGB" if config.background == "white" else "; RGBA kept")
+        + ".",
+        "Emotions: only the Smileys & Emotion category, from a hand-written bilingual table per CLDR "
+        "subcategory with per-emoji overrides (memesearch.data.emoji.emotions); Item.emotions holds English "
+        "words, meta.emotions_zh the Chinese ones.",
+        f"The held-out style ({config.heldout_style}) is used only for the test views; styles that are not "
+        "redistributable must not be published.",
+    ]
+
+
+def make_card(
+    dataset: Dataset,
+    config: EmojiBuildConfig,
+    report: BuildReport,
+    catalogue: Catalogue,
+    sources: dict[str, str],
+    seconds: float,
+    command: str,
+) -> dict[str, Any]:
+    """The dataset card as a JSON-ready dict (also stored as the dataset's ``meta``)."""
+    from memesearch._version import __version__
+
+    cfg = asdict(config)
+    cfg["fractions"] = list(config.fractions)
+    cfg["styles"] = list(config.styles)
+    cfg["languages"] = list(config.languages)
+    cfg["train_styles"] = list(config.train_styles)
+    per_split_concepts: dict[str, int] = {}
+    for split in report.concept_split.values():
+        per_split_concepts[split] = per_split_concepts.get(split, 0) + 1
+    return {
+        "name": DATASET_NAME,
+        "description": (
+            "Emoji drawn by several designers (styles) with their CLDR names and keywords in "
+            f"{', '.join(config.languages)}, split by concept and by style: the test view measures retrieval "
+            "of unseen drawings of unseen concepts. Built offline from npm packages."
+        ),
+        "memesearch_version": __version__,
+        "command": command,
+        "config": cfg,
+        "sources": sources,
+        "licences": {
+            "images": {s: asdict(STYLE_LICENCES[s]) for s in config.all_styles},
+            "text": TEXT_SOURCES,
+        },
+        "images": {
+            "format": "PNG",
+            "size": config.size,
+            "mode": "RGB" if config.background == "white" else "RGBA",
+            "note": "as drawn" if config.size == SOURCE_SIZE else f"resampled from {SOURCE_SIZE} px",
+            "layout": f"{IMAGES_DIR}/<style>/<key>.png",
+        },
+        "concepts": {
+            "catalogue": len(catalogue.concepts),
+            "used": len(report.concept_split),
+            "per_split": per_split_concepts,
+        },
+        "splits": split_statistics(dataset),
+        "excluded": {
+            "no_heldout_image": report.no_heldout_image,
+            "no_train_image": report.no_train_image,
+            "skipped_categories": catalogue.skipped_categories,
+            "no_text": catalogue.dropped_no_text,
+            "missing_text": {lang: len(keys) for lang, keys in catalogue.missing_text.items()},
+        },
+        "queries": {
+            "grades": {"2": "the query is the emoji's name", "1": "the query is one of the emoji's keywords"},
+            "dropped_generic_keywords": report.dropped_generic,
+        },
+        "emotions": {
+            "description": (
+                "Emotion words for the Smileys & Emotion category: a default per CLDR subcategory and "
+                "per-emoji overrides from the CLDR names and keywords (mapping version "
+                f"{EMOTION_MAPPING_VERSION}). Counts are items per emotion in each view."
+            ),
+            "mapping_version": EMOTION_MAPPING_VERSION,
+            "vocabulary": EMOTIONS,
+            "subcategory_defaults": {k: list(v) for k, v in SUBCATEGORY_EMOTIONS.items()},
+            "emoji_overrides": {k: list(v) for k, v in EMOJI_EMOTIONS.items()},
+            "unmapped_subcategories": report.unmapped_subcategories,
+        },
+        "decisions": _decisions(config),
+        "build_seconds": round(seconds, 2),
+    }
 
 
 def render_markdown(card: dict[str, Any]) -> str:

@@ -12,7 +12,7 @@ prefix: ``70001002_`` -> ``tencent-video``, ``80000851_`` -> ``bilibili``) and o
 query string, **whose id is the query string itself** (CBVS has no query ids), with qrels
 ``{docid: label}``. A repeated (query, docid) row with the same label is harmless (the real CBVS-20K
 file has 183 of them); a different label for the same pair, or a different url for the same docid, is
-a bad row. (Run files ``label, query, docid, score`` are read by :mod:`memesearch.eval.run`.)
+a bad row. (Run files ``label, query, docid, score`` are read by :mod:`memesearch.eval.run_io`.)
 
 **Training file** (format ``"cbvs-train"``, CBVS-5M/10M)::
 

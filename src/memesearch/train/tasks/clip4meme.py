@@ -53,18 +53,16 @@ from memesearch.models.logit_scale import LogitScale
 from memesearch.models.qi import QIConfig, QIHead, QIOutput
 from memesearch.train.losses import contrastive_loss
 from memesearch.train.task import LossOutput, ParamRole, TaskSpec
-from memesearch.train.tasks.base import (
-    ClipParts,
-    RetrievalConfig,
+from memesearch.train.tasks.clip_towers import ClipParts, ClipTowersTask, text_features
+from memesearch.train.tasks.retrieval_config import RetrievalConfig
+from memesearch.train.tasks.samples import (
     RetrievalPairs,
     get_split,
     iterate_items,
     pairs_dataset,
-    text_features,
     to_device,
     unique_texts,
 )
-from memesearch.train.tasks.clip_towers import ClipTowersTask
 
 # ------------------------------------------------------------------------------------------------
 # config

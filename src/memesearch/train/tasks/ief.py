@@ -43,20 +43,17 @@ from memesearch.errors import ConfigError
 from memesearch.models.logit_scale import LogitScale
 from memesearch.train.losses import multi_positive_infonce
 from memesearch.train.task import LossOutput, ParamRole, TaskSpec
-from memesearch.train.tasks.base import (
-    ClipParts,
-    RetrievalConfig,
+from memesearch.train.tasks.base import retrieval_metrics
+from memesearch.train.tasks.clip_towers import ClipParts, ClipTowersTask, image_features, text_features
+from memesearch.train.tasks.retrieval_config import RetrievalConfig
+from memesearch.train.tasks.samples import (
     RetrievalPairs,
     get_split,
-    image_features,
     iterate_items,
     pairs_dataset,
-    retrieval_metrics,
-    text_features,
     to_device,
     unique_texts,
 )
-from memesearch.train.tasks.clip_towers import ClipTowersTask
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ The text side is locked: every query text of the training split is embedded once
 :class:`~memesearch.models.starter.text_cache.TextEmbeddingCache`), and the
 item's emotion words too (``kind="passage"``). Only the image tower, the QI emotion gate and the
 logit scale train. Samples are the training split's (query, relevant item) pairs
-(:func:`~memesearch.train.tasks.base.positive_pairs`); pairs with equal query texts share a group id
+(:func:`~memesearch.train.tasks.samples.positive_pairs`); pairs with equal query texts share a group id
 and are positives of each other (multi-positive symmetric InfoNCE). A batch item that is relevant to a
 query of another group (an emoji matching two keywords that both landed in the batch) is a *false
 negative*: with ``mask_false_negatives`` its logit is removed from that query's softmax (and the
@@ -49,7 +49,9 @@ from memesearch.models.starter.model import (
 from memesearch.models.starter.text_cache import TextEmbeddingCache, emotion_features
 from memesearch.train.losses import multi_positive_infonce, stable_group_id
 from memesearch.train.task import LossOutput, TaskSpec
-from memesearch.train.tasks.base import RetrievalConfig, RetrievalTask, get_split, positive_pairs
+from memesearch.train.tasks.base import RetrievalTask
+from memesearch.train.tasks.retrieval_config import RetrievalConfig
+from memesearch.train.tasks.samples import get_split, positive_pairs
 
 log = logging.getLogger(__name__)
 
