@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Text branch on the emoji `{args.split}` split ({n_items} images of unseen concepts in the held-out "
         "style; gallery = the whole split; pessimistic ties; relevant = grade ≥ 1). With oracle captions "
         "each item's context text is its English and Chinese name, embedded as one passage as the index "
-        "does (no OCR: emoji carry no text), so these rows are a ceiling for caption-based retrieval, not a result of image understanding.",
+        "does (no OCR: emoji carry no text), so these rows are a ceiling for caption-based retrieval, "
+        "not a result of image understanding.",
         "",
         "| model | queries | n | " + " | ".join(COLUMNS) + " |",
         "|---|---|---:|" + "---:|" * len(COLUMNS),
