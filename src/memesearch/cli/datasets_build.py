@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from memesearch.errors import ConfigError
+
+if TYPE_CHECKING:
+    from memesearch.data.emoji.config import EmojiBuildConfig
 
 app = typer.Typer(help="Build benchmark datasets from offline sources.", no_args_is_help=True)
 
@@ -80,7 +84,6 @@ def emoji(
     ),
 ) -> None:
     """Build the emoji benchmark: emoji concepts x styles, CLDR names/keywords (en, zh) as graded queries."""
-    from memesearch.data.emoji.build import build_emoji_benchmark
     from memesearch.data.emoji.config import EmojiBuildConfig
 
     config = EmojiBuildConfig(
@@ -93,12 +96,34 @@ def emoji(
         max_keyword_concepts=max_keyword_concepts,
         background="transparent" if transparent else "white",
     )
-    # The card records a command that rebuilds exactly this dataset (every option spelled out).
+    build_emoji(out, config, npm_cache=npm_cache, overwrite=overwrite, progress=progress, workers=workers)
+
+
+def build_emoji(
+    out: Path,
+    config: EmojiBuildConfig,
+    *,
+    npm_cache: Path | None = None,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    workers: int | None = None,
+) -> None:
+    """Build the emoji benchmark with ``config`` into ``out`` and print what was written (the dataset card
+    records the command that rebuilds exactly this dataset, every option spelled out)."""
+    from memesearch.data.emoji.build import build_emoji_benchmark
+
     args = ["--out", str(out), "--styles", ",".join(config.styles), "--heldout-style", config.heldout_style]
-    args += ["--size", str(size), "--seed", str(seed), "--languages", ",".join(config.languages)]
-    args += ["--max-keyword-concepts", str(max_keyword_concepts)]
-    args += (["--limit", str(limit)] if limit is not None else []) + (
-        ["--transparent"] if transparent else []
+    args += [
+        "--size",
+        str(config.size),
+        "--seed",
+        str(config.seed),
+        "--languages",
+        ",".join(config.languages),
+    ]
+    args += ["--max-keyword-concepts", str(config.max_keyword_concepts)]
+    args += (["--limit", str(config.limit)] if config.limit is not None else []) + (
+        ["--transparent"] if config.background == "transparent" else []
     )
     command = "memesearch datasets build emoji " + shlex.join(args)
     result = build_emoji_benchmark(

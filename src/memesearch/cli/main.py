@@ -14,6 +14,7 @@ import typer
 
 from memesearch._version import __version__
 from memesearch.cli import datasets as datasets_cli
+from memesearch.cli import demo as demo_cli
 from memesearch.cli import evaluate as evaluate_cli
 from memesearch.cli import index as index_cli
 from memesearch.cli import search as search_cli
@@ -36,6 +37,7 @@ app.command(name="index")(index_cli.index)
 app.command(name="remove")(index_cli.remove)
 app.command(name="search")(search_cli.search)
 app.command(name="serve")(serve_cli.serve)
+app.command(name="demo")(demo_cli.demo)
 
 
 def _version_callback(value: bool) -> None:
