@@ -79,6 +79,13 @@ def demo(
             f"duplicates, {summary.near_duplicates} near-duplicates, {len(summary.failed)} failed "
             f"({summary.seconds:.1f} s); {len(idx)} items",
         )
+        if summary.stages:
+            console.print(
+                "   stages: "
+                + ", ".join(
+                    f"{k} {v['seconds']:.1f} s ({v['items_per_s']:.1f}/s)" for k, v in summary.stages.items()
+                )
+            )
         for f in summary.failed[:10]:
             console.print(f"   failed [{f.reason}]: {f.message}")
         searcher = Searcher(idx).warm()

@@ -115,6 +115,24 @@ def context_passage(captions: Iterable[str], ocr: str | Iterable[str] | None) ->
     return "\n".join(context_texts(captions, ocr))
 
 
+class ReadContext:
+    """Context text of a record that holds ``captions`` and OCR lines (``ocr``: a list of
+    :class:`OCRLine` or None): the indexed item and the item on its way through ingest share it."""
+
+    captions: list[str]
+    ocr: list[OCRLine] | None
+
+    @property
+    def texts(self) -> list[str]:
+        """The context texts (:func:`context_texts`: captions, then the OCR lines as one text)."""
+        return context_texts(self.captions, [line.text for line in self.ocr or []])
+
+    @property
+    def passage(self) -> str:
+        """The context texts joined by newlines: what the text and lexical branches see ("" = no text)."""
+        return context_passage(self.captions, [line.text for line in self.ocr or []])
+
+
 @dataclass(slots=True)
 class Query:
     """A query text with graded relevance judgements (item id -> integer grade; 0 = not relevant)."""

@@ -28,15 +28,16 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from PIL import Image
 
-from memesearch.data.records import OCRLine, context_passage, context_texts
+from memesearch.data.records import OCRLine, ReadContext
 from memesearch.errors import MemesearchError
 
 
 @dataclass
-class EnrichInput:
+class EnrichInput(ReadContext):
     """What an enricher sees of one item: content hash, frames, OCR lines, and the input's own fields.
 
     ``emotions`` is ``None`` when the input gave none (an enricher may fill it), else the given words.
+    ``texts`` and ``passage`` (from :class:`~memesearch.data.records.ReadContext`) are its context text.
     """
 
     sha256: str
@@ -46,16 +47,6 @@ class EnrichInput:
     captions: list[str] = field(default_factory=list)
     emotions: list[tuple[str, float]] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def texts(self) -> list[str]:
-        """The item's context texts (captions, then OCR): :func:`memesearch.data.records.context_texts`."""
-        return context_texts(self.captions, [line.text for line in self.ocr or []])
-
-    @property
-    def passage(self) -> str:
-        """The context texts joined by newlines ("" = no text): what the text branch embeds."""
-        return context_passage(self.captions, [line.text for line in self.ocr or []])
 
 
 class EnrichContext:

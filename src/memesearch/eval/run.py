@@ -112,7 +112,7 @@ class Run:
             iids.append(str(row[1]))
             scores.append(float(row[2]))
             if width == 4:
-                labels.append(_as_grade(row[3], f"row {i}"))
+                labels.append(as_grade(row[3], f"row {i}"))
         return cls(
             query_ids=qids,
             item_ids=iids,
@@ -216,7 +216,8 @@ class Run:
         return out
 
 
-def _as_grade(value: Any, where: str) -> int:
+def as_grade(value: Any, where: str) -> int:
+    """``value`` as a relevance grade (an integer >= 0; ``2.0`` is accepted, ``True`` and ``1.5`` are not)."""
     if isinstance(value, bool):
         raise ValueError(f"{where}: label must be an integer >= 0, got {value!r}")
     if isinstance(value, float) and value.is_integer():

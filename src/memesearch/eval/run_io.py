@@ -26,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 
 from memesearch.errors import DataFormatError
-from memesearch.eval.run import Run, _as_grade
+from memesearch.eval.run import Run, as_grade
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ def _parse_jsonl_row(line: str, path: Path, lineno: int) -> tuple[str, str, Any,
     label: int | None = None
     if obj.get("label") is not None:
         try:
-            label = _as_grade(obj["label"], "label")
+            label = as_grade(obj["label"], "label")
         except ValueError:
             raise DataFormatError(
                 f"label {obj['label']!r} is not an integer >= 0", path=path, line=lineno, hint=_JSONL_HINT

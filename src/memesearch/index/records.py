@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from memesearch.data.records import OCRLine, context_passage, context_texts
+from memesearch.data.records import OCRLine, ReadContext
 
 
 @dataclass
-class IndexedItem:
+class IndexedItem(ReadContext):
     """One distinct piece of media in an index (identified by the SHA-256 of its bytes).
 
     Attributes:
@@ -26,6 +26,7 @@ class IndexedItem:
         ocr: text lines read from the image (empty when OCR found nothing; None when OCR did not run).
         captions: captions from the input manifest or a captioner.
         emotions: ``(emotion, score)`` pairs, best first; score is 1.0 for emotions given by a manifest.
+        (``texts`` and ``passage``, from :class:`~memesearch.data.records.ReadContext`, are its context text.)
         source: where the item came from (a dataset name, ``upload``, a folder).
         meta: free-form extra fields from the input.
         added_at: UNIX time the item entered the index.
@@ -51,16 +52,6 @@ class IndexedItem:
     def ocr_text(self) -> str:
         """The OCR lines joined by newlines ("" when there are none)."""
         return "\n".join(line.text for line in self.ocr or [])
-
-    @property
-    def texts(self) -> list[str]:
-        """The item's context texts (:func:`memesearch.data.records.context_texts`: captions, then OCR)."""
-        return context_texts(self.captions, [line.text for line in self.ocr or []])
-
-    @property
-    def passage(self) -> str:
-        """The context texts joined by newlines: what the text and lexical branches see ("" = no text)."""
-        return context_passage(self.captions, [line.text for line in self.ocr or []])
 
     @property
     def emotion_words(self) -> list[str]:
