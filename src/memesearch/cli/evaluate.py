@@ -98,6 +98,24 @@ def evaluate(
     select_metric: str = typer.Option(
         "R@10", "--select-metric", help="With --compare: metric the fusion weights maximise on --val-split."
     ),
+    index: Path | None = typer.Option(
+        None,
+        "--index",
+        help="Evaluate what `memesearch search` returns from this index, per branch and fused, for the "
+        "queries of --queries or of --dataset/--split.",
+    ),
+    queries: Path | None = typer.Option(
+        None,
+        "--queries",
+        help="With --index: native queries JSONL ({id, text, qrels, meta}); qrels name items by id, "
+        "SHA-256 or file path (relative paths are relative to the queries file).",
+        dir_okay=False,
+    ),
+    gallery: str = typer.Option(
+        "index",
+        "--gallery",
+        help="With --index --dataset: rank every indexed item (index) or only the split's items (split).",
+    ),
     run: Path | None = typer.Option(
         None,
         "--run",
@@ -156,6 +174,13 @@ def evaluate(
         raise ConfigError("--plot writes recall_curve.png into --out; give --out DIR")
     ks = _parse_ks(k, "--k")
     ndcg_ks = _parse_ks(ndcg_k, "--ndcg-k")
+    if index is not None:
+        if run is not None or compare or checkpoint is not None or model is not None:
+            raise ConfigError("--index evaluates an index; it does not take --run, --model or --checkpoint")
+        _evaluate_index(index, queries, dataset, split, gallery, by_lang, out, ties, threshold)
+        return
+    if queries is not None:
+        raise ConfigError("--queries goes with --index DIR (the index to search)")
     if dataset is not None:
         if run is not None:
             raise ConfigError("give either --run (evaluate a run file) or --dataset with --model, not both")
@@ -367,3 +392,56 @@ def _compare(
         title = f"{ds.name}/{split}: " + ", ".join(branches) + " and fused"
         written = cmp.write_compare(result, out, title=title, extra=inputs)
         console.print("wrote " + ", ".join(str(p) for p in written), highlight=False)
+
+
+def _evaluate_index(
+    index_dir: Path,
+    queries_path: Path | None,
+    dataset_path: Path | None,
+    split: str,
+    gallery: str,
+    by_lang: bool,
+    out: Path | None,
+    ties: str,
+    threshold: int | None,
+) -> None:
+    import json
+
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    from memesearch.eval.evaluator import resolve_settings
+    from memesearch.eval.index_eval import evaluate_index, queries_from_dataset, queries_from_file
+    from memesearch.search import Searcher
+
+    if (queries_path is None) == (dataset_path is None):
+        raise ConfigError("--index needs the queries: --queries FILE.jsonl, or --dataset DIR --split NAME")
+    rule, thr = resolve_settings("native", ties, threshold)
+    searcher = Searcher.open(index_dir)
+    try:
+        if queries_path is not None:
+            qs = queries_from_file(queries_path, searcher.index)
+        else:
+            from memesearch.data.formats import read_dataset
+
+            assert dataset_path is not None
+            qs = queries_from_dataset(read_dataset(dataset_path), split, searcher.index, gallery=gallery)
+        result = evaluate_index(searcher, qs, by_lang=by_lang, ties=rule, threshold=thr)
+    finally:
+        searcher.index.close()
+    console = Console()
+    weights = ", ".join(f"{k} {v:.2f}" for k, v in result.weights.items())
+    console.print(
+        f"{index_dir}: {len(qs.queries)} queries ({qs.source}) over {result.n_items} items; "
+        f"fused with the index's weights: {weights}",
+        highlight=False,
+    )
+    console.print(Markdown(result.table()))
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "index_eval.md").write_text(result.table() + "\n", encoding="utf-8")
+        payload = {"settings": result.settings, "weights": result.weights, "rows": result.rows()}
+        (out / "index_eval.json").write_text(
+            json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8"
+        )
+        console.print(f"wrote {out / 'index_eval.md'}, {out / 'index_eval.json'}", highlight=False)

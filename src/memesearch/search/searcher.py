@@ -237,8 +237,8 @@ class Searcher:
         batch_size: int = 256,
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Exact fused scores of every query vs every item, for evaluation: ``(rowids (N,), scores)``
-        where ``scores`` maps ``fused`` and each active branch to a ``(Q, N)`` float32 array (NaN = no
-        score). The ranking :meth:`search` returns on an exact index is this one, cut to ``k``.
+        where ``scores`` maps ``fused`` and every branch (weighted or not) to a ``(Q, N)`` float32 array
+        (NaN = no score). The ranking :meth:`search` returns on an exact index is this one, cut to ``k``.
         """
         queries = [check_query(t) for t in texts]
         w = check_weights(dict(weights)) if weights is not None else self.weights
@@ -249,7 +249,7 @@ class Searcher:
         qv = idx.encoder.encode_text(queries, kind="query", batch_size=batch_size)
         sq = [SearchQuery(q, v) for q, v in zip(queries, qv, strict=True)]
         out: dict[str, np.ndarray] = {
-            name: self.branches[name].score(sq, rowids).astype(np.float32) for name in active
+            name: branch.score(sq, rowids).astype(np.float32) for name, branch in self.branches.items()
         }
         out["fused"] = _fuse(out, active).astype(np.float32)
         return rowids, out
