@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,13 +99,25 @@ class Item:
         return Path(root) / p
 
 
+#: An OCR line needs at least this many letters (any script: Latin, CJK, ...) to count as text.
+MIN_OCR_LETTERS = 2
+
+
+def is_readable_text(line: str) -> bool:
+    """Whether an OCR line says something: at least :data:`MIN_OCR_LETTERS` letters. Lines of symbols,
+    digits or punctuation (``"$ $"``, ``"!?"``, ``"↑"``, ``"100%"``) and single characters are what OCR
+    reads off icons and drawings; embedded, they sit close to every query (e5 cosines of unrelated texts
+    are 0.80-0.90) and would win every search."""
+    return sum(1 for ch in line if unicodedata.category(ch).startswith("L")) >= MIN_OCR_LETTERS
+
+
 def context_texts(captions: Iterable[str], ocr: str | Iterable[str] | None) -> list[str]:
     """The one definition of an item's context text: its captions, then the text read from it (one
-    string, lines joined by newlines), empty entries left out. Evaluation, training and the index all
-    call this, so what is measured is what is served."""
+    string, its readable lines joined by newlines: :func:`is_readable_text`), empty entries left out.
+    Evaluation, training and the index all call this, so what is measured is what is served."""
     texts = [c for c in captions if c and c.strip()]
-    lines = [ocr] if isinstance(ocr, str) else [o for o in ocr or () if o and o.strip()]
-    joined = "\n".join(lines)
+    raw = ocr.split("\n") if isinstance(ocr, str) else list(ocr or ())
+    joined = "\n".join(line for line in raw if line and line.strip() and is_readable_text(line))
     if joined.strip():
         texts.append(joined)
     return texts

@@ -109,7 +109,7 @@ class TextBranch(VectorBranch):
         super().__init__(index, "text", "text")
 
     def explain(self, query: SearchQuery, item: IndexedItem, score: float) -> str:
-        text = (item.captions[0] if item.captions else item.ocr_text.replace("\n", " "))[:60]
+        text = (item.captions[0] if item.captions else item.passage.replace("\n", " "))[:60]
         source = "caption" if item.captions else "text in the image"
         return f"{source} match {score:.3f}: “{text}”"
 
