@@ -20,6 +20,7 @@ from memesearch.cli import index as index_cli
 from memesearch.cli import search as search_cli
 from memesearch.cli import serve as serve_cli
 from memesearch.cli import train as train_cli
+from memesearch.cli import tune as tune_cli
 from memesearch.errors import MemesearchError
 
 app = typer.Typer(
@@ -36,6 +37,7 @@ app.command(name="export")(train_cli.export)
 app.command(name="index")(index_cli.index)
 app.command(name="remove")(index_cli.remove)
 app.command(name="search")(search_cli.search)
+app.command(name="tune")(tune_cli.tune)
 app.command(name="serve")(serve_cli.serve)
 app.command(name="demo")(demo_cli.demo)
 

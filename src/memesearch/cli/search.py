@@ -33,6 +33,11 @@ def search(
     json_out: bool = typer.Option(
         False, "--json", help="Print JSON (one object per query; JSON lines for --file)."
     ),
+    min_relevance: float | None = typer.Option(
+        None,
+        "--min-relevance",
+        help="Only hits whose calibrated relevance (a probability) is at least this, e.g. 0.5 (maybe none).",
+    ),
 ) -> None:
     """Search INDEX and print ranked results with per-branch scores and emotions."""
     from memesearch.index import Index, parse_weights
@@ -52,6 +57,10 @@ def search(
             "explain": explain,
         }
         if image is not None:
+            if min_relevance is not None:
+                raise ConfigError(
+                    "--min-relevance applies to text queries (relevance is calibrated for text)"
+                )
             responses = [searcher.search_image(image, **opts)]  # type: ignore[arg-type]
         elif queries_file is not None:
             try:
@@ -61,9 +70,9 @@ def search(
             texts = [line.strip() for line in lines if line.strip()]
             if not texts:
                 raise DataFormatError("the queries file holds no query (one per line)", path=queries_file)
-            responses = searcher.search_batch(texts, **opts)  # type: ignore[arg-type]
+            responses = searcher.search_batch(texts, min_relevance=min_relevance, **opts)  # type: ignore[arg-type]
         else:
-            responses = [searcher.search(str(query), **opts)]  # type: ignore[arg-type]
+            responses = [searcher.search(str(query), min_relevance=min_relevance, **opts)]  # type: ignore[arg-type]
     if json_out:
         if queries_file is not None:
             for r in responses:
@@ -92,8 +101,9 @@ def _print_response(resp: object, explain: bool) -> None:
     table = Table(title=f"{title}  ({len(resp.hits)} of {resp.total_items} items, {resp.took_ms:.0f} ms)")
     from memesearch.search.branches import BRANCHES
 
-    for col in ("#", "id", "score", *BRANCHES, "emotions", "file"):
-        table.add_column(col, justify="right" if col in ("#", "score", *BRANCHES) else "left")
+    score_col = "relevance" if resp.calibrated else "score"
+    for col in ("#", "id", score_col, *BRANCHES, "emotions", "file"):
+        table.add_column(col, justify="right" if col in ("#", score_col, *BRANCHES) else "left")
     for h in resp.hits:
 
         def fmt(b: str, h: object = h) -> str:
@@ -107,5 +117,13 @@ def _print_response(resp: object, explain: bool) -> None:
     if explain:
         for h in resp.hits:
             console.print(f"  {h.rank}. {h.id}: " + "; ".join(h.why))
+    if resp.min_relevance is not None and resp.below_cut:
+        console.print(f"  {resp.below_cut} more result(s) below relevance {resp.min_relevance:g} left out")
     if not resp.hits:
-        console.print("  no results" + (" (the filters match no item)" if resp.filters else ""))
+        if resp.min_relevance is not None:
+            console.print(
+                f"  no result is likely relevant (relevance >= {resp.min_relevance:g}); "
+                "lower --min-relevance or rephrase the query"
+            )
+        else:
+            console.print("  no results" + (" (the filters match no item)" if resp.filters else ""))

@@ -40,6 +40,9 @@ class IndexConfig:
         weights: fusion weights per branch (``image``, ``text``, ``lexical``).
         vector_store: the vector-store back end (:data:`memesearch.index.vector_store.VECTOR_STORES`).
         vectors: FAISS settings (exact below ``exact_below`` vectors, HNSW above).
+        calibration: the calibrated fusion search uses (:class:`memesearch.search.calibration.Calibration`
+            as a dict; None: the weighted sum of ``weights``); ``previous_calibrations`` keeps the ones it
+            replaced, newest last, so ``memesearch tune --rollback`` can restore them.
     """
 
     model: str = "starter"
@@ -55,6 +58,8 @@ class IndexConfig:
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     vector_store: str = "faiss"
     vectors: VectorConfig = field(default_factory=VectorConfig)
+    calibration: dict[str, Any] | None = None
+    previous_calibrations: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         from memesearch.index.vector_store import vector_store_class

@@ -285,6 +285,10 @@ class Index:
         """``(rowid, passage)`` of every item with context text (captions, OCR)."""
         return self.store.text_rows()
 
+    def context_rows(self) -> list[tuple[int, str, bool, list[tuple[str, float]]]]:
+        """``(rowid, media, has a caption, [(OCR line, confidence), ...])`` of every item."""
+        return self.store.context_rows()
+
     def phashes(self) -> tuple[np.ndarray, np.ndarray]:
         """``(rowids, perceptual hashes as uint64)`` of every item that has one."""
         return self.store.all_phashes()

@@ -267,6 +267,17 @@ class Store:
                 out.append((int(rid), text))
         return out
 
+    def context_rows(self) -> list[tuple[int, str, bool, list[tuple[str, float]]]]:
+        """``(rowid, media, has a caption, [(OCR line, confidence), ...])`` of every item (calibration
+        features; a few bytes per item)."""
+        out: list[tuple[int, str, bool, list[tuple[str, float]]]] = []
+        with self._lock:
+            rows = self.conn.execute("SELECT rowid, media, captions != '[]', ocr FROM items").fetchall()
+        for rid, media, has_caption, ocr in rows:
+            lines = [(str(o["text"]), float(o["score"])) for o in json.loads(ocr)] if ocr else []
+            out.append((int(rid), str(media), bool(has_caption), lines))
+        return out
+
     def rowids_where(
         self, *, emotions: Sequence[str] = (), media: Sequence[str] = (), source: str | None = None
     ) -> np.ndarray:

@@ -19,7 +19,9 @@ class Hit:
     ``score`` is the fused score the list is sorted by; ``scores`` holds each branch's own score
     (``image``: query vs item embedding, ``text``: query vs caption/OCR embedding, ``lexical``:
     calibrated BM25 over caption/OCR words), missing where the branch had no score for the item.
-    ``why`` lists human-readable reasons (filled when ``explain=True``).
+    ``why`` lists human-readable reasons (filled when ``explain=True``). ``relevance`` is the calibrated
+    probability that the item is relevant (None when the index has no calibration); when it is there the
+    list is sorted by it and ``score`` equals it.
     """
 
     rank: int
@@ -28,12 +30,14 @@ class Hit:
     scores: dict[str, float]
     item: IndexedItem
     why: list[str] = field(default_factory=list)
+    relevance: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "rank": self.rank,
             "id": self.id,
             "score": round(float(self.score), 6),
+            "relevance": None if self.relevance is None else round(float(self.relevance), 6),
             "scores": {k: round(float(v), 6) for k, v in self.scores.items()},
             "why": list(self.why),
             "item": self.item.to_dict(),
@@ -52,6 +56,9 @@ class SearchResponse:
     took_ms: float = 0.0
     total_items: int = 0
     branches: list[str] = field(default_factory=lambda: list(BRANCHES))
+    calibrated: bool = False
+    min_relevance: float | None = None
+    below_cut: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,5 +69,8 @@ class SearchResponse:
             "took_ms": round(self.took_ms, 3),
             "total_items": self.total_items,
             "branches": list(self.branches),
+            "calibrated": self.calibrated,
+            "min_relevance": self.min_relevance,
+            "below_cut": self.below_cut,
             "hits": [h.to_dict() for h in self.hits],
         }

@@ -33,6 +33,7 @@ from memesearch.errors import MemesearchError, UnknownNameError
 from memesearch.index.config import BRANCHES, check_weights
 from memesearch.index.records import IndexedItem
 from memesearch.search.branches import Branch, LexicalBranch, SearchQuery, build_branches
+from memesearch.search.calibration import Calibration, ItemFeatureTable
 from memesearch.search.results import Hit, SearchResponse
 
 logger = logging.getLogger(__name__)
@@ -108,7 +109,8 @@ class Searcher:
 
     Args:
         index: the index to search.
-        weights: fusion weights (default: the ones recorded in the index).
+        weights: fusion weights for an uncalibrated weighted sum (default: the index's calibration when
+            it has one, else the weights recorded in the index).
         candidates: hits taken from each branch before exact re-scoring (at least ``k``).
         exact_filter_limit: filtered sets up to this size are scored exhaustively.
     """
@@ -124,6 +126,11 @@ class Searcher:
         self.index = index
         self.branches: dict[str, Branch] = build_branches(index)
         self.weights = check_weights(dict(weights or index.config.weights))
+        recorded = getattr(index.config, "calibration", None)
+        self.calibration: Calibration | None = (
+            Calibration.from_dict(recorded) if recorded and weights is None else None
+        )
+        self._item_features = ItemFeatureTable(index)
         self.candidates = int(candidates)
         self.exact_filter_limit = int(exact_filter_limit)
 
@@ -146,10 +153,22 @@ class Searcher:
         source: str | None = None,
         explain: bool = False,
         weights: Mapping[str, float] | None = None,
+        min_relevance: float | None = None,
     ) -> SearchResponse:
-        """Rank items for a text query (Chinese or English); see the module docstring."""
+        """Rank items for a text query (Chinese or English); see the module docstring.
+
+        ``min_relevance``: keep only hits whose calibrated relevance is at least this probability
+        (possibly none); needs a calibrated index.
+        """
         return self.search_batch(
-            [text], k=k, emotion=emotion, media=media, source=source, explain=explain, weights=weights
+            [text],
+            k=k,
+            emotion=emotion,
+            media=media,
+            source=source,
+            explain=explain,
+            weights=weights,
+            min_relevance=min_relevance,
         )[0]
 
     def search_batch(
@@ -162,6 +181,7 @@ class Searcher:
         source: str | None = None,
         explain: bool = False,
         weights: Mapping[str, float] | None = None,
+        min_relevance: float | None = None,
     ) -> list[SearchResponse]:
         """Many text queries at once (one encoder call); same options as :meth:`search`."""
         if isinstance(texts, str):
@@ -170,6 +190,8 @@ class Searcher:
         k = check_k(k)
         filters = self._filters(emotion, media, source)
         w = check_weights(dict(weights)) if weights is not None else self.weights
+        calibration = self.calibration if weights is None else None
+        cut = self._check_cut(min_relevance, calibration)
         if not queries:
             return []
         t0 = time.perf_counter()
@@ -178,7 +200,7 @@ class Searcher:
         out = []
         for q, vec in zip(queries, qvecs, strict=True):
             t1 = time.perf_counter()
-            resp = self._rank(vec, q, k, filters, w, explain)
+            resp = self._rank(vec, q, k, filters, w, explain, calibration=calibration, cut=cut)
             resp.took_ms = (time.perf_counter() - t1 + per_query) * 1000
             out.append(resp)
         return out
@@ -251,8 +273,20 @@ class Searcher:
         out: dict[str, np.ndarray] = {
             name: branch.score(sq, rowids).astype(np.float32) for name, branch in self.branches.items()
         }
-        out["fused"] = _fuse(out, active).astype(np.float32)
+        if self.calibration is not None and weights is None:
+            items = self._item_features.lookup(rowids)
+            fused = np.empty((len(queries), rowids.size), dtype=np.float32)
+            for i in range(len(queries)):
+                row = {name: out[name][i] for name in self.calibration.branches if name in out}
+                fused[i] = self.calibration.relevance(row, items)[0]
+            out["fused"] = fused
+        else:
+            out["fused"] = _fuse(out, active).astype(np.float32)
         return rowids, out
+
+    def item_features(self, rowids: np.ndarray) -> np.ndarray:
+        """The calibration features of the items ``rowids`` (``calibration.item_feature_matrix`` rows)."""
+        return self._item_features.lookup(np.asarray(rowids, dtype=np.int64))
 
     def warm(self) -> Searcher:
         """Do the one-time work now (lexical index, first encoder call) so the first query is fast."""
@@ -263,6 +297,25 @@ class Searcher:
         return self
 
     # ---- internals -----------------------------------------------------------------------------
+    @staticmethod
+    def _check_cut(min_relevance: float | None, calibration: Calibration | None) -> float | None:
+        if min_relevance is None:
+            return None
+        try:
+            cut = float(min_relevance)
+        except (TypeError, ValueError):
+            raise QueryError(
+                f"min_relevance must be a probability in [0, 1], got {min_relevance!r}"
+            ) from None
+        if not 0.0 <= cut <= 1.0:
+            raise QueryError(f"min_relevance must be a probability in [0, 1], got {cut}")
+        if calibration is None:
+            raise QueryError(
+                "min_relevance needs calibrated relevance: this index has no calibration (fit one with "
+                "`memesearch tune`), or fusion weights were given, which turn calibration off"
+            )
+        return cut
+
     def _filters(self, emotion: Any, media: Any, source: str | None) -> dict[str, Any]:
         f: dict[str, Any] = {}
         emos = check_emotions(emotion)
@@ -285,14 +338,20 @@ class Searcher:
         explain: bool,
         *,
         same_sha: str | None = None,
+        calibration: Calibration | None = None,
+        cut: float | None = None,
     ) -> SearchResponse:
         idx = self.index
         q = SearchQuery(query, qvec)
-        active = {
-            b: w
-            for b, w in weights.items()
-            if w > 0 and (query is not None or self.branches[b].image_queries)
-        }
+        if calibration is not None and query is not None:
+            active = {b: 1.0 for b in calibration.branches if b in self.branches}
+        else:
+            calibration = None
+            active = {
+                b: w
+                for b, w in weights.items()
+                if w > 0 and (query is not None or self.branches[b].image_queries)
+            }
         with idx.reading():
             total = idx.vector_count("image")
             allowed: np.ndarray | None = None
@@ -307,9 +366,22 @@ class Searcher:
             else:
                 cand = self._candidates(q, k, active, allowed, total)
             scores = {b: self.branches[b].score([q], cand)[0] for b in active}
-        fused = _fuse(scores, active) if cand.size else np.zeros(0)
+        relevance: np.ndarray | None = None
+        if calibration is not None:
+            fused = (
+                calibration.relevance(scores, self._item_features.lookup(cand))[0]
+                if cand.size
+                else np.zeros(0)
+            )
+            relevance = fused
+        else:
+            fused = _fuse(scores, active) if cand.size else np.zeros(0)
         order = np.argsort(-np.nan_to_num(fused, nan=-np.inf), kind="stable")
         keep = [int(i) for i in order if not math.isnan(fused[i])][:k]
+        below = 0
+        if cut is not None and relevance is not None:
+            below = sum(1 for i in keep if relevance[i] < cut)
+            keep = [i for i in keep if relevance[i] >= cut]
         items = idx.items([int(cand[i]) for i in keep])
         hits: list[Hit] = []
         for i in keep:
@@ -318,11 +390,28 @@ class Searcher:
                 continue
             branch = {b: float(s[i]) for b, s in scores.items() if not math.isnan(s[i])}
             why = self._explain(q, item, branch, filters, same_sha) if explain else []
+            rel = None if relevance is None else float(relevance[i])
             hits.append(
-                Hit(rank=len(hits) + 1, id=item.id, score=float(fused[i]), scores=branch, item=item, why=why)
+                Hit(
+                    rank=len(hits) + 1,
+                    id=item.id,
+                    score=float(fused[i]),
+                    scores=branch,
+                    item=item,
+                    why=why,
+                    relevance=rel,
+                )
             )
         return SearchResponse(
-            query=query, hits=hits, k=k, filters=filters, weights=dict(active), total_items=total
+            query=query,
+            hits=hits,
+            k=k,
+            filters=filters,
+            weights={} if calibration is not None else dict(active),
+            total_items=total,
+            calibrated=calibration is not None,
+            min_relevance=cut,
+            below_cut=below,
         )
 
     def _candidates(

@@ -245,10 +245,21 @@ def search(
     ] = None,
     media: Annotated[list[str] | None, Query(description="Keep this media type: image, gif, video.")] = None,
     explain: Annotated[bool, Query(description="Add human-readable reasons to each hit.")] = False,
+    min_relevance: Annotated[
+        float | None,
+        Query(
+            ge=0.0, le=1.0, description="Only hits whose calibrated relevance is at least this probability."
+        ),
+    ] = None,
 ) -> dict[str, Any]:
-    """Ranked items for a text query with fused and per-branch scores."""
+    """Ranked items for a text query with fused and per-branch scores and the calibrated relevance."""
     response = state.searcher.search(
-        q, k=k, emotion=_split_names(emotion), media=_split_names(media), explain=explain
+        q,
+        k=k,
+        emotion=_split_names(emotion),
+        media=_split_names(media),
+        explain=explain,
+        min_relevance=min_relevance,
     )
     return response.to_dict()
 

@@ -82,6 +82,10 @@ class HitModel(_Open):
         description=f"Each branch's own score ({', '.join(BRANCHES)}); a branch with no score is absent."
     )
     why: list[str] = Field(description="Human-readable reasons (with explain=true).")
+    relevance: float | None = Field(
+        None,
+        description="Calibrated probability that the item is relevant (null: the index is not calibrated).",
+    )
     item: ItemModel
 
 
@@ -95,6 +99,9 @@ class SearchResult(_Open):
     took_ms: float
     total_items: int
     branches: list[str] = Field(description="Every branch of search, in display order.")
+    calibrated: bool = Field(False, description="Whether the hits are sorted by calibrated relevance.")
+    min_relevance: float | None = Field(None, description="The relevance cut-off asked for, if any.")
+    below_cut: int = Field(0, description="Hits of the top k left out by the relevance cut-off.")
     hits: list[HitModel]
 
 
