@@ -6,6 +6,7 @@ Examples::
     memesearch datasets convert --from cbvs --to native cbvs20k.txt cbvs20k/
     memesearch datasets convert --to msrvtt --split train --split val=test my-dataset/ my-dataset-msrvtt/
     memesearch datasets validate auto memes/ --skip-bad
+    memesearch datasets split clip4meme-native/ --from train --to val --fraction 0.1 --seed 0
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from memesearch.data.formats import (
 )
 from memesearch.data.formats.check import check_dataset
 from memesearch.data.records import Dataset
+from memesearch.data.splits import CARVE_BY, carve_split, rewrite_native_folder
 from memesearch.errors import ConfigError, DataFormatError
 
 app = typer.Typer(help="Read, convert, validate and build datasets.", no_args_is_help=True)
@@ -170,3 +172,65 @@ def validate(
         raise DataFormatError(
             f"--strict: {len(report)} bad rows skipped and {warnings} kinds of warnings found", path=path
         )
+
+
+@app.command("split")
+def split(
+    path: Path = typer.Argument(
+        ..., help="Dataset to read (any readable format, file or folder).", show_default=False
+    ),
+    source: str = typer.Option("train", "--from", help="Split to carve the new split out of (never test)."),
+    target: str = typer.Option("val", "--to", help="Name of the new split (never test)."),
+    fraction: float = typer.Option(
+        ..., "--fraction", help="Fraction in (0, 1) of the --from split that moves.", show_default=False
+    ),
+    by: str = typer.Option(
+        "query",
+        "--by",
+        help="query: a fraction of the queries (equal texts together) moves, the gallery is shared; "
+        "item: a fraction of the items moves, with the queries whose relevant items all moved.",
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the selection: the same seed gives the same split."),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="Write the whole dataset, new split included, as a native folder here. Default: rewrite "
+        "PATH in place (a native folder only), atomically.",
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing --to split (and, with --out, existing files there)."
+    ),
+) -> None:
+    """Carve a validation split out of another split, e.g. val out of train (CLIP4Meme has no val)."""
+    if by not in CARVE_BY:
+        raise ConfigError(f"--by must be one of {', '.join(CARVE_BY)}, got {by!r}")
+    name = detect_format(path)
+    in_place = out is None or (out.exists() and out.resolve() == _native_folder(path).resolve())
+    if in_place and (name != "native" or path.suffix == ".jsonl"):
+        what = "a single .jsonl file" if name == "native" else f"a {name} dataset"
+        raise ConfigError(
+            f"{path} is {what}; only a native folder is rewritten in place — give --out DIR to write the "
+            "result as a new native dataset"
+        )
+    dataset = read_dataset(path, name)
+    result = carve_split(
+        dataset, source=source, target=target, fraction=fraction, by=by, seed=seed, overwrite=overwrite
+    )
+    if in_place:
+        written = rewrite_native_folder(result.dataset, _native_folder(path))
+    else:
+        assert out is not None
+        written = write_dataset(result.dataset, out, "native", overwrite=overwrite)
+    console = _console()
+    console.print(_counts_table(_pick(dataset, source, target), "Before"))
+    console.print(_counts_table(_pick(result.dataset, source, target), "After"))
+    console.print(Text(result.summary()))
+    console.print(Text(f"{'rewrote' if in_place else 'written to'} {written}"))
+
+
+def _native_folder(path: Path) -> Path:
+    return path.parent if path.is_file() else path
+
+
+def _pick(dataset: Dataset, *names: str) -> Dataset:
+    return Dataset(dataset.name, {n: dataset[n] for n in names if n in dataset})

@@ -69,7 +69,8 @@ def evaluate(
         None,
         "--checkpoint",
         help="With --dataset: a training run (or checkpoint) directory; its Task scores the image branch "
-        "(or the text branch, for a clip4meme-qc or ief stage-qc run). Implies --compare.",
+        "(a stage-1 run), or the text and image branches (a clip4meme-qc or ief stage-qc run: the image "
+        "branch is the stage-1 model it holds, or else its recorded init_from run). Implies --compare.",
     ),
     compare: bool = typer.Option(
         False,
@@ -335,22 +336,29 @@ def _compare(
     image: cmp.Scorer | None = None
     text: cmp.Scorer | None = None
     inputs: dict[str, Any] = {"dataset": str(dataset_path), "oracle_captions": captions}
+    notes: list[str] = []
     if checkpoint is not None:
-        from memesearch.train.checkpoint import load_trained_model
+        from memesearch.train.checkpoint import load_trained_model, recorded_init_from
 
-        task, net, _ = load_trained_model(checkpoint)
-        branch_name = getattr(task, "branch", None)
-        if not hasattr(task, "score_split") or branch_name not in ("image", "text"):
-            raise ConfigError(
-                f"the Task of {checkpoint} is not a retrieval Task (it has no image or text branch to score)"
-            )
-        scorer = cmp.task_scorer(task, net)
-        if branch_name == "image":
-            image = scorer
-        else:
-            text = scorer
+        found = cmp.run_branches(
+            checkpoint,
+            ds,
+            split,
+            load=lambda path: load_trained_model(path)[:2],
+            init_from=recorded_init_from,
+        )
+        image, text = found.scorers.get("image"), found.scorers.get("text")
+        for name, source in found.sources.items():
+            notes.append(f"{name} branch: {source}")
+            inputs[f"{name}_from"] = source
         inputs["checkpoint"] = str(checkpoint)
-    elif model is not None:
+        if model is not None and image is not None:
+            notes.append(f"--model {model} not used: the image branch comes from --checkpoint")
+        if text is not None and text_checkpoint is not None:
+            notes.append(
+                f"--text-checkpoint {text_checkpoint} not used: the text branch comes from --checkpoint"
+            )
+    if image is None and model is not None:
         image = cmp.image_encoder_scorer(create_encoder(model))
         inputs["image_model"] = model
     if text is None:
@@ -364,6 +372,11 @@ def _compare(
             text = cmp.text_encoder_scorer(create_encoder(text_model), captions=captions)
             inputs["text_model"] = text_model
     if image is None:
+        if checkpoint is not None:
+            raise ConfigError(
+                f"--checkpoint {checkpoint} scores only the text branch and records no init_from (stage-1 "
+                "run) to take the image branch from; give it with --model NAME"
+            )
         raise ConfigError(
             "--compare needs an image branch: --checkpoint RUN (an image-branch Task) or --model NAME "
             "(an image encoder)"
@@ -385,6 +398,8 @@ def _compare(
     console.print(
         f"fusion weights chosen on {val_split!r} by {sel.metric} = {sel.metric_value:.4f}: {weights}"
     )
+    for note in notes:
+        console.print(note, highlight=False)
     console.print(Markdown(result.table()))
     for name, why in result.skipped.items():
         console.print(f"branch {name} left out: {why}", highlight=False)

@@ -4,8 +4,9 @@ For the evaluation split and the validation split alike, each branch gives a ``(
 over the split's whole gallery (NaN = the branch has no score for that item). The branch names are
 search's own (:data:`memesearch.search.branches.BRANCHES`), and each is defined as search defines it:
 
-- ``image``: query vs image — a trained retrieval Task's :meth:`score_split` (``--checkpoint``), or an
-  image encoder's towers (``--model``, e.g. ``starter``);
+- ``image``: query vs image — a trained retrieval run (``--checkpoint``, :func:`run_branches`: a stage-1
+  run, or the stage-1 model a stage-2 run holds, or else its recorded ``init_from`` run), or an image
+  encoder's towers (``--model``, e.g. ``starter``);
 - ``text``: query vs the item's passage (captions, then OCR, joined: what the index embeds) — a trained
   text-branch Task (clip4meme-qc, ief stage qc) or a text encoder; oracle captions optional;
 - ``lexical``: BM25 over the same passage, calibrated per query to [0, 1].
@@ -116,13 +117,112 @@ def image_encoder_scorer(encoder: Any) -> Scorer:
     return score
 
 
+def _nan_for_no_score(scores: Any) -> np.ndarray:
+    """A Task's scores with :data:`~memesearch.models.fusion.NO_SCORE` (no input, e.g. no context text)
+    as NaN, the :data:`Scorer` convention (so that fusion treats them as missing, not as a score)."""
+    from memesearch.models.fusion import NO_SCORE
+
+    out = np.asarray(scores, dtype=np.float64)
+    return np.where(out == NO_SCORE, np.nan, out)
+
+
 def task_scorer(task: Any, model: Any, *, device: str = "cpu") -> Scorer:
     """A branch from a trained retrieval Task (``task.score_split(model, dataset, split)``)."""
 
     def score(ds: Dataset, split: str) -> np.ndarray:
-        return np.asarray(task.score_split(model, ds, split, device=device), dtype=np.float64)
+        return _nan_for_no_score(task.score_split(model, ds, split, device=device))
 
     return score
+
+
+class _TaskBranches:
+    """``task.score_branches`` of one trained model, computed once per (dataset, split)."""
+
+    def __init__(self, task: Any, model: Any, device: str) -> None:
+        self.task, self.model, self.device = task, model, device
+        self._cache: dict[tuple[int, str], dict[str, np.ndarray]] = {}
+
+    def scores(self, ds: Dataset, split: str) -> dict[str, np.ndarray]:
+        key = (id(ds), split)
+        if key not in self._cache:
+            out = self.task.score_branches(self.model, ds, split, device=self.device)
+            self._cache[key] = {k: _nan_for_no_score(v) for k, v in out.items() if k in BRANCHES}
+        return self._cache[key]
+
+    def scorer(self, name: str) -> Scorer:
+        return lambda ds, split: self.scores(ds, split)[name]
+
+
+#: Loads a training run: path -> (Task, model in eval mode), e.g. ``load_trained_model(path)[:2]``.
+RunLoader = Callable[[Path], tuple[Any, Any]]
+#: The run a run was initialised from (its config's ``init_from``, resolved), or None.
+InitFrom = Callable[[Path], "Path | None"]
+
+
+@dataclass
+class RunBranches:
+    """The branches a training run gives :func:`compare_branches`, and where each comes from."""
+
+    scorers: dict[str, Scorer]
+    sources: dict[str, str]  # branch -> one line: which run and how
+
+
+def run_branches(
+    run: str | Path,
+    dataset: Dataset,
+    split: str,
+    *,
+    load: RunLoader,
+    init_from: InitFrom,
+    device: str = "cpu",
+) -> RunBranches:
+    """The image and/or text branch of a trained retrieval run (``evaluate --compare --checkpoint RUN``).
+
+    Every branch the run's Task yields from ``score_branches`` is used: a stage-1 run (clip4meme-qi,
+    ief stage qi) gives ``image``; a stage-2 run (clip4meme-qc, ief stage qc) gives ``text`` and —
+    because its model holds the stage-1 model, frozen — ``image`` too, scored exactly as the stage-1 run
+    it was initialised from. A text-branch run whose Task yields no ``image`` gets it from its stage-1
+    run: the ``init_from`` recorded in its checkpoint (``init_from(run)``), loaded with ``load``; a
+    :class:`ConfigError` names the path when that run is gone or records none.
+
+    ``load`` and ``init_from`` are passed in (the CLI passes
+    :func:`memesearch.train.checkpoint.load_trained_model` and
+    :func:`memesearch.train.checkpoint.recorded_init_from`): evaluation does not import training.
+    The split ``split`` is scored once here, to learn which branches the Task yields (cached).
+    """
+    run = Path(run)
+    task, model = load(run)
+    branch = getattr(task, "branch", None)
+    if not hasattr(task, "score_branches") or branch not in ("image", "text"):
+        raise ConfigError(
+            f"the Task of {run} is not a retrieval Task (it has no image or text branch to score)"
+        )
+    cached = _TaskBranches(task, model, device)
+    yielded = [name for name in BRANCHES if name in cached.scores(dataset, split)]
+    if branch not in yielded:
+        raise ConfigError(f"the Task of {run} scores no {branch!r} branch (its branches: {yielded})")
+    kind = type(task).__name__
+    scorers = {name: cached.scorer(name) for name in yielded}
+    sources = {name: f"run {run} ({kind})" for name in yielded}
+    if branch == "text" and "image" in yielded:
+        sources["image"] = (
+            f"run {run} ({kind}): its own score_branches, i.e. the stage-1 model it holds, frozen"
+        )
+    if branch == "text" and "image" not in yielded:
+        stage1 = init_from(run)
+        if stage1 is None:  # nothing to go on: the caller gives the image branch another way, or refuses
+            log.warning("%s scores no image branch and records no init_from", run)
+            return RunBranches(scorers, sources)
+        first = run_branches(stage1, dataset, split, load=load, init_from=init_from, device=device)
+        if "image" not in first.scorers:
+            raise ConfigError(
+                f"{stage1}, the init_from of {run}, gives no image branch "
+                f"(its branches: {', '.join(first.scorers)})"
+            )
+        scorers["image"] = first.scorers["image"]
+        sources["image"] = f"stage-1 run {stage1} (the init_from recorded in {run})"
+    log.info("branches of %s: %s", run, sources)
+    return RunBranches(scorers, sources)
 
 
 @dataclass
@@ -298,11 +398,13 @@ def default_branches(
 
 __all__: Sequence[str] = (
     "CompareResult",
+    "RunBranches",
     "compare_branches",
     "default_branches",
     "floor_missing",
     "image_encoder_scorer",
     "lexical_scorer",
+    "run_branches",
     "task_scorer",
     "text_encoder_scorer",
     "write_compare",

@@ -342,6 +342,51 @@ def init_model_from(model: nn.Module, path: str | Path) -> tuple[list[str], list
     return list(result.missing_keys), sorted(set(weights) - set(own))
 
 
+def recorded_init_from(path: str | Path, *, which: str = "best") -> Path | None:
+    """The run (or checkpoint) a run was initialised from: its checkpoint's recorded ``init_from``.
+
+    ``None`` when the run records none. A relative ``init_from`` was relative to the directory training
+    ran in; that directory is recovered from where the run was written (the run directory less its
+    recorded ``output_dir/<run name>``), then tried beside the run and in the current directory. The
+    first that exists is returned; when none does, :class:`ConfigError` names the recorded value and
+    every path tried.
+
+    Example::
+
+        recorded_init_from("runs/qc")     # doctest: +SKIP
+        PosixPath('/home/me/project/runs/qi')
+    """
+    try:
+        ckpt = find_checkpoint(path, which)
+    except ConfigError:
+        ckpt = find_checkpoint(path, "last")
+    config = read_checkpoint_info(ckpt).get("train_config") or {}
+    recorded = config.get("init_from")
+    if not recorded:
+        return None
+    target = Path(str(recorded)).expanduser()
+    if target.is_absolute():
+        candidates = [target]
+    else:
+        run_dir = ckpt.parent.parent.resolve() if ckpt.parent.name == CHECKPOINT_DIR else ckpt.resolve()
+        bases: list[Path] = []
+        written_as = Path(str(config.get("output_dir") or ".")) / run_dir.name
+        if not written_as.is_absolute():
+            depth = len(written_as.parts)
+            if run_dir.parts[-depth:] == written_as.parts:
+                bases.append(run_dir.parents[depth - 1])  # where training ran
+        bases += [run_dir.parent, Path.cwd()]
+        candidates = list(dict.fromkeys(base / target for base in bases))
+    for candidate in candidates:
+        if candidate.exists():
+            return candidate
+    tried = ", ".join(str(c) for c in candidates)
+    raise ConfigError(
+        f"{path} was initialised from {str(recorded)!r} (init_from in {ckpt / CONFIG_FILE}), which is gone: "
+        f"tried {tried}; restore that run there"
+    )
+
+
 def load_trainer_state(
     checkpoint: str | Path,
     *,
