@@ -55,8 +55,8 @@ log = logging.getLogger(__name__)
 CarveBy = Literal["query", "item"]
 CARVE_BY: tuple[str, ...] = ("query", "item")
 
-# The same rule as memesearch.eval.fusion_weights.is_test_split (tests/unit/test_splits.py checks that
-# the two agree): "test" as a word of the name, e.g. "test", "test-seen", "emoji_test".
+# The one rule for test splits (fusion-weight selection, tuning and split carving all ask it):
+# "test" as a word of the name, e.g. "test", "test-seen", "emoji_test".
 _TEST_NAME = re.compile(r"(?<![a-z])test(?![a-z])")
 
 

@@ -18,7 +18,6 @@ import itertools
 import json
 import logging
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from memesearch.data.splits import is_test_split
 from memesearch.errors import ConfigError, DataFormatError
 from memesearch.eval.retrieval import evaluate_scores
 from memesearch.models.fusion import branch_arrays, fuse_scores, normalize_weights
@@ -35,7 +35,6 @@ logger = logging.getLogger(__name__)
 
 #: Metrics where a lower value is better (ranks); every other metric is maximised.
 LOWER_IS_BETTER: frozenset[str] = frozenset({"MdR", "MnR"})
-_TEST_NAME = re.compile(r"(?<![a-z])test(?![a-z])")
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -146,11 +145,6 @@ class WeightSelection:
             return cls.from_dict(data)
         except DataFormatError as exc:
             raise DataFormatError(exc.reason, path=path, hint=exc.hint) from exc
-
-
-def is_test_split(split_name: str) -> bool:
-    """True when ``split_name`` names a test split ("test", "test_unseen", "emoji-test", ...)."""
-    return bool(_TEST_NAME.search(split_name.lower()))
 
 
 def select_weights(
