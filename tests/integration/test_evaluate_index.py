@@ -51,7 +51,7 @@ def test_qrels_by_id_sha_or_path_and_metrics_match_search(toy: tuple[Path, Path]
     qs = queries_from_file(qfile, searcher.index)
     result = evaluate_index(searcher, qs)
     assert set(result.reports) == {"all", "en"}
-    assert list(result.reports["all"]) == ["image", "text", "lexical", "fused"]
+    assert list(result.reports["all"]) == ["image", "text", "lexical", "emotion", "fused"]
     # fused R@1 = the share of queries whose first `memesearch search` hit is relevant
     hits = [searcher.search(q.text, k=1).hits for q in qs.queries]
     top_ok = [bool(h) and q.qrels.get(h[0].id, 0) >= 1 for q, h in zip(qs.queries, hits, strict=True)]
@@ -62,7 +62,7 @@ def test_qrels_by_id_sha_or_path_and_metrics_match_search(toy: tuple[Path, Path]
     )
     assert code == 0
     rows = json.loads((tmp_path / "r" / "index_eval.json").read_text())["rows"]
-    assert {r["branch"] for r in rows} == {"image", "text", "lexical", "fused"}
+    assert {r["branch"] for r in rows} == {"image", "text", "lexical", "emotion", "fused"}
     searcher.index.close()
 
 

@@ -117,6 +117,11 @@ def _print_response(resp: object, explain: bool) -> None:
     if explain:
         for h in resp.hits:
             console.print(f"  {h.rank}. {h.id}: " + "; ".join(h.why))
+    if resp.untagged_excluded:
+        console.print(
+            f"  the emotion filter left out {resp.untagged_excluded} item(s) that have no emotion tag "
+            "(their emotion is unknown); search without --emotion to see them"
+        )
     if resp.min_relevance is not None and resp.below_cut:
         console.print(f"  {resp.below_cut} more result(s) below relevance {resp.min_relevance:g} left out")
     if not resp.hits:

@@ -285,6 +285,14 @@ class Index:
         """``(rowid, passage)`` of every item with context text (captions, OCR)."""
         return self.store.text_rows()
 
+    def emotion_rows(self) -> list[tuple[int, str, float]]:
+        """``(rowid, emotion, score)`` of every emotion tag."""
+        return self.store.emotion_rows()
+
+    def count_untagged(self) -> int:
+        """Items without any emotion tag (an emotion filter leaves them out)."""
+        return self.store.count_untagged()
+
     def context_rows(self) -> list[tuple[int, str, bool, list[tuple[str, float]]]]:
         """``(rowid, media, has a caption, [(OCR line, confidence), ...])`` of every item."""
         return self.store.context_rows()

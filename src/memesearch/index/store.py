@@ -267,6 +267,21 @@ class Store:
                 out.append((int(rid), text))
         return out
 
+    def emotion_rows(self) -> list[tuple[int, str, float]]:
+        """``(rowid, emotion, score)`` of every emotion tag of every item."""
+        with self._lock:
+            rows = self.conn.execute("SELECT item_rowid, emotion, score FROM emotions").fetchall()
+        return [(int(r), str(e), float(s)) for r, e, s in rows]
+
+    def count_untagged(self) -> int:
+        """Items with no emotion tag at all."""
+        with self._lock:
+            row = self.conn.execute(
+                "SELECT COUNT(*) FROM items WHERE NOT EXISTS "
+                "(SELECT 1 FROM emotions WHERE emotions.item_rowid = items.rowid)"
+            ).fetchone()
+        return int(row[0])
+
     def context_rows(self) -> list[tuple[int, str, bool, list[tuple[str, float]]]]:
         """``(rowid, media, has a caption, [(OCR line, confidence), ...])`` of every item (calibration
         features; a few bytes per item)."""

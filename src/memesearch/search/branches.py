@@ -8,7 +8,9 @@ A :class:`Branch` is one way an item can match a query (SPEC §2.2):
   then OCR; :func:`memesearch.data.records.context_texts`) joined by newlines, embedded once as a
   ``passage``. Items without text have no score (NaN). Evaluation (``memesearch evaluate``) uses the
   same definition (:func:`memesearch.data.records.context_passage`);
-* ``lexical`` — BM25 over the same passage (jieba for Chinese), calibrated per query to [0, 1].
+* ``lexical`` — BM25 over the same passage (jieba for Chinese), calibrated per query to [0, 1];
+* ``emotion`` — the query's emotions (the bilingual tagger on the query embedding) against the item's
+  emotion tags; items without tags have no score.
 
 :data:`BRANCHES` lists the names in display order; every table, schema and page that shows per-branch
 scores reads it. A branch never decides the final order: :class:`~memesearch.search.searcher.Searcher`
@@ -182,8 +184,86 @@ class LexicalBranch:
         return f"words matched {score:.3f}: {', '.join(shared[:6])}" if shared else None
 
 
+class EmotionBranch:
+    """The query's emotions against the item's emotion tags: a soft signal beside the hard filter.
+
+    The query's emotions are the bilingual tagger's probabilities (:class:`~memesearch.enrich.emotion.
+    EmotionTagger`, built on the index's encoder) of the query embedding search computed anyway — no
+    extra encoder call; the score of an item is ``Σ_e p_query(e) · score_item(e)`` over its tags (1.0 for
+    emotions its input gave). Items without emotion tags get no score (NaN): no tag is not "no emotion".
+    """
+
+    name = "emotion"
+    image_queries = False
+
+    def __init__(self, index: Any) -> None:
+        self.index = index
+        self._lock = threading.Lock()
+        self._tagger: Any = None
+        self._built: tuple[int, np.ndarray, np.ndarray] | None = None  # (generation, rowids, (N, E) scores)
+
+    def _table(self) -> tuple[Any, np.ndarray, np.ndarray]:
+        with self._lock:
+            if self._tagger is None:
+                from memesearch.enrich.emotion import EmotionTagger
+
+                self._tagger = EmotionTagger(self.index.encoder)
+            gen = self.index.generation
+            if self._built is None or self._built[0] != gen:
+                col = {e: j for j, e in enumerate(self._tagger.emotions)}
+                rows = [(r, col[e], s) for r, e, s in self.index.emotion_rows() if e in col]
+                ids = np.unique(np.array([r for r, _, _ in rows], dtype=np.int64))
+                table = np.zeros((ids.size, len(col)), dtype=np.float32)
+                if rows:
+                    pos = np.searchsorted(ids, np.array([r for r, _, _ in rows], dtype=np.int64))
+                    table[pos, [c for _, c, _ in rows]] = [s for _, _, s in rows]
+                self._built = (gen, ids, table)
+            return self._tagger, self._built[1], self._built[2]
+
+    def query_emotions(self, query: SearchQuery) -> np.ndarray:
+        """``(E,)`` emotion probabilities of the query (columns: the tagger's emotions)."""
+        tagger, _, _ = self._table()
+        probs: np.ndarray = tagger.probabilities(query.vector[None, :])[0]
+        return probs
+
+    def candidates(self, query: SearchQuery, n: int) -> np.ndarray:
+        if query.text is None:
+            return np.zeros(0, np.int64)
+        _, ids, table = self._table()
+        if ids.size == 0:
+            return np.zeros(0, np.int64)
+        s = table @ self.query_emotions(query)
+        top = np.argsort(-s, kind="stable")[:n]
+        return ids[top[s[top] > 0]]
+
+    def score(self, queries: Sequence[SearchQuery], rowids: np.ndarray) -> np.ndarray:
+        out = np.full((len(queries), rowids.size), np.nan, dtype=np.float64)
+        _, ids, table = self._table()
+        if ids.size == 0 or rowids.size == 0:
+            return out
+        pos = np.clip(np.searchsorted(ids, rowids), 0, ids.size - 1)
+        found = ids[pos] == rowids
+        for qi, q in enumerate(queries):
+            if q.text is not None:
+                out[qi, found] = table[pos[found]] @ self.query_emotions(q)
+        return out
+
+    def explain(self, query: SearchQuery, item: IndexedItem, score: float) -> str | None:
+        if query.text is None or not item.emotions:
+            return None
+        tagger, _, _ = self._table()
+        probs = self.query_emotions(query)
+        best = tagger.emotions[int(np.argmax(probs))]
+        return f"emotion match {score:.3f} (the query reads as {best})"
+
+
 #: name -> branch class, in display order (the same names as :data:`memesearch.index.config.BRANCHES`)
-BRANCH_TYPES: dict[str, type] = {"image": ImageBranch, "text": TextBranch, "lexical": LexicalBranch}
+BRANCH_TYPES: dict[str, type] = {
+    "image": ImageBranch,
+    "text": TextBranch,
+    "lexical": LexicalBranch,
+    "emotion": EmotionBranch,
+}
 assert tuple(BRANCH_TYPES) == BRANCHES, "every branch name needs exactly one implementation"
 
 
@@ -196,6 +276,7 @@ __all__ = [
     "BRANCHES",
     "BRANCH_TYPES",
     "Branch",
+    "EmotionBranch",
     "ImageBranch",
     "LexicalBranch",
     "SearchQuery",

@@ -59,6 +59,7 @@ class SearchResponse:
     calibrated: bool = False
     min_relevance: float | None = None
     below_cut: int = 0
+    untagged_excluded: int = 0  # items with no emotion tag that an emotion filter left out
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,5 +73,6 @@ class SearchResponse:
             "calibrated": self.calibrated,
             "min_relevance": self.min_relevance,
             "below_cut": self.below_cut,
+            "untagged_excluded": self.untagged_excluded,
             "hits": [h.to_dict() for h in self.hits],
         }

@@ -4,11 +4,15 @@ A text query is embedded once (``kind="query"``) and scored by every branch of
 :mod:`memesearch.search.branches` (``image``, ``text``, ``lexical``; SPEC §2.2, §2.4).
 
 Candidates are the union of each branch's top hits (the vector store for the dense branches); every
-candidate is
-then scored exactly by every branch and the scores are fused (:func:`memesearch.models.fusion.fuse_scores`,
-missing scores renormalised). Filters (emotion, media type, source) are applied before the top ``k`` are
-cut: a filter that leaves few items (``exact_filter_limit``) scores all of them exactly; otherwise the
-ANN candidate lists are widened until ``k`` items pass or the index is exhausted.
+candidate is then scored exactly by every branch. With a calibration in the index
+(:mod:`memesearch.search.calibration`, fitted by ``memesearch tune``) each branch score becomes a
+probability and they are combined in log-odds space into the hit's ``relevance``, which orders the list
+and drives the ``min_relevance`` cut-off; without one (or with explicit ``weights``) the raw scores are
+summed with the weights (:func:`memesearch.models.fusion.fuse_scores`, missing scores renormalised).
+Filters (emotion, media type, source) are applied before the top ``k`` are cut: a filter that leaves few
+items (``exact_filter_limit``) scores all of them exactly; otherwise the ANN candidate lists are widened
+until ``k`` items pass or the index is exhausted. The emotion filter is exact: items without any emotion
+tag are unknown and left out, and the response says how many (``untagged_excluded``).
 
 Example::
 
@@ -355,6 +359,7 @@ class Searcher:
         with idx.reading():
             total = idx.vector_count("image")
             allowed: np.ndarray | None = None
+            untagged = idx.count_untagged() if filters.get("emotion") else 0
             if filters:
                 allowed = idx.rowids_where(
                     emotions=filters.get("emotion", ()),
@@ -412,6 +417,7 @@ class Searcher:
             calibrated=calibration is not None,
             min_relevance=cut,
             below_cut=below,
+            untagged_excluded=untagged,
         )
 
     def _candidates(

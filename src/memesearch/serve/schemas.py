@@ -102,6 +102,9 @@ class SearchResult(_Open):
     calibrated: bool = Field(False, description="Whether the hits are sorted by calibrated relevance.")
     min_relevance: float | None = Field(None, description="The relevance cut-off asked for, if any.")
     below_cut: int = Field(0, description="Hits of the top k left out by the relevance cut-off.")
+    untagged_excluded: int = Field(
+        0, description="Items without any emotion tag that the emotion filter left out (they are unknown)."
+    )
     hits: list[HitModel]
 
 
