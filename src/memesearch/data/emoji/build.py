@@ -66,7 +66,7 @@ class BuildResult:
 
 
 def prepare_out(out: Path, overwrite: bool) -> None:
-    """Refuse an ``out`` that is a file, or a non-empty folder without ``--overwrite`` or without a dataset."""
+    """Refuse an ``out`` that is a file, or a non-empty folder without ``--overwrite`` or a dataset."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; give a folder for the dataset")
     if out.is_dir() and any(out.iterdir()):
