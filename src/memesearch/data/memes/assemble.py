@@ -110,7 +110,6 @@ def _templated(family: PhraseFamily, phrase: Phrase, templates: Sequence[str], r
 def _meme_item(
     family: PhraseFamily,
     lang: str,
-    split: str,
     config: MemesBuildConfig,
     pictures: list[PhraseFamily],
     image_roots: dict[str, Path] | None,
@@ -301,7 +300,7 @@ def make_dataset(
     ``image_roots`` maps an emoji style to its ``emoji-datasource-<style>`` folder (without it the emoji
     paths are relative to the package folder).
     """
-    languages = [lang for lang in config.languages if lang in catalogue.languages or lang == "en"]
+    languages = list(config.languages)
     emotions = emotion_families(languages)
     emojis = emoji_families(catalogue, languages, config.max_keyword_concepts)
     split_of = {f.key: assign_split(f.key, config.seed, config.fractions) for f in (*emotions, *emojis)}
@@ -336,8 +335,7 @@ def make_dataset(
                 made = [
                     m
                     for lang in languages
-                    if (m := _meme_item(family, lang, split, config, pictures, image_roots, fonts))
-                    is not None
+                    if (m := _meme_item(family, lang, config, pictures, image_roots, fonts)) is not None
                 ]
             for item, job in made:
                 items.append(item)

@@ -53,7 +53,7 @@ RENDER_TEMPLATES: dict[tuple[str, str], tuple[str, ...]] = {
 QUERY_TEMPLATES: dict[tuple[str, str], tuple[str, ...]] = {
     ("emoji", "en"): ("{}", "{}", "{} meme", "{} sticker", "{} reaction"),
     ("emoji", "zh"): ("{}", "{}", "{}表情包", "来个{}的表情"),
-    ("emotion", "en"): ("{}", "{}", "i'm {}", "{} meme", "a sticker for feeling {}"),
+    ("emotion", "en"): ("{}", "{}", "feeling {}", "{} meme", "a sticker for {}"),
     ("emotion", "zh"): ("{}", "{}", "{}表情包", "来个{}的表情", "我{}"),
 }
 
