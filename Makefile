@@ -30,12 +30,14 @@ $(STAMP): pyproject.toml requirements.lock
 	@touch $(STAMP)
 
 # Debian packages: chromium (the web UI test drives it headless through Playwright) and a CJK font
-# (fonts-wqy-microhei: rendered Chinese text for the OCR tests). Installed with apt-get when missing.
-APT_PACKAGES := chromium fonts-wqy-microhei
+# (fonts-wqy-microhei: rendered Chinese text for the OCR tests and the memes benchmark) and DejaVu (fonts-dejavu-core:
+# the memes benchmark's Latin text). Installed with apt-get when missing.
+APT_PACKAGES := chromium fonts-wqy-microhei fonts-dejavu-core
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo)
 
 system:
-	@if command -v chromium >/dev/null 2>&1 && [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then :; \
+	@if command -v chromium >/dev/null 2>&1 && [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] \
+	  && [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ]; then :; \
 	else echo "installing $(APT_PACKAGES) (apt-get)"; \
 	  ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
 	    $(APT_PACKAGES) >/dev/null) || echo "warning: could not install $(APT_PACKAGES); the browser and Chinese OCR tests will be skipped"; \

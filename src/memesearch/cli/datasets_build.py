@@ -1,7 +1,9 @@
 """``memesearch datasets build``: build benchmark datasets from offline sources.
 
 ``memesearch datasets build emoji --out data/emoji`` builds the emoji benchmark (SPEC §4.4) from npm
-packages, installing them into a cache folder first if needed.
+packages, installing them into a cache folder first if needed. ``memesearch datasets build memes --out
+data/memes`` builds the text-meme benchmark (rendered en/zh text over emoji and textures, text-less
+stickers, chat-like queries; :mod:`memesearch.data.memes`) from the same packages and two Debian fonts.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from memesearch.errors import ConfigError
 
 if TYPE_CHECKING:
     from memesearch.data.emoji.config import EmojiBuildConfig
+    from memesearch.data.memes.config import MemesBuildConfig
 
 app = typer.Typer(help="Build benchmark datasets from offline sources.", no_args_is_help=True)
 
@@ -140,4 +143,106 @@ def build_emoji(
         langs = ", ".join(f"{k} {v}" for k, v in stats["queries_per_language"].items())
         counts = f"{stats['concepts']:5d} concepts {stats['items']:6d} items {stats['queries']:6d} queries"
         typer.echo(f"  {name:10s} {counts} ({langs})")
+    typer.echo(f"  card: {result.out / 'CARD.md'}")
+
+
+@app.command("memes")
+def memes(
+    out: Path = typer.Option(..., "--out", help="Folder to write the dataset to (native manifest, images/)."),
+    seed: int = typer.Option(
+        0, "--seed", help="Seed of the split and of every drawing (same seed, same bytes)."
+    ),
+    limit: int | None = typer.Option(
+        None,
+        "--limit",
+        help="Build a seeded subset of this many phrase families (at least 6: every split, 3+ emotion "
+        "families), for tests.",
+    ),
+    size: int = typer.Option(
+        256, "--size", help="Longest side of the largest images in pixels (96-1024); others are 3/4 of it."
+    ),
+    languages: str = typer.Option(
+        "en,zh", "--languages", help="Comma-separated languages of the drawn text and the queries: en, zh."
+    ),
+    textless_fraction: float = typer.Option(
+        0.3,
+        "--textless-fraction",
+        help="Share of the items that are plain emoji stickers without text, [0, 1).",
+    ),
+    styles: str = typer.Option(
+        "google,twitter",
+        "--styles",
+        help="Comma-separated emoji styles of the pictures: google (Apache-2.0), twitter (CC-BY-4.0); apple "
+        "and facebook are not redistributable.",
+    ),
+    max_keyword_concepts: int = typer.Option(
+        50,
+        "--max-keyword-concepts",
+        min=0,
+        help="CLDR keywords tagging more than this many emoji ('face', '脸') are not phrases; 0 keeps all.",
+    ),
+    npm_cache: Path | None = typer.Option(
+        None,
+        "--npm-cache",
+        envvar="MEMESEARCH_NPM_CACHE",
+        help="Folder holding (or receiving) the npm packages [default: ~/.cache/memesearch/npm].",
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="Processes drawing images [default: min(4, CPU count)]."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a dataset already in --out."),
+    progress: bool | None = typer.Option(
+        None, "--progress/--no-progress", help="Show progress bars [default: when stderr is a terminal]."
+    ),
+) -> None:
+    """Build the text-meme benchmark: en/zh phrases drawn on images, text-less stickers, graded queries."""
+    from memesearch.data.memes.config import MemesBuildConfig
+
+    config = MemesBuildConfig(
+        seed=seed,
+        limit=limit,
+        size=size,
+        languages=_csv(languages, "--languages"),
+        textless_fraction=textless_fraction,
+        styles=_csv(styles, "--styles"),
+        max_keyword_concepts=max_keyword_concepts,
+    )
+    build_memes(out, config, npm_cache=npm_cache, overwrite=overwrite, progress=progress, workers=workers)
+
+
+def build_memes(
+    out: Path,
+    config: MemesBuildConfig,
+    *,
+    npm_cache: Path | None = None,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    workers: int | None = None,
+) -> None:
+    """Build the memes benchmark with ``config`` into ``out`` and print what was written (the card records
+    the command that rebuilds exactly this dataset, every option spelled out)."""
+    from memesearch.data.memes.build import build_memes_benchmark
+
+    args = ["--out", str(out), "--seed", str(config.seed), "--size", str(config.size)]
+    args += ["--languages", ",".join(config.languages), "--textless-fraction", str(config.textless_fraction)]
+    args += ["--styles", ",".join(config.styles), "--max-keyword-concepts", str(config.max_keyword_concepts)]
+    args += ["--limit", str(config.limit)] if config.limit is not None else []
+    command = "memesearch datasets build memes " + shlex.join(args)
+    result = build_memes_benchmark(
+        config,
+        out,
+        npm_cache=npm_cache,
+        overwrite=overwrite,
+        progress=progress,
+        workers=workers,
+        command=command,
+    )
+    typer.echo(f"wrote the memes benchmark to {result.out} in {result.seconds:.1f} s")
+    for name, stats in result.card["splits"].items():
+        text = ", ".join(f"{k} {v}" for k, v in stats["text_items_per_language"].items())
+        langs = ", ".join(f"{k} {v}" for k, v in stats["queries_per_language"].items())
+        counts = f"{stats['concepts']:5d} concepts {stats['items']:6d} items {stats['queries']:6d} queries"
+        typer.echo(
+            f"  {name:6s} {counts} (text {text}; text-less {stats['textless_items']}; queries {langs})"
+        )
     typer.echo(f"  card: {result.out / 'CARD.md'}")

@@ -65,7 +65,8 @@ class BuildResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _prepare_out(out: Path, overwrite: bool) -> None:
+def prepare_out(out: Path, overwrite: bool) -> None:
+    """Refuse an ``out`` that is a file, or a non-empty folder without ``--overwrite`` or a dataset."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; give a folder for the dataset")
     if out.is_dir() and any(out.iterdir()):
@@ -104,7 +105,7 @@ def build_emoji_benchmark(
     start = time.monotonic()
     timings: dict[str, float] = {}
     out_dir = Path(out).expanduser().resolve()
-    _prepare_out(out_dir, overwrite)
+    prepare_out(out_dir, overwrite)
     show = sys.stderr.isatty() if progress is None else progress
 
     t = time.monotonic()
@@ -155,7 +156,7 @@ def build_emoji_benchmark(
         card["timings"] = {k: round(v, 2) for k, v in timings.items()}
         (tmp / CARD_JSON).write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         (tmp / CARD_MD).write_text(render_markdown(card), encoding="utf-8")
-        _swap_into_place(tmp, out_dir)
+        swap_into_place(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -165,7 +166,8 @@ def build_emoji_benchmark(
     return BuildResult(dataset=dataset, card=card, out=out_dir, seconds=seconds, timings=timings)
 
 
-def _swap_into_place(tmp: Path, out: Path) -> None:
+def swap_into_place(tmp: Path, out: Path) -> None:
+    """Move the finished build ``tmp`` to ``out``, replacing (then deleting) a dataset already there."""
     old: Path | None = None
     if out.exists():
         old = out.parent / f".{out.name}.old-{os.getpid()}"

@@ -7,10 +7,11 @@ resamples it to the build size with Lanczos; see :mod:`memesearch.data.emoji.bui
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from memesearch.errors import MemesearchError
 from memesearch.utils.io import progress_bar
@@ -44,10 +45,37 @@ def write_image(job: ImageJob, root: str) -> None:
     im.save(target, format="PNG")
 
 
-def _write_chunk(jobs: list[ImageJob], root: str) -> int:
+def _run_chunk(writer: Callable[[Any, str], None], jobs: list[Any], root: str) -> int:
     for job in jobs:
-        write_image(job, root)
+        writer(job, root)
     return len(jobs)
+
+
+def run_image_jobs(
+    writer: Callable[[Any, str], None],
+    jobs: Sequence[Any],
+    root: Path,
+    *,
+    workers: int | None = None,
+    progress: bool = False,
+    description: str = "writing images",
+) -> None:
+    """Call ``writer(job, str(root))`` for every job, in a process pool when there are many, with a
+    progress bar (done/total, rate, ETA). ``writer`` and the jobs must pickle (top-level function,
+    frozen dataclasses); each job must write its own file, so the order of completion does not matter.
+    The memes benchmark renders its images through this too."""
+    n_workers = workers if workers is not None else min(4, os.cpu_count() or 1)
+    chunk = 64
+    chunks = [list(jobs[i : i + chunk]) for i in range(0, len(jobs), chunk)]
+    with progress_bar(description, len(jobs), enabled=progress, transient=False) as advance:
+        if n_workers <= 1 or len(jobs) < 4 * chunk:
+            for part in chunks:
+                advance(_run_chunk(writer, part, str(root)))
+        else:
+            with ProcessPoolExecutor(max_workers=n_workers) as pool:
+                n_chunks = len(chunks)
+                for n in pool.map(_run_chunk, [writer] * n_chunks, chunks, [str(root)] * n_chunks):
+                    advance(n)
 
 
 def write_images(
@@ -60,14 +88,4 @@ def write_images(
             f"{len(missing)} source images are missing (e.g. {missing[0]}); the npm package looks "
             "incomplete: delete its folder under the npm cache and run the build again"
         )
-    n_workers = workers if workers is not None else min(4, os.cpu_count() or 1)
-    chunk = 64
-    chunks = [list(jobs[i : i + chunk]) for i in range(0, len(jobs), chunk)]
-    with progress_bar("writing images", len(jobs), enabled=progress, transient=False) as advance:
-        if n_workers <= 1 or len(jobs) < 4 * chunk:
-            for part in chunks:
-                advance(_write_chunk(part, str(root)))
-        else:
-            with ProcessPoolExecutor(max_workers=n_workers) as pool:
-                for n in pool.map(_write_chunk, chunks, [str(root)] * len(chunks)):
-                    advance(n)
+    run_image_jobs(write_image, jobs, root, workers=workers, progress=progress)
