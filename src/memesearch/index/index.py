@@ -43,6 +43,7 @@ from memesearch.index.info import (
     EncoderMismatchError,
     IndexLockedError,
     check_encoder,
+    default_calibration,
     encoder_dict,
     load_encoder,
     read_index_info,
@@ -111,6 +112,8 @@ class Index:
         if encoder is not None:
             cfg.model = enc.name
         enc_cfg = encoder_dict(enc)
+        if cfg.calibration is None and "calibration" not in settings:
+            cfg.calibration = default_calibration(enc.name, encoder_signature(enc_cfg))
         info = {
             "format": INDEX_FORMAT,
             "format_version": INDEX_FORMAT_VERSION,

@@ -33,6 +33,23 @@ def _encoder_dict(encoder: Any) -> dict[str, Any]:
     return dict(encoder.config.to_dict())
 
 
+#: default calibrations shipped with the package, one file per encoder name (see
+#: scripts/fit_default_calibration.py); recorded by new indexes whose encoder has the same signature
+DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
+
+
+def default_calibration(encoder_name: str, signature: str) -> dict[str, Any] | None:
+    """The shipped calibration for ``encoder_name`` when one exists and was fitted with this exact
+    encoder (same signature), else None (the index then fuses with its weights until ``memesearch tune``)."""
+    path = DEFAULTS_DIR / f"calibration-{encoder_name}.json"
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if data.get("fitted_on", {}).get("encoder_signature") != signature:
+        return None
+    return dict(data)
+
+
 def encoder_dict(encoder: Any) -> dict[str, Any]:
     """The encoder's own config as a plain dict (recorded in index.json, hashed into its signature)."""
     return dict(encoder.config.to_dict())
