@@ -46,7 +46,7 @@ def tuned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
         lines.append(json.dumps({"id": f"none:{n}", "text": text, "qrels": {}}))
     queries = root / "labelled.jsonl"
     queries.write_text("\n".join(lines) + "\n")
-    with Index.create(root / "idx", model="starter", ocr=False, weights={"image": 1.0}) as idx:
+    with Index.create(root / "idx", model="starter", ocr=False, weights={"image": 1.0}, calibration=None) as idx:
         add_paths(idx, [data], workers=0)
     code = main(["tune", "--index", str(root / "idx"), "--queries", str(queries), "--val-fraction", "0.3"])
     return root / "idx", queries, str(code)
@@ -87,6 +87,13 @@ def test_relevance_cut_off_and_rollback(
         assert hit.calibrated and all(h.relevance is not None and h.score == h.relevance for h in hit.hits)
         assert hit.hits[0].relevance >= 0.5  # type: ignore[operator]
         assert s.search("quantum chromodynamics lecture notes", k=5, min_relevance=0.5).hits == []
+        # the relevance search serves is the fused score evaluation measures (score_matrix)
+        rowids, matrices = s.score_matrix(["happy red circle"])
+        col = {int(r): j for j, r in enumerate(rowids)}
+        for h in hit.hits:
+            assert h.relevance == pytest.approx(
+                float(matrices["fused"][0, col[idx.rowid_of(h.id)]]), abs=1e-5
+            )
         kept = s.search("happy red circle", k=10, min_relevance=0.5)
         assert kept.hits and all(h.relevance >= 0.5 for h in kept.hits)  # type: ignore[operator]
         with pytest.raises(QueryError, match="probability"):
@@ -124,3 +131,17 @@ def test_too_few_labelled_queries_is_refused(tmp_path: Path, capsys: pytest.Capt
     assert "tuning needs at least 10" in capsys.readouterr().err
     assert main(["tune", "--index", str(tmp_path / "idx"), "--dataset", str(data), "--split", "test"]) == 2
     assert "never on test" in capsys.readouterr().err
+
+
+def test_a_new_index_records_the_shipped_calibration_of_its_encoder(tmp_path: Path) -> None:
+    from memesearch.index.info import DEFAULTS_DIR
+    from memesearch.models import create_encoder
+
+    shipped = json.loads((DEFAULTS_DIR / "calibration-starter.json").read_text())
+    with Index.create(tmp_path / "a", model="starter") as idx:
+        assert idx.config.calibration == shipped
+        assert Searcher(idx).calibration is not None
+    with Index.create(tmp_path / "b", encoder=create_encoder("tiny-clip:0")) as idx:
+        assert idx.config.calibration is None  # nothing fitted for this encoder: the weighted sum
+    with Index.create(tmp_path / "c", model="starter", calibration=None) as idx:
+        assert idx.config.calibration is None  # asked for explicitly
