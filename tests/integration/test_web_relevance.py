@@ -6,7 +6,8 @@ hand-made calibration whose relevance we control: only the lexical branch counts
 the others (score 0) are not (5%); the text and image branches are present with zero weight, so their bars
 still show. The page must put the likely cards first, grey out the rest behind a toggle, say plainly when
 nothing is likely, and behave as before on the uncalibrated server. A screenshot is saved to
-``test-artifacts/web-relevance.png``.
+``test-artifacts/web-relevance.png`` (and the
+"nothing likely" page in Chinese to ``web-relevance-none-zh.png``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ pytestmark = pytest.mark.slow  # building the index (encoder, OCR) takes 10-40 s
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOT = REPO / "test-artifacts" / "web-relevance.png"
+SCREENSHOT_NONE = REPO / "test-artifacts" / "web-relevance-none-zh.png"  # nothing likely, in Chinese
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update"]
 CARDS = ["PIZZA PARTY", "SO SLEEPY", "GOOD NIGHT", "MONDAY AGAIN", "PARTY TIME", "ANGRY PARTY"]
 PARTY = {0, 4, 5}  # the cards whose words contain "party"
@@ -228,6 +230,11 @@ def test_relevance_toggle_and_uncalibrated_page_in_chromium(sites: dict[str, Any
             expect(unlikely.first).to_be_visible()
             expect(page.get_by_test_id("empty-state")).to_be_hidden()
             expect(toggle).to_have_attribute("aria-expanded", "true")
+            page.get_by_test_id("lang-toggle").click()
+            expect(notice).to_have_text("没有很可能匹配“walrus”的结果——下面是最接近的结果。")
+            page.wait_for_function("() => [...document.images].every(img => img.complete)")
+            page.screenshot(path=str(SCREENSHOT_NONE), full_page=True)
+            page.get_by_test_id("lang-toggle").click()
             toggle.click()
             expect(toggle).to_have_attribute("aria-expanded", "false")
             expect(toggle).to_have_text("Show 6 less likely results")
