@@ -114,7 +114,9 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     calibrated = Index.open(root / "calibrated")
     record(calibrated, lexical_calibration().to_dict())
     # an item's id is the first 16 hex digits of its content's SHA-256
-    ids = [hashlib.sha256((corpus / f"card-{i}.png").read_bytes()).hexdigest()[:16] for i in range(len(CARDS))]
+    ids = [
+        hashlib.sha256((corpus / f"card-{i}.png").read_bytes()).hexdigest()[:16] for i in range(len(CARDS))
+    ]
     assert all(plain.get(i) is not None for i in ids)
     plain_app = create_app(ServeSettings(index_dir=root / "plain"), index=plain)
     calibrated_app = create_app(ServeSettings(index_dir=root / "calibrated"), index=calibrated)
@@ -172,7 +174,9 @@ def test_relevance_toggle_and_uncalibrated_page_in_chromium(sites: dict[str, Any
                 expect(bar).to_contain_text("Relevance")
                 expect(bar).to_contain_text("96%")
                 for branch in ("lexical", "text", "image"):  # the branch bars are still there
-                    expect(card.locator(f'[data-testid="score-bar"][data-branch="{branch}"]')).to_have_count(1)
+                    expect(card.locator(f'[data-testid="score-bar"][data-branch="{branch}"]')).to_have_count(
+                        1
+                    )
                 expect(card.locator('[data-testid="score-bar"][data-branch="fused"]')).to_have_count(0)
             expect(notice).to_be_hidden()
             expect(toggle).to_be_visible()
