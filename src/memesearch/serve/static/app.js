@@ -24,6 +24,11 @@
       items: '{n} items in the index', docs: 'API docs', openOriginal: 'Open the original',
       fused: 'Fused', image: 'Image', text: 'Text', lexical: 'Words', rank: '#{n}', ocr: 'Text in image: {t}',
       media_image: 'image', media_gif: 'GIF', media_video: 'video',
+      relevance: 'Relevance', likely: 'likely match {p}', unlikely: 'less likely {p}',
+      resultsForCalibrated: '{likely} likely matches of {n} results for “{q}” · {ms} ms',
+      showUnlikely: 'Show {n} less likely results', showUnlikelyOne: 'Show 1 less likely result',
+      hideUnlikely: 'Hide the less likely results', unlikelyLabel: 'Less likely results',
+      noLikely: 'No likely match for “{q}”.', noLikelyShown: 'No likely match for “{q}” — showing the closest results.',
     },
     zh: {
       title: 'memesearch 表情搜索', tagline: '为你的消息找到合适的表情包',
@@ -45,8 +50,16 @@
       items: '索引中共 {n} 个条目', docs: 'API 文档', openOriginal: '打开原图',
       fused: '融合', image: '图像', text: '文本', lexical: '词匹配', rank: '第 {n} 名', ocr: '图中文字：{t}',
       media_image: '图片', media_gif: '动图', media_video: '视频',
+      relevance: '相关度', likely: '很可能匹配 {p}', unlikely: '不太可能 {p}',
+      resultsForCalibrated: '“{q}” 的 {n} 个结果中有 {likely} 个很可能匹配 · {ms} 毫秒',
+      showUnlikely: '显示另外 {n} 个不太可能匹配的结果', showUnlikelyOne: '显示另外 1 个不太可能匹配的结果',
+      hideUnlikely: '隐藏不太可能匹配的结果', unlikelyLabel: '不太可能匹配的结果',
+      noLikely: '没有很可能匹配“{q}”的结果。', noLikelyShown: '没有很可能匹配“{q}”的结果——下面是最接近的结果。',
     },
   };
+  // A calibrated hit is a "likely match" at this relevance (a probability) or above; the rest are greyed
+  // out behind a toggle. Uncalibrated responses (relevance null) are shown as they always were.
+  const LIKELY = 0.5;
   // The branch list comes with every search response (SearchResult.branches), in display order.
   const TOKEN_KEY = 'memesearch.token';
   const LANG_KEY = 'memesearch.lang';
@@ -56,6 +69,7 @@
     lang: pickLang(), emotions: [], emotionById: new Map(), selected: new Set(),
     last: null, // {kind: 'text', q} or {kind: 'image', file}
     response: null, items: null, writes: true,
+    showUnlikely: null, // the user's choice for the less likely hits of this response (null: the default)
     uploadNote: null, // [key, vars] of the last upload message, re-rendered on a language switch
   };
 
@@ -162,10 +176,13 @@
         response = await api(`/api/search/image?${params}`, { method: 'POST', body: form });
       }
       state.response = response;
+      state.showUnlikely = null;
       renderResults(response);
     } catch (err) {
       state.response = null;
       $('results').replaceChildren();
+      $('unlikely-results').replaceChildren();
+      renderUnlikely();
       $('status').textContent = '';
       showError(err.message);
     } finally {
@@ -173,29 +190,67 @@
     }
   }
 
+  function isUnlikely(hit) {
+    return typeof hit.relevance === 'number' && hit.relevance < LIKELY;
+  }
+
   function renderResults(response) {
     const hits = response.hits || [];
+    const calibrated = Boolean(response.calibrated);
+    // Calibrated hits come sorted by relevance; the split keeps that order within each part.
+    const likely = calibrated ? hits.filter((h) => !isUnlikely(h)) : hits;
+    const unlikely = calibrated ? hits.filter(isUnlikely) : [];
     const label = state.last && state.last.kind === 'image' ? state.last.file.name : response.query;
-    const key = state.last && state.last.kind === 'image' ? 'resultsForImage' : 'resultsFor';
-    $('status').textContent = t(key, { n: hits.length, q: label, ms: Math.round(response.took_ms) });
+    const ms = Math.round(response.took_ms);
+    let key = state.last && state.last.kind === 'image' ? 'resultsForImage' : 'resultsFor';
+    if (calibrated) key = 'resultsForCalibrated';
+    $('status').textContent = t(key, { n: hits.length, likely: likely.length, q: label, ms });
     $('empty').hidden = hits.length > 0;
     $('empty').textContent = t('emptyNone');
     // Fused scores are not bounded: bars are relative to the best hit; branch scores are in [0, 1].
     const top = Math.max(...hits.map((h) => h.score), 1e-9);
     const branches = response.branches || [];
-    $('results').replaceChildren(...hits.map((hit) => card(hit, top, branches)));
+    $('results').replaceChildren(...likely.map((hit) => card(hit, top, branches)));
+    $('unlikely-results').replaceChildren(...unlikely.map((hit) => card(hit, top, branches)));
+    renderUnlikely();
   }
 
-  function bar(branch, value, scale) {
+  // The toggle, the "no likely match" notice and the visibility of the less likely hits. With no likely
+  // hit at all, the closest ones are shown by default (greyed out, with the notice saying so).
+  function renderUnlikely() {
+    const response = state.response;
+    const count = $('unlikely-results').childElementCount;
+    const likely = $('results').childElementCount;
+    const expanded = state.showUnlikely === null ? likely === 0 : state.showUnlikely;
+    const toggle = $('unlikely-toggle');
+    $('unlikely-bar').hidden = count === 0;
+    $('unlikely-results').hidden = count === 0 || !expanded;
+    toggle.setAttribute('aria-expanded', String(count > 0 && expanded));
+    if (expanded) toggle.textContent = t('hideUnlikely');
+    else toggle.textContent = count === 1 ? t('showUnlikelyOne') : t('showUnlikely', { n: count });
+    const notice = $('no-likely');
+    notice.hidden = !(count > 0 && likely === 0);
+    const label = state.last && state.last.kind === 'image' ? state.last.file.name : response && response.query;
+    notice.textContent = notice.hidden ? '' : t(expanded ? 'noLikelyShown' : 'noLikely', { q: label });
+  }
+
+  function percent(p) {
+    if (p < 0.005) return '<1%';
+    if (p > 0.995) return '>99%';
+    return `${Math.round(p * 100)}%`;
+  }
+
+  function bar(branch, value, scale, shown) {
     const fraction = Math.max(0, Math.min(1, value / scale));
+    const text = shown === undefined ? value.toFixed(3) : shown;
     const fill = el('div', { class: 'fill' });
     fill.style.width = `${(fraction * 100).toFixed(1)}%`;
     const track = el('div', {
       class: 'track', role: 'meter', 'aria-valuemin': '0', 'aria-valuemax': '1',
-      'aria-valuenow': fraction.toFixed(3), 'aria-label': `${t(branch)} ${value.toFixed(3)}`,
+      'aria-valuenow': fraction.toFixed(3), 'aria-label': `${t(branch)} ${text}`,
     }, [fill]);
     return el('div', { class: 'bar', 'data-testid': 'score-bar', 'data-branch': branch }, [
-      el('span', { text: t(branch) }), track, el('span', { class: 'num', text: value.toFixed(3) }),
+      el('span', { text: t(branch) }), track, el('span', { class: 'num', text }),
     ]);
   }
 
@@ -210,7 +265,11 @@
       class: 'thumb', href: `/api/items/${encodeURIComponent(hit.id)}/image`, target: '_blank',
       rel: 'noopener', title: t('openOriginal'),
     }, [image]);
-    const bars = el('div', { class: 'bars', 'data-testid': 'score-bars' }, [bar('fused', hit.score, top)]);
+    // With calibration the fused score is the relevance (a probability): one bar for both, in percent.
+    const calibrated = typeof hit.relevance === 'number';
+    const unlikely = isUnlikely(hit);
+    const first = calibrated ? bar('relevance', hit.relevance, 1, percent(hit.relevance)) : bar('fused', hit.score, top);
+    const bars = el('div', { class: 'bars', 'data-testid': 'score-bars' }, [first]);
     for (const branch of branches) {
       if (hit.scores && typeof hit.scores[branch] === 'number') bars.appendChild(bar(branch, hit.scores[branch], 1));
     }
@@ -227,7 +286,16 @@
     const meta = el('div', { class: 'meta' }, [
       el('span', { text: t('rank', { n: hit.rank }) }), el('span', { text: t(`media_${item.media}`) }),
     ]);
-    return el('li', { class: 'card', 'data-testid': 'result-card', 'data-id': hit.id }, [link, meta, bars, chips, ocr, why]);
+    const relevance = calibrated
+      ? el('p', {
+        class: unlikely ? 'relevance unlikely' : 'relevance likely', 'data-testid': 'relevance',
+        'data-relevance': hit.relevance.toFixed(4),
+        text: t(unlikely ? 'unlikely' : 'likely', { p: percent(hit.relevance) }),
+      })
+      : null;
+    return el('li', {
+      class: unlikely ? 'card unlikely' : 'card', 'data-testid': 'result-card', 'data-id': hit.id,
+    }, [link, meta, relevance, bars, chips, ocr, why]);
   }
 
   // ---- emotion filters -------------------------------------------------------------------------
@@ -322,6 +390,10 @@
     });
     $('media').addEventListener('change', runSearch);
     $('explain').addEventListener('change', runSearch);
+    $('unlikely-toggle').addEventListener('click', () => {
+      state.showUnlikely = $('unlikely-toggle').getAttribute('aria-expanded') !== 'true';
+      renderUnlikely();
+    });
     $('lang-toggle').addEventListener('click', () => {
       state.lang = state.lang === 'zh' ? 'en' : 'zh';
       try { localStorage.setItem(LANG_KEY, state.lang); } catch (e) { /* storage disabled */ }
