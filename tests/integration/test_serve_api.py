@@ -156,7 +156,7 @@ class Served:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("serve")
     manifest = make_corpus(root / "corpus")
-    index = Index.create(root / "index", model="starter")
+    index = Index.create(root / "index", model="starter", calibration=None)
     summary = add_paths(index, [manifest], workers=0)
     assert not summary.failed, summary.failed
     assert len(summary.indexed) == len(CARDS) + len(FACES)

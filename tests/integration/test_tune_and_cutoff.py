@@ -46,7 +46,9 @@ def tuned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
         lines.append(json.dumps({"id": f"none:{n}", "text": text, "qrels": {}}))
     queries = root / "labelled.jsonl"
     queries.write_text("\n".join(lines) + "\n")
-    with Index.create(root / "idx", model="starter", ocr=False, weights={"image": 1.0}, calibration=None) as idx:
+    with Index.create(
+        root / "idx", model="starter", ocr=False, weights={"image": 1.0}, calibration=None
+    ) as idx:
         add_paths(idx, [data], workers=0)
     code = main(["tune", "--index", str(root / "idx"), "--queries", str(queries), "--val-fraction", "0.3"])
     return root / "idx", queries, str(code)

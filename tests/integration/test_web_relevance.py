@@ -106,7 +106,7 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     corpus.mkdir()
     for i, text in enumerate(CARDS):
         word_card(text, (255, 250 - 20 * i, 230 + 4 * i)).save(corpus / f"card-{i}.png")
-    with Index.create(root / "plain", model="starter") as built:
+    with Index.create(root / "plain", model="starter", calibration=None) as built:
         summary = add_paths(built, [corpus], workers=0)
         assert not summary.failed and len(summary.indexed) == len(CARDS)
     shutil.copytree(root / "plain", root / "calibrated")

@@ -100,7 +100,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
     upload = root / "to-upload.png"
     word_card("WALRUS DISCO", (210, 235, 255)).save(upload)
 
-    index = Index.create(root / "index", model="starter")
+    index = Index.create(root / "index", model="starter", calibration=None)  # the weighted sum: fused bars
     summary = add_paths(index, [corpus / "list.jsonl"], workers=0)
     assert not summary.failed and len(summary.indexed) == len(CARDS)
     app = create_app(ServeSettings(index_dir=root / "index", token=TOKEN), index=index)
