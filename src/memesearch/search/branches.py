@@ -220,6 +220,10 @@ class EmotionBranch:
                 self._built = (gen, ids, table)
             return self._tagger, self._built[1], self._built[2]
 
+    def warm(self) -> None:
+        """Embed the tagger's prompts and build the tag table now (about 2 s once), not on a first query."""
+        self._table()
+
     def query_emotions(self, query: SearchQuery) -> np.ndarray:
         """``(E,)`` emotion probabilities of the query (columns: the tagger's emotions)."""
         tagger, _, _ = self._table()
@@ -232,7 +236,12 @@ class EmotionBranch:
         _, ids, table = self._table()
         if ids.size == 0:
             return np.zeros(0, np.int64)
-        s = table @ self.query_emotions(query)
+        probs = self.query_emotions(query)
+        # only emotions the query reads as more than chance propose candidates (its top two at most)
+        strong = [int(e) for e in np.argsort(-probs)[:2] if probs[e] > 1.0 / probs.size]
+        if not strong:
+            return np.zeros(0, np.int64)
+        s = table[:, strong] @ probs[strong]
         top = np.argsort(-s, kind="stable")[:n]
         return ids[top[s[top] > 0]]
 

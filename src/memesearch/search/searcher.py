@@ -36,7 +36,7 @@ import numpy as np
 from memesearch.errors import MemesearchError, UnknownNameError
 from memesearch.index.config import BRANCHES, check_weights
 from memesearch.index.records import IndexedItem
-from memesearch.search.branches import Branch, LexicalBranch, SearchQuery, build_branches
+from memesearch.search.branches import Branch, EmotionBranch, LexicalBranch, SearchQuery, build_branches
 from memesearch.search.calibration import Calibration, ItemFeatureTable
 from memesearch.search.results import Hit, SearchResponse
 
@@ -293,10 +293,17 @@ class Searcher:
         return self._item_features.lookup(np.asarray(rowids, dtype=np.int64))
 
     def warm(self) -> Searcher:
-        """Do the one-time work now (lexical index, first encoder call) so the first query is fast."""
+        """Do the one-time work now (lexical index, emotion tagger, item features, first encoder call) so
+        the first query is fast."""
         lexical = self.branches.get("lexical")
         if isinstance(lexical, LexicalBranch):
             lexical.lexicon()
+        emotion = self.branches.get("emotion")
+        if isinstance(emotion, EmotionBranch) and (
+            self.calibration is None or "emotion" in self.calibration.branches
+        ):
+            emotion.warm()
+        self._item_features.lookup(np.zeros(0, dtype=np.int64))
         self.index.encoder.encode_text(["warm up"], kind="query")
         return self
 
