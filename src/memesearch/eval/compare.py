@@ -37,6 +37,7 @@ from memesearch.data.records import Dataset, Split
 from memesearch.errors import ConfigError
 from memesearch.eval.encoders import text_branch_scores
 from memesearch.eval.metrics import MetricsReport
+from memesearch.eval.report import BRANCH_COLUMNS, branch_rows, branch_table
 from memesearch.eval.retrieval import evaluate_scores
 from memesearch.search.branches import BRANCHES
 
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 Scorer = Callable[[Dataset, str], np.ndarray]
 
 BRANCH_ORDER = (*BRANCHES, "fused")
-COLUMNS = ("R@1", "R@5", "R@10", "MdR", "MR", "NDCG@10", "MAP")
+COLUMNS = BRANCH_COLUMNS
 
 
 def floor_missing(scores: np.ndarray) -> np.ndarray:
@@ -236,31 +237,11 @@ class CompareResult:
     skipped: dict[str, str] = field(default_factory=dict)  # branch -> why it was left out
 
     def rows(self) -> list[dict[str, Any]]:
-        out = []
-        for group, by_branch in self.reports.items():
-            for branch in BRANCH_ORDER:
-                if branch in by_branch:
-                    rep = by_branch[branch]
-                    out.append(
-                        {
-                            "queries": group,
-                            "branch": branch,
-                            "n": rep.n_queries.get("with_relevant", 0),
-                            **{c: rep.metrics[c] for c in COLUMNS},
-                        }
-                    )
-        return out
+        return branch_rows(self.reports, BRANCH_ORDER)
 
     def table(self) -> str:
         """A Markdown table: one row per (query group, branch)."""
-        lines = [
-            "| queries | branch | n | " + " | ".join(COLUMNS) + " |",
-            "|---|---|---:|" + "---:|" * len(COLUMNS),
-        ]
-        for r in self.rows():
-            vals = " | ".join(f"{r[c]:.1f}" if c == "MdR" else f"{r[c]:.4f}" for c in COLUMNS)
-            lines.append(f"| {r['queries']} | {r['branch']} | {r['n']} | {vals} |")
-        return "\n".join(lines)
+        return branch_table(self.rows())
 
 
 def _groups(split: Split, by_lang: bool) -> dict[str, np.ndarray]:

@@ -31,10 +31,11 @@ import numpy as np
 from memesearch.data.records import Dataset, Query
 from memesearch.errors import DataFormatError
 from memesearch.eval.metrics import MetricsReport
+from memesearch.eval.report import BRANCH_COLUMNS, branch_rows, branch_table
 from memesearch.eval.retrieval import evaluate_scores
 from memesearch.search.branches import BRANCHES
 
-COLUMNS = ("R@1", "R@5", "R@10", "MdR", "MR", "NDCG@10", "MAP")
+COLUMNS = BRANCH_COLUMNS
 _HEX16 = re.compile(r"^[0-9a-f]{16}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -63,29 +64,11 @@ class IndexEvaluation:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def rows(self) -> list[dict[str, Any]]:
-        out = []
-        for group, by_branch in self.reports.items():
-            for branch, rep in by_branch.items():
-                out.append(
-                    {
-                        "queries": group,
-                        "branch": branch,
-                        "n": rep.n_queries.get("with_relevant", 0),
-                        **{c: rep.metrics[c] for c in COLUMNS},
-                    }
-                )
-        return out
+        return branch_rows(self.reports)
 
     def table(self) -> str:
         """A Markdown table: one row per (query group, branch)."""
-        lines = [
-            "| queries | branch | n | " + " | ".join(COLUMNS) + " |",
-            "|---|---|---:|" + "---:|" * len(COLUMNS),
-        ]
-        for r in self.rows():
-            vals = " | ".join(f"{r[c]:.1f}" if c == "MdR" else f"{r[c]:.4f}" for c in COLUMNS)
-            lines.append(f"| {r['queries']} | {r['branch']} | {r['n']} | {vals} |")
-        return "\n".join(lines)
+        return branch_table(self.rows())
 
 
 def _all_items(index: Any) -> dict[int, Any]:

@@ -15,9 +15,46 @@ if TYPE_CHECKING:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    from memesearch.utils.io import atomic_write_text
+
+    atomic_write_text(path, text)
+
+
+#: the columns of a per-branch comparison table
+BRANCH_COLUMNS = ("R@1", "R@5", "R@10", "MdR", "MR", "NDCG@10", "MAP")
+
+
+def branch_rows(
+    reports: Mapping[str, Mapping[str, MetricsReport]], order: tuple[str, ...] | None = None
+) -> list[dict[str, Any]]:
+    """One row per (query group, branch) of ``{group: {branch: report}}`` (branches in ``order`` when
+    given, else as stored): ``queries``, ``branch``, ``n`` (queries with a relevant item) and the columns."""
+    out = []
+    for group, by_branch in reports.items():
+        for branch in order or tuple(by_branch):
+            rep = by_branch.get(branch)
+            if rep is not None:
+                out.append(
+                    {
+                        "queries": group,
+                        "branch": branch,
+                        "n": rep.n_queries.get("with_relevant", 0),
+                        **{c: rep.metrics[c] for c in BRANCH_COLUMNS},
+                    }
+                )
+    return out
+
+
+def branch_table(rows: list[dict[str, Any]]) -> str:
+    """:func:`branch_rows` as a Markdown table."""
+    lines = [
+        "| queries | branch | n | " + " | ".join(BRANCH_COLUMNS) + " |",
+        "|---|---|---:|" + "---:|" * len(BRANCH_COLUMNS),
+    ]
+    for r in rows:
+        vals = " | ".join(f"{r[c]:.1f}" if c == "MdR" else f"{r[c]:.4f}" for c in BRANCH_COLUMNS)
+        lines.append(f"| {r['queries']} | {r['branch']} | {r['n']} | {vals} |")
+    return "\n".join(lines)
 
 
 def write_report(
