@@ -10,8 +10,6 @@ import hashlib
 import io
 import json
 import re
-import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,7 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from PIL import Image, ImageDraw, ImageFont
 
 from memesearch.index import Index
@@ -121,29 +118,6 @@ def make_corpus(folder: Path) -> Path:
     return manifest
 
 
-class LiveServer:
-    """uvicorn serving ``app`` on a free loopback port in a background thread."""
-
-    def __init__(self, app: Any) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-
-
 @dataclass
 class Served:
     client: httpx.Client
@@ -153,7 +127,7 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def served(tmp_path_factory: pytest.TempPathFactory, live_server: Any) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("serve")
     manifest = make_corpus(root / "corpus")
     index = Index.create(root / "index", model="starter", calibration=None)
@@ -162,7 +136,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     assert len(summary.indexed) == len(CARDS) + len(FACES)
     settings = ServeSettings(index_dir=root / "index", token=TOKEN, max_upload_bytes=MAX_UPLOAD)
     app = create_app(settings, index=index)
-    with LiveServer(app) as base_url, httpx.Client(base_url=base_url, timeout=60) as client:
+    with live_server(app) as base_url, httpx.Client(base_url=base_url, timeout=60) as client:
         yield Served(client, index, root / "corpus", base_url)
     index.close()
 
@@ -371,7 +345,7 @@ def test_ids_that_name_no_item_are_404(served: Served, path: str) -> None:
     assert_error(served.client.get(path), 404)
 
 
-def test_writes_need_the_token(served: Served) -> None:
+def test_writes_need_the_token(served: Served, live_server: Any) -> None:
     before = len(served.index)
     files = {"file": ("x.png", png_bytes(face((1, 2, 3), "smile")), "image/png")}
     missing = served.client.post("/api/items", files=files)
@@ -388,7 +362,7 @@ def test_writes_need_the_token(served: Served) -> None:
     # a server started without a token is read-only and says how to enable writes; this app opens the
     # index from its settings at startup (lifespan) and closes it at shutdown
     read_only = create_app(ServeSettings(index_dir=served.index.root))
-    with LiveServer(read_only) as base_url, httpx.Client(base_url=base_url) as client:
+    with live_server(read_only) as base_url, httpx.Client(base_url=base_url) as client:
         message = assert_error(client.post("/api/items", files=files, headers=auth()), 403, "writes-disabled")
         assert "--token" in message and "MEMESEARCH_TOKEN" in message
         assert client.get("/api/ready").json()["writes_enabled"] is False

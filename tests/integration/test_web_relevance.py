@@ -16,15 +16,11 @@ import hashlib
 import math
 import re
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from PIL import Image, ImageDraw, ImageFont
 from playwright import sync_api
 
 from memesearch.eval.tune import record
@@ -32,34 +28,15 @@ from memesearch.index import Index
 from memesearch.ingest import add_paths
 from memesearch.search.calibration import FEATURES, BranchCalibration, Calibration
 from memesearch.serve import ServeSettings, create_app
+from memesearch.utils.synthetic import word_card
 
 pytestmark = pytest.mark.slow  # building the index (encoder, OCR) takes 10-40 s
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOT = REPO / "test-artifacts" / "web-relevance.png"
 SCREENSHOT_NONE = REPO / "test-artifacts" / "web-relevance-none-zh.png"  # nothing likely, in Chinese
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update"]
 CARDS = ["PIZZA PARTY", "SO SLEEPY", "GOOD NIGHT", "MONDAY AGAIN", "PARTY TIME", "ANGRY PARTY"]
 PARTY = {0, 4, 5}  # the cards whose words contain "party"
-
-
-def chromium_path() -> str | None:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
-
-
-def word_card(text: str, background: tuple[int, int, int]) -> Image.Image:
-    image = Image.new("RGB", (480, 200), background)
-    draw = ImageDraw.Draw(image)
-    try:
-        font: Any = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", 48)
-    except OSError:
-        font = ImageFont.load_default(size=48)
-    box = draw.textbbox((0, 0), text, font=font)
-    draw.text(((480 - box[2] + box[0]) // 2, (200 - box[3] + box[1]) // 2 - box[1]), text, fill=0, font=font)
-    return image
 
 
 def lexical_calibration() -> Calibration:
@@ -79,27 +56,8 @@ def lexical_calibration() -> Calibration:
     )
 
 
-class LiveServer:
-    def __init__(self, app: Any) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return f"http://127.0.0.1:{self.server.servers[0].sockets[0].getsockname()[1]}"
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-
-
 @pytest.fixture(scope="module")
-def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def sites(tmp_path_factory: pytest.TempPathFactory, live_server: Any) -> Iterator[dict[str, Any]]:
     """``{"plain": url, "calibrated": url, "ids": [item id of each card], "card": a card's file}``."""
     root = tmp_path_factory.mktemp("webrel")
     corpus = root / "corpus"
@@ -120,23 +78,23 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     assert all(plain.get(i) is not None for i in ids)
     plain_app = create_app(ServeSettings(index_dir=root / "plain"), index=plain)
     calibrated_app = create_app(ServeSettings(index_dir=root / "calibrated"), index=calibrated)
-    with LiveServer(plain_app) as plain_url, LiveServer(calibrated_app) as calibrated_url:
+    with live_server(plain_app) as plain_url, live_server(calibrated_app) as calibrated_url:
         yield {"plain": plain_url, "calibrated": calibrated_url, "ids": ids, "card": corpus / "card-1.png"}
     plain.close()
     calibrated.close()
 
 
-def test_relevance_toggle_and_uncalibrated_page_in_chromium(sites: dict[str, Any]) -> None:
-    executable = chromium_path()
-    if executable is None:
-        pytest.skip("no chromium executable found (apt-get install chromium)")
+def test_relevance_toggle_and_uncalibrated_page_in_chromium(
+    sites: dict[str, Any], chromium: tuple[str, list[str]]
+) -> None:
+    executable, chromium_args = chromium
     ids = sites["ids"]
     party_ids = {ids[i] for i in PARTY}
     other_ids = set(ids) - party_ids
     errors: list[str] = []
 
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=executable, headless=True, args=chromium_args)
         try:
             page = browser.new_page(locale="en-US", viewport={"width": 1200, "height": 900})
             page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)

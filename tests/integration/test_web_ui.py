@@ -9,21 +9,17 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from PIL import Image, ImageDraw, ImageFont
 from playwright import sync_api
 
 from memesearch.index import Index
 from memesearch.ingest import add_paths
 from memesearch.serve import ServeSettings, create_app
+from memesearch.utils.synthetic import word_card
 
 # building the index (encoder, OCR, emotions) takes 15-40 s on 2 busy cores; the tests then take seconds
 pytestmark = pytest.mark.slow
@@ -31,12 +27,6 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOT = REPO / "test-artifacts" / "web-results.png"
 TOKEN = "web-test-token-42"
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # the tests may run as root (CI containers), where Chromium's sandbox cannot start
-    "--disable-background-networking",  # no update checks, no safe-browsing lists: nothing leaves the machine
-    "--disable-component-update",
-    "--disable-dev-shm-usage",
-]
 CARDS = [
     ("PIZZA PARTY", ["happy", "excited"]),
     ("SO SLEEPY", ["tired"]),
@@ -47,48 +37,8 @@ CARDS = [
 ]
 
 
-def chromium_path() -> str | None:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
-
-
-def word_card(text: str, background: tuple[int, int, int]) -> Image.Image:
-    image = Image.new("RGB", (480, 200), background)
-    draw = ImageDraw.Draw(image)
-    try:
-        font: Any = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", 48)
-    except OSError:
-        font = ImageFont.load_default(size=48)
-    box = draw.textbbox((0, 0), text, font=font)
-    draw.text(
-        ((480 - box[2] + box[0]) // 2, (200 - box[3] + box[1]) // 2 - box[1]), text, fill=(0, 0, 0), font=font
-    )
-    return image
-
-
-class LiveServer:
-    def __init__(self, app: Any) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return f"http://127.0.0.1:{self.server.servers[0].sockets[0].getsockname()[1]}"
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-
-
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+def site(tmp_path_factory: pytest.TempPathFactory, live_server: Any) -> Iterator[tuple[str, Path]]:
     root = tmp_path_factory.mktemp("web")
     corpus = root / "corpus"
     corpus.mkdir()
@@ -104,22 +54,20 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
     summary = add_paths(index, [corpus / "list.jsonl"], workers=0)
     assert not summary.failed and len(summary.indexed) == len(CARDS)
     app = create_app(ServeSettings(index_dir=root / "index", token=TOKEN), index=index)
-    with LiveServer(app) as base_url:
+    with live_server(app) as base_url:
         yield base_url, upload
     index.close()
 
 
-def test_search_filter_language_upload_in_chromium(site: tuple[str, Path]) -> None:
-    executable = chromium_path()
-    if executable is None:
-        pytest.skip(
-            "no chromium executable found (make test installs Debian's chromium: apt-get install chromium)"
-        )
+def test_search_filter_language_upload_in_chromium(
+    site: tuple[str, Path], chromium: tuple[str, list[str]]
+) -> None:
+    executable, chromium_args = chromium
     base_url, upload = site
     errors: list[str] = []
 
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=executable, headless=True, args=chromium_args)
         try:
             page = browser.new_page(locale="en-US", viewport={"width": 1200, "height": 900})
             page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
@@ -218,19 +166,15 @@ def test_search_filter_language_upload_in_chromium(site: tuple[str, Path]) -> No
     assert not unexpected, unexpected
 
 
-def test_api_docs_page_in_chromium(site: tuple[str, Path]) -> None:
+def test_api_docs_page_in_chromium(site: tuple[str, Path], chromium: tuple[str, list[str]]) -> None:
     """/docs works offline: built from /openapi.json by the page's own script, with a working "try it"."""
-    executable = chromium_path()
-    if executable is None:
-        pytest.skip(
-            "no chromium executable found (make test installs Debian's chromium: apt-get install chromium)"
-        )
+    executable, chromium_args = chromium
     base_url, _ = site
     errors: list[str] = []
     requested: list[str] = []
 
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=executable, headless=True, args=chromium_args)
         try:
             page = browser.new_page(locale="en-US", viewport={"width": 1200, "height": 900})
             page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)

@@ -70,6 +70,23 @@ def text_image(text: str, size: tuple[int, int] = (480, 160), *, font_size: int 
     return img
 
 
+def word_card(text: str, background: tuple[int, int, int], size: tuple[int, int] = (480, 200)) -> Image.Image:
+    """Black bold Latin words centred on a coloured card (DejaVu Sans Bold 48 px when installed): what OCR
+    reads reliably, for tests of search over text in images."""
+    image = Image.new("RGB", size, background)
+    draw = ImageDraw.Draw(image)
+    try:
+        face: Any = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", 48)
+    except OSError:
+        face = ImageFont.load_default(size=48)
+    box = draw.textbbox((0, 0), text, font=face)
+    w, h = size
+    draw.text(
+        ((w - box[2] + box[0]) // 2, (h - box[3] + box[1]) // 2 - box[1]), text, fill=(0, 0, 0), font=face
+    )
+    return image
+
+
 def meme_image(caption: str, *, seed: int = 0, size: int = 320) -> Image.Image:
     """A meme-like square: a random picture with a white caption strip (black text) at the bottom."""
     img = shapes_image(seed, (size, size))

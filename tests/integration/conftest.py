@@ -1,0 +1,64 @@
+"""Shared pieces of the integration tests: a real uvicorn server on loopback, headless Chromium."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+#: flags for Debian's Chromium in tests: root in CI containers needs --no-sandbox; nothing may leave the
+#: machine (no update checks, no safe-browsing lists)
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-dev-shm-usage",
+]
+
+
+class LiveServer:
+    """``with LiveServer(app) as url:`` — the ASGI ``app`` served by uvicorn on 127.0.0.1, any free port."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False)
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return f"http://127.0.0.1:{self.server.servers[0].sockets[0].getsockname()[1]}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def live_server() -> type[LiveServer]:
+    """The :class:`LiveServer` class (a fixture, so test modules need not import this file)."""
+    return LiveServer
+
+
+@pytest.fixture(scope="session")
+def chromium() -> tuple[str, list[str]]:
+    """``(executable, launch args)`` of Debian's Chromium; the test is skipped when it is missing."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None and Path("/usr/bin/chromium").exists():
+        found = "/usr/bin/chromium"
+    if found is None:
+        pytest.skip(
+            "no chromium executable found (make test installs Debian's chromium: apt-get install chromium)"
+        )
+    return found, list(CHROMIUM_ARGS)
