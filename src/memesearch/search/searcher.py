@@ -400,7 +400,9 @@ class Searcher:
             item = items.get(int(cand[i]))
             if item is None:  # removed between the vector search and the read
                 continue
-            branch = {b: float(s[i]) for b, s in scores.items() if not math.isnan(s[i])}
+            branch = {
+                b: float(scores[b][i]) for b in self.branches if b in scores and not math.isnan(scores[b][i])
+            }
             why = self._explain(q, item, branch, filters, same_sha) if explain else []
             rel = None if relevance is None else float(relevance[i])
             hits.append(
@@ -459,10 +461,11 @@ class Searcher:
         why: list[str] = []
         if same_sha is not None and item.sha256 == same_sha:
             why.append("the same file as the query image")
-        for name, score in scores.items():
-            reason = self.branches[name].explain(q, item, score)
-            if reason:
-                why.append(reason)
+        for name, branch in self.branches.items():  # in display order, whatever order fusion used
+            if name in scores:
+                reason = branch.explain(q, item, scores[name])
+                if reason:
+                    why.append(reason)
         if item.emotions:
             from memesearch.data.emotions import EMOTIONS
 
