@@ -135,6 +135,7 @@ class Searcher:
             Calibration.from_dict(recorded) if recorded and weights is None else None
         )
         self._item_features = ItemFeatureTable(index)
+        self._untagged: tuple[int, int] | None = None  # (generation, items without emotion tags)
         self.candidates = int(candidates)
         self.exact_filter_limit = int(exact_filter_limit)
 
@@ -308,6 +309,13 @@ class Searcher:
         return self
 
     # ---- internals -----------------------------------------------------------------------------
+    def _untagged_count(self) -> int:
+        """Items without any emotion tag (a full-table count: kept until the index changes)."""
+        gen = self.index.generation
+        if self._untagged is None or self._untagged[0] != gen:
+            self._untagged = (gen, int(self.index.count_untagged()))
+        return self._untagged[1]
+
     @staticmethod
     def _check_cut(min_relevance: float | None, calibration: Calibration | None) -> float | None:
         if min_relevance is None:
@@ -366,7 +374,7 @@ class Searcher:
         with idx.reading():
             total = idx.vector_count("image")
             allowed: np.ndarray | None = None
-            untagged = idx.count_untagged() if filters.get("emotion") else 0
+            untagged = self._untagged_count() if filters.get("emotion") else 0
             if filters:
                 allowed = idx.rowids_where(
                     emotions=filters.get("emotion", ()),
