@@ -38,6 +38,7 @@ import shlex
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,11 +153,7 @@ def build_emoji_benchmark(
             # MSRVTT-style holds a train and a test layout, binary relevance and no meta (lossy, by design).
             write_dataset(dataset, tmp / MSRVTT_DIR, fmt="msrvtt", splits={"train": "train", "test": "test"})
             timings["msrvtt"] = time.monotonic() - t
-        card["build_seconds"] = round(time.monotonic() - start, 2)
-        card["timings"] = {k: round(v, 2) for k, v in timings.items()}
-        (tmp / CARD_JSON).write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        (tmp / CARD_MD).write_text(render_markdown(card), encoding="utf-8")
-        swap_into_place(tmp, out_dir)
+        publish_build(tmp, out_dir, card, timings, start, render_markdown)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -164,6 +161,23 @@ def build_emoji_benchmark(
     seconds = time.monotonic() - start
     log.info("built the emoji benchmark in %s in %.1f s", out_dir, seconds)
     return BuildResult(dataset=dataset, card=card, out=out_dir, seconds=seconds, timings=timings)
+
+
+def publish_build(
+    tmp: Path,
+    out: Path,
+    card: dict[str, Any],
+    timings: dict[str, float],
+    start: float,
+    render: Callable[[dict[str, Any]], str],
+) -> None:
+    """Finish a benchmark build in ``tmp``: record the time it took in the card, write the card (JSON and
+    Markdown by ``render``) and move the build to ``out``."""
+    card["build_seconds"] = round(time.monotonic() - start, 2)
+    card["timings"] = {k: round(v, 2) for k, v in timings.items()}
+    (tmp / CARD_JSON).write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    (tmp / CARD_MD).write_text(render(card), encoding="utf-8")
+    swap_into_place(tmp, out)
 
 
 def swap_into_place(tmp: Path, out: Path) -> None:

@@ -17,7 +17,6 @@ the item id; Pillow's PNG writer stores no timestamp). ``card.json`` alone holds
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shlex
@@ -26,13 +25,13 @@ import sys
 import time
 from pathlib import Path
 
-from memesearch.data.emoji.build import BuildResult, prepare_out, swap_into_place
+from memesearch.data.emoji.build import BuildResult, prepare_out, publish_build
 from memesearch.data.emoji.catalogue import load_catalogue
 from memesearch.data.emoji.images import run_image_jobs
 from memesearch.data.emoji.sources import TEXT_PACKAGE, ensure_packages, installed_version, style_package
 from memesearch.data.memes.assemble import make_dataset
 from memesearch.data.memes.card import make_card, render_markdown
-from memesearch.data.memes.config import CARD_JSON, CARD_MD, MemesBuildConfig
+from memesearch.data.memes.config import MemesBuildConfig
 from memesearch.data.memes.fonts import check_fonts
 from memesearch.data.memes.render import render_meme
 from memesearch.errors import MemesearchError
@@ -106,11 +105,7 @@ def build_memes_benchmark(
         t = time.monotonic()
         run_image_jobs(render_meme, jobs, tmp, workers=workers, progress=show, description="drawing memes")
         timings["images"] = time.monotonic() - t
-        card["build_seconds"] = round(time.monotonic() - start, 2)
-        card["timings"] = {k: round(v, 2) for k, v in timings.items()}
-        (tmp / CARD_JSON).write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        (tmp / CARD_MD).write_text(render_markdown(card), encoding="utf-8")
-        swap_into_place(tmp, out_dir)
+        publish_build(tmp, out_dir, card, timings, start, render_markdown)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
