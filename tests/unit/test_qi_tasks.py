@@ -37,6 +37,7 @@ def _items(n: int = 3) -> dict[str, object]:
     return {
         "image": torch.randn(n, 3, 32, 32, generator=gen),
         "captions": [["a red circle"], [], ["short"]][:n],
+        "context": [["a red circle"], [], ["short"]][:n],  # captions, then OCR: what the co-attention reads
         "emotions": [["happy"], ["sad", "meme"], []][:n],
         "query": ["happy red circle", "x", "y"][:n],
         "group": torch.tensor([stable_group_id(t) for t in ["happy red circle", "x", "y"][:n]]),

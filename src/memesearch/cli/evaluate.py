@@ -79,10 +79,12 @@ def evaluate(
         "lexical branches and their fusion side by side; fusion weights are chosen on --val-split, never "
         "on the split being evaluated.",
     ),
-    text_model: str = typer.Option(
-        "e5-small",
+    text_model: str | None = typer.Option(
+        None,
         "--text-model",
-        help="With --compare: text encoder of the text branch (query vs the item's caption/OCR passage).",
+        help="With --compare: text encoder of the text branch (query vs the item's caption/OCR passage). "
+        "Default: e5-small; with a --checkpoint that has no text branch of its own, the text tower "
+        "`index --model checkpoint:RUN` serves (e.g. the frozen CLIP text tower of a clip4meme-qi run).",
     ),
     text_checkpoint: Path | None = typer.Option(
         None,
@@ -313,7 +315,7 @@ def _compare(
     *,
     checkpoint: Path | None,
     model: str | None,
-    text_model: str,
+    text_model: str | None,
     text_checkpoint: Path | None,
     lexical: bool,
     captions: bool,
@@ -359,7 +361,7 @@ def _compare(
                 f"--text-checkpoint {text_checkpoint} not used: the text branch comes from --checkpoint"
             )
     if image is None and model is not None:
-        image = cmp.image_encoder_scorer(create_encoder(model))
+        image = cmp.image_encoder_scorer(create_encoder(model), captions=captions)
         inputs["image_model"] = model
     if text is None:
         if text_checkpoint is not None:
@@ -369,6 +371,8 @@ def _compare(
             text = cmp.task_scorer(text_task, text_net)
             inputs["text_checkpoint"] = str(text_checkpoint)
         else:
+            if text_model is None:
+                text_model = f"checkpoint:{checkpoint}" if checkpoint is not None else "e5-small"
             text = cmp.text_encoder_scorer(create_encoder(text_model), captions=captions)
             inputs["text_model"] = text_model
     if image is None:

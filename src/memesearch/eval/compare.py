@@ -90,11 +90,13 @@ def lexical_scorer(*, captions: bool = True) -> Scorer:
     return score
 
 
-def image_encoder_scorer(encoder: Any) -> Scorer:
-    """The image branch from an image encoder (text tower for queries, image tower for items).
+def image_encoder_scorer(encoder: Any, *, captions: bool = True) -> Scorer:
+    """The image branch from an image encoder (its image-branch query tower for queries, image tower for
+    items).
 
-    An encoder with an ``encode_items(images, emotions)`` method (the ``starter`` model: image tower +
-    QI emotion gate) is used as trained, with each item's emotion words.
+    An encoder with an ``encode_items(images, emotions, texts=...)`` method (the ``starter`` model: image
+    tower + QI emotion gate; a ``checkpoint:<run>`` of clip4meme: gate + co-attention over the item's
+    context texts, oracle captions left out unless ``captions``) is used as trained.
     """
     from memesearch.eval.encoders import image_branch_scores
 
@@ -111,8 +113,12 @@ def image_encoder_scorer(encoder: Any) -> Scorer:
                     f"item {it.id!r} has no local image file; the image branch needs one per item"
                 )
             paths.append(p)
-        items = encoder.encode_items(paths, [it.emotions for it in sp.items])
-        queries = encoder.encode_text(texts, kind="query")
+        items = encoder.encode_items(
+            paths,
+            [it.emotions for it in sp.items],
+            texts=[it.texts(oracle_captions=captions) for it in sp.items],
+        )
+        queries = encoder.encode_image_queries(texts)
         return np.asarray(queries @ items.T, dtype=np.float64)
 
     return score

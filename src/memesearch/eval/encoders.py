@@ -105,7 +105,7 @@ def image_branch_scores(
             raise ConfigError(f"item {it.id!r} has no local image file; the image branch needs one per item")
         paths.append(p)
     img = encoder.encode_image(paths, batch_size=batch_size, progress=progress)
-    q = encoder.encode_text(list(queries), kind="query", progress=progress)
+    q = encoder.encode_image_queries(list(queries), progress=progress)
     return np.asarray(q @ img.T, dtype=np.float32)
 
 

@@ -152,8 +152,9 @@ def embed_items(
     """``(image vectors (n, dim), text vectors or None per item)``.
 
     Text: the passage embedding (memoised in ``ctx``: an enricher that embedded it already paid). Image:
-    each frame through the encoder (``encode_items`` with the item's emotions when the model has an
-    emotion gate), averaged per item and renormalised.
+    each frame through the encoder (``encode_items`` with the item's emotions and context texts when the
+    model reads them: the starter's emotion gate, a CLIP4Meme run's gate and co-attention), averaged per
+    item and renormalised.
     """
     with_text = [i for i, it in enumerate(inputs) if it.passage]
     text_vecs: list[np.ndarray | None] = [None] * len(inputs)
@@ -162,9 +163,10 @@ def embed_items(
             text_vecs[i] = v
     frames = [f for it in inputs for f in it.frames]
     owner = np.repeat(np.arange(len(inputs)), [len(it.frames) for it in inputs])
-    if hasattr(encoder, "encode_items"):  # the item's emotions go through the model's gate
+    if hasattr(encoder, "encode_items"):  # the item's emotions (and context text) go through the model
         frame_emotions = [[e for e, _ in inputs[int(o)].emotions or []] for o in owner]
-        vecs = encoder.encode_items(frames, frame_emotions)
+        frame_texts = [inputs[int(o)].texts for o in owner]
+        vecs = encoder.encode_items(frames, frame_emotions, texts=frame_texts)
     else:
         vecs = encoder.encode_image(frames, batch_size=64)
     return mean_by_owner(vecs, owner, len(inputs)), text_vecs

@@ -19,8 +19,8 @@ unions the candidates, scores every candidate with every branch and fuses the sc
 Example::
 
     >>> branches = build_branches(Index.open("memes.idx"))                   # doctest: +SKIP
-    >>> vec = branches["image"].index.encoder.encode_text(["so sleepy"], kind="query")[0]
-    >>> q = SearchQuery("so sleepy", vec)
+    >>> vec = branches["text"].index.encoder.encode_text(["so sleepy"], kind="query")[0]
+    >>> q = SearchQuery("so sleepy", vec)                          # image_vector: see query_vectors()
     >>> rows = branches["text"].candidates(q, 10)
     >>> branches["text"].score([q], rows)                                    # (1, 10) cosines, NaN = no text
 """
@@ -41,10 +41,37 @@ from memesearch.index.records import IndexedItem
 
 @dataclass
 class SearchQuery:
-    """A query as the branches see it: its text (None for an image query) and its embedding ``(dim,)``."""
+    """A query as the branches see it: its text (None for an image query) and its embeddings.
+
+    ``vector`` ``(dim,)`` is the query in the encoder's text space (``encode_text(kind="query")``; the text
+    and emotion branches read it), or the image embedding of an image query. ``image_vector`` is the query
+    for the image branch when the encoder has its own image-branch query tower (``encode_image_queries``:
+    a trained CLIP4Meme run's QI tower); None = ``vector`` serves the image branch too.
+    """
 
     text: str | None
     vector: np.ndarray
+    image_vector: np.ndarray | None = None
+
+    def vector_for(self, field: str) -> np.ndarray:
+        """The embedding that is compared with the index's ``field`` vectors."""
+        if field == "image" and self.image_vector is not None:
+            return self.image_vector
+        return self.vector
+
+
+def query_vectors(encoder: Any, texts: Sequence[str], *, batch_size: int = 256) -> list[SearchQuery]:
+    """Text queries as the branches see them: one ``encode_text(kind="query")`` call for the text space, and
+    one ``encode_image_queries`` call when the encoder has a separate image-branch query tower
+    (``separate_image_queries``)."""
+    texts = list(texts)
+    vecs = encoder.encode_text(texts, kind="query", batch_size=batch_size)
+    separate = getattr(encoder, "separate_image_queries", False) and texts
+    ivecs = encoder.encode_image_queries(texts, batch_size=batch_size) if separate else None
+    return [
+        SearchQuery(t, v, None if ivecs is None else ivecs[i])
+        for i, (t, v) in enumerate(zip(texts, vecs, strict=True))
+    ]
 
 
 @runtime_checkable
@@ -79,11 +106,15 @@ class VectorBranch:
         self.field = field
 
     def candidates(self, query: SearchQuery, n: int) -> np.ndarray:
-        rows: np.ndarray = self.index.nearest(self.field, query.vector, n)
+        rows: np.ndarray = self.index.nearest(self.field, query.vector_for(self.field), n)
         return rows
 
     def score(self, queries: Sequence[SearchQuery], rowids: np.ndarray) -> np.ndarray:
-        qv = np.stack([q.vector for q in queries]) if queries else np.zeros((0, self.index.dim), np.float32)
+        qv = (
+            np.stack([q.vector_for(self.field) for q in queries])
+            if queries
+            else np.zeros((0, self.index.dim), np.float32)
+        )
         scores: np.ndarray = self.index.vector_scores(self.field, qv, rowids)
         return scores
 

@@ -36,7 +36,14 @@ import numpy as np
 from memesearch.errors import MemesearchError, UnknownNameError
 from memesearch.index.config import BRANCHES, check_weights
 from memesearch.index.records import IndexedItem
-from memesearch.search.branches import Branch, EmotionBranch, LexicalBranch, SearchQuery, build_branches
+from memesearch.search.branches import (
+    Branch,
+    EmotionBranch,
+    LexicalBranch,
+    SearchQuery,
+    build_branches,
+    query_vectors,
+)
 from memesearch.search.calibration import Calibration, ItemFeatureTable
 from memesearch.search.results import Hit, SearchResponse
 
@@ -200,12 +207,12 @@ class Searcher:
         if not queries:
             return []
         t0 = time.perf_counter()
-        qvecs = self.index.encoder.encode_text(queries, kind="query", batch_size=256)
+        qvecs = query_vectors(self.index.encoder, queries, batch_size=256)
         per_query = (time.perf_counter() - t0) / len(queries)
         out = []
-        for q, vec in zip(queries, qvecs, strict=True):
+        for sq in qvecs:
             t1 = time.perf_counter()
-            resp = self._rank(vec, q, k, filters, w, explain, calibration=calibration, cut=cut)
+            resp = self._rank(sq, k, filters, w, explain, calibration=calibration, cut=cut)
             resp.took_ms = (time.perf_counter() - t1 + per_query) * 1000
             out.append(resp)
         return out
@@ -252,7 +259,7 @@ class Searcher:
         vecs = self.index.encoder.encode_image(frames, batch_size=64)
         qvec = vecs.mean(axis=0)
         qvec = (qvec / max(float(np.linalg.norm(qvec)), 1e-12)).astype(np.float32)
-        resp = self._rank(qvec, None, k, filters, {"image": 1.0}, explain, same_sha=sha)
+        resp = self._rank(SearchQuery(None, qvec), k, filters, {"image": 1.0}, explain, same_sha=sha)
         resp.took_ms = (time.perf_counter() - t0) * 1000
         return resp
 
@@ -273,8 +280,7 @@ class Searcher:
         idx = self.index
         with idx.reading():
             rowids = idx.all_vectors("image")[0]
-        qv = idx.encoder.encode_text(queries, kind="query", batch_size=batch_size)
-        sq = [SearchQuery(q, v) for q, v in zip(queries, qv, strict=True)]
+        sq = query_vectors(idx.encoder, queries, batch_size=batch_size)
         out: dict[str, np.ndarray] = {
             name: branch.score(sq, rowids).astype(np.float32) for name, branch in self.branches.items()
         }
@@ -349,8 +355,7 @@ class Searcher:
 
     def _rank(
         self,
-        qvec: np.ndarray,
-        query: str | None,
+        q: SearchQuery,
         k: int,
         filters: dict[str, Any],
         weights: dict[str, float],
@@ -361,7 +366,7 @@ class Searcher:
         cut: float | None = None,
     ) -> SearchResponse:
         idx = self.index
-        q = SearchQuery(query, qvec)
+        query = q.text
         if calibration is not None and query is not None:
             active = {b: 1.0 for b in calibration.branches if b in self.branches}
         else:

@@ -33,6 +33,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from memesearch.errors import ConfigError
+from memesearch.models.trained.layout import (
+    CHECKPOINT_DIR,
+    CONFIG_FILE,
+    MODEL_FILE,
+    find_checkpoint,
+    read_checkpoint_info,
+    read_pointer,
+)
 from memesearch.utils.io import atomic_write_text
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -44,9 +52,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_DIR = "checkpoints"
-MODEL_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
 STATE_FILE = "trainer_state.pt"
 STATE_FORMAT = 1
 _STEP_PREFIX = "step-"
@@ -196,14 +201,6 @@ def write_pointer(
     atomic_write_text(Path(run_dir) / CHECKPOINT_DIR / f"{which}.json", json.dumps(data, indent=2) + "\n")
 
 
-def read_pointer(run_dir: str | Path, which: str) -> dict[str, Any] | None:
-    """The content of ``checkpoints/<which>.json``, or None when there is none."""
-    path = Path(run_dir) / CHECKPOINT_DIR / f"{which}.json"
-    if not path.is_file():
-        return None
-    return dict(json.loads(path.read_text(encoding="utf-8")))
-
-
 def _prune(root: Path, keep: int) -> None:
     pinned = set()
     for which in ("last", "best"):
@@ -218,38 +215,6 @@ def _prune(root: Path, keep: int) -> None:
 
 # ------------------------------------------------------------------------------------------------
 # find and load
-
-
-def find_checkpoint(path: str | Path, which: str = "last") -> Path:
-    """Resolve a run directory (via its ``which`` pointer: ``last`` or ``best``) or a checkpoint directory."""
-    path = Path(path)
-    if (path / CONFIG_FILE).is_file() and (path / MODEL_FILE).is_file():
-        return path
-    if not path.is_dir():
-        raise ConfigError(
-            f"{str(path)!r} is neither a run directory nor a checkpoint directory (it does not exist)"
-        )
-    pointer = read_pointer(path, which)
-    if pointer is None:
-        raise ConfigError(
-            f"{str(path)!r} has no checkpoints/{which}.json; expected a run directory written by "
-            f"`memesearch train` (with a saved checkpoint) or a checkpoint directory containing {MODEL_FILE}"
-        )
-    ckpt = path / CHECKPOINT_DIR / str(pointer["checkpoint"])
-    if not (ckpt / MODEL_FILE).is_file():
-        raise ConfigError(
-            f"{path}: checkpoints/{which}.json names {ckpt.name}, which is missing or incomplete"
-        )
-    return ckpt
-
-
-def read_checkpoint_info(checkpoint: str | Path) -> dict[str, Any]:
-    """The checkpoint's ``config.json`` (task, train_config, step, epoch, metrics, version)."""
-    path = Path(checkpoint) / CONFIG_FILE
-    try:
-        return dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"cannot read checkpoint description {path}: {exc}") from exc
 
 
 def read_checkpoint_config(checkpoint: str | Path) -> TrainConfig:

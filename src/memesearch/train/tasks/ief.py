@@ -40,11 +40,12 @@ from torch import Tensor, nn
 
 from memesearch.data.records import Dataset
 from memesearch.errors import ConfigError
+from memesearch.models.clip_towers import ClipParts, image_features, text_features
 from memesearch.models.logit_scale import LogitScale
 from memesearch.train.losses import multi_positive_infonce
 from memesearch.train.task import LossOutput, ParamRole, TaskSpec
 from memesearch.train.tasks.base import retrieval_metrics
-from memesearch.train.tasks.clip_towers import ClipParts, ClipTowersTask, image_features, text_features
+from memesearch.train.tasks.clip_towers import ClipTowersTask
 from memesearch.train.tasks.retrieval_config import RetrievalConfig
 from memesearch.train.tasks.samples import (
     RetrievalPairs,
