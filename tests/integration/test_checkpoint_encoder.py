@@ -1,7 +1,8 @@
 """Trained runs in the product: ``memesearch index --model checkpoint:RUN`` serves exactly the scores
 ``memesearch evaluate --compare --checkpoint RUN`` measures (to 1e-5) — clip4meme-qi (image branch: gate +
-co-attention over the item's text), clip4meme-qc (image branch + its QC tower for the text branch) and
-starter — on tiny-clip runs of the toy dataset, through ``main(argv)``."""
+co-attention over the item's text), clip4meme-qc (image branch + its QC tower for the text branch), ief
+stages qi and qc (late interaction over stored item tokens; caption transformer) and starter — on
+tiny-clip runs of the toy dataset, through ``main(argv)``."""
 
 from __future__ import annotations
 
@@ -65,10 +66,13 @@ def runs(data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path
     out = tmp_path_factory.mktemp("runs")
     qi = _train("clip4meme-qi", data, out, "qi", *CLIP)
     qc = _train("clip4meme-qc", data, out, "qc", *CLIP, "--set", f"init_from={qi}")
+    ief_qi = _train("ief", data, out, "ief-qi", *CLIP)
+    stage2 = ["--set", "task_config.stage=qc", "--set", f"init_from={ief_qi}"]
+    ief_qc = _train("ief", data, out, "ief-qc", *CLIP, *stage2)
     starter = [x for s in STARTER for x in ("--set", s)]
     cache = ["--set", f"task_config.cache_dir={out / 'cache'}", "-q"]
     st = _train("starter", data, out, "starter", *starter, *cache)
-    return {"qi": qi, "qc": qc, "starter": st}
+    return {"qi": qi, "qc": qc, "starter": st, "ief-qi": ief_qi, "ief-qc": ief_qc}
 
 
 def _index(data: Path, run: Path, out: Path) -> Path:
@@ -109,7 +113,14 @@ def _assert_same(measured: np.ndarray, served: np.ndarray) -> None:
 
 
 @pytest.mark.parametrize(
-    ("run_name", "branches"), [("qi", {"image"}), ("qc", {"image", "text"}), ("starter", {"image"})]
+    ("run_name", "branches"),
+    [
+        ("qi", {"image"}),
+        ("qc", {"image", "text"}),
+        ("starter", {"image"}),
+        ("ief-qi", {"image"}),
+        ("ief-qc", {"image", "text"}),
+    ],
 )
 def test_index_with_a_checkpoint_serves_the_scores_evaluate_measures(
     runs: dict[str, Path], data: Path, tmp_path: Path, run_name: str, branches: set[str]
@@ -164,14 +175,35 @@ def test_the_index_records_the_checkpoint_and_refuses_another(
 def test_unservable_and_missing_runs_are_clear_errors(runs: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(EncoderLoadError, match="neither a run directory nor a checkpoint"):
         create_encoder(f"checkpoint:{tmp_path / 'nope'}", device="cpu")
-    ief = tmp_path / "ief"
-    shutil.copytree(runs["qi"], ief)
-    for config in ief.glob("checkpoints/*/config.json"):
+    other = tmp_path / "other"
+    shutil.copytree(runs["qi"], other)
+    for config in other.glob("checkpoints/*/config.json"):
         info = json.loads(config.read_text(encoding="utf-8"))
-        info["task"] = "ief"
+        info["task"] = "synthetic"
         config.write_text(json.dumps(info), encoding="utf-8")
-    with pytest.raises(EncoderLoadError, match="ief run"):
-        create_encoder(f"checkpoint:{ief}", device="cpu")
+    with pytest.raises(EncoderLoadError, match="serves runs of clip4meme-qi"):
+        create_encoder(f"checkpoint:{other}", device="cpu")
+
+
+def test_ief_search_reranks_its_candidates_by_their_tokens(
+    runs: dict[str, Path], data: Path, tmp_path: Path
+) -> None:
+    """The vector store only proposes candidates: the hits' image scores are the token-wise scores, and
+    an item whose tokens are gone keeps its vector score (nothing crashes)."""
+    index = _index(data, runs["ief-qi"], tmp_path / "idx")
+    query = read_dataset(data)[SPLIT].queries[0].text
+    measured = _served(index, data)["image"]
+    with Index.open(index) as idx:
+        searcher = Searcher(idx)
+        hits = searcher.search(query, k=5, weights={"image": 1.0}).hits
+        assert hits
+        rowids, scores = searcher.score_matrix([query], weights={"image": 1.0})
+        by_row = dict(zip(rowids.tolist(), scores["image"][0].tolist(), strict=True))
+        for hit in hits:
+            assert hit.scores["image"] == pytest.approx(by_row[idx.rowid_of(hit.id)], abs=1e-5)
+        vectors = idx.vector_scores("image", idx.encoder.encode_text([query], kind="query"), rowids)[0]
+        assert not np.allclose(vectors, scores["image"][0], atol=1e-3)  # late scores are not the CLS cosine
+    assert np.isfinite(measured).all()
 
 
 def test_evaluate_compare_of_a_stage1_run_reports_the_branches_the_index_serves(

@@ -48,6 +48,7 @@ from memesearch.ingest.stages import (
     default_workers,
     embed_items,
     hash_file,
+    item_tokens,
     run_enrichers,
     run_prepare,
 )
@@ -338,6 +339,7 @@ class Ingestor:
             cache_rows = run_enrichers(self.enrichers, inputs, ctx, idx.cached)
         with clock.stage("embed", len(batch)):
             image_vecs, text_vecs = embed_items(idx.encoder, inputs, ctx)
+            token_rows = item_tokens(idx.encoder, inputs)
         with clock.stage("dedup", len(batch)):
             dups = self._near.find([(r.prepared.sha256[:16], r.prepared.phash) for r in batch])
             summary.near_duplicates += sum(d is not None for d in dups)
@@ -369,6 +371,8 @@ class Ingestor:
                 if ocr_ver and p.ocr is not None:
                     ocr_json = json.dumps([o.to_dict() for o in p.ocr], ensure_ascii=False).encode()
                     rows = [*rows, (p.sha256, "ocr", ocr_ver, ocr_json)]
+                if token_rows:
+                    rows = [*rows, token_rows[i]]
                 vectors = {"image": image_vecs[i]}
                 if text_vecs[i] is not None:
                     vectors["text"] = text_vecs[i]

@@ -172,6 +172,21 @@ def embed_items(
     return mean_by_owner(vecs, owner, len(inputs)), text_vecs
 
 
+def item_tokens(encoder: Any, inputs: list[EnrichInput]) -> list[tuple[str, str, str, bytes]]:
+    """Cache rows of each item's tokens for a late-interaction encoder (an ``ief`` run; none for others):
+    the cover frame and the item's context texts (:mod:`memesearch.index.tokens`)."""
+    if not getattr(encoder, "late_interaction", False) or not inputs:
+        return []
+    from memesearch.index.tokens import TOKENS_STAGE, token_key, token_version
+
+    mats = encoder.encode_item_tokens([it.frames[0] for it in inputs], [it.texts for it in inputs])
+    version = token_version(encoder.config.to_dict())
+    return [
+        (token_key(it.sha256, it.passage), TOKENS_STAGE, version, encoder.tokens_to_bytes(m))
+        for it, m in zip(inputs, mats, strict=True)
+    ]
+
+
 class NearDuplicates:
     """Finds, for new items, an indexed item (or an earlier item of the same batch) whose perceptual hash
     is within ``limit`` bits. ``load()`` returns ``(rowids, hashes as uint64)`` of the indexed items and

@@ -27,6 +27,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ import numpy as np
 from memesearch.errors import MemesearchError
 from memesearch.index.config import BRANCHES
 from memesearch.index.records import IndexedItem
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -123,13 +126,42 @@ class VectorBranch:
 
 
 class ImageBranch(VectorBranch):
-    """Query vs item embedding; the only branch that also answers image queries."""
+    """Query vs item embedding; the only branch that also answers image queries.
+
+    With a late-interaction encoder (an ``ief`` run: ``encoder.late_interaction``) the vector store only
+    finds the candidates; a text query scores them by their stored tokens (``encoder.late_scores``, the
+    arithmetic the run was trained and evaluated with; :mod:`memesearch.index.tokens`). An item whose
+    tokens are missing (a cache row lost) keeps its vector score, with a warning.
+    """
 
     image_queries = True
 
     def __init__(self, index: Any) -> None:
         super().__init__(index, "image", "image")
         self.gated = hasattr(index.encoder, "encode_items")  # item vectors carry the item's emotions
+        self.late = bool(getattr(index.encoder, "late_interaction", False))
+
+    def score(self, queries: Sequence[SearchQuery], rowids: np.ndarray) -> np.ndarray:
+        texts = [q.text for q in queries]
+        if not self.late or not queries or any(t is None for t in texts) or not len(rowids):
+            return super().score(queries, rowids)
+        from memesearch.index.tokens import TOKENS_STAGE, token_key, token_version
+
+        encoder = self.index.encoder
+        items = self.index.items([int(r) for r in rowids])
+        keys = {int(r): token_key(it.sha256, it.passage) for r, it in items.items()}
+        blobs = self.index.cached(list(keys.values()), TOKENS_STAGE, token_version(encoder.config.to_dict()))
+        have = [j for j, r in enumerate(rowids) if keys.get(int(r)) in blobs]
+        scores = super().score(queries, rowids) if len(have) < len(rowids) else None
+        if scores is None:
+            scores = np.empty((len(queries), len(rowids)), dtype=np.float32)
+        else:
+            missing = len(rowids) - len(have)
+            logger.warning("%d items have no stored tokens; they keep their vector score", missing)
+        if have:
+            mats = [encoder.tokens_from_bytes(blobs[keys[int(rowids[j])]]) for j in have]
+            scores[:, have] = encoder.late_scores([str(t) for t in texts], mats)
+        return scores
 
     def explain(self, query: SearchQuery, item: IndexedItem, score: float) -> str:
         return f"image match {score:.3f}" + (" (with its emotions)" if self.gated and item.emotions else "")

@@ -13,8 +13,9 @@ importing training. What each Task gives the product:
 ``clip4meme-qc``    the same image branch (the stage-1 model it holds, frozen); text branch: its QC tower.
 ``starter``         the starter network (image tower + emotion gate) with its text encoder (``e5-small``),
                     as ``starter:<exported dir>`` would load it.
-``ief``             refused for now: its image branch is a token-wise interaction (no single vector per
-                    item for a vector index); evaluate it with ``memesearch evaluate --checkpoint``.
+``ief``             image branch: late interaction (``wti``) over each item's stored tokens, candidates by
+                    its CLS vector (:mod:`memesearch.models.trained.ief`); text branch: the caption
+                    transformer (stage qc) or the pooled CLIP text tower (stage qi).
 ==================  =========================================================================================
 
 The scores an index built this way serves are the scores ``memesearch evaluate --compare --checkpoint RUN``
@@ -53,7 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from torch import Tensor
 
 #: the Tasks whose runs ``checkpoint:`` serves
-SERVED_TASKS: tuple[str, ...] = ("clip4meme-qi", "clip4meme-qc", "starter")
+SERVED_TASKS: tuple[str, ...] = ("clip4meme-qi", "clip4meme-qc", "ief", "starter")
 
 
 class Clip4MemeEncoder(Encoder):
@@ -194,11 +195,10 @@ def load_checkpoint_encoder(
     if task in ("clip4meme-qi", "clip4meme-qc"):
         return _clip4meme(name, ckpt, info, task, settings, device=device, dtype=dtype)
     if task == "ief":
-        raise EncoderLoadError(
-            f"{ckpt} is an ief run: its image branch scores query and item tokens against each other "
-            "(no single vector per item), which a vector index cannot serve yet; measure it with "
-            "`memesearch evaluate --dataset D --checkpoint RUN`, or serve a clip4meme or starter run"
-        )
+        from memesearch.models.trained.ief import load_ief
+
+        extra = _provenance(ckpt, info, settings)
+        return load_ief(name, ckpt, settings, extra, device=device, dtype=dtype, load_weights=_load_weights)
     raise EncoderLoadError(
         f"{ckpt} is a run of task {task!r}; `checkpoint:` serves runs of {', '.join(SERVED_TASKS)}"
     )
@@ -244,18 +244,7 @@ def _clip4meme(
     from memesearch.models.clip_towers import TextTokenizer, load_clip
     from memesearch.utils.device import dtype_name, resolve_dtype
 
-    base = settings.get("model_name")
-    if not isinstance(base, str):
-        raise EncoderLoadError(
-            f"{ckpt}: task_config.model_name (the CLIP towers it was trained on) is missing"
-        )
-    try:
-        parts = load_clip(base)  # the architecture; every weight is then replaced by the checkpoint's
-    except Exception as exc:
-        raise EncoderLoadError(
-            f"{ckpt} was trained on {base!r}, which cannot be loaded here ({exc}); the checkpoint holds "
-            "the weights but the architecture and tokenizer come from that model"
-        ) from None
+    base, parts = base_towers(ckpt, settings, load_clip)
     arch = Clip4MemeArch.from_settings(settings)
     model = (Clip4MemeQC if task == "clip4meme-qc" else Clip4MemeQI)(parts, arch)
     _load_weights(model, ckpt)
@@ -280,11 +269,28 @@ def _clip4meme(
             "text_branch": "qc tower" if task == "clip4meme-qc" else "frozen pretrained text tower",
         },
     )
-    preprocess = _preprocess(parts.preprocess, torch_dtype)
+    preprocess = cast_preprocess(parts.preprocess, torch_dtype)
     return Clip4MemeEncoder(config, model, tokenize, arch, preprocess, torch.device(device))
 
 
-def _preprocess(preprocess: Callable[[Any], Tensor], dtype: torch.dtype) -> Callable[[Any], Tensor]:
+def base_towers(ckpt: Path, settings: Mapping[str, Any], load_clip: Any) -> tuple[str, Any]:
+    """``(model_name, ClipParts)`` of the CLIP towers a run was trained on: the architecture and tokenizer
+    (every weight is then replaced by the checkpoint's)."""
+    base = settings.get("model_name")
+    if not isinstance(base, str):
+        raise EncoderLoadError(f"{ckpt}: task_config.model_name (the CLIP towers it trained on) is missing")
+    try:
+        return base, load_clip(base)
+    except Exception as exc:
+        raise EncoderLoadError(
+            f"{ckpt} was trained on {base!r}, which cannot be loaded here ({exc}); the checkpoint holds "
+            "the weights but the architecture and tokenizer come from that model"
+        ) from None
+
+
+def cast_preprocess(preprocess: Callable[[Any], Tensor], dtype: torch.dtype) -> Callable[[Any], Tensor]:
+    """The towers' image preprocessing, its tensor cast to the weights' dtype."""
+
     def run(image: Any) -> Tensor:
         return preprocess(image).to(dtype)
 

@@ -2,8 +2,10 @@
 
 **Stage ``qi``** — token-wise interaction (DRL ``wti``). Query = the CLIP text tower's projected token
 states ``(Tq, D)``; item = the CLIP vision tower's projected CLS + patch tokens followed by the
-projected token states of the item's captions (joined with " / "; none for an item without captions),
-``(1 + P + Tc, D)``, with padding masks from the tokenizer. With unit tokens ``s_ij = <q_i, v_j>``::
+projected token states of the item's context text (captions, then OCR, joined by newlines:
+:func:`~memesearch.models.clip4meme.item_text`; none for an item without text), ``(1 + P + Tc, D)``,
+with padding masks from the tokenizer. The network is :mod:`memesearch.models.ief` (served by
+``checkpoint:<run>``). With unit tokens ``s_ij = <q_i, v_j>``::
 
     w = softmax_i over valid query tokens of f_t(q_i)     u = softmax_j over valid item tokens of f_v(v_j)
     t2v = sum_i w_i max_j s_ij          v2t = sum_j u_j max_i s_ij          score = (t2v + v2t) / 2
@@ -14,7 +16,7 @@ never sees the query; its tokens are computed alone, and the interaction happens
 Emotions are not used here (IEF put them in an image channel; keep CLIP4Meme for the emotion gate).
 
 **Stage ``qc``** — caption transformer (``transf_avg``): the item's context text (captions + OCR,
-joined) is encoded to token states by the stage-1 text tower, a learned positional embedding is
+joined by newlines) is encoded to token states by the stage-1 text tower, a learned positional embedding is
 added, a small ``nn.TransformerEncoder`` (``caption_layers`` layers, FFN width D, no dropout, as
 Cap4Video) runs with the key padding mask, and the valid tokens are averaged; cosine with the pooled
 query. ``init_from`` the stage-1 run: every stage-1 tensor (CLIP towers, ``wti`` heads, temperature) is
@@ -40,8 +42,9 @@ from torch import Tensor, nn
 
 from memesearch.data.records import Dataset
 from memesearch.errors import ConfigError
-from memesearch.models.clip_towers import ClipParts, image_features, text_features
-from memesearch.models.logit_scale import LogitScale
+from memesearch.models.clip4meme import item_text
+from memesearch.models.clip_towers import ClipParts
+from memesearch.models.ief import IEFArch, IEFModel
 from memesearch.train.losses import multi_positive_infonce
 from memesearch.train.task import LossOutput, ParamRole, TaskSpec
 from memesearch.train.tasks.base import retrieval_metrics
@@ -86,66 +89,6 @@ class IEFConfig(RetrievalConfig):
             raise ConfigError(f"task_config.fusion_grid: got {self.fusion_grid}, expected a step in (0, 0.5]")
 
 
-def _weight_head(dim: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, 1))
-
-
-def _masked_softmax(logits: Tensor, mask: Tensor) -> Tensor:
-    return logits.masked_fill(~mask, float("-inf")).softmax(dim=-1)
-
-
-class IEFModel(nn.Module):
-    """CLIP towers, the ``wti`` weight heads and the QC caption transformer (module docstring)."""
-
-    def __init__(self, parts: ClipParts, config: IEFConfig, max_words: int) -> None:
-        super().__init__()
-        dim = parts.dim
-        if dim % config.caption_heads:
-            raise ConfigError(
-                f"task_config.caption_heads={config.caption_heads} must divide the embedding size {dim}"
-            )
-        self.kind = parts.kind
-        self.clip = parts.model
-        self.wti_text = _weight_head(dim)
-        self.wti_item = _weight_head(dim)
-        self.logit_scale = LogitScale(init=config.logit_scale_init)
-        self.caption_position = nn.Embedding(max_words, dim)
-        layer = nn.TransformerEncoderLayer(
-            dim, config.caption_heads, dim_feedforward=dim, dropout=0.0, batch_first=True
-        )
-        self.caption_transformer = nn.TransformerEncoder(
-            layer, config.caption_layers, enable_nested_tensor=False
-        )
-        self.qc_logit_scale = LogitScale(init=config.logit_scale_init)
-
-    def text(self, ids: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """(tokens (B, T, D), pooled (B, D)) of the CLIP text tower."""
-        clip: Any = self.clip
-        return text_features(clip.text_model, clip.text_projection, self.kind, ids, mask)
-
-    def wti(self, query: Tensor, query_mask: Tensor, item: Tensor, item_mask: Tensor) -> Tensor:
-        """Weighted token-wise interaction: (A, T, D) queries x (B, J, D) items -> (A, B) in [-1, 1]."""
-        qm, im = query_mask.bool(), item_mask.bool()
-        w = _masked_softmax(self.wti_text(query).squeeze(-1), qm)  # (A, T)
-        u = _masked_softmax(self.wti_item(item).squeeze(-1), im)  # (B, J)
-        q, v = F.normalize(query, dim=-1), F.normalize(item, dim=-1)
-        s = torch.einsum("atd,bjd->abtj", q, v)  # (A, B, T, J)
-        neg = torch.finfo(s.dtype).min
-        # every item has image tokens and every query its bos/eos, so each max sees a valid entry
-        t2v = s.masked_fill(~im[None, :, None, :], neg).amax(dim=3)  # (A, B, T)
-        v2t = s.masked_fill(~qm[:, None, :, None], neg).amax(dim=2)  # (A, B, J)
-        return 0.5 * ((t2v * w[:, None, :]).sum(-1) + (v2t * u[None, :, :]).sum(-1))
-
-    def caption_embedding(self, ids: Tensor, mask: Tensor) -> Tensor:
-        """Context token ids (B, T) -> (B, D) unit ``transf_avg`` embeddings."""
-        tokens, _ = self.text(ids, mask)  # (B, T, D)
-        valid = mask.bool()
-        positions = torch.arange(tokens.shape[1], device=tokens.device)
-        x = self.caption_transformer(tokens + self.caption_position(positions), src_key_padding_mask=~valid)
-        w = valid.to(x.dtype).unsqueeze(-1)  # (B, T, 1)
-        return F.normalize((x * w).sum(1) / w.sum(1).clamp(min=1.0), dim=-1)
-
-
 _QI_PREFIXES = ("clip.", "wti_text.", "wti_item.", "logit_scale.")
 _QC_PREFIXES = ("caption_position.", "caption_transformer.", "qc_logit_scale.")
 
@@ -160,7 +103,7 @@ class IEFTask(ClipTowersTask):
         self.branch = "image" if config.stage == "qi" else "text"  # the search branch it scores
 
     def model_from_parts(self, parts: ClipParts) -> nn.Module:
-        return IEFModel(parts, self.config, self.max_words)
+        return IEFModel(parts, IEFArch.from_settings(self.config), self.max_words)
 
     def param_role(self, name: str, param: nn.Parameter) -> ParamRole:
         if name == "clip.logit_scale":  # CLIP's own temperature is not used
@@ -205,26 +148,15 @@ class IEFTask(ClipTowersTask):
         return tokens, mask
 
     def item_tokens(self, model: IEFModel, batch: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
-        """(B, 1 + P + T, D) image + caption tokens and their (B, 1 + P + T) mask (int64, 1 = valid)."""
-        image, _ = image_features(model.clip, batch["image"])  # (B, 1 + P, D)
-        n, t, dim = image.shape[0], self.max_words, image.shape[2]
-        caption = image.new_zeros(n, t, dim)
-        caption_mask = torch.zeros(n, t, dtype=torch.int64, device=image.device)
-        rows = [i for i, c in enumerate(batch["captions"]) if c]
-        if rows:
-            ids, mask = self._ids(model, [" / ".join(batch["captions"][i]) for i in rows])
-            tokens, _ = model.text(ids, mask)
-            caption = caption.index_copy(0, torch.tensor(rows, device=image.device), tokens.to(caption.dtype))
-            caption_mask[rows] = mask.to(torch.int64)
-        image_mask = torch.ones(n, image.shape[1], dtype=torch.int64, device=image.device)
-        return torch.cat([image, caption], dim=1), torch.cat([image_mask, caption_mask], dim=1)
+        """(B, 1 + P + T, D) image + context-text tokens and their (B, 1 + P + T) mask (int64, 1 = valid)."""
+        return model.item_tokens(batch["image"], self.tokenize, [item_text(c) for c in batch["context"]])
 
     def query_pooled(self, model: IEFModel, texts: list[str]) -> Tensor:
         ids, mask = self._ids(model, texts)
         return F.normalize(model.text(ids, mask)[1], dim=-1)
 
     def context_embedding(self, model: IEFModel, contexts: list[list[str]]) -> Tensor:
-        ids, mask = self._ids(model, [" / ".join(c) for c in contexts])
+        ids, mask = self._ids(model, ["\n".join(c) for c in contexts])
         return model.caption_embedding(ids, mask)
 
     def embed_batch(self, model: nn.Module, batch: Any) -> dict[str, Tensor]:
