@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from memesearch.enrich.enrichers import EmotionEnricher, Enricher
+from memesearch.enrich.enrichers import Enricher
 from memesearch.errors import ConfigError
 from memesearch.index.index import Index
 from memesearch.index.records import IndexedItem, NewItem, PathStamp
@@ -53,6 +53,7 @@ from memesearch.ingest.stages import (
     StageClock,
     WorkItem,
     enrich_embed,
+    enrichers_for,
     hash_file,
 )
 from memesearch.utils.io import progress_bar, sha256_bytes
@@ -72,11 +73,6 @@ class _Pending:
 def default_enrichers(index: Index) -> list[Enricher]:
     """The enrichers an index's settings ask for: the emotion tagger when ``emotions`` is on."""
     return enrichers_for(index.encoder, emotions=index.config.emotions, top_k=index.config.emotion_top_k)
-
-
-def enrichers_for(encoder: Any, *, emotions: bool, top_k: int) -> list[Enricher]:
-    """:func:`default_enrichers` from the settings alone, for a worker that holds its own ``encoder``."""
-    return [EmotionEnricher(encoder, top_k=top_k)] if emotions else []
 
 
 class Ingestor:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from memesearch.enrich.enrichers import (
+    EmotionEnricher,
     EnrichContext,
     Enricher,
     EnrichInput,
@@ -120,6 +121,12 @@ def default_workers(ocr: bool) -> int:
     small machine worker processes only take cores from the encoder (measured: bench/bench_ingest.py)."""
     cores = os.cpu_count() or 1
     return cores if ocr else max(0, cores - 2)
+
+
+def enrichers_for(encoder: Any, *, emotions: bool, top_k: int) -> list[Enricher]:
+    """The enrichers an index's settings ask for (the emotion tagger when ``emotions`` is on), built around
+    ``encoder``: the index's own here, its own copy in a Ray actor."""
+    return [EmotionEnricher(encoder, top_k=top_k)] if emotions else []
 
 
 def hash_file(path: str) -> str | IngestFailure:
@@ -353,6 +360,7 @@ __all__ = [
     "default_workers",
     "embed_items",
     "enrich_embed",
+    "enrichers_for",
     "hash_file",
     "item_tokens",
     "run_enrichers",
