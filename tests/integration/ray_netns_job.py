@@ -9,6 +9,8 @@ listens (TCP) or is bound (UDP) in the namespace:
   items removed) gets those two back plus one new file with the Ray engine and the same counting enricher,
   shipped to the actor: results cached in the index must be read, not recomputed;
 
+* error check: an enricher that raises a memesearch error in the actor stops the run with that error;
+
 and writes the summaries, the interfaces and the sockets seen to ``OUT.json``. The test compares the
 index with the one the local engine built from the same inputs.
 """
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from memesearch.enrich.enrichers import EnrichContext, EnrichInput
+from memesearch.errors import ConfigError
 
 
 class CountingEnricher:
@@ -49,6 +52,13 @@ class CountingEnricher:
         with open(self.log, "a", encoding="utf-8") as f:
             f.writelines(f"{i.sha256}\n" for i in items)
         return [{"meta": {"counted": i.sha256[:8]}} for i in items]
+
+
+class FailingEnricher(CountingEnricher):
+    """Raises the domain error a misconfigured enricher would."""
+
+    def enrich(self, items: Sequence[EnrichInput], ctx: EnrichContext) -> list[dict[str, Any]]:
+        raise ConfigError(f"enricher {self.name!r} is misconfigured: threshold 2.0 is not in [0, 1]")
 
 
 def loopback_up() -> None:
@@ -118,6 +128,12 @@ def main(argv: list[str]) -> int:
         with Index.open(work / "cache.idx") as idx:
             ingestor = Ingestor(idx, enrichers=[CountingEnricher(str(work / "counted.log"))])
             result["cache"] = ingestor.add_paths([work / "cache_inputs"], engine=engine).to_dict()
+        with Index.open(work / "failing.idx") as idx:
+            failing = Ingestor(idx, enrichers=[FailingEnricher("")])
+            try:
+                failing.add_paths([work / "cache_inputs"], engine=engine)
+            except ConfigError as exc:
+                result["error"] = {"type": type(exc).__name__, "message": str(exc), "items": len(idx)}
         result["sockets_while_running"] = sorted(sockets())
     watcher.stop.set()
     watcher.join()

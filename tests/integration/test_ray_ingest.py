@@ -132,6 +132,7 @@ def test_ray_ingest_in_a_loopback_namespace_equals_local_ingest(tmp_path: Path) 
         assert idx.remove([str(cache_inputs / "c_0.png"), str(cache_inputs / "c_1.png")]) == 2
     aside.rename(new_file)
     assert len(log.read_text().split()) == 4
+    Index.create(work / "failing.idx", encoder=encoder, ocr=False).close()
 
     # the Ray run, in a namespace with only lo; HOME (Ray's auth token) and Ray's temp folder are ours
     ray_tmp = tempfile.mkdtemp(prefix="msray", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
@@ -163,6 +164,9 @@ def test_ray_ingest_in_a_loopback_namespace_equals_local_ingest(tmp_path: Path) 
     outside = [s for s in result["sockets"] if not is_loopback(s[1])]
     assert not outside, f"Ray listened outside 127.0.0.0/8: {outside}"
     assert ray["engine"]["name"] == "ray" and ray["engine"]["startup_s"] > 0
+    # decoding ran as tasks in other processes than the one encoder actor
+    assert len(ray["engine"]["actors"]) == 1 and ray["engine"]["decoders"]
+    assert not set(ray["engine"]["actors"]) & set(ray["engine"]["decoders"])
 
     # the same run: items in the same order, duplicates, near-duplicates, failures
     assert local["engine"]["name"] == "local"
@@ -202,6 +206,13 @@ def test_ray_ingest_in_a_loopback_namespace_equals_local_ingest(tmp_path: Path) 
     assert len(counted) == 5 and len(set(counted)) == 5, counted
     with Index.open(work / "cache.idx", encoder=encoder) as idx:
         assert all(r["meta"]["counted"] == item_id[:8] for item_id, r in item_rows(idx).items())
+
+    # a domain error in an actor comes back as itself (one line on the command line), nothing written
+    assert result["error"] == {
+        "type": "ConfigError",
+        "message": "enricher 'counting' is misconfigured: threshold 2.0 is not in [0, 1]",
+        "items": 0,
+    }
 
 
 def free_port() -> int:

@@ -12,8 +12,8 @@ which writes in this process exactly as with the local engine::
 The operators call the stage functions the local engine calls (:func:`~memesearch.ingest.prepare.prepare`,
 :func:`~memesearch.ingest.stages.enrich_embed`), so both engines give the same items and vectors. Rows hold
 one binary column of pickled records (dataclasses, PIL frames, numpy vectors: nothing Arrow has to
-understand). The two operators keep different scheduling strategies so that Ray Data does not fuse them
-into one (decoding would then run inside the few model actors).
+understand). The two operators ask for different resources, so Ray Data does not fuse them into one
+(:data:`DECODE_MEMORY`).
 
 The enrichment cache stays in the index (SQLite, on this machine): a :class:`CacheReader` actor pinned to
 this node reads it read-only for the actors on every node, so content seen before is not enriched twice.
@@ -31,7 +31,7 @@ import os
 import pickle
 import socket
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +57,10 @@ logger = logging.getLogger(__name__)
 
 #: work items per decode task
 DECODE_BATCH = 16
+#: memory a decode task reserves: it holds a few frames of up to ``max_pixels`` each while it works, so a
+#: node runs no more decoders than its memory holds. Being unlike the actors' resources, it also keeps Ray
+#: Data from fusing decoding into the actors (fused, decoding would run inside the few model actors).
+DECODE_MEMORY = 512 * 2**20
 #: seconds to wait for a cluster's head to accept a connection before giving up (ray.init alone retries
 #: an unreachable address for many minutes)
 CONNECT_TIMEOUT_S = 5.0
@@ -67,17 +71,27 @@ CONNECT_TIMEOUT_S = 5.0
 class Decoded:
     """What a decode task hands the actors: prepare's result, the input record, the seconds it took."""
 
-    result: Prepared | IngestFailure
+    result: Prepared | IngestFailure | MemesearchError
     record: InputRecord
     seconds: float
+    worker: str = ""  # host:pid of the decode task
 
 
 @dataclass
 class Done:
-    """What an actor hands the driver: the item (or failure) and stage ``(seconds, items)`` to add up."""
+    """What an actor hands the driver: the item (or failure) and stage ``(seconds, items)`` to add up, or
+    the domain error that stops the run. Errors travel as data: Ray hands exceptions of remote code back as
+    text only, and the driver re-raises this one as it is (one line on the command line)."""
 
-    result: Embedded | IngestFailure
+    result: Embedded | IngestFailure | None
     stages: dict[str, tuple[float, int]] = field(default_factory=dict)
+    error: MemesearchError | None = None
+    decoder: str = ""  # host:pid of the decode task
+    actor: str = ""  # host:pid of the actor
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _dumps(obj: Any) -> bytes:
@@ -97,8 +111,12 @@ def decode_rows(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     for blob in batch["work"]:
         work: WorkItem = pickle.loads(blob)
         t0 = time.perf_counter()
-        result = with_cached_ocr(prepare(work.task), work.cached_ocr)
-        out.append(_dumps(Decoded(result, work.record, time.perf_counter() - t0)))
+        result: Prepared | IngestFailure | MemesearchError
+        try:
+            result = with_cached_ocr(prepare(work.task), work.cached_ocr)
+        except MemesearchError as exc:  # a setup problem (e.g. no OCR engine): stops the run
+            result = exc
+        out.append(_dumps(Decoded(result, work.record, time.perf_counter() - t0, worker_id())))
     return {"decoded": _column(out)}
 
 
@@ -143,9 +161,13 @@ class EnrichEmbed:
     """
 
     def __init__(self, setup: WorkerSetup, cache: Any) -> None:
-        self.encoder = setup.load_encoder()
-        self.enrichers = setup.build_enrichers(self.encoder)
         self._cache = cache
+        self._error: MemesearchError | None = None
+        try:
+            self.encoder = setup.load_encoder()
+            self.enrichers = setup.build_enrichers(self.encoder)
+        except MemesearchError as exc:  # reported with the first batch (module docstring of Done)
+            self._error = exc
 
     def cached(self, keys: list[str], stage: str, version: str) -> dict[str, bytes]:
         if callable(self._cache):
@@ -156,9 +178,18 @@ class EnrichEmbed:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         decoded: list[Decoded] = [pickle.loads(b) for b in batch["decoded"]]
+        failed = [d.result for d in decoded if isinstance(d.result, MemesearchError)]
+        error = self._error or (failed[0] if failed else None)
         ready = [(d.result, d.record) for d in decoded if isinstance(d.result, Prepared)]
         clock = StageClock()
-        done = enrich_embed(ready, self.encoder, self.enrichers, self.cached, clock) if ready else []
+        done: list[Embedded] = []
+        if ready and error is None:
+            try:
+                done = enrich_embed(ready, self.encoder, self.enrichers, self.cached, clock)
+            except MemesearchError as exc:
+                error = exc
+        if error is not None:
+            return {"done": _column([_dumps(Done(None, error=error))])}
         embedded = iter(done)
         batch_stages = {k: (clock.seconds[k], clock.items.get(k, 0)) for k in clock.seconds}
         out: list[bytes] = []
@@ -166,7 +197,8 @@ class EnrichEmbed:
             stages = {"prepare": (d.seconds, 1), **batch_stages}
             batch_stages = {}  # the batch's enrich/embed time goes with its first row only
             result = next(embedded) if isinstance(d.result, Prepared) else d.result
-            out.append(_dumps(Done(result, stages)))
+            assert not isinstance(result, MemesearchError)
+            out.append(_dumps(Done(result, stages, decoder=d.worker, actor=worker_id())))
         return {"done": _column(out)}
 
 
@@ -201,6 +233,7 @@ class RayEngine:
     _owned: bool = False
     _startup_s: float | None = None
     _target: str | None = None
+    _workers_seen: dict[str, set[str]] = field(default_factory=lambda: {"decoders": set(), "actors": set()})
 
     # ---- lifecycle ------------------------------------------------------------------------------
     def check(self) -> None:
@@ -299,6 +332,10 @@ class RayEngine:
             out["address"] = self._target
         if self._startup_s is not None:
             out["startup_s"] = round(self._startup_s, 3)
+        seen = self._workers_seen
+        if seen["actors"]:  # the processes that did the work (host:pid), and on how many nodes
+            out.update({k: sorted(v) for k, v in seen.items()})
+            out["nodes"] = len({w.rsplit(":", 1)[0] for w in seen["decoders"] | seen["actors"]})
         return out
 
     # ---- one run --------------------------------------------------------------------------------
@@ -313,6 +350,7 @@ class RayEngine:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         idx = job.index
+        self._workers_seen = {"decoders": set(), "actors": set()}
         setup = WorkerSetup(
             encoder_name=str(idx.info["encoder"]["name"]),
             encoder_signature=str(idx.info["encoder"]["signature"]),
@@ -335,7 +373,7 @@ class RayEngine:
                     batch_size=DECODE_BATCH,
                     batch_format="numpy",
                     num_cpus=1,
-                    scheduling_strategy="SPREAD",  # stateless: anywhere; also keeps it apart from the actors
+                    memory=DECODE_MEMORY,
                 )
                 ds = ds.map_batches(
                     EnrichEmbed,
@@ -344,13 +382,17 @@ class RayEngine:
                     batch_format="numpy",
                     compute=ActorPoolStrategy(size=self.actors),
                     num_cpus=1,
-                    scheduling_strategy="DEFAULT",
                 )
-                for batch in _domain_errors(ds.iter_batches(batch_size=None, batch_format="numpy")):
+                for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
                     for blob in batch["done"]:
                         done: Done = pickle.loads(blob)
+                        if done.error is not None:
+                            raise done.error
                         for stage, (seconds, items) in done.stages.items():
                             clock.add(stage, seconds, items)
+                        self._workers_seen["decoders"].add(done.decoder)
+                        self._workers_seen["actors"].add(done.actor)
+                        assert done.result is not None
                         yield done.result
         finally:
             ray.kill(reader)
@@ -393,33 +435,6 @@ def _data_context() -> Iterator[None]:
     finally:
         ctx.execution_options.preserve_order, ctx.enable_progress_bars, ctx.print_on_execution_start = saved
         data_logger.setLevel(level)
-
-
-def _domain_errors(batches: Iterable[dict[str, np.ndarray]]) -> Iterator[dict[str, np.ndarray]]:
-    """Re-raise a memesearch error from a worker (wrapped by Ray with its traceback) as itself."""
-    try:
-        yield from batches
-    except Exception as exc:
-        cause = _domain_cause(exc)
-        if cause is None or cause is exc:
-            raise
-        raise type(cause)(*cause.args) from None
-
-
-def _domain_cause(exc: BaseException) -> MemesearchError | None:
-    """The memesearch error inside Ray's wrappers (``RayTaskError.cause``, chained exceptions), if any."""
-    seen: set[int] = set()
-    e: BaseException | None = exc
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        inner = getattr(e, "cause", None)
-        if isinstance(inner, BaseException):
-            e = inner
-        elif isinstance(e, MemesearchError):
-            return e
-        else:
-            e = e.__cause__ or e.__context__
-    return None
 
 
 __all__ = ["CacheReader", "EnrichEmbed", "RayEngine", "WorkerSetup", "decode_rows"]
