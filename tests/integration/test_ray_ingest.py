@@ -261,6 +261,6 @@ def test_parse_engine() -> None:
     assert isinstance(parse_engine("local"), LocalEngine)
     assert parse_engine("local", workers=3).describe() == {"name": "local", "workers": 3}
     ray_engine = parse_engine("Ray:auto", actors=2)
-    assert ray_engine.spec == "Ray:auto" and ray_engine.describe()["actors"] == 2
+    assert ray_engine.spec == "Ray:auto" and ray_engine.describe()["actor_pool"] == 2
     with pytest.raises(Exception, match="--actors applies to the Ray engine only"):
         parse_engine("local", actors=2)

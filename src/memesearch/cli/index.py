@@ -146,11 +146,13 @@ def index(
             )
         )
     if summary.engine.get("name") == "ray":
-        where = summary.engine.get("address", "a Ray instance started here")
-        startup = summary.engine.get("startup_s")
+        eng = summary.engine
+        startup = eng.get("startup_s")
         typer.echo(
-            f"engine: ray at {where}, {summary.engine['actors']} encoder actor(s)"
-            + (f", {startup:.1f} s to start/connect" if startup is not None else "")
+            f"engine: ray at {eng.get('address', 'a Ray instance started here')}: "
+            f"{len(eng.get('decoders', []))} decoding process(es), {len(eng.get('actors', []))} encoder "
+            f"actor(s) on {eng.get('nodes', 0)} node(s)"
+            + (f"; {startup:.1f} s to start Ray / connect" if startup is not None else "")
         )
     for msg in summary.messages:
         typer.echo(f"note: {msg}")

@@ -327,7 +327,7 @@ class RayEngine:
         self.close()
 
     def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": "ray", "spec": self.spec, "actors": self.actors}
+        out: dict[str, Any] = {"name": "ray", "spec": self.spec, "actor_pool": self.actors}
         if self._target:
             out["address"] = self._target
         if self._startup_s is not None:
@@ -429,7 +429,7 @@ def _data_context() -> Iterator[None]:
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     if not logger.isEnabledFor(logging.INFO):
-        data_logger.setLevel(logging.WARNING)
+        data_logger.setLevel(logging.ERROR)
     try:
         yield
     finally:
