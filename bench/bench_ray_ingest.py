@@ -1,9 +1,11 @@
 """Benchmark: the Ray engine of ingest vs the local engine on the same images and the same cores.
 
 Issue 11 asks for one ratio from one run: ``memesearch index`` with ``--engine ray`` vs ``--engine local``
-on 2,000 images, here on this machine's cores, with Ray's fixed overhead stated. Each measurement is
-``Index.create`` + ``add_paths`` + ``close`` into a fresh index (what a user waits for), and for Ray with a
-fresh engine, so Ray's start (``ray.init``: its processes, ~1 GB) is included:
+on 2,000 images, here on this machine's cores, with Ray's fixed overhead stated. Each measurement is one
+``memesearch index LIST --index NEW --engine E --json`` in a fresh process, timed from here: what a user
+waits for, imports, model loading and (for Ray) starting Ray's processes included. One process per
+measurement also keeps a Ray instance that is still shutting down from slowing the next measurement (in
+one process, local ingest of 2,000 images took 13.5 s right after a Ray run, 7.8 s before it):
 
 * ``local`` and ``ray`` on ``--n`` images (default 2,000): images/s and their ratio;
 * the same on ``--small`` images (default 32): Ray's fixed overhead is estimated as
@@ -69,6 +71,17 @@ def reexec_in_namespace(argv: list[str]) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def cpu_pressure() -> str:
+    """Linux PSI 'some avg60': the share of the last minute in which runnable tasks waited for a CPU (other
+    jobs on a shared machine slow multi-threaded torch most)."""
+    try:
+        first = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return "n/a"
+    fields = dict(part.split("=", 1) for part in first.split()[1:])
+    return f"{fields.get('avg60', '?')}%"
+
+
 # ---- images ------------------------------------------------------------------------------------------
 def image_files(folder: Path | None, n: int, tmp: Path) -> list[Path]:
     """``n`` files of distinct content from ``folder`` (spread over its sorted listing), else generated."""
@@ -97,30 +110,35 @@ def image_files(folder: Path | None, n: int, tmp: Path) -> list[Path]:
 
 # ---- one measurement ---------------------------------------------------------------------------------
 def ingest(files: list[Path], engine_spec: str, model: str, ocr: bool, tmp: Path) -> dict[str, Any]:
-    """Create an index, add ``files`` with the engine, close it; seconds and what the summary said."""
-    from memesearch.index import Index
-    from memesearch.ingest import add_paths
-
+    """``memesearch index`` of ``files`` into a new index with the engine, in a fresh process; seconds
+    (wall, from here) and what its summary said."""
     folder = Path(tempfile.mkdtemp(prefix="idx-", dir=tmp))
+    listing = folder / "files.jsonl"
+    listing.write_text("".join(json.dumps({"path": str(f)}) + "\n" for f in files), encoding="utf-8")
+    command = [sys.executable, "-m", "memesearch.cli.main", "index", str(listing), "--index"]
+    command += [str(folder / "index"), "--model", model, "--ocr" if ocr else "--no-ocr"]
+    command += ["--engine", engine_spec, "--json", "--no-progress"]
     try:
+        time.sleep(5)  # what ran before has exited
         t0 = time.perf_counter()
-        idx = Index.create(folder / "index", model=model, ocr=ocr)
-        summary = add_paths(idx, files, engine=engine_spec)
-        idx.close()
+        got = subprocess.run(command, capture_output=True, text=True)
         seconds = time.perf_counter() - t0
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    if summary.failed or len(summary.indexed) != len(files):
-        got = f"indexed {len(summary.indexed)} of {len(files)}; {summary.failed[:3]}"
-        raise SystemExit(f"{engine_spec}: {got}")
-    engine = dict(summary.engine)
+    if got.returncode != 0:
+        raise SystemExit(f"{engine_spec}: exit {got.returncode}: {got.stderr[-2000:]}")
+    summary = json.loads(got.stdout)
+    if summary["failed"] or summary["indexed"] != len(files):
+        failed = summary["failed"][:3]
+        raise SystemExit(f"{engine_spec}: indexed {summary['indexed']} of {len(files)}: {failed}")
+    engine = dict(summary["engine"])
     for key in ("decoders", "actors"):
         if key in engine:
             engine[key] = len(engine[key])
     return {
         "seconds": seconds,
         "images_per_s": len(files) / seconds,
-        "stages": summary.stages,
+        "stages": summary["stages"],
         "engine": engine,
     }
 
@@ -155,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         f"OCR {args.ocr}; {n} images (+ a {args.small}-image run); network namespace: {not args.no_netns}",
         flush=True,
     )
+    pressure_before = cpu_pressure()
     results: dict[str, Any] = {"n": n, "small": args.small, "model": args.model, "ocr": args.ocr}
     results["cpus"] = cpus
     with tempfile.TemporaryDirectory(prefix="bench-ray-") as name:
@@ -174,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
     results["runs"] = runs
+    results["cpu_pressure"] = {"before": pressure_before, "after": cpu_pressure()}
     lb, rb, ls, rs = (runs[k]["seconds"] for k in ("local big", "ray big", "local small", "ray small"))
     extra = n - args.small
     results["summary"] = {
@@ -193,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
 def report(r: dict[str, Any]) -> None:
     s, runs = r["summary"], r["runs"]
     print(f"\nRay vs local engine — {r['model']}, OCR {r['ocr']}, {r['images']}, {r['cpus']} CPUs")
+    pressure = r["cpu_pressure"]
+    print(f"CPU pressure (PSI some avg60) before / after: {pressure['before']} / {pressure['after']}")
     print("| run | images | seconds | images/s |\n|---|---:|---:|---:|")
     for name, run in runs.items():
         count = r["n"] if name.endswith("big") else r["small"]
