@@ -24,7 +24,7 @@ Both engines run the same functions (:func:`~memesearch.ingest.prepare.prepare`,
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from memesearch.enrich.enrichers import Enricher
@@ -91,7 +91,7 @@ class LocalEngine:
 
     workers: int | None = None
     spec: str = "local"
-    _used: int | None = None
+    _used: int | None = field(default=None, init=False, repr=False)  # workers of the last run
 
     def check(self) -> None:
         if self.workers is not None and self.workers < 0:

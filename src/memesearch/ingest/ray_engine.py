@@ -166,7 +166,7 @@ class EnrichEmbed:
         try:
             self.encoder = setup.load_encoder()
             self.enrichers = setup.build_enrichers(self.encoder)
-        except MemesearchError as exc:  # reported with the first batch (module docstring of Done)
+        except MemesearchError as exc:  # reported with the first batch (see Done)
             self._error = exc
 
     def cached(self, keys: list[str], stage: str, version: str) -> dict[str, bytes]:
@@ -230,10 +230,12 @@ class RayEngine:
     workers: int | None = None
     actors: int = 1
     spec: str = "ray"
-    _owned: bool = False
-    _startup_s: float | None = None
-    _target: str | None = None
-    _workers_seen: dict[str, set[str]] = field(default_factory=lambda: {"decoders": set(), "actors": set()})
+    _owned: bool = field(default=False, init=False, repr=False)  # this engine called ray.init()
+    _startup_s: float | None = field(default=None, init=False, repr=False)
+    _target: str | None = field(default=None, init=False, repr=False)  # HOST:PORT once resolved
+    _workers_seen: dict[str, set[str]] = field(
+        default_factory=lambda: {"decoders": set(), "actors": set()}, init=False, repr=False
+    )
 
     # ---- lifecycle ------------------------------------------------------------------------------
     def check(self) -> None:
@@ -274,10 +276,8 @@ class RayEngine:
         if address == "auto":
             # RAY_ADDRESS, else the cluster `ray start` recorded, else a running head found by Ray
             # (Ray's own lookup for "auto", without its swap of 127.0.0.1 for this machine's address)
-            from ray._private.services import get_ray_address_from_environment
-
             try:
-                address = str(get_ray_address_from_environment("auto", None))
+                address = _auto_address()
             except (ConnectionError, ValueError) as exc:
                 raise ConfigError(
                     f"--engine {self.spec}: no running Ray cluster found from this machine "
@@ -408,6 +408,18 @@ def _import_ray(spec: str) -> Any:
             f"--engine {spec} needs Ray Data ({exc}); install it with: pip install 'ray[data]'"
         ) from None
     return ray
+
+
+def _auto_address() -> str:
+    """What ``ray.init(address="auto")`` would join (Ray's own lookup; RAY_ADDRESS alone where a Ray
+    version lacks it)."""
+    try:
+        from ray._private.services import get_ray_address_from_environment
+    except ImportError:
+        if not os.environ.get("RAY_ADDRESS"):
+            raise ConnectionError("RAY_ADDRESS is not set; use ray:HOST:PORT") from None
+        return os.environ["RAY_ADDRESS"]
+    return str(get_ray_address_from_environment("auto", None))
 
 
 def _first_line(exc: BaseException) -> str:
