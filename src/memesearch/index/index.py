@@ -288,6 +288,11 @@ class Index:
         """``(rowid, passage)`` of every item with context text (captions, OCR)."""
         return self.store.text_rows()
 
+    def text_changes(self, after: int = 0) -> tuple[int, list[tuple[int, str | None]]]:
+        """Passages written (``(rowid, passage)``) and removed (``(rowid, None)``) after position ``after``
+        of the passage log, in order, and the last position; ``after=0``: every live passage."""
+        return self.store.text_changes(after)
+
     def emotion_rows(self) -> list[tuple[int, str, float]]:
         """``(rowid, emotion, score)`` of every emotion tag."""
         return self.store.emotion_rows()
