@@ -1,0 +1,515 @@
+"""The Milvus :class:`~memesearch.index.vector_store.VectorStore`: a milvus-lite file inside the index folder
+(``--store milvus``) or a Milvus server or cluster (``--store milvus:http://host:19530``, token from
+``MEMESEARCH_MILVUS_TOKEN``).
+
+What lives where
+----------------
+SQLite (``meta.sqlite``) stays the source of truth: items, paths, OCR, captions, emotions, the enrichment
+cache *and every vector*. Milvus holds what search reads fast: per vector field (``image``, ``text``) one
+collection of rows ``(id = SQLite rowid, vec, media, source, emotion_<word> flags)``. Lexical search,
+explanations and results are read from SQLite.
+
+The consistency rule
+--------------------
+Every write goes to SQLite first (one transaction, which bumps the database *generation*), then to Milvus
+(upsert / delete, durable as soon as the call returns). :meth:`MilvusVectorStore.save` writes a sidecar
+``vectors/<field>.milvus`` (JSON: generation, collection, URI, kind, dim, schema) the way the FAISS store
+writes ``<field>.faiss.json``. When the index opens, a sidecar whose generation equals the database's
+means the collection is the database's copy. In any other case — ``kill -9`` between the SQLite commit and
+the Milvus write, a process killed before it saved the sidecar, a Milvus call that failed (the sidecar
+then records generation -1) — ``load`` returns None and the index calls :meth:`MilvusVectorStore.rebuild`
+with every vector from SQLite. ``rebuild`` reads the collection back and writes only the difference
+(missing or changed rows upserted, extra rows deleted): a repair reads the collection, it does not
+re-insert it. A read-only open of a *server* collection does not repair (a writer may be mid-batch): it
+searches the collection as it is and logs why; milvus-lite allows one process per file, so there a
+read-only open repairs too.
+
+Index and filters
+-----------------
+``VectorConfig`` as for FAISS: ``FLAT`` (exact) up to ``exact_below`` rows, ``HNSW`` (``M = hnsw_m``,
+``efConstruction = ef_construction``, search ``ef = max(ef_search, k)``) above; metric ``IP``. Media and
+source are VARCHAR fields and each emotion of the vocabulary a BOOL field, so a :class:`RowFilter` becomes
+a scalar expression: ARRAY fields with ``array_contains`` are scanned row by row (measured:
+``bench/bench_milvus_filters.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from memesearch.data.emotions import EMOTION_WORDS
+from memesearch.errors import ConfigError
+from memesearch.index.faiss_store import VectorConfig
+from memesearch.index.vector_store import RowFields, RowFilter, VectorStoreError
+from memesearch.utils.io import atomic_write_text
+
+logger = logging.getLogger(__name__)
+
+TOKEN_ENV = "MEMESEARCH_MILVUS_TOKEN"
+LITE_FILE = "milvus.db"  # the milvus-lite database, inside the index's vectors/ folder
+SCHEMA_VERSION = 1
+MAX_TOPK = 16_384  # Milvus' largest ``limit``
+CHUNK = 2_000  # rows per insert / upsert / query call
+CONNECT_TIMEOUT_S = 10.0
+#: one BOOL field per emotion word of the vocabulary
+EMOTION_FIELDS: dict[str, str] = {
+    w: f"emotion_{w}" for w in EMOTION_WORDS if w.isidentifier() and w.isascii()
+}
+SCALAR_FIELDS: tuple[str, ...] = ("media", "source", *EMOTION_FIELDS.values())
+MAX_SOURCE = 512
+
+T = TypeVar("T")
+
+
+def _pymilvus() -> Any:
+    try:
+        import pymilvus
+    except ImportError:  # pragma: no cover - pymilvus is a dependency
+        raise ConfigError(
+            "the milvus store needs the PyPI packages pymilvus and milvus-lite: "
+            "pip install pymilvus milvus-lite"
+        ) from None
+    return pymilvus
+
+
+def _schema_key() -> str:
+    return f"v{SCHEMA_VERSION}:" + ",".join(SCALAR_FIELDS)
+
+
+def _reason(exc: BaseException) -> str:
+    """The one-line gist of a pymilvus error."""
+    text = str(getattr(exc, "message", "") or exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def connect(location: str | None, lite_path: Path) -> Any:
+    """A ``MilvusClient`` for ``location`` (a server URI) or the milvus-lite file ``lite_path``;
+    :class:`VectorStoreError` in one line naming what was tried."""
+    pymilvus = _pymilvus()
+    uri = location or str(lite_path)
+    remote = uri.startswith(("http://", "https://", "tcp://", "grpc://", "unix:"))
+    token = os.environ.get(TOKEN_ENV, "") if remote else ""
+    try:
+        return pymilvus.MilvusClient(uri=uri, token=token, timeout=CONNECT_TIMEOUT_S)
+    except Exception as exc:
+        why = _reason(exc)
+        if not remote and "Open local milvus failed" in why:
+            raise VectorStoreError(
+                f"cannot open the milvus-lite file {uri} ({why}); milvus-lite lets one process open a file "
+                "at a time: stop the other memesearch process using this index, or build it on a Milvus "
+                "server (--store milvus:http://HOST:19530)"
+            ) from None
+        raise VectorStoreError(
+            f"cannot reach Milvus at {uri} ({why}); check the address given to --store milvus:URI, that the "
+            f"server is running, and the token in {TOKEN_ENV}"
+        ) from None
+
+
+class MilvusVectorStore:
+    """One Milvus collection of unit vectors with int64 ids and filter fields (see the module docstring).
+
+    Example::
+
+        >>> vs = MilvusVectorStore(4, path=Path("idx/vectors/image.milvus"))    # doctest: +SKIP
+        >>> vs.add(np.array([1, 2]), np.eye(4, dtype=np.float32)[:2])         # doctest: +SKIP
+        >>> vs.search(np.eye(4, dtype=np.float32)[:1], 1)[1].tolist()         # doctest: +SKIP
+        [[1]]
+    """
+
+    backend = "milvus"
+    suffix = ".milvus"
+
+    def __init__(
+        self,
+        dim: int,
+        config: VectorConfig | None = None,
+        *,
+        path: str | Path | None = None,
+        location: str | None = None,
+        sidecar: dict[str, Any] | None = None,
+    ) -> None:
+        if path is None:
+            raise ConfigError("a milvus store needs the path of its sidecar file (vectors/<field>.milvus)")
+        self.dim = int(dim)
+        self.config = config or VectorConfig()
+        self.path = Path(path)
+        self.location = location
+        self.uri = location or str(self.path.parent / LITE_FILE)
+        side = sidecar if sidecar is not None else _read_sidecar(self.path)
+        field = self.path.name.split(".")[0]
+        if side and side.get("uri") == self.uri and side.get("collection"):
+            self.collection = str(side["collection"])
+        elif location is None:  # the lite file belongs to this index alone
+            self.collection = field
+        else:  # a server is shared: a name no other index uses
+            self.collection = f"memesearch_{uuid.uuid4().hex[:12]}_{field}"
+        self.broken = False  # a write failed: the next save marks the sidecar stale
+        self._client = connect(location, self.path.parent / LITE_FILE)
+        self.kind = "exact"
+        self._id_set: set[int] = set()
+        self._ids: np.ndarray | None = None
+        self._exists = self._attach()
+        if self._exists:
+            self._id_set = {int(i) for i in self._scan(["id"], lambda rows: [r["id"] for r in rows])}
+
+    # ---- Milvus calls ------------------------------------------------------------------------------
+    def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            if what in ("insert", "upsert", "delete", "index"):
+                self.broken = True
+            raise VectorStoreError(
+                f"Milvus at {self.uri}: {what} on collection {self.collection!r} failed ({_reason(exc)})"
+            ) from None
+
+    def _attach(self) -> bool:
+        """Use the existing collection when its schema fits (True), else start empty (False)."""
+        c = self._client
+        if not self._call("describe", c.has_collection, self.collection):
+            return False
+        desc = self._call("describe", c.describe_collection, self.collection)
+        fields = {f["name"]: f for f in desc.get("fields", [])}
+        vec = fields.get("vec", {})
+        if int(vec.get("params", {}).get("dim", -1)) != self.dim or set(fields) != {
+            "id",
+            "vec",
+            *SCALAR_FIELDS,
+        }:
+            logger.info("Milvus collection %s has another schema; it is rebuilt", self.collection)
+            self._call("drop", c.drop_collection, self.collection)
+            return False
+        index = self._call("describe", c.describe_index, self.collection, "vec") or {}
+        self.kind = "hnsw" if str(index.get("index_type", "")).upper() == "HNSW" else "exact"
+        self._call("load", c.load_collection, self.collection)
+        return True
+
+    def _index_params(self, kind: str) -> Any:
+        params = self._client.prepare_index_params()
+        if kind == "hnsw":
+            cfg = self.config
+            params.add_index(
+                field_name="vec",
+                index_type="HNSW",
+                metric_type="IP",
+                params={"M": cfg.hnsw_m, "efConstruction": cfg.ef_construction},
+            )
+        else:
+            params.add_index(field_name="vec", index_type="FLAT", metric_type="IP")
+        return params
+
+    def _create(self, kind: str) -> None:
+        pymilvus = _pymilvus()
+        DataType = pymilvus.DataType
+        schema = pymilvus.MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("vec", DataType.FLOAT_VECTOR, dim=self.dim)
+        schema.add_field("media", DataType.VARCHAR, max_length=16)
+        schema.add_field("source", DataType.VARCHAR, max_length=MAX_SOURCE)
+        for name in EMOTION_FIELDS.values():
+            schema.add_field(name, DataType.BOOL)
+        c = self._client
+        if self._call("describe", c.has_collection, self.collection):
+            self._call("drop", c.drop_collection, self.collection)
+        self._call(
+            "create",
+            c.create_collection,
+            self.collection,
+            schema=schema,
+            index_params=self._index_params(kind),
+            consistency_level="Strong",
+        )
+        self.kind = kind
+        self._exists = True
+        self._id_set = set()
+        self._ids = None
+
+    def _set_kind(self, kind: str) -> None:
+        """Rebuild the collection's vector index as ``kind`` (Milvus indexes the rows already there)."""
+        c = self._client
+        logger.info(
+            "Milvus collection %s: %s index -> %s (%d rows)", self.collection, self.kind, kind, len(self)
+        )
+        self._call("index", c.release_collection, self.collection)
+        self._call("index", c.drop_index, self.collection, "vec")
+        self._call("index", c.create_index, self.collection, self._index_params(kind))
+        self._call("index", c.load_collection, self.collection)
+        self.kind = kind
+
+    def _want_kind(self, n: int) -> str:
+        return "hnsw" if 0 < self.config.exact_below < n else "exact"
+
+    def _scan(self, fields: list[str], convert: Callable[[list[dict[str, Any]]], Iterable[T]]) -> Iterator[T]:
+        """Every row of the collection (``fields``), converted batch by batch."""
+        it = self._call(
+            "query", self._client.query_iterator, self.collection, batch_size=CHUNK, output_fields=fields
+        )
+        try:
+            while True:
+                rows = self._call("query", it.next)
+                if not rows:
+                    return
+                yield from convert(rows)
+        finally:
+            it.close()
+
+    # ---- the VectorStore protocol ------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._id_set)
+
+    def _check(self, ids: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ids = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim or vectors.shape[0] != ids.shape[0]:
+            raise ConfigError(
+                f"expected {ids.shape[0]} vectors of dimension {self.dim}, "
+                f"got an array of shape {vectors.shape}"
+            )
+        return ids, vectors
+
+    def _rows(
+        self, ids: np.ndarray, vectors: np.ndarray, fields: Sequence[RowFields] | None
+    ) -> list[dict[str, Any]]:
+        if fields is not None and len(fields) != ids.size:
+            raise ConfigError(f"expected {ids.size} RowFields, got {len(fields)}")
+        out = []
+        for i, rowid in enumerate(ids.tolist()):
+            f = fields[i] if fields is not None else RowFields()
+            row: dict[str, Any] = {
+                "id": rowid,
+                "vec": vectors[i].tolist(),
+                "media": f.media[:16],
+                "source": (f.source or "")[:MAX_SOURCE],
+            }
+            emos = set(f.emotions)
+            row.update({name: word in emos for word, name in EMOTION_FIELDS.items()})
+            out.append(row)
+        return out
+
+    def _write(self, what: str, rows: list[dict[str, Any]]) -> None:
+        fn = self._client.upsert if what == "upsert" else self._client.insert
+        for start in range(0, len(rows), CHUNK):
+            self._call(what, fn, self.collection, rows[start : start + CHUNK])
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray, fields: Sequence[RowFields] | None = None) -> None:
+        """Upsert ``vectors`` ``(n, dim)`` under ``ids`` with their filter ``fields`` (upsert: a rowid SQLite
+        reuses replaces what a failed delete left behind); the index turns HNSW past ``exact_below``."""
+        ids, vectors = self._check(ids, vectors)
+        if ids.size == 0:
+            return
+        rows = self._rows(ids, vectors, fields)
+        if not self._exists:
+            self._create(self._want_kind(ids.size))
+        elif self.kind == "exact" and self._want_kind(len(self._id_set | set(ids.tolist()))) == "hnsw":
+            self._set_kind("hnsw")
+        self._write("upsert", rows)
+        self._id_set.update(ids.tolist())
+        self._ids = None
+
+    def remove(self, ids: Iterable[int]) -> None:
+        """Delete ids (unknown ids are ignored)."""
+        arr = [int(i) for i in ids]
+        if not arr or not self._exists:
+            return
+        for start in range(0, len(arr), CHUNK):
+            self._call("delete", self._client.delete, self.collection, ids=arr[start : start + CHUNK])
+        self._id_set.difference_update(arr)
+        self._ids = None
+
+    def ids(self) -> np.ndarray:
+        """Every live id, sorted ``(n,)`` int64 (kept in memory: this process is the index's one writer)."""
+        if self._ids is None:
+            self._ids = np.sort(np.fromiter(self._id_set, dtype=np.int64, count=len(self._id_set)))
+        return self._ids
+
+    def contains(self, ids: np.ndarray) -> np.ndarray:
+        return np.isin(np.asarray(ids, dtype=np.int64), self.ids())
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "kind": self.kind,
+            "count": len(self),
+            "index_type": "HNSW" if self.kind == "hnsw" else "FLAT",
+            "collection": self.collection,
+            "uri": self.uri if self.location else LITE_FILE,
+        }
+
+    def can_filter(self, where: RowFilter) -> bool:
+        """Every filter whose emotions are words of the vocabulary (each has its BOOL field)."""
+        return all(e in EMOTION_FIELDS for e in where.emotions)
+
+    def search(
+        self, queries: np.ndarray, k: int, where: RowFilter | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` ``(scores, ids)`` per query, each ``(q, k)`` (``k`` served up to 16,384); missing slots
+        have id -1, score -inf. ``where``: only rows whose fields match."""
+        q = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
+        kk = max(int(k), 0)
+        scores = np.full((q.shape[0], kk), -np.inf, np.float32)
+        out = np.full((q.shape[0], kk), -1, np.int64)
+        limit = min(kk, len(self), MAX_TOPK)
+        expr = filter_expression(where) if where else ""
+        if limit < 1 or q.shape[0] == 0 or expr is None:
+            return scores, out
+        params: dict[str, Any] = {"metric_type": "IP"}
+        if self.kind == "hnsw":
+            params["params"] = {"ef": max(self.config.ef_search, limit)}
+        hits = self._call(
+            "search",
+            self._client.search,
+            self.collection,
+            data=q.tolist(),
+            limit=limit,
+            filter=expr,
+            search_params=params,
+            output_fields=[],
+        )
+        for i, row in enumerate(hits):
+            for j, hit in enumerate(row[:limit]):
+                out[i, j] = int(hit["id"])
+                scores[i, j] = float(hit["distance"])
+        return scores, out
+
+    def reconstruct(self, ids: np.ndarray) -> np.ndarray:
+        """Stored vectors ``(n, dim)`` of ``ids`` (all must be present)."""
+        arr = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
+        out = np.zeros((arr.size, self.dim), np.float32)
+        if arr.size == 0:
+            return out
+        uniq = np.unique(arr)
+        found: dict[int, list[float]] = {}
+        for start in range(0, uniq.size, CHUNK):
+            part = uniq[start : start + CHUNK].tolist()
+            rows = self._call("query", self._client.query, self.collection, ids=part, output_fields=["vec"])
+            found.update((int(r["id"]), r["vec"]) for r in rows)
+        missing = [int(i) for i in uniq if int(i) not in found]
+        if missing:
+            raise ConfigError(f"no vector stored for ids {missing[:5]} (check with contains() first)")
+        for j, rowid in enumerate(arr.tolist()):
+            out[j] = found[rowid]
+        return out
+
+    def rebuild(
+        self, ids: np.ndarray, vectors: np.ndarray, fields: Sequence[RowFields] | None = None
+    ) -> None:
+        """Make the collection hold exactly these rows: rows that already hold the same vector and fields
+        stay, the rest is upserted, rows not given are deleted (a fresh collection when there is none)."""
+        ids, vectors = self._check(ids, vectors)
+        rows = self._rows(ids, vectors, fields)
+        want = self._want_kind(ids.size)
+        if not self._exists or not self._id_set:
+            self._create(want)
+            self._write("insert", rows)
+        else:
+            have: dict[int, dict[str, Any]] = {}
+            for r in self._scan(["vec", *SCALAR_FIELDS], lambda batch: batch):
+                have[int(r["id"])] = r
+            stale = [r for r in rows if not _same_row(have.get(r["id"]), r)]
+            extra = set(have) - set(ids.tolist())
+            logger.info(
+                "Milvus collection %s: %d rows kept, %d written, %d deleted",
+                self.collection,
+                len(rows) - len(stale),
+                len(stale),
+                len(extra),
+            )
+            self._id_set = set(have)
+            self.remove(sorted(extra))
+            if self.kind != want:
+                self._set_kind(want)
+            self._write("upsert", stale)
+        self._id_set = set(ids.tolist())
+        self._ids = None
+
+    def save(self, path: str | Path, generation: int) -> None:
+        """Write the sidecar (the data is in Milvus already); a store whose writes failed records -1."""
+        side = {
+            "generation": -1 if self.broken else int(generation),
+            "dim": self.dim,
+            "uri": self.uri,
+            "collection": self.collection,
+            "kind": self.kind,
+            "count": len(self),
+            "schema": _schema_key(),
+        }
+        atomic_write_text(Path(path), json.dumps(side))
+
+    def close(self) -> None:
+        try:
+            self._client.close()
+        except Exception as exc:  # closing never hides the real outcome of the work before it
+            logger.debug("closing the Milvus client of %s: %s", self.uri, exc)
+
+    @classmethod
+    def load(
+        cls, path: str | Path, dim: int, config: VectorConfig, generation: int, *, location: str | None = None
+    ) -> MilvusVectorStore | None:
+        """The collection when the sidecar at ``path`` says it reflects ``generation`` (and holds the
+        recorded row count); None when absent, stale, unreadable or of another schema."""
+        path = Path(path)
+        side = _read_sidecar(path)
+        uri = location or str(path.parent / LITE_FILE)
+        if (
+            not side
+            or int(side.get("generation", -1)) != int(generation)
+            or int(side.get("dim", -1)) != int(dim)
+            or side.get("uri") != uri
+            or side.get("schema") != _schema_key()
+        ):
+            return None
+        store = cls(dim, config, path=path, location=location, sidecar=side)
+        if len(store) != int(side.get("count", -1)):
+            logger.info(
+                "Milvus collection %s holds %d rows, not %s", store.collection, len(store), side.get("count")
+            )
+            return None  # the caller repairs it through a store of its own (see the module docstring)
+        return store
+
+
+def _read_sidecar(path: Path) -> dict[str, Any] | None:
+    try:
+        side = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        logger.debug("Milvus sidecar %s not usable (%s)", path, exc)
+        return None
+    return side if isinstance(side, dict) else None
+
+
+def _same_row(have: dict[str, Any] | None, want: dict[str, Any]) -> bool:
+    if have is None:
+        return False
+    if any(have.get(name) != want[name] for name in SCALAR_FIELDS):
+        return False
+    return bool(np.array_equal(np.asarray(have["vec"], np.float32), np.asarray(want["vec"], np.float32)))
+
+
+def _quote(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)  # a double-quoted literal with backslash escapes
+
+
+def filter_expression(where: RowFilter) -> str | None:
+    """The Milvus boolean expression of ``where`` ("" = everything; None = nothing can match, e.g. an
+    emotion outside the vocabulary or a media type longer than the field)."""
+    parts: list[str] = []
+    if where.media:
+        parts.append("media in [" + ", ".join(_quote(m) for m in where.media) + "]")
+    if where.source is not None:
+        parts.append(f"source == {_quote(where.source)}")
+    if where.emotions:
+        known = [EMOTION_FIELDS[e] for e in where.emotions if e in EMOTION_FIELDS]
+        if not known:
+            return None
+        parts.append("(" + " or ".join(known) + ")")
+    return " and ".join(parts)
+
+
+__all__ = ["EMOTION_FIELDS", "TOKEN_ENV", "MilvusVectorStore", "connect", "filter_expression"]
