@@ -298,6 +298,29 @@ class Store:
             last = int(ids[-1])
             yield ids, vecs
 
+    def filter_fields(self, rowids: Sequence[int]) -> dict[int, tuple[str, str | None, tuple[str, ...]]]:
+        """``rowid -> (media, source, emotion words)`` of the items ``rowids`` (what a vector store that
+        filters keeps beside each vector)."""
+        ids = [int(r) for r in rowids]
+        out: dict[int, tuple[str, str | None, tuple[str, ...]]] = {}
+        emos: dict[int, list[str]] = {}
+        for start in range(0, len(ids), 900):
+            chunk = ids[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            with self._lock:
+                rows = self.conn.execute(
+                    f"SELECT rowid, media, source FROM items WHERE rowid IN ({marks})", chunk
+                ).fetchall()
+                tags = self.conn.execute(
+                    f"SELECT item_rowid, emotion FROM emotions WHERE item_rowid IN ({marks}) ORDER BY rank",
+                    chunk,
+                ).fetchall()
+            for rid, emotion in tags:
+                emos.setdefault(int(rid), []).append(str(emotion))
+            for rid, media, source in rows:
+                out[int(rid)] = (str(media), None if source is None else str(source), ())
+        return {rid: (m, src, tuple(emos.get(rid, ()))) for rid, (m, src, _) in out.items()}
+
     def all_phashes(self) -> tuple[np.ndarray, np.ndarray]:
         """``(rowids, phashes as uint64)`` of every item with a perceptual hash."""
         with self._lock:
