@@ -38,6 +38,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -67,6 +68,11 @@ SCALAR_FIELDS: tuple[str, ...] = ("media", "source", *EMOTION_FIELDS.values())
 MAX_SOURCE = 512
 
 T = TypeVar("T")
+
+# milvus-lite serves each file from one in-process server, kept (and its file lock held) until released:
+# count the stores using each file so that the last one to close releases it and another process can open it
+_LITE_LOCK = threading.Lock()
+_LITE_USERS: dict[str, int] = {}
 
 
 def _pymilvus() -> Any:
@@ -98,7 +104,7 @@ def connect(location: str | None, lite_path: Path) -> Any:
     remote = uri.startswith(("http://", "https://", "tcp://", "grpc://", "unix:"))
     token = os.environ.get(TOKEN_ENV, "") if remote else ""
     try:
-        return pymilvus.MilvusClient(uri=uri, token=token, timeout=CONNECT_TIMEOUT_S)
+        client = pymilvus.MilvusClient(uri=uri, token=token, timeout=CONNECT_TIMEOUT_S)
     except Exception as exc:
         why = _reason(exc)
         if not remote and "Open local milvus failed" in why:
@@ -111,6 +117,34 @@ def connect(location: str | None, lite_path: Path) -> Any:
             f"cannot reach Milvus at {uri} ({why}); check the address given to --store milvus:URI, that the "
             f"server is running, and the token in {TOKEN_ENV}"
         ) from None
+    if not remote:
+        with _LITE_LOCK:
+            key = os.path.abspath(uri)
+            _LITE_USERS[key] = _LITE_USERS.get(key, 0) + 1
+    return client
+
+
+def disconnect(client: Any, uri: str) -> None:
+    """Close ``client``; the last user of a milvus-lite file also stops its in-process server (and frees
+    the file for other processes)."""
+    try:
+        client.close()
+    except Exception as exc:  # closing never hides the outcome of the work before it
+        logger.debug("closing the Milvus client of %s: %s", uri, exc)
+    key = os.path.abspath(uri)
+    with _LITE_LOCK:
+        if key not in _LITE_USERS:
+            return  # a server
+        _LITE_USERS[key] -= 1
+        if _LITE_USERS[key] > 0:
+            return
+        del _LITE_USERS[key]
+    try:
+        from milvus_lite.server_manager import server_manager_instance
+
+        server_manager_instance.release_server(key)
+    except Exception as exc:
+        logger.debug("releasing the milvus-lite server of %s: %s", uri, exc)
 
 
 class MilvusVectorStore:
@@ -156,9 +190,13 @@ class MilvusVectorStore:
         self.kind = "exact"
         self._id_set: set[int] = set()
         self._ids: np.ndarray | None = None
-        self._exists = self._attach()
-        if self._exists:
-            self._id_set = {int(i) for i in self._scan(["id"], lambda rows: [r["id"] for r in rows])}
+        try:
+            self._exists = self._attach()
+            if self._exists:
+                self._id_set = {int(i) for i in self._scan(["id"], lambda rows: [r["id"] for r in rows])}
+        except BaseException:
+            self.close()
+            raise
 
     # ---- Milvus calls ------------------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -444,10 +482,9 @@ class MilvusVectorStore:
         atomic_write_text(Path(path), json.dumps(side))
 
     def close(self) -> None:
-        try:
-            self._client.close()
-        except Exception as exc:  # closing never hides the real outcome of the work before it
-            logger.debug("closing the Milvus client of %s: %s", self.uri, exc)
+        if self._client is not None:
+            disconnect(self._client, self.uri)
+            self._client = None
 
     @classmethod
     def load(
@@ -471,6 +508,7 @@ class MilvusVectorStore:
             logger.info(
                 "Milvus collection %s holds %d rows, not %s", store.collection, len(store), side.get("count")
             )
+            store.close()
             return None  # the caller repairs it through a store of its own (see the module docstring)
         return store
 
