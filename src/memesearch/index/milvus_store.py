@@ -179,7 +179,7 @@ class MilvusVectorStore:
         self.uri = location or str(self.path.parent / LITE_FILE)
         side = sidecar if sidecar is not None else _read_sidecar(self.path)
         field = self.path.name.split(".")[0]
-        if side and side.get("uri") == self.uri and side.get("collection"):
+        if side and side.get("location") == location and side.get("collection"):
             self.collection = str(side["collection"])
         elif location is None:  # the lite file belongs to this index alone
             self.collection = field
@@ -193,7 +193,7 @@ class MilvusVectorStore:
         try:
             self._exists = self._attach()
             if self._exists:
-                self._id_set = {int(i) for i in self._scan(["id"], lambda rows: [r["id"] for r in rows])}
+                self._id_set = self._scan_ids()
         except BaseException:
             self.close()
             raise
@@ -285,19 +285,42 @@ class MilvusVectorStore:
     def _want_kind(self, n: int) -> str:
         return "hnsw" if 0 < self.config.exact_below < n else "exact"
 
-    def _scan(self, fields: list[str], convert: Callable[[list[dict[str, Any]]], Iterable[T]]) -> Iterator[T]:
-        """Every row of the collection (``fields``), converted batch by batch."""
-        it = self._call(
-            "query", self._client.query_iterator, self.collection, batch_size=CHUNK, output_fields=fields
-        )
-        try:
-            while True:
-                rows = self._call("query", it.next)
-                if not rows:
-                    return
-                yield from convert(rows)
-        finally:
-            it.close()
+    def _count(self) -> int:
+        rows = self._call("query", self._client.query, self.collection, filter="", output_fields=["count(*)"])
+        return int(rows[0]["count(*)"])
+
+    def _scan(self, fields: list[str]) -> Iterator[list[dict[str, Any]]]:
+        """Every row of the collection (``id`` and ``fields``), in batches of ascending ids: each query asks
+        for the ``CHUNK`` smallest ids above the last one (the ``iterator`` mode pymilvus' own query
+        iterator uses, without its timestamp call that milvus-lite lacks). The caller checks the total
+        against :meth:`_count`."""
+        last: int | None = None
+        while True:
+            rows = self._call(
+                "query",
+                self._client.query,
+                self.collection,
+                filter="" if last is None else f"id > {last}",
+                limit=CHUNK,
+                output_fields=fields,
+                iterator="True",
+                reduce_stop_for_best="True",
+            )
+            if not rows:
+                return
+            yield rows
+            last = max(int(r["id"]) for r in rows)
+            if len(rows) < CHUNK:
+                return
+
+    def _scan_ids(self) -> set[int]:
+        ids = {int(r["id"]) for rows in self._scan(["id"]) for r in rows}
+        if len(ids) != self._count():
+            raise VectorStoreError(
+                f"Milvus at {self.uri}: listing the ids of collection {self.collection!r} returned "
+                f"{len(ids)} of {self._count()} rows; this server does not order query results by id"
+            )
+        return ids
 
     # ---- the VectorStore protocol ------------------------------------------------------------------
     def __len__(self) -> int:
@@ -313,29 +336,30 @@ class MilvusVectorStore:
             )
         return ids, vectors
 
+    @staticmethod
     def _rows(
-        self, ids: np.ndarray, vectors: np.ndarray, fields: Sequence[RowFields] | None
+        ids: np.ndarray, vectors: np.ndarray, fields: Sequence[RowFields] | None
     ) -> list[dict[str, Any]]:
-        if fields is not None and len(fields) != ids.size:
-            raise ConfigError(f"expected {ids.size} RowFields, got {len(fields)}")
-        out = []
-        for i, rowid in enumerate(ids.tolist()):
-            f = fields[i] if fields is not None else RowFields()
-            row: dict[str, Any] = {
+        return [
+            {
                 "id": rowid,
                 "vec": vectors[i].tolist(),
-                "media": f.media[:16],
-                "source": (f.source or "")[:MAX_SOURCE],
+                **_scalars(fields[i] if fields is not None else RowFields()),
             }
-            emos = set(f.emotions)
-            row.update({name: word in emos for word, name in EMOTION_FIELDS.items()})
-            out.append(row)
-        return out
+            for i, rowid in enumerate(ids.tolist())
+        ]
 
-    def _write(self, what: str, rows: list[dict[str, Any]]) -> None:
+    def _write(
+        self, what: str, ids: np.ndarray, vectors: np.ndarray, fields: Sequence[RowFields] | None
+    ) -> None:
+        """Insert or upsert, ``CHUNK`` rows a call (rows are built per call: a row is a few kB of Python)."""
+        if fields is not None and len(fields) != ids.size:
+            raise ConfigError(f"expected {ids.size} RowFields, got {len(fields)}")
         fn = self._client.upsert if what == "upsert" else self._client.insert
-        for start in range(0, len(rows), CHUNK):
-            self._call(what, fn, self.collection, rows[start : start + CHUNK])
+        for start in range(0, ids.size, CHUNK):
+            sl = slice(start, start + CHUNK)
+            rows = self._rows(ids[sl], vectors[sl], None if fields is None else fields[sl])
+            self._call(what, fn, self.collection, rows)
 
     def add(self, ids: np.ndarray, vectors: np.ndarray, fields: Sequence[RowFields] | None = None) -> None:
         """Upsert ``vectors`` ``(n, dim)`` under ``ids`` with their filter ``fields`` (upsert: a rowid SQLite
@@ -343,12 +367,11 @@ class MilvusVectorStore:
         ids, vectors = self._check(ids, vectors)
         if ids.size == 0:
             return
-        rows = self._rows(ids, vectors, fields)
         if not self._exists:
             self._create(self._want_kind(ids.size))
         elif self.kind == "exact" and self._want_kind(len(self._id_set | set(ids.tolist()))) == "hnsw":
             self._set_kind("hnsw")
-        self._write("upsert", rows)
+        self._write("upsert", ids, vectors, fields)
         self._id_set.update(ids.tolist())
         self._ids = None
 
@@ -442,38 +465,65 @@ class MilvusVectorStore:
         """Make the collection hold exactly these rows: rows that already hold the same vector and fields
         stay, the rest is upserted, rows not given are deleted (a fresh collection when there is none)."""
         ids, vectors = self._check(ids, vectors)
-        rows = self._rows(ids, vectors, fields)
+        if fields is not None and len(fields) != ids.size:
+            raise ConfigError(f"expected {ids.size} RowFields, got {len(fields)}")
         want = self._want_kind(ids.size)
-        if not self._exists or not self._id_set:
-            self._create(want)
-            self._write("insert", rows)
-        else:
-            have: dict[int, dict[str, Any]] = {}
-            for r in self._scan(["vec", *SCALAR_FIELDS], lambda batch: batch):
-                have[int(r["id"])] = r
-            stale = [r for r in rows if not _same_row(have.get(r["id"]), r)]
-            extra = set(have) - set(ids.tolist())
-            logger.info(
-                "Milvus collection %s: %d rows kept, %d written, %d deleted",
-                self.collection,
-                len(rows) - len(stale),
-                len(stale),
-                len(extra),
-            )
-            self._id_set = set(have)
-            self.remove(sorted(extra))
-            if self.kind != want:
-                self._set_kind(want)
-            self._write("upsert", stale)
+        if self._exists and self._id_set:
+            kept = self._diff(ids, vectors, fields)
+            if kept is not None:
+                stale = np.flatnonzero(~kept)
+                if self.kind != want:
+                    self._set_kind(want)
+                sel = None if fields is None else [fields[i] for i in stale.tolist()]
+                self._write("upsert", ids[stale], vectors[stale], sel)
+                self._id_set = set(ids.tolist())
+                self._ids = None
+                return
+        self._create(want)
+        self._write("insert", ids, vectors, fields)
         self._id_set = set(ids.tolist())
         self._ids = None
+
+    def _diff(
+        self, ids: np.ndarray, vectors: np.ndarray, fields: Sequence[RowFields] | None
+    ) -> np.ndarray | None:
+        """Read the collection back: delete the rows not in ``ids``; return which of ``ids`` already hold
+        the same vector and fields (None when the read-back missed rows: the caller recreates)."""
+        where = {int(r): i for i, r in enumerate(ids.tolist())}
+        kept = np.zeros(ids.size, dtype=bool)
+        extra: list[int] = []
+        seen = 0
+        for batch in self._scan(["vec", *SCALAR_FIELDS]):
+            seen += len(batch)
+            for have in batch:
+                i = where.get(int(have["id"]))
+                if i is None:
+                    extra.append(int(have["id"]))
+                    continue
+                want = _scalars(fields[i] if fields is not None else RowFields())
+                kept[i] = all(have.get(n) == v for n, v in want.items()) and bool(
+                    np.array_equal(np.asarray(have["vec"], np.float32), vectors[i])
+                )
+        if seen != self._count():
+            logger.info("Milvus collection %s: the read-back missed rows; recreating it", self.collection)
+            return None
+        logger.info(
+            "Milvus collection %s: %d rows kept, %d written, %d deleted",
+            self.collection,
+            int(kept.sum()),
+            int((~kept).sum()),
+            len(extra),
+        )
+        self._id_set = set(where) | set(extra)
+        self.remove(extra)
+        return kept
 
     def save(self, path: str | Path, generation: int) -> None:
         """Write the sidecar (the data is in Milvus already); a store whose writes failed records -1."""
         side = {
             "generation": -1 if self.broken else int(generation),
             "dim": self.dim,
-            "uri": self.uri,
+            "location": self.location,  # None: the milvus-lite file beside the sidecar (the folder may move)
             "collection": self.collection,
             "kind": self.kind,
             "count": len(self),
@@ -494,12 +544,11 @@ class MilvusVectorStore:
         recorded row count); None when absent, stale, unreadable or of another schema."""
         path = Path(path)
         side = _read_sidecar(path)
-        uri = location or str(path.parent / LITE_FILE)
         if (
             not side
             or int(side.get("generation", -1)) != int(generation)
             or int(side.get("dim", -1)) != int(dim)
-            or side.get("uri") != uri
+            or side.get("location") != location
             or side.get("schema") != _schema_key()
         ):
             return None
@@ -522,12 +571,12 @@ def _read_sidecar(path: Path) -> dict[str, Any] | None:
     return side if isinstance(side, dict) else None
 
 
-def _same_row(have: dict[str, Any] | None, want: dict[str, Any]) -> bool:
-    if have is None:
-        return False
-    if any(have.get(name) != want[name] for name in SCALAR_FIELDS):
-        return False
-    return bool(np.array_equal(np.asarray(have["vec"], np.float32), np.asarray(want["vec"], np.float32)))
+def _scalars(f: RowFields) -> dict[str, Any]:
+    """The scalar fields of one row (``SCALAR_FIELDS``)."""
+    emos = set(f.emotions)
+    out: dict[str, Any] = {"media": f.media[:16], "source": (f.source or "")[:MAX_SOURCE]}
+    out.update({name: word in emos for word, name in EMOTION_FIELDS.items()})
+    return out
 
 
 def _quote(text: str) -> str:
