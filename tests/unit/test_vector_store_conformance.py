@@ -201,3 +201,5 @@ def test_unknown_backend_names_the_valid_ones() -> None:
     assert parse_store_spec("faiss") == ("faiss", None)
     with pytest.raises(ConfigError, match="no location"):
         parse_store_spec("faiss:/somewhere")
+    with pytest.raises(ConfigError, match="MEMESEARCH_MILVUS_TOKEN"):
+        parse_store_spec("milvus:http://root:secret@127.0.0.1:19530")

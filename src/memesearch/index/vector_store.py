@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -84,6 +85,11 @@ def parse_store_spec(spec: str) -> tuple[str, str | None]:
         raise ConfigError(f"vector store {spec!r} names no location; valid: {STORE_SPEC_FORMS}")
     if name == "faiss":
         raise ConfigError(f"the faiss store lives in the index folder and takes no location, got {spec!r}")
+    if "@" in urlsplit(location).netloc:  # the spec is recorded in index.json: no secrets in it
+        raise ConfigError(
+            "the store address holds a user or password; give the address alone and the credentials in "
+            "MEMESEARCH_MILVUS_TOKEN (user:password or an API key)"
+        )
     return name, location
 
 
