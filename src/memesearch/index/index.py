@@ -150,7 +150,10 @@ class Index:
         except BaseException:
             # e.g. an unreachable Milvus server: leave no half-made index behind (the folder was empty)
             for child in path.iterdir():
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
+                if child.is_dir():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
             if not existed:
                 path.rmdir()
             raise
