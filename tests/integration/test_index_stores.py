@@ -113,6 +113,28 @@ def test_filters_pushed_down_to_milvus_select_what_sqlite_selects(built: Path) -
             assert got is not None and got.tolist() == want.tolist(), where
 
 
+def test_searcher_takes_pushed_down_candidates_when_filters_are_wide(built: Path) -> None:
+    """Above ``exact_filter_limit`` the filtered search goes through candidates: Milvus gives the vector
+    branches their filtered top n itself, and the hits equal the FAISS path (filter after the ANN)."""
+    from memesearch.search import Searcher
+
+    filters = [
+        {"media": "image"},
+        {"emotion": ["happy", "sad"]},
+        {"source": "chat", "media": ["image", "gif"]},
+    ]
+    with Index.open(built / "faiss", readonly=True) as fi, Index.open(built / "milvus", readonly=True) as mi:
+        fs, ms = Searcher(fi, exact_filter_limit=0), Searcher(mi, exact_filter_limit=0)
+        pushed = []
+        original = mi.nearest_where
+        mi.nearest_where = lambda *a, **kw: pushed.append(a) or original(*a, **kw)  # type: ignore[method-assign]
+        for f in filters:
+            a, b = fs.search("a red circle", k=4, **f), ms.search("a red circle", k=4, **f)
+            assert [h.id for h in b.hits] == [h.id for h in a.hits], f
+            assert np.allclose([h.score for h in b.hits], [h.score for h in a.hits], atol=1e-5)
+        assert pushed  # the Milvus searcher did push the filters down
+
+
 def _run_cli(args: list[str], capfd: pytest.CaptureFixture[str]) -> tuple[int, str]:
     """Exit code and everything written to the stderr file descriptor (pymilvus' own log handlers too)."""
     capfd.readouterr()

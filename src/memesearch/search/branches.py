@@ -112,6 +112,12 @@ class VectorBranch:
         rows: np.ndarray = self.index.nearest(self.field, query.vector_for(self.field), n)
         return rows
 
+    def candidates_where(self, query: SearchQuery, n: int, where: Any) -> np.ndarray | None:
+        """Up to ``n`` rowids among the items matching ``where`` (a ``RowFilter``), when the vector store
+        filters itself (Milvus); None when it cannot (FAISS: the searcher filters :meth:`candidates`)."""
+        rows: np.ndarray | None = self.index.nearest_where(self.field, query.vector_for(self.field), n, where)
+        return rows
+
     def score(self, queries: Sequence[SearchQuery], rowids: np.ndarray) -> np.ndarray:
         qv = (
             np.stack([q.vector_for(self.field) for q in queries])
