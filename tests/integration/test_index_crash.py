@@ -1,4 +1,6 @@
-"""kill -9 in the middle of an ingest leaves a consistent index, and the next run resumes."""
+"""kill -9 in the middle of an ingest leaves a consistent index, and the next run resumes — with either
+vector store; and kill -9 exactly between the SQLite commit and the Milvus write (or delete) is repaired
+when the index is opened again."""
 
 from __future__ import annotations
 
@@ -24,8 +26,38 @@ SCRIPT = """
 import sys
 from memesearch.index import Index
 from memesearch.ingest import add_paths
-idx = Index.create(sys.argv[1], model="tiny-clip:0", ocr=False, batch_size=2)
+idx = Index.create(sys.argv[1], model="tiny-clip:0", ocr=False, batch_size=2, vector_store=sys.argv[3])
 add_paths(idx, [sys.argv[2]], workers=0)
+print("finished", flush=True)
+"""
+
+# Holds the process still right after SQLite committed batch number argv[4] (or the removal), before the
+# Milvus upsert (delete) of it: the parent then kills it with SIGKILL.
+BETWEEN = """
+import sys, time
+from memesearch.index import Index
+from memesearch.index.milvus_store import MilvusVectorStore
+from memesearch.ingest import add_paths
+
+def hold(name, after):
+    real = getattr(MilvusVectorStore, name)
+    calls = [0]
+    def wrapper(self, *args, **kwargs):
+        calls[0] += 1
+        if calls[0] == after:
+            print("between", flush=True)
+            time.sleep(600)
+        return real(self, *args, **kwargs)
+    setattr(MilvusVectorStore, name, wrapper)
+
+if sys.argv[3] == "add":
+    hold("add", int(sys.argv[4]))
+    idx = Index.create(sys.argv[1], model="tiny-clip:0", ocr=False, batch_size=4, vector_store="milvus")
+    add_paths(idx, [sys.argv[2]], workers=0)
+else:
+    idx = Index.open(sys.argv[1])
+    hold("remove", 1)
+    idx.remove([sys.argv[2]])
 print("finished", flush=True)
 """
 
@@ -38,15 +70,20 @@ def _count(db: Path) -> int:
         return 0
 
 
+def _folder(root: Path, n: int) -> Path:
+    root.mkdir()
+    for i in range(n):
+        shapes_image(i, (64, 64)).save(root / f"{i:03d}.png")
+    return root
+
+
 @pytest.mark.slow
-def test_kill_9_mid_ingest_then_resume(tmp_path: Path) -> None:
-    folder = tmp_path / "memes"
-    folder.mkdir()
-    for i in range(N_FILES):
-        shapes_image(i, (64, 64)).save(folder / f"{i:03d}.png")
+@pytest.mark.parametrize("store", ["faiss", "milvus"])
+def test_kill_9_mid_ingest_then_resume(tmp_path: Path, store: str) -> None:
+    folder = _folder(tmp_path / "memes", N_FILES)
     index_dir = tmp_path / "idx"
     proc = subprocess.Popen(
-        [sys.executable, "-c", SCRIPT, str(index_dir), str(folder)],
+        [sys.executable, "-c", SCRIPT, str(index_dir), str(folder), store],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -73,3 +110,49 @@ def test_kill_9_mid_ingest_then_resume(tmp_path: Path) -> None:
         assert len(idx) == N_FILES == len(idx.vector_store("image"))
         rowids = np.array(sorted(idx.store.rowids_where()), dtype=np.int64)
         assert rowids.size == N_FILES and idx.vector_store("image").contains(rowids).all()
+
+
+def _kill_between(args: list[str]) -> None:
+    """Run BETWEEN with ``args`` until it stands between the two writes, then SIGKILL it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", BETWEEN, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()  # blocks until the child holds still (or ends)
+    assert line.strip() == "between", f"the child never reached the gap: {line!r} {proc.communicate()}"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _assert_consistent(idx: Index) -> None:
+    rowids = np.array(sorted(idx.store.rowids_where()), dtype=np.int64)
+    vs = idx.vector_store("image")
+    assert vs.ids().tolist() == rowids.tolist()
+    # the copy holds the database's vectors, not just its ids
+    db = dict(zip(*next(idx.store.iter_vectors("image_vec", idx.dim, batch=10_000)), strict=True))
+    assert np.allclose(vs.reconstruct(rowids), np.stack([db[int(r)] for r in rowids]), atol=1e-6)
+
+
+def test_kill_9_between_sqlite_and_milvus_writes_is_repaired(tmp_path: Path) -> None:
+    folder = _folder(tmp_path / "memes", 24)
+    index_dir = tmp_path / "idx"
+    _kill_between([str(index_dir), str(folder), "add", "3"])  # batches 1-2 in both, batch 3 only in SQLite
+    assert _count(index_dir / "meta.sqlite") == 12
+    with Index.open(index_dir) as idx:
+        assert len(idx.vector_store("image")) == 12 == len(idx)
+        _assert_consistent(idx)
+        hits = Searcher(idx).search("shapes", k=12).hits
+        assert len({h.id for h in hits}) == 12
+        s = add_paths(idx, [folder], workers=0)
+        assert s.skipped == 12 and len(s.indexed) == 12 and not s.failed
+        gone = s.indexed[0]
+    # a removal committed in SQLite, the process killed before Milvus deleted the row
+    _kill_between([str(index_dir), gone, "remove"])
+    with Index.open(index_dir, readonly=True) as idx:  # milvus-lite: one process, so a reader repairs too
+        assert len(idx) == 23 == len(idx.vector_store("image")) and idx.get(gone) is None
+        _assert_consistent(idx)
+        assert gone not in {h.id for h in Searcher(idx).search("shapes", k=24).hits}

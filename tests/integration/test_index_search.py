@@ -1,4 +1,5 @@
-"""Index + search end to end on real files: SQLite, FAISS, the real decoders, a small random-weight CLIP.
+"""Index + search end to end on real files: SQLite, each vector store (FAISS; Milvus through a milvus-lite
+file in the index folder), the real decoders, a small random-weight CLIP.
 
 Each test builds its own index in tmp_path from generated images (PIL), animations and a PyAV video.
 """
@@ -27,6 +28,12 @@ def encoder():
     return create_encoder("tiny-clip:0")
 
 
+@pytest.fixture(params=["faiss", "milvus"])
+def store(request: pytest.FixtureRequest) -> str:
+    """The vector store spec every index of a test is built with."""
+    return str(request.param)
+
+
 def make_folder(root: Path, n: int = 12) -> list[Path]:
     root.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -37,14 +44,14 @@ def make_folder(root: Path, n: int = 12) -> list[Path]:
     return paths
 
 
-def new_index(path: Path, encoder, **settings) -> Index:
+def new_index(path: Path, encoder, store: str, **settings) -> Index:
     settings.setdefault("ocr", False)
-    return Index.create(path, encoder=encoder, **settings)
+    return Index.create(path, encoder=encoder, vector_store=store, **settings)
 
 
-def test_index_search_and_skip_unchanged(tmp_path: Path, encoder) -> None:
+def test_index_search_and_skip_unchanged(tmp_path: Path, encoder, store: str) -> None:
     files = make_folder(tmp_path / "memes")
-    with new_index(tmp_path / "idx", encoder) as idx:
+    with new_index(tmp_path / "idx", encoder, store) as idx:
         s1 = add_paths(idx, [tmp_path / "memes"], workers=0)
         assert len(s1.indexed) == 12 and not s1.failed and s1.skipped == 0
         s2 = add_paths(idx, [tmp_path / "memes"], workers=0)
@@ -66,9 +73,9 @@ def test_index_search_and_skip_unchanged(tmp_path: Path, encoder) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_image_query_finds_the_same_file_first(tmp_path: Path, encoder) -> None:
+def test_image_query_finds_the_same_file_first(tmp_path: Path, encoder, store: str) -> None:
     files = make_folder(tmp_path / "m")
-    with new_index(tmp_path / "idx", encoder) as idx:
+    with new_index(tmp_path / "idx", encoder, store) as idx:
         add_paths(idx, files, workers=0)
         resp = Searcher(idx).search_image(files[5], k=3, explain=True)
         assert resp.hits[0].item.paths == [str(files[5])]
@@ -78,9 +85,9 @@ def test_image_query_finds_the_same_file_first(tmp_path: Path, encoder) -> None:
         assert resp2.hits[0].id == resp.hits[0].id
 
 
-def test_search_returns_what_score_matrix_ranks(tmp_path: Path, encoder) -> None:
+def test_search_returns_what_score_matrix_ranks(tmp_path: Path, encoder, store: str) -> None:
     files = make_folder(tmp_path / "m", 20)
-    with new_index(tmp_path / "idx", encoder) as idx:
+    with new_index(tmp_path / "idx", encoder, store) as idx:
         add_paths(idx, files, workers=0)
         s = Searcher(idx)
         rowids, mats = s.score_matrix(["blue square", "green"])
@@ -90,12 +97,12 @@ def test_search_returns_what_score_matrix_ranks(tmp_path: Path, encoder) -> None
             assert [h.id for h in s.search(q, k=5).hits] == [items[int(rowids[j])].id for j in order]
 
 
-def test_exact_and_near_duplicates(tmp_path: Path, encoder) -> None:
+def test_exact_and_near_duplicates(tmp_path: Path, encoder, store: str) -> None:
     files = make_folder(tmp_path / "m", 4)
     shutil.copy(files[0], tmp_path / "m" / "copy_of_0.png")
     img = shapes_image(100, (96, 96)).resize((80, 80))
     img.save(tmp_path / "m" / "smaller_0.jpg", quality=85)
-    with new_index(tmp_path / "idx", encoder) as idx:
+    with new_index(tmp_path / "idx", encoder, store) as idx:
         s = add_paths(idx, [tmp_path / "m"], workers=0)
         assert s.duplicates == 1 and s.near_duplicates == 1 and len(s.indexed) == 5
         first = idx.get(s.indexed[0])
@@ -107,9 +114,9 @@ def test_exact_and_near_duplicates(tmp_path: Path, encoder) -> None:
         assert {h.id for h in hits} == {first.id, near[0].id}  # type: ignore[union-attr]
 
 
-def test_update_remove_and_reindex(tmp_path: Path, encoder) -> None:
+def test_update_remove_and_reindex(tmp_path: Path, encoder, store: str) -> None:
     files = make_folder(tmp_path / "m", 6)
-    with new_index(tmp_path / "idx", encoder) as idx:
+    with new_index(tmp_path / "idx", encoder, store) as idx:
         s = add_paths(idx, [tmp_path / "m"], workers=0)
         old_id = s.indexed[2]
         # update: same path, new content
@@ -135,9 +142,9 @@ def test_update_remove_and_reindex(tmp_path: Path, encoder) -> None:
         assert len(idx.vector_store("image")) == 0
 
 
-def test_reopen_and_encoder_mismatch(tmp_path: Path, encoder) -> None:
+def test_reopen_and_encoder_mismatch(tmp_path: Path, encoder, store: str) -> None:
     make_folder(tmp_path / "m", 5)
-    with new_index(tmp_path / "idx", encoder) as idx:
+    with new_index(tmp_path / "idx", encoder, store) as idx:
         add_paths(idx, [tmp_path / "m"], workers=0)
     with Index.open(tmp_path / "idx", encoder=encoder, readonly=True) as idx:
         assert len(idx) == 5 and len(idx.vector_store("image")) == 5
@@ -151,29 +158,30 @@ def test_reopen_and_encoder_mismatch(tmp_path: Path, encoder) -> None:
         Index.create(tmp_path / "m", encoder=encoder)
 
 
-def test_stale_vector_files_are_rebuilt_from_the_database(tmp_path: Path, encoder) -> None:
+def test_stale_vector_files_are_rebuilt_from_the_database(tmp_path: Path, encoder, store: str) -> None:
     make_folder(tmp_path / "m", 6)
-    with new_index(tmp_path / "idx", encoder) as idx:
+    with new_index(tmp_path / "idx", encoder, store) as idx:
         add_paths(idx, [tmp_path / "m"], workers=0)
         expected = [h.id for h in Searcher(idx).search("circle", k=6).hits]
-    side = tmp_path / "idx" / "vectors" / "image.faiss.json"
+    vectors = tmp_path / "idx" / "vectors"
+    side = vectors / ("image.faiss.json" if store == "faiss" else "image.milvus")  # the generation sidecar
     data = json.loads(side.read_text())
-    data["generation"] -= 1  # as if the process died after a commit and before saving FAISS
+    data["generation"] -= 1  # as if the process died after a commit and before saving the vector store
     side.write_text(json.dumps(data))
-    (tmp_path / "idx" / "vectors" / "text.faiss").write_bytes(b"garbage")
+    (vectors / f"text.{store}").write_bytes(b"garbage")
     with Index.open(tmp_path / "idx", encoder=encoder) as idx:
         assert len(idx.vector_store("image")) == 6
         assert [h.id for h in Searcher(idx).search("circle", k=6).hits] == expected
 
 
-def test_filters_and_bad_queries(tmp_path: Path, encoder) -> None:
+def test_filters_and_bad_queries(tmp_path: Path, encoder, store: str) -> None:
     make_folder(tmp_path / "m", 6)
     lst = tmp_path / "list.jsonl"
     rows = [{"path": f"m/img_{i:02d}.png", "emotions": ["angry" if i % 2 else "开心"]} for i in range(6)]
     lst.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
     save_animation(tmp_path / "anim.gif", [shapes_image(i, (64, 64)) for i in range(6)])
     write_video(tmp_path / "clip.mp4")
-    with new_index(tmp_path / "idx", encoder, emotions=False) as idx:
+    with new_index(tmp_path / "idx", encoder, store, emotions=False) as idx:
         s = add_paths(idx, [lst, tmp_path / "anim.gif", tmp_path / "clip.mp4"], workers=0)
         assert len(s.indexed) == 8 and not s.failed
         srch = Searcher(idx)
@@ -197,7 +205,7 @@ def test_filters_and_bad_queries(tmp_path: Path, encoder) -> None:
         assert len(idx) == 8
 
 
-def test_bad_inputs_fail_clearly_and_lose_nothing(tmp_path: Path, encoder) -> None:
+def test_bad_inputs_fail_clearly_and_lose_nothing(tmp_path: Path, encoder, store: str) -> None:
     good = make_folder(tmp_path / "good", 3)
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -213,7 +221,7 @@ def test_bad_inputs_fail_clearly_and_lose_nothing(tmp_path: Path, encoder) -> No
     odd.parent.mkdir(parents=True)
     shapes_image(8, (64, 64)).save(odd)
     (tmp_path / "empty").mkdir()
-    with new_index(tmp_path / "idx", encoder) as idx:
+    with new_index(tmp_path / "idx", encoder, store) as idx:
         add_paths(idx, good, workers=0)
         before = {i: idx.get(i) for i in add_paths(idx, good, workers=0).indexed}
         s = add_paths(
@@ -239,12 +247,12 @@ def test_bad_inputs_fail_clearly_and_lose_nothing(tmp_path: Path, encoder) -> No
         assert any(p.endswith("name\u202e.png") for it in new_items if it is not None for p in it.paths)
 
 
-def test_hnsw_above_threshold_with_removal_and_reopen(tmp_path: Path, encoder) -> None:
+def test_hnsw_above_threshold_with_removal_and_reopen(tmp_path: Path, encoder, store: str) -> None:
     rng = np.random.default_rng(0)
     vecs = rng.normal(size=(300, encoder.dim)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     cfg = VectorConfig(exact_below=100, hnsw_m=16, ef_construction=40, ef_search=64)
-    with new_index(tmp_path / "idx", encoder, vectors=cfg) as idx:
+    with new_index(tmp_path / "idx", encoder, store, vectors=cfg) as idx:
         ids = idx.insert_vectors(vecs, chunk=64)
         assert idx.vector_store("image").kind == "hnsw" and len(idx.vector_store("image")) == 300
         _, found = idx.vector_store("image").search(vecs[:20], 1)
@@ -257,7 +265,7 @@ def test_hnsw_above_threshold_with_removal_and_reopen(tmp_path: Path, encoder) -
         assert idx.vector_store("image").kind == "hnsw" and len(idx.vector_store("image")) == 290 == len(idx)
 
 
-def test_lists_and_dataset_manifests(tmp_path: Path, encoder) -> None:
+def test_lists_and_dataset_manifests(tmp_path: Path, encoder, store: str) -> None:
     make_folder(tmp_path / "m", 3)
     (tmp_path / "list.csv").write_text(
         "path,captions,emotions,source\nm/img_00.png,hello there|你好,happy,chat\nm/img_01.png,,,\n",
@@ -265,7 +273,7 @@ def test_lists_and_dataset_manifests(tmp_path: Path, encoder) -> None:
     )
     (tmp_path / "broken.csv").write_text("file\nm/img_00.png\n")
     (tmp_path / "broken.jsonl").write_text('{"path": "m/img_00.png"}\nnot json\n')
-    with new_index(tmp_path / "idx", encoder, emotions=False) as idx:
+    with new_index(tmp_path / "idx", encoder, store, emotions=False) as idx:
         s = add_paths(idx, [tmp_path / "list.csv"], workers=0)
         items = [idx.get(i) for i in s.indexed]
         first = next(it for it in items if it and it.captions)
@@ -281,9 +289,9 @@ def test_lists_and_dataset_manifests(tmp_path: Path, encoder) -> None:
         assert len(idx) == 2
 
 
-def test_parallel_workers_match_inline(tmp_path: Path, encoder) -> None:
+def test_parallel_workers_match_inline(tmp_path: Path, encoder, store: str) -> None:
     make_folder(tmp_path / "m", 10)
-    with new_index(tmp_path / "a", encoder) as a, new_index(tmp_path / "b", encoder) as b:
+    with new_index(tmp_path / "a", encoder, store) as a, new_index(tmp_path / "b", encoder, store) as b:
         sa = add_paths(a, [tmp_path / "m"], workers=0)
         sb = add_paths(b, [tmp_path / "m"], workers=2)
         assert sorted(sa.indexed) == sorted(sb.indexed)
@@ -292,12 +300,21 @@ def test_parallel_workers_match_inline(tmp_path: Path, encoder) -> None:
         np.testing.assert_allclose(va, vb, atol=1e-5)
 
 
-def test_python_api_and_cli_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_python_api_and_cli_round_trip(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], store: str
+) -> None:
     import memesearch as ms
     from memesearch.cli.main import main as cli
 
     files = make_folder(tmp_path / "m", 5)
-    s = ms.index_media([tmp_path / "m"], index=tmp_path / "idx", model="tiny-clip:0", ocr=False, workers=0)
+    s = ms.index_media(
+        [tmp_path / "m"],
+        index=tmp_path / "idx",
+        model="tiny-clip:0",
+        ocr=False,
+        workers=0,
+        vector_store=store,
+    )
     assert len(s.indexed) == 5
     resp = ms.search_index("circle", index=tmp_path / "idx", k=3)
     assert len(resp.hits) == 3

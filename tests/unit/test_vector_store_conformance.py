@@ -1,4 +1,5 @@
-"""The VectorStore contract, checked against exact search: every back end in VECTOR_STORES must pass."""
+"""The VectorStore contract, checked against exact search: every back end in VECTOR_STORES must pass
+(Milvus through milvus-lite, a file in the test's temporary folder)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memesearch.errors import UnknownNameError
+from memesearch.errors import ConfigError, UnknownNameError
 from memesearch.index.faiss_store import VectorConfig
 from memesearch.index.vector_store import (
     VECTOR_STORES,
+    RowFields,
+    RowFilter,
     VectorStore,
     new_vector_store,
     open_vector_store,
+    parse_store_spec,
     vector_store_class,
 )
 
@@ -45,10 +49,12 @@ def store_spec(request: pytest.FixtureRequest) -> tuple[str, VectorConfig]:
     return backend, CONFIGS[cfg]
 
 
-def test_add_search_reconstruct_match_exact_search(store_spec: tuple[str, VectorConfig]) -> None:
+def test_add_search_reconstruct_match_exact_search(
+    tmp_path: Path, store_spec: tuple[str, VectorConfig]
+) -> None:
     backend, cfg = store_spec
     rng = np.random.default_rng(0)
-    vs = new_vector_store(backend, DIM, cfg)
+    vs = new_vector_store(backend, DIM, cfg, tmp_path / f"image.{backend}")
     assert isinstance(vs, VectorStore) and vs.backend == backend and len(vs) == 0
     ids = np.arange(100, 300, dtype=np.int64)
     vecs = unit(rng, ids.size)
@@ -64,17 +70,17 @@ def test_add_search_reconstruct_match_exact_search(store_spec: tuple[str, Vector
     assert np.allclose(vs.reconstruct(pick), vecs[pick - 100], atol=1e-6)
     assert vs.contains(np.array([100, 99, 299, 300])).tolist() == [True, False, True, False]
     # asking for more than there is pads with -1 / -inf
-    small = new_vector_store(backend, DIM, cfg)
+    small = new_vector_store(backend, DIM, cfg, tmp_path / f"small.{backend}")
     small.add(ids[:3], vecs[:3])
     s2, i2 = small.search(q[:1], 5)
     assert i2[0, 3:].tolist() == [-1, -1] and np.isneginf(s2[0, 3:]).all()
     assert sorted(i2[0, :3].tolist()) == [100, 101, 102]
 
 
-def test_remove_hides_ids_everywhere(store_spec: tuple[str, VectorConfig]) -> None:
+def test_remove_hides_ids_everywhere(tmp_path: Path, store_spec: tuple[str, VectorConfig]) -> None:
     backend, cfg = store_spec
     rng = np.random.default_rng(1)
-    vs = new_vector_store(backend, DIM, cfg)
+    vs = new_vector_store(backend, DIM, cfg, tmp_path / f"image.{backend}")
     ids = np.arange(1, 81, dtype=np.int64)
     vecs = unit(rng, ids.size)
     vs.add(ids, vecs)
@@ -91,12 +97,13 @@ def test_remove_hides_ids_everywhere(store_spec: tuple[str, VectorConfig]) -> No
 def test_save_and_load_by_generation(tmp_path: Path, store_spec: tuple[str, VectorConfig]) -> None:
     backend, cfg = store_spec
     rng = np.random.default_rng(2)
-    vs = new_vector_store(backend, DIM, cfg)
+    path = tmp_path / f"image.{backend}"
+    vs = new_vector_store(backend, DIM, cfg, path)
     ids = np.arange(1, 51, dtype=np.int64)
     vecs = unit(rng, ids.size)
     vs.add(ids, vecs)
     vs.remove([5, 6])
-    path = tmp_path / f"image{vs.suffix}"
+    assert path.name.endswith(vs.suffix)
     vs.save(path, generation=7)
     assert open_vector_store(backend, path, DIM, cfg, 8) is None  # stale: the caller rebuilds
     assert open_vector_store(backend, path, DIM + 1, cfg, 7) is None  # another dimension
@@ -110,8 +117,89 @@ def test_save_and_load_by_generation(tmp_path: Path, store_spec: tuple[str, Vect
     assert back.describe()["count"] == 10 and back.describe()["backend"] == backend
     path.write_bytes(b"garbage")  # unreadable: None, never an exception
     assert open_vector_store(backend, path, DIM, cfg, 7) is None
+    vs.close()
+    back.close()
+
+
+def test_rebuild_over_a_changed_copy_makes_it_exact(
+    tmp_path: Path, store_spec: tuple[str, VectorConfig]
+) -> None:
+    """What an index does after a crash: a new store for the same path, rebuilt from the database."""
+    backend, cfg = store_spec
+    rng = np.random.default_rng(3)
+    path = tmp_path / f"image.{backend}"
+    ids = np.arange(1, 41, dtype=np.int64)
+    vecs = unit(rng, ids.size)
+    vs = new_vector_store(backend, DIM, cfg, path)
+    vs.add(ids[:30], vecs[:30])
+    vs.add(np.array([99]), unit(rng, 1))  # a row the database no longer has
+    vs.add(np.array([3]), unit(rng, 1))  # a rowid the database reused for other content
+    vs.close()
+    again = new_vector_store(backend, DIM, cfg, path)
+    again.rebuild(ids, vecs)
+    assert again.ids().tolist() == ids.tolist()
+    assert np.allclose(again.reconstruct(ids), vecs, atol=1e-6)
+    q = unit(rng, 3)
+    assert again.search(q, 5)[1].tolist() == exact_top(ids, vecs, q, 5)
+    again.rebuild(ids[:0], vecs[:0])
+    assert len(again) == 0 and again.search(q, 2)[1].tolist() == [[-1, -1]] * 3
+    again.close()
+
+
+def test_filters_pushed_down_match_exact_search_over_matching_rows(
+    tmp_path: Path, store_spec: tuple[str, VectorConfig]
+) -> None:
+    backend, cfg = store_spec
+    rng = np.random.default_rng(4)
+    vs = new_vector_store(backend, DIM, cfg, tmp_path / f"image.{backend}")
+    ids = np.arange(1, 121, dtype=np.int64)
+    vecs = unit(rng, ids.size)
+    fields = [
+        RowFields(
+            media=("gif", "image", "video")[i % 3],
+            source=None if i % 4 == 0 else f"src{i % 2}",
+            emotions=(("happy",), ("sad", "angry"), ())[i % 3 if i % 5 else 2],
+        )
+        for i in range(ids.size)
+    ]
+    vs.add(ids[:60], vecs[:60], fields[:60])
+    vs.add(ids[60:], vecs[60:], fields[60:])
+    cases = [
+        RowFilter(media=("gif",)),
+        RowFilter(media=("gif", "video"), source="src1"),
+        RowFilter(emotions=("happy", "angry")),
+        RowFilter(emotions=("sad",), media=("image",), source="src0"),
+        RowFilter(source='with "quotes" and \\ backslash'),
+    ]
+    q = unit(rng, 2)
+    for where in cases:
+        if not vs.can_filter(where):
+            with pytest.raises(ConfigError):
+                vs.search(q, 5, where)
+            continue
+        keep = np.array(
+            [
+                (not where.media or f.media in where.media)
+                and (where.source is None or f.source == where.source)
+                and (not where.emotions or bool(set(where.emotions) & set(f.emotions)))
+                for f in fields
+            ]
+        )
+        got = vs.search(q, 7, where)[1]
+        want = exact_top(ids[keep], vecs[keep], q, 7)
+        assert [[i for i in row if i >= 0] for row in got.tolist()] == want, where
+    assert vs.can_filter(RowFilter(emotions=("not-an-emotion",))) is False
+    vs.close()
 
 
 def test_unknown_backend_names_the_valid_ones() -> None:
-    with pytest.raises(UnknownNameError, match="faiss"):
+    with pytest.raises(UnknownNameError, match="faiss, milvus"):
         vector_store_class("nope")
+    with pytest.raises(UnknownNameError, match="milvus:URI"):
+        parse_store_spec("milvs:http://x")
+    assert parse_store_spec("milvus:http://127.0.0.1:19530") == ("milvus", "http://127.0.0.1:19530")
+    assert parse_store_spec("faiss") == ("faiss", None)
+    with pytest.raises(ConfigError, match="no location"):
+        parse_store_spec("faiss:/somewhere")
+    with pytest.raises(ConfigError, match="MEMESEARCH_MILVUS_TOKEN"):
+        parse_store_spec("milvus:http://root:secret@127.0.0.1:19530")

@@ -65,7 +65,14 @@ def index(
         None, "--weights", help="Fusion weights to record, e.g. image=0.2,text=0.5,lexical=0.3."
     ),
     exact_below: int | None = typer.Option(
-        None, "--exact-below", help="Exact FAISS search below this many items, HNSW above (new index)."
+        None, "--exact-below", help="Exact search below this many items, HNSW above (new index)."
+    ),
+    store: str | None = typer.Option(
+        None,
+        "--store",
+        help="Vector store of a new index: faiss (default; files in the index folder), milvus (a milvus-lite "
+        "file in the index folder) or milvus:URI (a Milvus server or cluster, e.g. "
+        "milvus:http://localhost:19530; token from MEMESEARCH_MILVUS_TOKEN). Recorded in index.json.",
     ),
     prune: bool = typer.Option(
         False, "--prune", help="Remove indexed files under the given folders that are gone."
@@ -75,12 +82,13 @@ def index(
         None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."
     ),
 ) -> None:
-    """Index media into INDEX: dedup, OCR, emotions, embeddings, FAISS + SQLite.
+    """Index media into INDEX: dedup, OCR, emotions, embeddings, SQLite + a vector store (FAISS or Milvus).
 
     Re-runs skip unchanged files; a killed run resumes where it stopped.
     """
     from memesearch.index import Index, IndexConfig, parse_weights
     from memesearch.index.faiss_store import VectorConfig
+    from memesearch.index.vector_store import parse_store_spec
     from memesearch.ingest import add_paths
     from memesearch.ingest.engines import parse_engine
 
@@ -88,6 +96,9 @@ def index(
     runner = parse_engine(engine, workers=workers, actors=actors)
     runner.check()
     settings: dict[str, object] = {}
+    if store is not None:
+        name, location = parse_store_spec(store)  # a bad value fails here, before anything is opened
+        settings["vector_store"] = name if location is None else f"{name}:{location}"
     if ocr is not None:
         settings["ocr"] = ocr
     if ocr_min_score is not None:

@@ -1,8 +1,8 @@
 """Index directories: SQLite metadata + a vector store per embedded field, incremental and crash-safe.
 
 :class:`Index` is the storage facade (see :mod:`memesearch.index.index` for the layout); the
-:class:`~memesearch.index.vector_store.VectorStore` protocol is the seam for vector back ends (FAISS
-today); :mod:`memesearch.index.store` holds all the SQL. Files get in through :mod:`memesearch.ingest`.
+:class:`~memesearch.index.vector_store.VectorStore` protocol is the seam for vector back ends (FAISS,
+Milvus); :mod:`memesearch.index.store` holds all the SQL. Files get in through :mod:`memesearch.ingest`.
 """
 
 from __future__ import annotations

@@ -38,8 +38,12 @@ class IndexConfig:
             near-duplicates (reported and linked, both stay searchable).
         batch_size: items per embedding batch and per database transaction.
         weights: fusion weights per branch (``image``, ``text``, ``lexical``).
-        vector_store: the vector-store back end (:data:`memesearch.index.vector_store.VECTOR_STORES`).
-        vectors: FAISS settings (exact below ``exact_below`` vectors, HNSW above).
+        vector_store: where vectors are searched, a store spec: ``faiss`` (files in the index folder),
+            ``milvus`` (a milvus-lite file in the index folder) or ``milvus:URI`` (a Milvus server or cluster;
+            the token comes from ``MEMESEARCH_MILVUS_TOKEN``, never from here). See
+            :func:`memesearch.index.vector_store.parse_store_spec`.
+        vectors: vector index settings (exact below ``exact_below`` vectors, HNSW above: FAISS
+            ``IndexFlatIP`` / ``IndexHNSWFlat``, Milvus ``FLAT`` / ``HNSW``; metric inner product).
         calibration: the calibrated fusion search uses (:class:`memesearch.search.calibration.Calibration`
             as a dict; None: the weighted sum of ``weights``); ``previous_calibrations`` keeps the ones it
             replaced, newest last, so ``memesearch tune --rollback`` can restore them.
@@ -62,9 +66,11 @@ class IndexConfig:
     previous_calibrations: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        from memesearch.index.vector_store import vector_store_class
+        from memesearch.index.vector_store import parse_store_spec
 
-        vector_store_class(self.vector_store)  # an unknown back end fails here, naming the valid ones
+        # an unknown back end fails here, naming the valid forms; the spec is recorded normalised
+        name, location = parse_store_spec(self.vector_store)
+        self.vector_store = name if location is None else f"{name}:{location}"
         if isinstance(self.vectors, dict):
             self.vectors = VectorConfig.from_dict(self.vectors)
         self.weights = check_weights(self.weights)

@@ -20,15 +20,18 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from memesearch.errors import ConfigError
 from memesearch.utils.io import atomic_path, atomic_write_text
+
+if TYPE_CHECKING:  # pragma: no cover
+    from memesearch.index.vector_store import RowFields, RowFilter
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +86,15 @@ class FaissVectorStore:
     backend = "faiss"
     suffix = ".faiss"
 
-    def __init__(self, dim: int, config: VectorConfig | None = None) -> None:
+    def __init__(
+        self,
+        dim: int,
+        config: VectorConfig | None = None,
+        *,
+        path: str | Path | None = None,
+        location: str | None = None,
+    ) -> None:
+        # ``path``/``location``: the store protocol's constructor; a FAISS store lives in memory until save()
         self.dim = int(dim)
         self.config = config or VectorConfig()
         self.kind = "exact"
@@ -125,8 +136,9 @@ class FaissVectorStore:
             )
         return ids, vectors
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Add ``vectors`` ``(n, dim)`` under ``ids`` ``(n,)``; switches to HNSW past ``exact_below``."""
+    def add(self, ids: np.ndarray, vectors: np.ndarray, fields: Sequence[RowFields] | None = None) -> None:
+        """Add ``vectors`` ``(n, dim)`` under ``ids`` ``(n,)``; switches to HNSW past ``exact_below``.
+        (``fields`` are ignored: this store does not filter.)"""
         ids, vectors = self._check(ids, vectors)
         if ids.size == 0:
             return
@@ -161,8 +173,10 @@ class FaissVectorStore:
         if ids.size:
             self._index.add_with_ids(vecs, ids)
 
-    def rebuild(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Replace the whole content (kind chosen from the size)."""
+    def rebuild(
+        self, ids: np.ndarray, vectors: np.ndarray, fields: Sequence[RowFields] | None = None
+    ) -> None:
+        """Replace the whole content (kind chosen from the size; ``fields`` are ignored)."""
         ids, vectors = self._check(ids, vectors)
         self._ids = None
         self.dead.clear()
@@ -213,8 +227,13 @@ class FaissVectorStore:
         return {"backend": self.backend, "kind": self.kind, "count": len(self)}
 
     # ---- queries -------------------------------------------------------------------------------
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` ``(scores, ids)`` per query, each ``(q, k)``; missing slots have id -1, score -inf."""
+    def search(
+        self, queries: np.ndarray, k: int, where: RowFilter | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` ``(scores, ids)`` per query, each ``(q, k)``; missing slots have id -1, score -inf.
+        (This store does not filter: ``where`` must be empty.)"""
+        if where:
+            raise ConfigError("the faiss store does not filter (can_filter is False): filter in the database")
         q = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
         n = int(self._index.ntotal)
         if n == 0 or k < 1:
@@ -266,9 +285,16 @@ class FaissVectorStore:
         }
         atomic_write_text(path.with_suffix(path.suffix + ".json"), json.dumps(side))
 
+    def can_filter(self, where: RowFilter) -> bool:
+        """Never: filters are resolved in SQLite (``Index.rowids_where``), not here."""
+        return False
+
+    def close(self) -> None:
+        """Nothing to let go of (the index lives in memory)."""
+
     @classmethod
     def load(
-        cls, path: str | Path, dim: int, config: VectorConfig, generation: int
+        cls, path: str | Path, dim: int, config: VectorConfig, generation: int, *, location: str | None = None
     ) -> FaissVectorStore | None:
         """The saved index when it reflects ``generation``; None when absent, stale or unreadable."""
         faiss = _faiss()

@@ -11,6 +11,8 @@ Layout of ``DIR``::
     meta.sqlite         items, paths, emotions, enrichment cache (the source of truth, vectors included)
     vectors/image.faiss item embeddings (query -> image branch), + .json sidecar (generation, kind)
     vectors/text.faiss  caption/OCR passage embeddings (query -> text branch)
+                        (``--store milvus``: vectors/milvus.db, the milvus-lite database, and a sidecar
+                        vectors/<field>.milvus per collection; ``milvus:URI``: the sidecars only)
     media/              uploaded files, named by their SHA-256 (never by the client's file name)
     thumbs/             thumbnail cache (written by the server)
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -51,7 +54,8 @@ from memesearch.index.info import (
 )
 from memesearch.index.records import IndexedItem, NewItem, PathStamp
 from memesearch.index.store import Store
-from memesearch.index.vector_store import VectorStore, new_vector_store, open_vector_store
+from memesearch.index.vector_fields import keeps_fields, new_item_fields, open_field_store, vector_path
+from memesearch.index.vector_store import RowFields, RowFilter, VectorStore
 from memesearch.utils.io import atomic_write_bytes, atomic_write_json, progress_bar
 
 logger = logging.getLogger(__name__)
@@ -77,7 +81,16 @@ class Index:
         self._lock = threading.RLock()
         self.store = Store(root / "meta.sqlite", readonly=readonly)
         self.dim = int(encoder.dim)
-        self._vectors: dict[str, VectorStore] = {f: self._load_vectors(f) for f in VECTOR_FIELDS}
+        self._vectors: dict[str, VectorStore] = {}
+        try:
+            for f in VECTOR_FIELDS:
+                self._vectors[f] = open_field_store(
+                    root, config.vector_store, f, self.dim, config.vectors, self.store, readonly=readonly
+                )
+        except BaseException:
+            self._close_stores()
+            self.store.close()
+            raise
         self._dirty = False
 
     # ---- opening -------------------------------------------------------------------------------
@@ -127,11 +140,23 @@ class Index:
             "config": cfg.to_dict(),
             "versions": versions(),
         }
+        existed = path.is_dir()
         path.mkdir(parents=True, exist_ok=True)
         for sub in ("vectors", "media", "thumbs"):
             (path / sub).mkdir(exist_ok=True)
         atomic_write_json(path / "index.json", info)
-        return cls(path, info, cfg, enc, readonly=False)
+        try:
+            return cls(path, info, cfg, enc, readonly=False)
+        except BaseException:
+            # e.g. an unreachable Milvus server: leave no half-made index behind (the folder was empty)
+            for child in path.iterdir():
+                if child.is_dir():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+            if not existed:
+                path.rmdir()
+            raise
 
     @classmethod
     def open(
@@ -169,11 +194,18 @@ class Index:
         return cls(path, info, cfg, enc, readonly=readonly)
 
     def close(self) -> None:
-        """Save the vector stores (if changed) and close the database."""
+        """Save the vector stores (if changed), let go of them and close the database."""
         with self._lock:
-            if self._dirty and not self.readonly:
-                self.flush()
-            self.store.close()
+            try:
+                if self._dirty and not self.readonly:
+                    self.flush()
+            finally:
+                self._close_stores()
+                self.store.close()
+
+    def _close_stores(self) -> None:
+        for vs in self._vectors.values():
+            vs.close()
 
     def __enter__(self) -> Index:
         return self
@@ -185,27 +217,7 @@ class Index:
         return self.store.count()
 
     def _vector_path(self, name: str) -> Path:
-        return self.root / "vectors" / f"{name}.{self.config.vector_store}"
-
-    def _load_vectors(self, name: str) -> VectorStore:
-        gen = self.store.generation
-        backend, path = self.config.vector_store, self._vector_path(name)
-        loaded = open_vector_store(backend, path, self.dim, self.config.vectors, gen)
-        if loaded is not None:
-            return loaded
-        vs = new_vector_store(backend, self.dim, self.config.vectors)
-        ids_parts, vec_parts = [], []
-        for ids, vecs in self.store.iter_vectors(f"{name}_vec", self.dim):
-            ids_parts.append(ids)
-            vec_parts.append(vecs)
-        if ids_parts:
-            logger.info(
-                "rebuilding the %s vectors from the database (%d)", name, sum(len(i) for i in ids_parts)
-            )
-            vs.rebuild(np.concatenate(ids_parts), np.concatenate(vec_parts))
-        if not self.readonly:
-            vs.save(path, gen)
-        return vs
+        return vector_path(self.root, self.config.vector_store, name)
 
     def flush(self, *, force: bool = False) -> None:
         """Save every vector store for the current database generation (atomic) when anything changed
@@ -288,6 +300,11 @@ class Index:
         """``(rowid, passage)`` of every item with context text (captions, OCR)."""
         return self.store.text_rows()
 
+    def text_changes(self, after: int = 0) -> tuple[int, list[tuple[int, str | None]]]:
+        """Passages written (``(rowid, passage)``) and removed (``(rowid, None)``) after position ``after``
+        of the passage log, in order, and the last position; ``after=0``: every live passage."""
+        return self.store.text_changes(after)
+
     def emotion_rows(self) -> list[tuple[int, str, float]]:
         """``(rowid, emotion, score)`` of every emotion tag."""
         return self.store.emotion_rows()
@@ -331,6 +348,19 @@ class Index:
             if len(vs) == 0 or k < 1:
                 return np.zeros(0, np.int64)
             _, ids = vs.search(query[None, :], min(k, len(vs)))
+        return ids[0][ids[0] >= 0]
+
+    def nearest_where(self, field: str, query: np.ndarray, k: int, where: RowFilter) -> np.ndarray | None:
+        """Rowids of the ``k`` nearest ``field`` vectors among the items matching ``where``, best first, when
+        the vector store applies the filter itself (Milvus); None when it cannot (FAISS): then take
+        :meth:`nearest` and keep what :meth:`rowids_where` allows."""
+        with self._lock:
+            vs = self._vectors[field]
+            if not vs.can_filter(where):
+                return None
+            if len(vs) == 0 or k < 1:
+                return np.zeros(0, np.int64)
+            _, ids = vs.search(query[None, :], min(k, len(vs)), where)
         return ids[0][ids[0] >= 0]
 
     def vector_scores(self, field: str, queries: np.ndarray, rowids: np.ndarray) -> np.ndarray:
@@ -380,10 +410,15 @@ class Index:
                         Store.put_cache(conn, key, stage, version, value)
             self._drop_vectors(orphans)
             rows = np.array(rowids, dtype=np.int64)
+            fields = new_item_fields(batch)
             for name, vs in self._vectors.items():
                 have = [i for i, new in enumerate(batch) if new.vectors.get(name) is not None]
                 if have:
-                    vs.add(rows[have], np.stack([batch[i].vectors[name] for i in have]))
+                    vs.add(
+                        rows[have],
+                        np.stack([batch[i].vectors[name] for i in have]),
+                        [fields[i] for i in have] if keeps_fields(vs) else None,
+                    )
             self._dirty = True
         return rowids
 
@@ -516,7 +551,9 @@ class Index:
                         conn, part, media=media, source=source, added_at=now
                     )
                 ids.extend(part_ids)
-                self._vectors["image"].add(np.array(rows, np.int64), part)
+                vs = self._vectors["image"]
+                row_fields = [RowFields(media=media, source=source)] * len(rows) if keeps_fields(vs) else None
+                vs.add(np.array(rows, np.int64), part, row_fields)
                 advance(len(part))
             self._dirty = True
             self.flush()

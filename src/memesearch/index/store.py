@@ -12,6 +12,9 @@ Tables:
 * ``cache`` — enrichment results per (sha256, stage, version): a re-run or a re-add never recomputes OCR,
   emotions or embeddings for content it has seen before, even after the item was removed;
 * ``kv`` — generation counter and other small values.
+* ``text_log`` — every live item's passage (captions, then OCR) and one tombstone per removed item, in
+  write order: the lexical branch follows it (:meth:`Store.text_changes`) instead of re-reading the items
+  (whose rows carry the vector blobs) after every write.
 """
 
 from __future__ import annotations
@@ -79,6 +82,12 @@ CREATE TABLE IF NOT EXISTS cache (
     PRIMARY KEY (sha256, stage, version)
 );
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS text_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    item_rowid INTEGER NOT NULL,
+    passage TEXT
+);
+CREATE INDEX IF NOT EXISTS text_log_item ON text_log(item_rowid);
 """
 
 _ITEM_COLUMNS = (
@@ -113,6 +122,8 @@ class Store:
             self.conn.executescript(_SCHEMA)
             if self.get_kv("schema_version") is None:
                 self.set_kv("schema_version", str(SCHEMA_VERSION))
+            if self.get_kv("text_log") is None:
+                self._fill_text_log()
         self.conn.execute("PRAGMA busy_timeout=10000")
 
     def close(self) -> None:
@@ -137,11 +148,53 @@ class Store:
                 self.conn.execute("ROLLBACK")
                 raise
 
+    # ---- the passage log (what the lexical branch follows) ---------------------------------------
+    def _fill_text_log(self) -> None:
+        """Start the passage log of an index written before it existed (one pass over the items)."""
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                rows = self.conn.execute(
+                    "SELECT rowid, captions, ocr FROM items "
+                    "WHERE captions != '[]' OR (ocr IS NOT NULL AND ocr != '[]') ORDER BY rowid"
+                ).fetchall()
+                for rid, caps, ocr in rows:
+                    text = item_text(json.loads(caps), None if ocr is None else json.loads(ocr))
+                    if text:
+                        self.conn.execute(
+                            "INSERT INTO text_log(item_rowid, passage) VALUES (?, ?)", (int(rid), text)
+                        )
+                self._set_kv(self.conn, "text_log", "1")
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+
+    def text_changes(self, after: int) -> tuple[int, list[tuple[int, str | None]]]:
+        """Passages written and removed after log position ``after``: ``(last position, [(rowid, passage
+        or None = removed), ...])`` in order. ``after=0`` gives every live passage."""
+        with self._lock:
+            if self._kv(self.conn, "text_log") is None:  # a read-only view of an index from before the log
+                rows = [(0, r, t) for r, t in self.text_rows()]
+                return after, [(r, t) for _, r, t in rows] if after == 0 else []
+            found = self.conn.execute(
+                "SELECT seq, item_rowid, passage FROM text_log WHERE seq > ? ORDER BY seq", (int(after),)
+            ).fetchall()
+        last = int(found[-1][0]) if found else int(after)
+        return last, [(int(r), None if t is None else str(t)) for _, r, t in found]
+
     # ---- kv ------------------------------------------------------------------------------------
     @staticmethod
     def _kv(conn: sqlite3.Connection, key: str) -> str | None:
         row = conn.execute("SELECT value FROM kv WHERE key=?", (key,)).fetchone()
         return None if row is None else str(row[0])
+
+    @staticmethod
+    def _set_kv(conn: sqlite3.Connection, key: str, value: str) -> None:
+        conn.execute(
+            "INSERT INTO kv(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, value),
+        )
 
     def get_kv(self, key: str) -> str | None:
         with self._lock:
@@ -244,6 +297,29 @@ class Store:
             vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
             last = int(ids[-1])
             yield ids, vecs
+
+    def filter_fields(self, rowids: Sequence[int]) -> dict[int, tuple[str, str | None, tuple[str, ...]]]:
+        """``rowid -> (media, source, emotion words)`` of the items ``rowids`` (what a vector store that
+        filters keeps beside each vector)."""
+        ids = [int(r) for r in rowids]
+        out: dict[int, tuple[str, str | None, tuple[str, ...]]] = {}
+        emos: dict[int, list[str]] = {}
+        for start in range(0, len(ids), 900):
+            chunk = ids[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            with self._lock:
+                rows = self.conn.execute(
+                    f"SELECT rowid, media, source FROM items WHERE rowid IN ({marks})", chunk
+                ).fetchall()
+                tags = self.conn.execute(
+                    f"SELECT item_rowid, emotion FROM emotions WHERE item_rowid IN ({marks}) ORDER BY rank",
+                    chunk,
+                ).fetchall()
+            for rid, emotion in tags:
+                emos.setdefault(int(rid), []).append(str(emotion))
+            for rid, media, source in rows:
+                out[int(rid)] = (str(media), None if source is None else str(source), ())
+        return {rid: (m, src, tuple(emos.get(rid, ()))) for rid, (m, src, _) in out.items()}
 
     def all_phashes(self) -> tuple[np.ndarray, np.ndarray]:
         """``(rowids, phashes as uint64)`` of every item with a perceptual hash."""
@@ -402,6 +478,9 @@ class Store:
             ),
         )
         rowid = int(cur.lastrowid or 0)
+        passage = item.passage
+        if passage:
+            conn.execute("INSERT INTO text_log(item_rowid, passage) VALUES (?, ?)", (rowid, passage))
         conn.executemany(
             "INSERT OR REPLACE INTO emotions(item_rowid, emotion, score, rank) VALUES (?, ?, ?, ?)",
             [(rowid, e, float(s), r) for r, (e, s) in enumerate(item.emotions)],
@@ -431,6 +510,10 @@ class Store:
                 chunk,
             )
             conn.execute(f"DELETE FROM items WHERE rowid IN ({marks})", chunk)
+            # the log keeps live passages and one tombstone per removed item (rowids can be reused)
+            conn.execute(f"DELETE FROM text_log WHERE item_rowid IN ({marks})", chunk)
+            tombstones = [(r,) for r in chunk]
+            conn.executemany("INSERT INTO text_log(item_rowid, passage) VALUES (?, NULL)", tombstones)
         return ids
 
     @staticmethod

@@ -112,6 +112,12 @@ class VectorBranch:
         rows: np.ndarray = self.index.nearest(self.field, query.vector_for(self.field), n)
         return rows
 
+    def candidates_where(self, query: SearchQuery, n: int, where: Any) -> np.ndarray | None:
+        """Up to ``n`` rowids among the items matching ``where`` (a ``RowFilter``), when the vector store
+        filters itself (Milvus); None when it cannot (FAISS: the searcher filters :meth:`candidates`)."""
+        rows: np.ndarray | None = self.index.nearest_where(self.field, query.vector_for(self.field), n, where)
+        return rows
+
     def score(self, queries: Sequence[SearchQuery], rowids: np.ndarray) -> np.ndarray:
         qv = (
             np.stack([q.vector_for(self.field) for q in queries])
@@ -180,7 +186,12 @@ class TextBranch(VectorBranch):
 
 
 class LexicalBranch:
-    """BM25 over the items' passages, calibrated per query to [0, 1]; rebuilt when the index changes."""
+    """BM25 over the items' passages, calibrated per query to [0, 1].
+
+    It follows the index's passage log (:meth:`~memesearch.index.index.Index.text_changes`): after a write
+    only the new and removed passages are applied to its :class:`~memesearch.models.lexical_live.LiveLexicon`
+    (nothing is rebuilt, no item row is read), so the first search after a write does not stall.
+    """
 
     name = "lexical"
     image_queries = False
@@ -188,56 +199,66 @@ class LexicalBranch:
     def __init__(self, index: Any) -> None:
         self.index = index
         self._lock = threading.Lock()
-        self._built: tuple[int, Any, np.ndarray] | None = None  # (generation, LexicalIndex, rowids)
+        self._lex: Any = None
+        self._position = 0
+        self._generation = -1
 
-    def lexicon(self) -> tuple[Any, np.ndarray]:
-        """The BM25 index over every item with text and the rowid of each of its documents."""
-        from memesearch.models.lexical import LexicalIndex
+    def lexicon(self) -> Any:
+        """The live BM25 collection, brought up to date with the index."""
+        from memesearch.models.lexical_live import LiveLexicon
 
         with self._lock:
             gen = self.index.generation
-            if self._built is None or self._built[0] != gen:
-                rows = self.index.text_rows()
-                lex = LexicalIndex()
-                if rows:
-                    lex.build([str(r) for r, _ in rows], [t for _, t in rows], show_progress=False)
-                self._built = (gen, lex, np.array([r for r, _ in rows], dtype=np.int64))
-            return self._built[1], self._built[2]
+            if self._lex is None or gen != self._generation:
+                if self._lex is None:
+                    self._lex, self._position = LiveLexicon(), 0
+                self._position, changes = self.index.text_changes(self._position)
+                added: dict[int, str] = {}
+                for rowid, passage in changes:  # in log order: a removal cancels an earlier addition
+                    if passage is None:
+                        added.pop(rowid, None)
+                        self._lex.remove([rowid])
+                    else:
+                        added[rowid] = passage
+                if added:
+                    self._lex.add(list(added), list(added.values()))
+                self._generation = gen
+            return self._lex
 
     def candidates(self, query: SearchQuery, n: int) -> np.ndarray:
-        lex, rows = self.lexicon()
-        if query.text is None or rows.size == 0:
+        lex = self.lexicon()
+        if query.text is None or lex.n_docs == 0:
             return np.zeros(0, np.int64)
         try:
-            top = lex.search(query.text, k=min(n, rows.size))
+            keys, scores = lex.score_docs(query.text)
         except MemesearchError:  # a query with no usable terms
             return np.zeros(0, np.int64)
-        return np.array([int(i) for i, _ in top], dtype=np.int64)
+        hits = np.flatnonzero(scores > 0)  # sharing at least one term; ties in rowid order
+        out: np.ndarray = keys[hits[np.lexsort((keys[hits], -scores[hits]))][:n]]
+        return out
 
     def score(self, queries: Sequence[SearchQuery], rowids: np.ndarray) -> np.ndarray:
         out = np.full((len(queries), rowids.size), np.nan, dtype=np.float64)
-        lex, rows = self.lexicon()
-        if rows.size == 0 or rowids.size == 0:
+        lex = self.lexicon()
+        if lex.n_docs == 0 or rowids.size == 0:
             return out
-        order = np.argsort(rows)
-        pos = np.searchsorted(rows[order], rowids)
-        pos = np.clip(pos, 0, rows.size - 1)
-        found = rows[order][pos] == rowids
-        cols = order[pos[found]]
         for qi, q in enumerate(queries):
             if q.text is None:
                 continue
             try:
-                doc = lex.score_one(q.text)  # (D,) over documents in `rows` order
+                keys, doc = lex.score_docs(q.text)
             except MemesearchError:
                 continue
-            out[qi, found] = doc[cols]
+            order = np.argsort(keys)
+            pos = np.clip(np.searchsorted(keys[order], rowids), 0, keys.size - 1)
+            found = keys[order][pos] == rowids
+            out[qi, found] = doc[order[pos[found]]]
         return out
 
     def explain(self, query: SearchQuery, item: IndexedItem, score: float) -> str | None:
         if query.text is None or not score > 0:
             return None
-        lex, _ = self.lexicon()
+        lex = self.lexicon()
         try:
             terms = lex.query_terms(query.text)
         except MemesearchError:

@@ -36,11 +36,13 @@ import numpy as np
 from memesearch.errors import MemesearchError, UnknownNameError
 from memesearch.index.config import BRANCHES, check_weights
 from memesearch.index.records import IndexedItem
+from memesearch.index.vector_store import RowFilter
 from memesearch.search.branches import (
     Branch,
     EmotionBranch,
     LexicalBranch,
     SearchQuery,
+    VectorBranch,
     build_branches,
     query_vectors,
 )
@@ -389,7 +391,12 @@ class Searcher:
             if allowed is not None and allowed.size <= self.exact_filter_limit:
                 cand = allowed
             else:
-                cand = self._candidates(q, k, active, allowed, total)
+                where = RowFilter(
+                    media=tuple(filters.get("media", ())),
+                    source=filters.get("source"),
+                    emotions=tuple(filters.get("emotion", ())),
+                )
+                cand = self._candidates(q, k, active, allowed, total, where)
             scores = {b: self.branches[b].score([q], cand)[0] for b in active}
         relevance: np.ndarray | None = None
         if calibration is not None:
@@ -449,19 +456,29 @@ class Searcher:
         active: Mapping[str, float],
         allowed: np.ndarray | None,
         n_items: int,
+        where: RowFilter | None = None,
     ) -> np.ndarray:
         """The union of every active branch's top ``n`` (the image branch always contributes), widened
-        until ``k`` items pass the filter or the index is exhausted."""
+        until ``k`` items pass the filter or the index is exhausted. A vector store that filters itself
+        (Milvus) gives a vector branch its top ``n`` among the allowed items directly."""
         n = max(self.candidates, k)
         names = ["image", *[b for b in active if b != "image"]]
         while True:
-            found = [self.branches[b].candidates(q, n) for b in names]
+            found = [self._branch_candidates(self.branches[b], q, n, where) for b in names]
             cand = np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
             if allowed is not None:
                 cand = cand[np.isin(cand, allowed)]
             if allowed is None or cand.size >= k or n >= n_items:
                 return cand
             n *= 4
+
+    @staticmethod
+    def _branch_candidates(branch: Branch, q: SearchQuery, n: int, where: RowFilter | None) -> np.ndarray:
+        if where and isinstance(branch, VectorBranch):
+            pushed = branch.candidates_where(q, n, where)
+            if pushed is not None:
+                return pushed
+        return branch.candidates(q, n)
 
     def _explain(
         self,
