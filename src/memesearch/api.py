@@ -29,6 +29,7 @@ def index_media(
     index: PathLike,
     model: str | None = None,
     workers: int | None = None,
+    engine: str = "local",
     progress: bool = False,
     source: str | None = None,
     splits: Sequence[str] | None = None,
@@ -36,10 +37,15 @@ def index_media(
     **settings: Any,
 ) -> IngestSummary:
     """Index files, folders, lists or dataset folders into ``index`` (created when new, with ``model``
-    and ``settings`` — :class:`~memesearch.index.IndexConfig` fields — else opened as it is)."""
+    and ``settings`` — :class:`~memesearch.index.IndexConfig` fields — else opened as it is). ``engine``:
+    ``local``, ``ray`` or ``ray:ADDRESS`` (:func:`memesearch.ingest.engines.parse_engine`; checked before
+    the index is opened)."""
     from memesearch.index import Index
     from memesearch.ingest import add_paths
+    from memesearch.ingest.engines import parse_engine
 
+    runner = parse_engine(engine, workers=workers)
+    runner.check()
     root = Path(index)
     idx = (
         Index.open(root, model=model)
@@ -47,9 +53,12 @@ def index_media(
         else Index.create(root, model=model or "starter", **settings)
     )
     with idx:
-        return add_paths(
-            idx, paths, workers=workers, progress=progress, source=source, splits=splits, prune=prune
-        )
+        try:
+            return add_paths(
+                idx, paths, engine=runner, progress=progress, source=source, splits=splits, prune=prune
+            )
+        finally:
+            runner.close()
 
 
 def search_index(

@@ -27,7 +27,19 @@ def index(
         "--workers",
         "-w",
         min=0,
-        help="Processes for decoding and OCR (default: all cores with OCR, cores-2 without; 0 = none).",
+        help="Processes for decoding and OCR (default: all cores with OCR, cores-2 without; 0 = none); "
+        "with --engine ray: the CPUs of the Ray instance it starts (default: all cores).",
+    ),
+    engine: str = typer.Option(
+        "local",
+        "--engine",
+        envvar="MEMESEARCH_ENGINE",
+        help="Where decoding, enrichers and the encoder run: 'local' (worker processes here), 'ray' (a Ray "
+        "instance started here), 'ray:auto' (the Ray cluster this machine joined) or 'ray:HOST:PORT'. "
+        "The index is written here either way.",
+    ),
+    actors: int | None = typer.Option(
+        None, "--actors", min=1, help="--engine ray: actors holding the encoder and enrichers (default 1)."
     ),
     ocr: bool | None = typer.Option(
         None, "--ocr/--no-ocr", help="Read text inside images (new index; default on)."
@@ -78,7 +90,11 @@ def index(
     from memesearch.index.faiss_store import VectorConfig
     from memesearch.index.vector_store import parse_store_spec
     from memesearch.ingest import add_paths
+    from memesearch.ingest.engines import parse_engine
 
+    # the engine is checked (its options, the cluster answering) before the index is touched
+    runner = parse_engine(engine, workers=workers, actors=actors)
+    runner.check()
     settings: dict[str, object] = {}
     if store is not None:
         name, location = parse_store_spec(store)  # a bad value fails here, before anything is opened
@@ -110,15 +126,18 @@ def index(
         idx = Index.create(index_dir, config=IndexConfig(model=model or "starter", **settings))  # type: ignore[arg-type]
     show = sys.stderr.isatty() if progress is None else progress
     with idx:
-        summary = add_paths(
-            idx,
-            paths,
-            workers=workers,
-            progress=show,
-            source=source,
-            splits=[s.strip() for s in splits.split(",") if s.strip()] if splits else None,
-            prune=prune,
-        )
+        try:
+            summary = add_paths(
+                idx,
+                paths,
+                engine=runner,
+                progress=show,
+                source=source,
+                splits=[s.strip() for s in splits.split(",") if s.strip()] if splits else None,
+                prune=prune,
+            )
+        finally:
+            runner.close()
         total = len(idx)
     if json_out:
         typer.echo(json.dumps({**summary.to_dict(), "items_in_index": total}, ensure_ascii=False, indent=2))
@@ -136,6 +155,15 @@ def index(
                 f"{name} {st['seconds']:.1f} s" + (f" ({st['items_per_s']:.1f}/s)" if st["items"] else "")
                 for name, st in summary.stages.items()
             )
+        )
+    if summary.engine.get("name") == "ray":
+        eng = summary.engine
+        startup = eng.get("startup_s")
+        typer.echo(
+            f"engine: ray at {eng.get('address', 'a Ray instance started here')}: "
+            f"{len(eng.get('decoders', []))} decoding process(es), {len(eng.get('actors', []))} encoder "
+            f"actor(s) on {eng.get('nodes', 0)} node(s)"
+            + (f"; {startup:.1f} s to start Ray / connect" if startup is not None else "")
         )
     for msg in summary.messages:
         typer.echo(f"note: {msg}")

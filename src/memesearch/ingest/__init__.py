@@ -3,6 +3,8 @@
 The pipeline (:mod:`memesearch.ingest.pipeline`) runs hash and exact dedup -> prepare (decode, perceptual
 hash, OCR; :mod:`memesearch.ingest.prepare`, in worker processes) -> enrichers
 (:mod:`memesearch.enrich.enrichers`) -> embed -> near-duplicates -> ``Index.write_batch``, each stage timed.
+Prepare, enrich and embed run in an engine (:mod:`memesearch.ingest.engines`): here (``local``) or as Ray
+Data operators on a Ray cluster (``ray[:ADDRESS]``, :mod:`memesearch.ingest.ray_engine`).
 
     >>> from memesearch.index import Index                                # doctest: +SKIP
     >>> from memesearch.ingest import add_paths
@@ -17,26 +19,36 @@ from typing import TYPE_CHECKING
 from memesearch.utils.lazy import lazy_api
 
 if TYPE_CHECKING:  # pragma: no cover
+    from memesearch.ingest.engines import Engine, LocalEngine, parse_engine
     from memesearch.ingest.inputs import InputRecord, expand_inputs
     from memesearch.ingest.pipeline import Ingestor, add_bytes, add_paths
+    from memesearch.ingest.ray_engine import RayEngine
     from memesearch.ingest.records import IngestFailure, IngestSummary
     from memesearch.ingest.stages import STAGES, default_workers
 
 __all__ = [
     "STAGES",
+    "Engine",
     "IngestFailure",
     "IngestSummary",
     "Ingestor",
     "InputRecord",
+    "LocalEngine",
+    "RayEngine",
     "add_bytes",
     "add_paths",
     "default_workers",
     "expand_inputs",
+    "parse_engine",
 ]
 
 __getattr__, __dir__ = lazy_api(
     __name__,
     {
+        "Engine": "memesearch.ingest.engines",
+        "LocalEngine": "memesearch.ingest.engines",
+        "parse_engine": "memesearch.ingest.engines",
+        "RayEngine": "memesearch.ingest.ray_engine",
         "InputRecord": "memesearch.ingest.inputs",
         "expand_inputs": "memesearch.ingest.inputs",
         "Ingestor": "memesearch.ingest.pipeline",

@@ -15,6 +15,10 @@ reports seconds and items/s per stage (``IngestSummary.stages``).
 * ``dedup`` — near-duplicates by perceptual hash (linked with ``duplicate_of``, both stay searchable);
 * ``write`` — :meth:`memesearch.index.Index.write_batch`: one transaction per batch, vectors after.
 
+``prepare``, ``enrich`` and ``embed`` run in an engine (:mod:`memesearch.ingest.engines`): worker processes
+and this process (``local``, the default) or Ray Data operators on a Ray cluster (``ray[:ADDRESS]``). The
+rest — inputs, hash, exact dedup against the index, near-duplicates, writing — stays in this process.
+
 Example::
 
     >>> idx = Index.create("memes.idx", model="starter")                 # doctest: +SKIP
@@ -35,22 +39,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from memesearch.enrich.enrichers import EmotionEnricher, EnrichContext, Enricher, EnrichInput, given_emotions
+from memesearch.enrich.enrichers import Enricher
 from memesearch.errors import ConfigError
 from memesearch.index.index import Index
 from memesearch.index.records import IndexedItem, NewItem, PathStamp
+from memesearch.ingest.engines import Engine, EngineJob, LocalEngine, parse_engine
 from memesearch.ingest.inputs import InputRecord, expand_inputs
-from memesearch.ingest.prepare import Prepared, PrepareTask, ocr_version, prepare
+from memesearch.ingest.prepare import PrepareTask, ocr_version, prepare
 from memesearch.ingest.records import IngestFailure, IngestSummary
 from memesearch.ingest.stages import (
+    Embedded,
     NearDuplicates,
     StageClock,
-    default_workers,
-    embed_items,
+    WorkItem,
+    enrich_embed,
+    enrichers_for,
     hash_file,
-    item_tokens,
-    run_enrichers,
-    run_prepare,
 )
 from memesearch.utils.io import progress_bar, sha256_bytes
 
@@ -66,20 +70,9 @@ class _Pending:
     sha256: str = ""
 
 
-@dataclass
-class _Ready:
-    """One prepared item on its way to the index: the worker's result, the input record, the files."""
-
-    prepared: Prepared
-    record: InputRecord
-    files: list[_Pending]
-    stored_path: str | None = None
-    emotions: list[tuple[str, float]] | None = None
-
-
 def default_enrichers(index: Index) -> list[Enricher]:
     """The enrichers an index's settings ask for: the emotion tagger when ``emotions`` is on."""
-    return [EmotionEnricher(index.encoder, top_k=index.config.emotion_top_k)] if index.config.emotions else []
+    return enrichers_for(index.encoder, emotions=index.config.emotions, top_k=index.config.emotion_top_k)
 
 
 class Ingestor:
@@ -87,11 +80,14 @@ class Ingestor:
 
     Args:
         index: where items go.
-        enrichers: the enrichers, in order (default: :func:`default_enrichers`).
+        enrichers: the enrichers, in order (default: :func:`default_enrichers`). The Ray engine builds the
+            default ones in each of its actors; enrichers given here are shipped to the actors as they
+            are (so they must pickle).
     """
 
     def __init__(self, index: Index, *, enrichers: Sequence[Enricher] | None = None) -> None:
         self.index = index
+        self._default_enrichers = enrichers is None
         self.enrichers = list(enrichers) if enrichers is not None else default_enrichers(index)
         self._near: NearDuplicates = self._near_duplicates()
 
@@ -101,6 +97,7 @@ class Ingestor:
         inputs: Sequence[str | os.PathLike[str]],
         *,
         workers: int | None = None,
+        engine: str | Engine | None = None,
         progress: bool = False,
         source: str | None = None,
         splits: Sequence[str] | None = None,
@@ -112,11 +109,36 @@ class Ingestor:
         Unchanged files (same path, size and mtime) are skipped; changed files are re-indexed; exact
         duplicates add a path to the existing item; ``prune`` removes indexed files under the given
         folders that no longer exist. ``workers``: processes for decoding and OCR (default:
-        :func:`default_workers`; 0 or 1 = in this process). Returns what happened, failures with
-        reasons and per-stage timings included.
+        :func:`~memesearch.ingest.stages.default_workers`; 0 or 1 = in this process). ``engine``: where
+        prepare, enrich and embed run — an :class:`~memesearch.ingest.engines.Engine` or its spec
+        (``local``, ``ray``, ``ray:ADDRESS``; :func:`~memesearch.ingest.engines.parse_engine`, which also
+        takes ``workers``); an engine made here from a spec is closed at the end. Returns what happened,
+        failures with reasons and per-stage timings included.
         """
         idx = self.index
         idx.check_writable()
+        if engine is None or isinstance(engine, str):
+            runner = LocalEngine(workers) if engine is None else parse_engine(engine, workers=workers)
+            try:
+                return self._add_paths(inputs, runner, progress, source, splits, prune, on_progress)
+            finally:
+                runner.close()
+        if workers is not None:
+            raise ConfigError("give workers to the engine (parse_engine(spec, workers=...)), not add_paths")
+        return self._add_paths(inputs, engine, progress, source, splits, prune, on_progress)
+
+    def _add_paths(
+        self,
+        inputs: Sequence[str | os.PathLike[str]],
+        engine: Engine,
+        progress: bool,
+        source: str | None,
+        splits: Sequence[str] | None,
+        prune: bool,
+        on_progress: Callable[[int, int], None] | None,
+    ) -> IngestSummary:
+        idx = self.index
+        engine.check()
         self._near = self._near_duplicates()  # removals since the last run may have changed them
         t0 = time.perf_counter()
         clock = StageClock()
@@ -156,8 +178,8 @@ class Ingestor:
                         continue
                     pending.append(_Pending(rec, PathStamp(key, int(st.st_size), int(st.st_mtime_ns))))
             if pending:
-                n_workers = default_workers(idx.config.ocr) if workers is None else max(0, int(workers))
-                self._ingest(pending, summary, clock, n_workers, progress, on_progress)
+                self._ingest(pending, summary, clock, engine, progress, on_progress)
+                summary.engine = engine.describe()
             idx.flush()
         summary.stages = clock.report()
         summary.seconds = time.perf_counter() - t0
@@ -205,7 +227,8 @@ class Ingestor:
                 meta={"filename": label} if filename else {},
             )
             stored = idx.store_upload(sha, ext, data)
-            self._commit([_Ready(result, rec, [], stored_path=stored)], summary, clock, ocr_ver="")
+            embedded = enrich_embed([(result, rec)], idx.encoder, self.enrichers, idx.cached, clock)
+            self._write(embedded, [[]], summary, clock, "", stored_path=stored)
             idx.flush()
         summary.stages = clock.report()
         summary.seconds = time.perf_counter() - t0
@@ -242,7 +265,7 @@ class Ingestor:
         pending: list[_Pending],
         summary: IngestSummary,
         clock: StageClock,
-        n_workers: int,
+        engine: Engine,
         progress: bool,
         on_progress: Callable[[int, int], None] | None,
     ) -> None:
@@ -276,26 +299,29 @@ class Ingestor:
                         tick(1)
                         continue
                     fresh.setdefault(h, []).append(p)
-            # prepare: decode + OCR in workers (OCR skipped for content whose OCR is cached)
+            if not fresh:
+                return
+            # prepare -> enrich -> embed in the engine (OCR skipped for content whose OCR is cached)
             ocr_ver = ocr_version(idx.config.ocr_min_score) if idx.config.ocr else ""
             groups = list(fresh.values())
             cached_ocr = idx.cached([g[0].sha256 for g in groups], "ocr", ocr_ver) if ocr_ver else {}
-            tasks = [
-                self._task(
-                    g[0].stamp.path, g[0].sha256, run_ocr=idx.config.ocr and g[0].sha256 not in cached_ocr
+            work = [
+                WorkItem(
+                    self._task(
+                        g[0].stamp.path,
+                        g[0].sha256,
+                        run_ocr=idx.config.ocr and g[0].sha256 not in cached_ocr,
+                    ),
+                    g[0].record,
+                    cached_ocr.get(g[0].sha256),
                 )
                 for g in groups
             ]
             by_sha = {g[0].sha256: g for g in groups}
-            sha_of_path = {t.path: t.sha256 for t in tasks}
-            batch: list[_Ready] = []
-            results = run_prepare(tasks, n_workers)
-            while True:
-                with clock.stage("prepare"):
-                    result = next(results, None)
-                if result is None:
-                    break
-                clock.items["prepare"] = clock.items.get("prepare", 0) + 1
+            sha_of_path = {w.task.path: w.task.sha256 for w in work}
+            job = EngineJob(idx, work, self.enrichers, default_enrichers=self._default_enrichers)
+            batch: list[Embedded] = []
+            for result in engine.run(job, clock):
                 if isinstance(result, IngestFailure):
                     group = by_sha.get(sha_of_path.get(result.path, ""), [])
                     summary.failed.append(result)
@@ -303,52 +329,35 @@ class Ingestor:
                         summary.failed.append(IngestFailure(extra.stamp.path, result.reason, result.message))
                     tick(max(1, len(group)))
                     continue
-                if result.ocr is None and result.sha256 in cached_ocr:
-                    from memesearch.data.records import OCRLine
-
-                    result.ocr = [OCRLine.from_dict(d) for d in json.loads(cached_ocr[result.sha256])]
-                group = by_sha[result.sha256]
-                batch.append(_Ready(result, group[0].record, group))
+                batch.append(result)
                 if len(batch) >= idx.config.batch_size:
-                    self._commit(batch, summary, clock, ocr_ver=ocr_ver)
-                    tick(sum(len(r.files) for r in batch))
+                    self._write(batch, [by_sha[e.prepared.sha256] for e in batch], summary, clock, ocr_ver)
+                    tick(sum(len(by_sha[e.prepared.sha256]) for e in batch))
                     batch = []
             if batch:
-                self._commit(batch, summary, clock, ocr_ver=ocr_ver)
-                tick(sum(len(r.files) for r in batch))
+                self._write(batch, [by_sha[e.prepared.sha256] for e in batch], summary, clock, ocr_ver)
+                tick(sum(len(by_sha[e.prepared.sha256]) for e in batch))
 
-    def _commit(
-        self, batch: list[_Ready], summary: IngestSummary, clock: StageClock, *, ocr_ver: str
+    def _write(
+        self,
+        batch: list[Embedded],
+        files: list[list[_Pending]],
+        summary: IngestSummary,
+        clock: StageClock,
+        ocr_ver: str,
+        stored_path: str | None = None,
     ) -> None:
-        """enrich -> embed -> dedup -> write, for one batch."""
+        """dedup -> write, for one batch of embedded items (``files[i]``: the files holding item i)."""
         idx = self.index
-        ctx = EnrichContext(idx.encoder)
-        inputs = [
-            EnrichInput(
-                sha256=r.prepared.sha256,
-                media=r.prepared.media,
-                frames=r.prepared.frames,
-                ocr=r.prepared.ocr,
-                captions=list(r.record.captions),
-                emotions=given_emotions(r.record.emotions) if r.record.emotions else None,
-                meta=dict(r.record.meta),
-            )
-            for r in batch
-        ]
-        with clock.stage("enrich", len(batch)):
-            cache_rows = run_enrichers(self.enrichers, inputs, ctx, idx.cached)
-        with clock.stage("embed", len(batch)):
-            image_vecs, text_vecs = embed_items(idx.encoder, inputs, ctx)
-            token_rows = item_tokens(idx.encoder, inputs)
         with clock.stage("dedup", len(batch)):
-            dups = self._near.find([(r.prepared.sha256[:16], r.prepared.phash) for r in batch])
+            dups = self._near.find([(e.prepared.sha256[:16], e.prepared.phash) for e in batch])
             summary.near_duplicates += sum(d is not None for d in dups)
         with clock.stage("write", len(batch)):
             now = time.time()
             new: list[NewItem] = []
-            for i, (r, inp) in enumerate(zip(batch, inputs, strict=True)):
-                p = r.prepared
-                meta = dict(inp.meta)
+            for e, dup, paths in zip(batch, dups, files, strict=True):
+                p = e.prepared
+                meta = dict(e.meta)
                 if p.extension_mismatch:
                     meta["extension_mismatch"] = True
                 item = IndexedItem(
@@ -357,35 +366,29 @@ class Ingestor:
                     media=p.media,
                     width=p.width,
                     height=p.height,
-                    frames=len(p.frames),
+                    frames=e.frame_count,
                     phash=p.phash,
-                    duplicate_of=dups[i],
+                    duplicate_of=dup,
                     ocr=p.ocr,
-                    captions=list(inp.captions),
-                    emotions=list(inp.emotions or []),
-                    source=r.record.source,
+                    captions=list(e.captions),
+                    emotions=list(e.emotions),
+                    source=e.source,
                     meta=meta,
                     added_at=now,
                 )
-                rows = cache_rows[i]
+                rows = list(e.cache)
                 if ocr_ver and p.ocr is not None:
                     ocr_json = json.dumps([o.to_dict() for o in p.ocr], ensure_ascii=False).encode()
-                    rows = [*rows, (p.sha256, "ocr", ocr_ver, ocr_json)]
-                if token_rows:
-                    rows = [*rows, token_rows[i]]
-                vectors = {"image": image_vecs[i]}
-                if text_vecs[i] is not None:
-                    vectors["text"] = text_vecs[i]
-                new.append(
-                    NewItem(
-                        item, vectors, paths=[f.stamp for f in r.files], stored_path=r.stored_path, cache=rows
-                    )
-                )
+                    rows.append((p.sha256, "ocr", ocr_ver, ocr_json))
+                vectors = {"image": e.image}
+                if e.text is not None:
+                    vectors["text"] = e.text
+                stamps = [f.stamp for f in paths]
+                new.append(NewItem(item, vectors, paths=stamps, stored_path=stored_path, cache=rows))
             rowids = idx.write_batch(new)
-            summary.duplicates += sum(max(0, len(r.files) - 1) for r in batch)
+            summary.duplicates += sum(max(0, len(paths) - 1) for paths in files)
             summary.indexed.extend(n.item.id for n in new)
             self._near.remember(rowids, [n.item.phash for n in new])
-        ctx.forget()
 
 
 def clean_filename(name: str) -> str:

@@ -32,6 +32,7 @@ class IngestSummary:
     existing: list[str] = field(default_factory=list)  # ids of already indexed items an upload matched
     seconds: float = 0.0
     stages: dict[str, dict[str, float]] = field(default_factory=dict)  # per stage: seconds, items, items/s
+    engine: dict[str, Any] = field(default_factory=dict)  # where prepare/enrich/embed ran (engines.Engine)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -46,4 +47,5 @@ class IngestSummary:
             "existing": list(self.existing),
             "seconds": round(self.seconds, 3),
             "stages": {k: dict(v) for k, v in self.stages.items()},
+            "engine": dict(self.engine),
         }

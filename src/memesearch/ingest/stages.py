@@ -8,6 +8,10 @@ a :class:`StageClock`:
 * ``enrich`` — :func:`run_enrichers` (each enricher in order, results cached per key/stage/version);
 * ``embed`` — :func:`embed_items` (passage vectors for the text branch, item vectors for the image branch);
 * ``dedup`` — :class:`NearDuplicates` (perceptual-hash neighbours among indexed items and the batch).
+
+``prepare`` -> ``enrich`` -> ``embed`` is the work an engine (:mod:`memesearch.ingest.engines`) runs, here or
+on a Ray cluster: :class:`WorkItem` in (picklable), :func:`with_cached_ocr` after prepare,
+:func:`enrich_embed` per batch, :class:`Embedded` out (picklable) to the writer.
 """
 
 from __future__ import annotations
@@ -17,12 +21,21 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from memesearch.enrich.enrichers import EnrichContext, Enricher, EnrichInput, mean_by_owner
+from memesearch.enrich.enrichers import (
+    EmotionEnricher,
+    EnrichContext,
+    Enricher,
+    EnrichInput,
+    given_emotions,
+    mean_by_owner,
+)
 from memesearch.errors import ConfigError
+from memesearch.ingest.inputs import InputRecord
 from memesearch.ingest.prepare import Prepared, PrepareTask, prepare
 from memesearch.ingest.records import IngestFailure
 from memesearch.utils.io import sha256_file
@@ -32,6 +45,41 @@ STAGES: tuple[str, ...] = ("inputs", "hash", "prepare", "enrich", "embed", "dedu
 
 #: ``(cache key, stage, version, value)``: an enrichment result to store with its item
 CacheRow = tuple[str, str, str, bytes]
+
+#: ``cached(keys, stage, version) -> {key: value}``: looks enrichment results up (the index's cache)
+CacheLookup = Callable[[list[str], str, str], dict[str, bytes]]
+
+
+@dataclass
+class WorkItem:
+    """One distinct content on its way through prepare -> enrich -> embed (picklable: it may travel to
+    another machine): the prepare task, what the input said about the file, and its OCR lines as the
+    index has them cached (JSON; then ``task.run_ocr`` is off)."""
+
+    task: PrepareTask
+    record: InputRecord
+    cached_ocr: bytes | None = None
+
+
+@dataclass
+class Embedded:
+    """One item after enrich and embed, ready for the writer (picklable).
+
+    ``prepared.frames`` is emptied once the frames are embedded (``frame_count`` keeps how many there
+    were); ``captions``, ``emotions`` and ``meta`` are the item's after the enrichers; ``cache`` holds the
+    enrichment results and late-interaction tokens to store with it; ``image`` ``(dim,)`` and ``text``
+    ``(dim,)`` or None are its unit vectors.
+    """
+
+    prepared: Prepared
+    source: str | None
+    captions: list[str]
+    emotions: list[tuple[str, float]]
+    meta: dict[str, Any]
+    cache: list[CacheRow]
+    image: np.ndarray
+    text: np.ndarray | None
+    frame_count: int
 
 
 class StageClock:
@@ -75,6 +123,12 @@ def default_workers(ocr: bool) -> int:
     return cores if ocr else max(0, cores - 2)
 
 
+def enrichers_for(encoder: Any, *, emotions: bool, top_k: int) -> list[Enricher]:
+    """The enrichers an index's settings ask for (the emotion tagger when ``emotions`` is on), built around
+    ``encoder``: the index's own here, its own copy in a Ray actor."""
+    return [EmotionEnricher(encoder, top_k=top_k)] if emotions else []
+
+
 def hash_file(path: str) -> str | IngestFailure:
     """SHA-256 of the file at ``path``, or a ``missing`` failure when it cannot be read."""
     try:
@@ -99,11 +153,20 @@ def run_prepare(tasks: list[PrepareTask], workers: int) -> Iterator[Prepared | I
             yield from pool.map(prepare, tasks[start : start + window], chunksize=4)
 
 
+def with_cached_ocr(result: Prepared | IngestFailure, cached_ocr: bytes | None) -> Prepared | IngestFailure:
+    """Give a prepared item the OCR lines the index had cached for its content (OCR did not run)."""
+    if cached_ocr is not None and isinstance(result, Prepared) and result.ocr is None:
+        from memesearch.data.records import OCRLine
+
+        result.ocr = [OCRLine.from_dict(d) for d in json.loads(cached_ocr)]
+    return result
+
+
 def run_enrichers(
     enrichers: Sequence[Enricher],
     inputs: list[EnrichInput],
     ctx: EnrichContext,
-    cached: Callable[[list[str], str, str], dict[str, bytes]],
+    cached: CacheLookup,
 ) -> list[list[CacheRow]]:
     """Run each enricher on the items that want it, in order, updating ``inputs`` in place.
 
@@ -187,6 +250,54 @@ def item_tokens(encoder: Any, inputs: list[EnrichInput]) -> list[tuple[str, str,
     ]
 
 
+def enrich_embed(
+    batch: Sequence[tuple[Prepared, InputRecord]],
+    encoder: Any,
+    enrichers: Sequence[Enricher],
+    cached: CacheLookup,
+    clock: StageClock,
+) -> list[Embedded]:
+    """The ``enrich`` and ``embed`` stages for one batch of prepared items (timed on ``clock``): the same
+    function in this process (local engine) and in a Ray actor (Ray engine)."""
+    ctx = EnrichContext(encoder)
+    inputs = [
+        EnrichInput(
+            sha256=p.sha256,
+            media=p.media,
+            frames=p.frames,
+            ocr=p.ocr,
+            captions=list(rec.captions),
+            emotions=given_emotions(rec.emotions) if rec.emotions else None,
+            meta=dict(rec.meta),
+        )
+        for p, rec in batch
+    ]
+    with clock.stage("enrich", len(batch)):
+        cache_rows = run_enrichers(enrichers, inputs, ctx, cached)
+    with clock.stage("embed", len(batch)):
+        image_vecs, text_vecs = embed_items(encoder, inputs, ctx)
+        token_rows = item_tokens(encoder, inputs)
+    ctx.forget()
+    out: list[Embedded] = []
+    for i, ((p, rec), inp) in enumerate(zip(batch, inputs, strict=True)):
+        count = len(p.frames)
+        p.frames = []  # embedded: only their count goes on to the writer
+        out.append(
+            Embedded(
+                prepared=p,
+                source=rec.source,
+                captions=list(inp.captions),
+                emotions=list(inp.emotions or []),
+                meta=inp.meta,
+                cache=[*cache_rows[i], *([token_rows[i]] if token_rows else [])],
+                image=image_vecs[i],
+                text=text_vecs[i],
+                frame_count=count,
+            )
+        )
+    return out
+
+
 class NearDuplicates:
     """Finds, for new items, an indexed item (or an earlier item of the same batch) whose perceptual hash
     is within ``limit`` bits. ``load()`` returns ``(rowids, hashes as uint64)`` of the indexed items and
@@ -239,12 +350,20 @@ class NearDuplicates:
 
 __all__ = [
     "STAGES",
+    "CacheLookup",
+    "CacheRow",
+    "Embedded",
     "NearDuplicates",
     "StageClock",
+    "WorkItem",
     "apply_fields",
     "default_workers",
     "embed_items",
+    "enrich_embed",
+    "enrichers_for",
     "hash_file",
+    "item_tokens",
     "run_enrichers",
     "run_prepare",
+    "with_cached_ocr",
 ]
