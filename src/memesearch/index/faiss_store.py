@@ -101,6 +101,7 @@ class FaissVectorStore:
         self.dead: set[int] = set()
         self._index = self._new("exact")
         self._ids: np.ndarray | None = None  # sorted live ids, cached for contains()
+        self.saved_generation: int | None = None  # the generation recorded by the file it was loaded from
 
     # ---- construction ----------------------------------------------------------------------
     def _new(self, kind: str) -> Any:
@@ -296,13 +297,14 @@ class FaissVectorStore:
     def load(
         cls, path: str | Path, dim: int, config: VectorConfig, generation: int, *, location: str | None = None
     ) -> FaissVectorStore | None:
-        """The saved index when it reflects ``generation``; None when absent, stale or unreadable."""
+        """The saved index when it records ``generation`` or a later one; None when absent, older or
+        unreadable."""
         faiss = _faiss()
         path = Path(path)
         side_path = path.with_suffix(path.suffix + ".json")
         try:
             side = json.loads(side_path.read_text(encoding="utf-8"))
-            if int(side["generation"]) != int(generation) or int(side["dim"]) != int(dim):
+            if int(side["generation"]) < int(generation) or int(side["dim"]) != int(dim):
                 return None
             index = faiss.read_index(str(path))
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
@@ -314,6 +316,7 @@ class FaissVectorStore:
         out._index = index
         out.kind = str(side["kind"])
         out.dead = {int(i) for i in side.get("dead", [])}
+        out.saved_generation = int(side["generation"])
         if out.kind == "hnsw":
             out._set_ef(config.ef_search)
         return out

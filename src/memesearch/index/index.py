@@ -8,7 +8,7 @@ ingest pipeline (:mod:`memesearch.ingest`) does, and hands it finished :class:`N
 Layout of ``DIR``::
 
     index.json          format, memesearch version, encoder (name, config, signature), settings, versions
-    meta.sqlite         items, paths, emotions, enrichment cache (the source of truth, vectors included)
+    meta.sqlite         items, paths, emotions, enrichment cache, and the vectors not saved in vectors/ yet
     vectors/image.faiss item embeddings (query -> image branch), + .json sidecar (generation, kind)
     vectors/text.faiss  caption/OCR passage embeddings (query -> text branch)
                         (``--store milvus``: vectors/milvus.db, the milvus-lite database, and a sidecar
@@ -54,14 +54,20 @@ from memesearch.index.info import (
 )
 from memesearch.index.records import IndexedItem, NewItem, PathStamp
 from memesearch.index.store import Store
-from memesearch.index.vector_fields import keeps_fields, new_item_fields, open_field_store, vector_path
+from memesearch.index.vector_fields import (
+    keeps_fields,
+    new_item_fields,
+    open_field_stores,
+    settle,
+    vector_path,
+)
 from memesearch.index.vector_store import RowFields, RowFilter, VectorStore
 from memesearch.utils.io import atomic_write_bytes, atomic_write_json, progress_bar
 
 logger = logging.getLogger(__name__)
 
 #: The embedded fields, each with its own vector store: ``image`` (every item) and ``text`` (items with
-#: context text). Their SQLite columns are ``image_vec`` and ``text_vec``.
+#: context text). Until saved, their vectors wait in SQLite (``pending_vectors.image_vec``/``text_vec``).
 VECTOR_FIELDS: tuple[str, ...] = ("image", "text")
 
 
@@ -81,14 +87,17 @@ class Index:
         self._lock = threading.RLock()
         self.store = Store(root / "meta.sqlite", readonly=readonly)
         self.dim = int(encoder.dim)
-        self._vectors: dict[str, VectorStore] = {}
         try:
-            for f in VECTOR_FIELDS:
-                self._vectors[f] = open_field_store(
-                    root, config.vector_store, f, self.dim, config.vectors, self.store, readonly=readonly
-                )
+            self._vectors: dict[str, VectorStore] = open_field_stores(
+                root,
+                config.vector_store,
+                VECTOR_FIELDS,
+                self.dim,
+                config.vectors,
+                self.store,
+                readonly=readonly,
+            )
         except BaseException:
-            self._close_stores()
             self.store.close()
             raise
         self._dirty = False
@@ -221,7 +230,7 @@ class Index:
 
     def flush(self, *, force: bool = False) -> None:
         """Save every vector store for the current database generation (atomic) when anything changed
-        since the last save (or ``force``)."""
+        since the last save (or ``force``), then drop the SQLite copies of the vectors they now hold."""
         with self._lock:
             if not (self._dirty or force):
                 return
@@ -229,6 +238,7 @@ class Index:
             for name, vs in self._vectors.items():
                 vs.save(self._vector_path(name), gen)
             self._dirty = False
+            settle(self._vectors, self.store, gen)  # the saved stores now hold the only copy
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Index]:

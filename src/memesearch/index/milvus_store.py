@@ -120,6 +120,7 @@ class MilvusVectorStore:
         else:  # a server is shared: a name no other index uses
             self.collection = f"memesearch_{uuid.uuid4().hex[:12]}_{field}"
         self.broken = False  # a write failed: the next save marks the sidecar stale
+        self.saved_generation: int | None = None  # what the sidecar it was loaded from records
         self.lite = not is_remote(self.uri)
         self._pending = 0  # rows written since the last flush (milvus-lite only)
         self._client = connect(location, self.path.parent / LITE_FILE)
@@ -488,19 +489,20 @@ class MilvusVectorStore:
     def load(
         cls, path: str | Path, dim: int, config: VectorConfig, generation: int, *, location: str | None = None
     ) -> MilvusVectorStore | None:
-        """The collection when the sidecar at ``path`` says it reflects ``generation`` (and holds the
-        recorded row count); None when absent, stale, unreadable or of another schema."""
+        """The collection when the sidecar at ``path`` records ``generation`` or a later one (and the
+        collection holds the recorded row count); None when absent, older, unreadable or of another schema."""
         path = Path(path)
         side = _read_sidecar(path)
         if (
             not side
-            or int(side.get("generation", -1)) != int(generation)
+            or int(side.get("generation", -1)) < int(generation)
             or int(side.get("dim", -1)) != int(dim)
             or side.get("location") != location
             or side.get("schema") != _schema_key()
         ):
             return None
         store = cls(dim, config, path=path, location=location, sidecar=side)
+        store.saved_generation = int(side["generation"])
         if len(store) != int(side.get("count", -1)):
             logger.info(
                 "Milvus collection %s holds %d rows, not %s", store.collection, len(store), side.get("count")
