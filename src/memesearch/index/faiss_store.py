@@ -285,6 +285,7 @@ class FaissVectorStore:
             "dead": sorted(self.dead),
         }
         atomic_write_text(path.with_suffix(path.suffix + ".json"), json.dumps(side))
+        self.saved_generation = int(generation)
 
     def can_filter(self, where: RowFilter) -> bool:
         """Never: filters are resolved in SQLite (``Index.rowids_where``), not here."""

@@ -479,6 +479,7 @@ class MilvusVectorStore:
             "schema": _schema_key(),
         }
         atomic_write_text(Path(path), json.dumps(side))
+        self.saved_generation = int(side["generation"])
 
     def close(self) -> None:
         if self._client is not None:

@@ -211,8 +211,8 @@ def open_field_stores(
             for f in fields:
                 out[f], changed[f] = open_field_store(root, spec, f, dim, config, store, readonly=readonly)
         if not readonly:
-            for f, vs in out.items():
-                if changed[f] or store.legacy:
+            for f, vs in out.items():  # every store must record the generation the drop records
+                if changed[f] or store.legacy or getattr(vs, "saved_generation", None) != gen:
                     vs.save(vector_path(root, spec, f), gen)
             settle(out, store, gen)
     except BaseException:
