@@ -35,7 +35,7 @@ from memesearch.index.milvus_store import MilvusVectorStore
 root, store, point = sys.argv[1], sys.argv[2], sys.argv[3]
 idx = Index.create(root, model="tiny-clip:0", ocr=False, vector_store=store)
 rng = np.random.default_rng(0)
-v = rng.standard_normal((%(n)d, idx.dim)).astype(np.float32)
+v = rng.standard_normal((N_ITEMS, idx.dim)).astype(np.float32)
 v /= np.linalg.norm(v, axis=1, keepdims=True)
 idx.insert_vectors(v[:20], chunk=10)
 
@@ -62,7 +62,7 @@ cls.save = save
 vf.drop_saved = drop
 idx.insert_vectors(v[20:], chunk=10)
 print("finished", flush=True)
-""" % {"n": N}
+""".replace("N_ITEMS", str(N))
 
 
 def _vectors(dim: int) -> np.ndarray:

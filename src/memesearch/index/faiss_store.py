@@ -1,17 +1,18 @@
 """The FAISS :class:`~memesearch.index.vector_store.VectorStore` (the embedded default): exact below a size
 threshold, HNSW above.
 
-The SQLite database is the source of truth (it stores every vector); the FAISS file is a fast copy of
-it that can always be rebuilt. Each saved FAISS file records the database *generation* it reflects, so
-an index opened after a crash (FAISS file older or newer than the database) is rebuilt from SQLite
-instead of silently serving stale vectors.
+The saved FAISS file is the only copy at rest of the vectors it holds: SQLite keeps a batch's vectors
+only until the file is saved (:mod:`memesearch.index.vector_copies`). Both index kinds store the vectors
+uncompressed, so they can be reconstructed exactly. Each saved file records the database *generation* it
+reflects; an index opened after a crash (file older than the database) adds the vectors SQLite still holds
+and removes what it no longer has, instead of silently serving stale vectors.
 
 Vectors are unit length and compared by inner product (= cosine). Ids are SQLite rowids (int64).
 
 * ``exact`` (``IndexIDMap2(IndexFlatIP)``): exact search, supports removal.
 * ``hnsw`` (``IndexIDMap2(IndexHNSWFlat(d, M, METRIC_INNER_PRODUCT))``): approximate; HNSW graphs do not
   support removal, so removed ids are kept in a tombstone set, filtered out of results, and the graph is
-  rebuilt from SQLite when more than ``rebuild_fraction`` of it is dead.
+  rebuilt from its own live vectors when more than ``rebuild_fraction`` of it is dead.
 
 Parameters (``exact_below``, ``hnsw_m``, ``ef_construction``, ``ef_search``) are recorded in index.json.
 """

@@ -209,12 +209,9 @@ class Index:
                 if self._dirty and not self.readonly:
                     self.flush()
             finally:
-                self._close_stores()
+                for vs in self._vectors.values():
+                    vs.close()
                 self.store.close()
-
-    def _close_stores(self) -> None:
-        for vs in self._vectors.values():
-            vs.close()
 
     def __enter__(self) -> Index:
         return self
@@ -225,9 +222,6 @@ class Index:
     def __len__(self) -> int:
         return self.store.count()
 
-    def _vector_path(self, name: str) -> Path:
-        return vector_path(self.root, self.config.vector_store, name)
-
     def flush(self, *, force: bool = False) -> None:
         """Save every vector store for the current database generation (atomic) when anything changed
         since the last save (or ``force``), then drop the SQLite copies of the vectors they now hold."""
@@ -236,7 +230,7 @@ class Index:
                 return
             gen = self.store.generation
             for name, vs in self._vectors.items():
-                vs.save(self._vector_path(name), gen)
+                vs.save(vector_path(self.root, self.config.vector_store, name), gen)
             self._dirty = False
             settle(self._vectors, self.store, gen)  # the saved stores now hold the only copy
 

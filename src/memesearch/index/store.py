@@ -39,8 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from memesearch.data.records import OCRLine, context_passage
-from memesearch.index.records import IndexedItem
+from memesearch.index.records import IndexedItem, item_from_row, item_text
 
 SCHEMA_VERSION = 2  # 2: vectors in pending_vectors until saved, not in items
 
@@ -276,7 +275,7 @@ class Store:
                 paths = self._paths_for(chunk)
                 emos = self._emotions_for(chunk)
                 for row in rows:
-                    out[int(row[0])] = _row_to_item(
+                    out[int(row[0])] = item_from_row(
                         row, paths.get(int(row[0]), []), emos.get(int(row[0]), [])
                     )
         return out
@@ -579,50 +578,3 @@ class Store:
     def all_paths(self) -> list[str]:
         with self._lock:
             return [str(r[0]) for r in self.conn.execute("SELECT path FROM paths").fetchall()]
-
-
-def item_text(captions: Sequence[str], ocr: Sequence[dict[str, Any]] | None) -> str:
-    """The passage the text and lexical branches see: :func:`memesearch.data.records.context_texts`
-    (captions, then the OCR lines) joined by newlines."""
-    return context_passage(captions, [str(o.get("text", "")) for o in ocr or []])
-
-
-def _row_to_item(row: Sequence[Any], paths: list[str], emotions: list[tuple[str, float]]) -> IndexedItem:
-    (
-        _,
-        item_id,
-        sha,
-        media,
-        width,
-        height,
-        frames,
-        phash,
-        dup,
-        ocr,
-        captions,
-        source,
-        meta,
-        added,
-        stored,
-    ) = row
-    meta_d = json.loads(meta) if meta else {}
-    all_paths = list(paths)
-    if stored and stored not in all_paths:
-        all_paths.append(stored)
-    return IndexedItem(
-        id=str(item_id),
-        sha256=str(sha),
-        media=str(media),
-        paths=all_paths,
-        width=int(width),
-        height=int(height),
-        frames=int(frames),
-        phash=str(phash),
-        duplicate_of=None if dup is None else str(dup),
-        ocr=None if ocr is None else [OCRLine.from_dict(o) for o in json.loads(ocr)],
-        captions=list(json.loads(captions)),
-        emotions=emotions,
-        source=None if source is None else str(source),
-        meta=meta_d,
-        added_at=float(added),
-    )
