@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from memesearch.errors import ConfigError
+from memesearch.index import vector_fields as vf
 from memesearch.index.config import INDEX_FORMAT, INDEX_FORMAT_VERSION, IndexConfig, encoder_signature
 from memesearch.index.info import (
     EncoderMismatchError,
@@ -54,13 +55,7 @@ from memesearch.index.info import (
 )
 from memesearch.index.records import IndexedItem, NewItem, PathStamp
 from memesearch.index.store import Store
-from memesearch.index.vector_fields import (
-    keeps_fields,
-    new_item_fields,
-    open_field_stores,
-    settle,
-    vector_path,
-)
+from memesearch.index.vector_fields import keeps_fields, new_item_fields, vector_path
 from memesearch.index.vector_store import RowFields, RowFilter, VectorStore
 from memesearch.utils.io import atomic_write_bytes, atomic_write_json, progress_bar
 
@@ -88,14 +83,9 @@ class Index:
         self.store = Store(root / "meta.sqlite", readonly=readonly)
         self.dim = int(encoder.dim)
         try:
-            self._vectors: dict[str, VectorStore] = open_field_stores(
-                root,
-                config.vector_store,
-                VECTOR_FIELDS,
-                self.dim,
-                config.vectors,
-                self.store,
-                readonly=readonly,
+            spec, fields = config.vector_store, VECTOR_FIELDS
+            self._vectors: dict[str, VectorStore] = vf.open_field_stores(
+                root, spec, fields, self.dim, config.vectors, self.store, readonly=readonly
             )
         except BaseException:
             self.store.close()
@@ -232,7 +222,7 @@ class Index:
             for name, vs in self._vectors.items():
                 vs.save(vector_path(self.root, self.config.vector_store, name), gen)
             self._dirty = False
-            settle(self._vectors, self.store, gen)  # the saved stores now hold the only copy
+            vf.settle(self._vectors, self.store, gen)  # the saved stores now hold the only copy
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Index]:
