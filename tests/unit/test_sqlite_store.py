@@ -9,6 +9,7 @@ import numpy as np
 from memesearch.data.records import OCRLine
 from memesearch.index.records import IndexedItem
 from memesearch.index.store import Store
+from memesearch.index.vector_copies import unsaved_vectors
 
 
 def item(n: int, **kw: object) -> IndexedItem:
@@ -54,10 +55,10 @@ def test_store_round_trip_and_reopen(tmp_path: Path) -> None:
     assert store.cache_get_many(["k1", "k2"], "ocr", "v1") == {"k1": b"[]"}
     img = {
         int(i): vec
-        for ids, vecs in store.iter_vectors("image_vec", 4)
+        for ids, vecs in unsaved_vectors(store, "image", 4)
         for i, vec in zip(ids, vecs, strict=True)
     }
-    txt = [int(i) for ids, _ in store.iter_vectors("text_vec", 4) for i in ids]
+    txt = [int(i) for ids, _ in unsaved_vectors(store, "text", 4) for i in ids]
     assert np.array_equal(img[b], v[2]) and txt == [a]
     rowids, hashes = store.all_phashes()
     assert dict(zip(rowids.tolist(), hashes.tolist(), strict=True)) == {a: 1, b: 2}

@@ -203,3 +203,33 @@ def test_unknown_backend_names_the_valid_ones() -> None:
         parse_store_spec("faiss:/somewhere")
     with pytest.raises(ConfigError, match="MEMESEARCH_MILVUS_TOKEN"):
         parse_store_spec("milvus:http://root:secret@127.0.0.1:19530")
+
+
+def test_reconcile_adds_once_removes_extras_and_replaces_a_reused_rowid(
+    tmp_path: Path, store_spec: tuple[str, VectorConfig]
+) -> None:
+    """What opening an index after a crash does to a saved store (issue 11: SQLite holds only the vectors
+    not yet dropped): pending vectors already in the store are not added twice (an HNSW graph would keep
+    both), ids the database lost are removed, a rowid reused for other content gets its new vector."""
+    from memesearch.index.store import Store
+    from memesearch.index.vector_fields import reconcile
+
+    backend, cfg = store_spec
+    rng = np.random.default_rng(5)
+    store = Store(tmp_path / "meta.sqlite")
+    vecs = unit(rng, 10)
+    with store.transaction() as conn:
+        rows, _ = Store.insert_vector_rows(conn, vecs, media="image", source=None, added_at=1.0)
+    ids = np.array(rows, dtype=np.int64)
+    vs = new_vector_store(backend, DIM, cfg, tmp_path / f"image.{backend}")
+    vs.add(ids[:8], vecs[:8])
+    vs.remove([int(ids[2])])
+    vs.add(ids[2:3], unit(rng, 1))  # the old content of a rowid the database reused
+    vs.add(np.array([999]), unit(rng, 1))  # a row the database no longer has
+    assert reconcile(vs, store, "image", DIM)
+    assert len(vs) == 10 and vs.ids().tolist() == ids.tolist()
+    assert np.array_equal(vs.reconstruct(ids), vecs)
+    assert vs.search(vecs[2:3], 1)[1].tolist() == [[int(ids[2])]]
+    assert not reconcile(vs, store, "image", DIM)  # in step: nothing to do
+    vs.close()
+    store.close()

@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
         read_index_info,
     )
     from memesearch.index.records import IndexedItem, NewItem, PathStamp
+    from memesearch.index.vector_copies import LostVectorsError
     from memesearch.index.vector_store import VectorStore
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "IndexLockedError",
     "IndexNotFoundError",
     "IndexedItem",
+    "LostVectorsError",
     "NewItem",
     "PathStamp",
     "VectorStore",
@@ -52,6 +54,7 @@ __getattr__, __dir__ = lazy_api(
         "IndexedItem": "memesearch.index.records",
         "NewItem": "memesearch.index.records",
         "PathStamp": "memesearch.index.records",
+        "LostVectorsError": "memesearch.index.vector_copies",
         "VectorStore": "memesearch.index.vector_store",
     },
     globals(),

@@ -1,17 +1,18 @@
 """The FAISS :class:`~memesearch.index.vector_store.VectorStore` (the embedded default): exact below a size
 threshold, HNSW above.
 
-The SQLite database is the source of truth (it stores every vector); the FAISS file is a fast copy of
-it that can always be rebuilt. Each saved FAISS file records the database *generation* it reflects, so
-an index opened after a crash (FAISS file older or newer than the database) is rebuilt from SQLite
-instead of silently serving stale vectors.
+The saved FAISS file is the only copy at rest of the vectors it holds: SQLite keeps a batch's vectors
+only until the file is saved (:mod:`memesearch.index.vector_copies`). Both index kinds store the vectors
+uncompressed, so they can be reconstructed exactly. Each saved file records the database *generation* it
+reflects; an index opened after a crash (file older than the database) adds the vectors SQLite still holds
+and removes what it no longer has, instead of silently serving stale vectors.
 
 Vectors are unit length and compared by inner product (= cosine). Ids are SQLite rowids (int64).
 
 * ``exact`` (``IndexIDMap2(IndexFlatIP)``): exact search, supports removal.
 * ``hnsw`` (``IndexIDMap2(IndexHNSWFlat(d, M, METRIC_INNER_PRODUCT))``): approximate; HNSW graphs do not
   support removal, so removed ids are kept in a tombstone set, filtered out of results, and the graph is
-  rebuilt from SQLite when more than ``rebuild_fraction`` of it is dead.
+  rebuilt from its own live vectors when more than ``rebuild_fraction`` of it is dead.
 
 Parameters (``exact_below``, ``hnsw_m``, ``ef_construction``, ``ef_search``) are recorded in index.json.
 """
@@ -101,6 +102,7 @@ class FaissVectorStore:
         self.dead: set[int] = set()
         self._index = self._new("exact")
         self._ids: np.ndarray | None = None  # sorted live ids, cached for contains()
+        self.saved_generation: int | None = None  # the generation recorded by the file it was loaded from
 
     # ---- construction ----------------------------------------------------------------------
     def _new(self, kind: str) -> Any:
@@ -284,6 +286,7 @@ class FaissVectorStore:
             "dead": sorted(self.dead),
         }
         atomic_write_text(path.with_suffix(path.suffix + ".json"), json.dumps(side))
+        self.saved_generation = int(generation)
 
     def can_filter(self, where: RowFilter) -> bool:
         """Never: filters are resolved in SQLite (``Index.rowids_where``), not here."""
@@ -296,13 +299,14 @@ class FaissVectorStore:
     def load(
         cls, path: str | Path, dim: int, config: VectorConfig, generation: int, *, location: str | None = None
     ) -> FaissVectorStore | None:
-        """The saved index when it reflects ``generation``; None when absent, stale or unreadable."""
+        """The saved index when it records ``generation`` or a later one; None when absent, older or
+        unreadable."""
         faiss = _faiss()
         path = Path(path)
         side_path = path.with_suffix(path.suffix + ".json")
         try:
             side = json.loads(side_path.read_text(encoding="utf-8"))
-            if int(side["generation"]) != int(generation) or int(side["dim"]) != int(dim):
+            if int(side["generation"]) < int(generation) or int(side["dim"]) != int(dim):
                 return None
             index = faiss.read_index(str(path))
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
@@ -314,6 +318,7 @@ class FaissVectorStore:
         out._index = index
         out.kind = str(side["kind"])
         out.dead = {int(i) for i in side.get("dead", [])}
+        out.saved_generation = int(side["generation"])
         if out.kind == "hnsw":
             out._set_ef(config.ef_search)
         return out

@@ -8,7 +8,7 @@ ingest pipeline (:mod:`memesearch.ingest`) does, and hands it finished :class:`N
 Layout of ``DIR``::
 
     index.json          format, memesearch version, encoder (name, config, signature), settings, versions
-    meta.sqlite         items, paths, emotions, enrichment cache (the source of truth, vectors included)
+    meta.sqlite         items, paths, emotions, enrichment cache, and the vectors not saved in vectors/ yet
     vectors/image.faiss item embeddings (query -> image branch), + .json sidecar (generation, kind)
     vectors/text.faiss  caption/OCR passage embeddings (query -> text branch)
                         (``--store milvus``: vectors/milvus.db, the milvus-lite database, and a sidecar
@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from memesearch.errors import ConfigError
+from memesearch.index import vector_fields as vf
 from memesearch.index.config import INDEX_FORMAT, INDEX_FORMAT_VERSION, IndexConfig, encoder_signature
 from memesearch.index.info import (
     EncoderMismatchError,
@@ -54,14 +55,14 @@ from memesearch.index.info import (
 )
 from memesearch.index.records import IndexedItem, NewItem, PathStamp
 from memesearch.index.store import Store
-from memesearch.index.vector_fields import keeps_fields, new_item_fields, open_field_store, vector_path
+from memesearch.index.vector_fields import keeps_fields, new_item_fields, vector_path
 from memesearch.index.vector_store import RowFields, RowFilter, VectorStore
 from memesearch.utils.io import atomic_write_bytes, atomic_write_json, progress_bar
 
 logger = logging.getLogger(__name__)
 
 #: The embedded fields, each with its own vector store: ``image`` (every item) and ``text`` (items with
-#: context text). Their SQLite columns are ``image_vec`` and ``text_vec``.
+#: context text). Until saved, their vectors wait in SQLite (``pending_vectors.image_vec``/``text_vec``).
 VECTOR_FIELDS: tuple[str, ...] = ("image", "text")
 
 
@@ -81,14 +82,12 @@ class Index:
         self._lock = threading.RLock()
         self.store = Store(root / "meta.sqlite", readonly=readonly)
         self.dim = int(encoder.dim)
-        self._vectors: dict[str, VectorStore] = {}
         try:
-            for f in VECTOR_FIELDS:
-                self._vectors[f] = open_field_store(
-                    root, config.vector_store, f, self.dim, config.vectors, self.store, readonly=readonly
-                )
+            spec, fields = config.vector_store, VECTOR_FIELDS
+            self._vectors: dict[str, VectorStore] = vf.open_field_stores(
+                root, spec, fields, self.dim, config.vectors, self.store, readonly=readonly
+            )
         except BaseException:
-            self._close_stores()
             self.store.close()
             raise
         self._dirty = False
@@ -200,12 +199,9 @@ class Index:
                 if self._dirty and not self.readonly:
                     self.flush()
             finally:
-                self._close_stores()
+                for vs in self._vectors.values():
+                    vs.close()
                 self.store.close()
-
-    def _close_stores(self) -> None:
-        for vs in self._vectors.values():
-            vs.close()
 
     def __enter__(self) -> Index:
         return self
@@ -216,19 +212,17 @@ class Index:
     def __len__(self) -> int:
         return self.store.count()
 
-    def _vector_path(self, name: str) -> Path:
-        return vector_path(self.root, self.config.vector_store, name)
-
     def flush(self, *, force: bool = False) -> None:
         """Save every vector store for the current database generation (atomic) when anything changed
-        since the last save (or ``force``)."""
+        since the last save (or ``force``), then drop the SQLite copies of the vectors they now hold."""
         with self._lock:
             if not (self._dirty or force):
                 return
             gen = self.store.generation
             for name, vs in self._vectors.items():
-                vs.save(self._vector_path(name), gen)
+                vs.save(vector_path(self.root, self.config.vector_store, name), gen)
             self._dirty = False
+            vf.settle(self._vectors, self.store, gen)  # the saved stores now hold the only copy
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Index]:

@@ -4,25 +4,27 @@
 
 What lives where
 ----------------
-SQLite (``meta.sqlite``) stays the source of truth: items, paths, OCR, captions, emotions, the enrichment
-cache *and every vector*. Milvus holds what search reads fast: per vector field (``image``, ``text``) one
-collection of rows ``(id = SQLite rowid, vec, media, source, emotion_<word> flags)``. Lexical search,
-explanations and results are read from SQLite.
+SQLite (``meta.sqlite``) holds items, paths, OCR, captions, emotions, the enrichment cache, and the
+vectors of a batch until the stores saved them. Milvus holds what search reads fast, and once saved the
+only copy of the vectors: per vector field (``image``, ``text``) one collection of rows ``(id = SQLite
+rowid, vec, media, source, emotion_<word> flags)``. Lexical search, explanations and results are read
+from SQLite.
 
 The consistency rule
 --------------------
-Every write goes to SQLite first (one transaction, which bumps the database *generation*), then to Milvus
-(upsert / delete, durable as soon as the call returns). :meth:`MilvusVectorStore.save` writes a sidecar
-``vectors/<field>.milvus`` (JSON: generation, collection, URI, kind, dim, schema) the way the FAISS store
-writes ``<field>.faiss.json``. When the index opens, a sidecar whose generation equals the database's
-means the collection is the database's copy. In any other case — ``kill -9`` between the SQLite commit and
-the Milvus write, a process killed before it saved the sidecar, a Milvus call that failed (the sidecar
-then records generation -1) — ``load`` returns None and the index calls :meth:`MilvusVectorStore.rebuild`
-with every vector from SQLite. ``rebuild`` reads the collection back and writes only the difference
-(missing or changed rows upserted, extra rows deleted): a repair reads the collection, it does not
-re-insert it. A read-only open of a *server* collection does not repair (a writer may be mid-batch): it
-searches the collection as it is and logs why; milvus-lite allows one process per file, so there a
-read-only open repairs too.
+Every write goes to SQLite first (one transaction, which bumps the database *generation* and keeps the
+batch's vectors), then to Milvus (upsert / delete, durable as soon as the call returns).
+:meth:`MilvusVectorStore.save` flushes and writes a sidecar ``vectors/<field>.milvus`` (JSON: generation,
+collection, URI, kind, dim, schema, count) the way the FAISS store writes ``<field>.faiss.json``; then the
+index drops its SQLite copies of the vectors. When the index opens, a sidecar at the database's generation
+with no vectors pending in SQLite means the collection is the database's copy. Otherwise — ``kill -9``
+between the SQLite commit and the Milvus write, a process killed before it saved the sidecar or before it
+dropped the copies — the index adds the pending vectors the collection lacks (or holds differently) and
+deletes the rows SQLite no longer has (:func:`memesearch.index.vector_fields.reconcile`); a sidecar that
+does not match the collection (another row count, generation -1 after a failed call) reattaches to the
+collection and does the same. A read-only open of a *server* collection does not repair (a writer may be
+mid-batch): it searches the collection as it is and logs why; milvus-lite allows one process per file, so
+there a read-only open repairs too (in memory of the collection, without saving or dropping anything).
 
 Index and filters
 -----------------
@@ -120,6 +122,7 @@ class MilvusVectorStore:
         else:  # a server is shared: a name no other index uses
             self.collection = f"memesearch_{uuid.uuid4().hex[:12]}_{field}"
         self.broken = False  # a write failed: the next save marks the sidecar stale
+        self.saved_generation: int | None = None  # what the sidecar it was loaded from records
         self.lite = not is_remote(self.uri)
         self._pending = 0  # rows written since the last flush (milvus-lite only)
         self._client = connect(location, self.path.parent / LITE_FILE)
@@ -478,6 +481,7 @@ class MilvusVectorStore:
             "schema": _schema_key(),
         }
         atomic_write_text(Path(path), json.dumps(side))
+        self.saved_generation = -1 if self.broken else int(generation)
 
     def close(self) -> None:
         if self._client is not None:
@@ -488,19 +492,20 @@ class MilvusVectorStore:
     def load(
         cls, path: str | Path, dim: int, config: VectorConfig, generation: int, *, location: str | None = None
     ) -> MilvusVectorStore | None:
-        """The collection when the sidecar at ``path`` says it reflects ``generation`` (and holds the
-        recorded row count); None when absent, stale, unreadable or of another schema."""
+        """The collection when the sidecar at ``path`` records ``generation`` or a later one (and the
+        collection holds the recorded row count); None when absent, older, unreadable or of another schema."""
         path = Path(path)
         side = _read_sidecar(path)
         if (
             not side
-            or int(side.get("generation", -1)) != int(generation)
+            or int(side.get("generation", -1)) < int(generation)
             or int(side.get("dim", -1)) != int(dim)
             or side.get("location") != location
             or side.get("schema") != _schema_key()
         ):
             return None
         store = cls(dim, config, path=path, location=location, sidecar=side)
+        store.saved_generation = int(side["generation"])
         if len(store) != int(side.get("count", -1)):
             logger.info(
                 "Milvus collection %s holds %d rows, not %s", store.collection, len(store), side.get("count")

@@ -5,10 +5,12 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from memesearch.data.records import OCRLine, ReadContext
+from memesearch.data.records import OCRLine, ReadContext, context_passage
 
 
 @dataclass
@@ -87,3 +89,51 @@ class NewItem:
     paths: list[PathStamp] = field(default_factory=list)
     stored_path: str | None = None
     cache: list[tuple[str, str, str, bytes]] = field(default_factory=list)
+
+
+def item_text(captions: Sequence[str], ocr: Sequence[dict[str, Any]] | None) -> str:
+    """The passage the text and lexical branches see: :func:`memesearch.data.records.context_texts`
+    (captions, then the OCR lines) joined by newlines."""
+    return context_passage(captions, [str(o.get("text", "")) for o in ocr or []])
+
+
+def item_from_row(row: Sequence[Any], paths: list[str], emotions: list[tuple[str, float]]) -> IndexedItem:
+    """An item from a row of ``items`` (``store._ITEM_COLUMNS``), its paths and its emotions."""
+    (
+        _,
+        item_id,
+        sha,
+        media,
+        width,
+        height,
+        frames,
+        phash,
+        dup,
+        ocr,
+        captions,
+        source,
+        meta,
+        added,
+        stored,
+    ) = row
+    meta_d = json.loads(meta) if meta else {}
+    all_paths = list(paths)
+    if stored and stored not in all_paths:
+        all_paths.append(stored)
+    return IndexedItem(
+        id=str(item_id),
+        sha256=str(sha),
+        media=str(media),
+        paths=all_paths,
+        width=int(width),
+        height=int(height),
+        frames=int(frames),
+        phash=str(phash),
+        duplicate_of=None if dup is None else str(dup),
+        ocr=None if ocr is None else [OCRLine.from_dict(o) for o in json.loads(ocr)],
+        captions=list(json.loads(captions)),
+        emotions=emotions,
+        source=None if source is None else str(source),
+        meta=meta_d,
+        added_at=float(added),
+    )

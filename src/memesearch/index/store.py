@@ -1,20 +1,28 @@
 """SQLite metadata store of an index (WAL mode): items, the paths they were found at, enrichment cache.
 
-The database is the index's source of truth: every item row carries its vectors, so the FAISS files
-can be rebuilt from it at any time. Every ingest batch is one transaction that also bumps
-``generation``; a crash (even ``kill -9``) therefore leaves either the whole batch or none of it.
+The database is the source of truth for everything except saved vectors: each vector lives in SQLite
+only until the vector store has durably saved it (:mod:`memesearch.index.vector_copies`), so a vector is
+stored once at rest, not twice. Every ingest batch is one transaction that also bumps ``generation`` and
+writes the batch's vectors into ``pending_vectors``; a crash (even ``kill -9``) therefore leaves either the
+whole batch or none of it, and the vectors of every committed item are either in the saved vector store
+or still in ``pending_vectors``.
 
 Tables:
 
-* ``items`` — one row per distinct content (``rowid`` is the FAISS id; ``id`` = sha256[:16]);
+* ``items`` — one row per distinct content (``rowid`` is the vector-store id; ``id`` = sha256[:16]);
+  an index written before issue 11 also has ``image_vec``/``text_vec`` columns here, moved out on its
+  first writable open (:func:`memesearch.index.vector_copies.migrate_legacy`);
+* ``pending_vectors`` — the vectors of items written since the vector stores last saved (emptied after
+  each save);
 * ``paths`` — every file path seen, with size and mtime (unchanged files are skipped on re-runs);
 * ``emotions`` — (item, emotion, score), indexed for filters;
-* ``cache`` — enrichment results per (sha256, stage, version): a re-run or a re-add never recomputes OCR,
-  emotions or embeddings for content it has seen before, even after the item was removed;
-* ``kv`` — generation counter and other small values.
+* ``cache`` — enrichment results per (sha256, stage, version): a re-run or a re-add never recomputes OCR
+  or emotions for content it has seen before, even after the item was removed;
+* ``kv`` — generation counter and other small values (``vectors_dropped``: the generation up to which
+  SQLite dropped its vector copies).
 * ``text_log`` — every live item's passage (captions, then OCR) and one tombstone per removed item, in
   write order: the lexical branch follows it (:meth:`Store.text_changes`) instead of re-reading the items
-  (whose rows carry the vector blobs) after every write.
+  after every write.
 """
 
 from __future__ import annotations
@@ -31,10 +39,9 @@ from typing import Any
 
 import numpy as np
 
-from memesearch.data.records import OCRLine, context_passage
-from memesearch.index.records import IndexedItem
+from memesearch.index.records import IndexedItem, item_from_row, item_text
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: vectors in pending_vectors until saved, not in items
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -52,8 +59,11 @@ CREATE TABLE IF NOT EXISTS items (
     source TEXT,
     meta TEXT NOT NULL DEFAULT '{}',
     added_at REAL NOT NULL,
-    stored_path TEXT,
-    image_vec BLOB NOT NULL,
+    stored_path TEXT
+);
+CREATE TABLE IF NOT EXISTS pending_vectors (
+    item_rowid INTEGER PRIMARY KEY,
+    image_vec BLOB,
     text_vec BLOB
 );
 CREATE INDEX IF NOT EXISTS items_media ON items(media);
@@ -117,6 +127,9 @@ class Store:
             self.conn = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
         else:
             self.conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            if not self.conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall():
+                # a new database: free pages (vectors dropped after a save) can be given back to the disk
+                self.conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.executescript(_SCHEMA)
@@ -125,6 +138,8 @@ class Store:
             if self.get_kv("text_log") is None:
                 self._fill_text_log()
         self.conn.execute("PRAGMA busy_timeout=10000")
+        #: an index from before issue 11: its vectors are columns of ``items`` (until migrated)
+        self.legacy = any(r[1] == "image_vec" for r in self.conn.execute("PRAGMA table_info(items)"))
 
     def close(self) -> None:
         with self._lock:
@@ -147,6 +162,18 @@ class Store:
             except BaseException:
                 self.conn.execute("ROLLBACK")
                 raise
+
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction: every read inside sees the same committed state (WAL snapshot), taken
+        when the block starts; writes of other processes committed meanwhile stay invisible to it."""
+        with self._lock:
+            self.conn.execute("BEGIN")
+            try:
+                self.conn.execute("SELECT value FROM kv WHERE key='generation'").fetchall()
+                yield self.conn
+            finally:
+                self.conn.execute("COMMIT")
 
     # ---- the passage log (what the lexical branch follows) ---------------------------------------
     def _fill_text_log(self) -> None:
@@ -248,7 +275,7 @@ class Store:
                 paths = self._paths_for(chunk)
                 emos = self._emotions_for(chunk)
                 for row in rows:
-                    out[int(row[0])] = _row_to_item(
+                    out[int(row[0])] = item_from_row(
                         row, paths.get(int(row[0]), []), emos.get(int(row[0]), [])
                     )
         return out
@@ -276,27 +303,6 @@ class Store:
         with self._lock:
             row = self.conn.execute("SELECT stored_path FROM items WHERE rowid=?", (rowid,)).fetchone()
         return None if row is None or row[0] is None else str(row[0])
-
-    def iter_vectors(
-        self, column: str, dim: int, batch: int = 20_000
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """``(rowids, vectors)`` chunks of every item with a non-null ``column`` (image_vec/text_vec)."""
-        if column not in ("image_vec", "text_vec"):
-            raise ValueError(column)
-        last = -1
-        while True:
-            with self._lock:
-                rows = self.conn.execute(
-                    f"SELECT rowid, {column} FROM items WHERE rowid > ? AND {column} IS NOT NULL "
-                    "ORDER BY rowid LIMIT ?",
-                    (last, batch),
-                ).fetchall()
-            if not rows:
-                return
-            ids = np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
-            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
-            last = int(ids[-1])
-            yield ids, vecs
 
     def filter_fields(self, rowids: Sequence[int]) -> dict[int, tuple[str, str | None, tuple[str, ...]]]:
         """``rowid -> (media, source, emotion words)`` of the items ``rowids`` (what a vector store that
@@ -456,8 +462,8 @@ class Store:
     ) -> int:
         cur = conn.execute(
             "INSERT INTO items(id, sha256, media, width, height, frames, phash, duplicate_of, ocr, captions, "
-            "source, meta, added_at, stored_path, image_vec, text_vec) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "source, meta, added_at, stored_path) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 item.id,
                 item.sha256,
@@ -473,11 +479,13 @@ class Store:
                 json.dumps(item.meta, ensure_ascii=False, default=str),
                 item.added_at or time.time(),
                 stored_path,
-                vec_to_blob(image_vec),
-                vec_to_blob(text_vec),
             ),
         )
         rowid = int(cur.lastrowid or 0)
+        conn.execute(
+            "INSERT OR REPLACE INTO pending_vectors(item_rowid, image_vec, text_vec) VALUES (?, ?, ?)",
+            (rowid, vec_to_blob(image_vec), vec_to_blob(text_vec)),
+        )
         passage = item.passage
         if passage:
             conn.execute("INSERT INTO text_log(item_rowid, passage) VALUES (?, ?)", (rowid, passage))
@@ -510,6 +518,7 @@ class Store:
                 chunk,
             )
             conn.execute(f"DELETE FROM items WHERE rowid IN ({marks})", chunk)
+            conn.execute(f"DELETE FROM pending_vectors WHERE item_rowid IN ({marks})", chunk)
             # the log keeps live passages and one tombstone per removed item (rowids can be reused)
             conn.execute(f"DELETE FROM text_log WHERE item_rowid IN ({marks})", chunk)
             tombstones = [(r,) for r in chunk]
@@ -549,12 +558,12 @@ class Store:
         rows = list(range(first, first + len(vectors)))
         shas = [hashlib.sha256(v.tobytes()).hexdigest() for v in vectors]
         conn.executemany(
-            "INSERT INTO items(rowid, id, sha256, media, added_at, source, image_vec) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (r, h[:16], h, media, added_at, source, v.tobytes())
-                for r, h, v in zip(rows, shas, vectors, strict=True)
-            ],
+            "INSERT INTO items(rowid, id, sha256, media, added_at, source) VALUES (?, ?, ?, ?, ?, ?)",
+            [(r, h[:16], h, media, added_at, source) for r, h in zip(rows, shas, strict=True)],
+        )
+        conn.executemany(
+            "INSERT OR REPLACE INTO pending_vectors(item_rowid, image_vec) VALUES (?, ?)",
+            [(r, v.tobytes()) for r, v in zip(rows, vectors, strict=True)],
         )
         return rows, [h[:16] for h in shas]
 
@@ -569,50 +578,3 @@ class Store:
     def all_paths(self) -> list[str]:
         with self._lock:
             return [str(r[0]) for r in self.conn.execute("SELECT path FROM paths").fetchall()]
-
-
-def item_text(captions: Sequence[str], ocr: Sequence[dict[str, Any]] | None) -> str:
-    """The passage the text and lexical branches see: :func:`memesearch.data.records.context_texts`
-    (captions, then the OCR lines) joined by newlines."""
-    return context_passage(captions, [str(o.get("text", "")) for o in ocr or []])
-
-
-def _row_to_item(row: Sequence[Any], paths: list[str], emotions: list[tuple[str, float]]) -> IndexedItem:
-    (
-        _,
-        item_id,
-        sha,
-        media,
-        width,
-        height,
-        frames,
-        phash,
-        dup,
-        ocr,
-        captions,
-        source,
-        meta,
-        added,
-        stored,
-    ) = row
-    meta_d = json.loads(meta) if meta else {}
-    all_paths = list(paths)
-    if stored and stored not in all_paths:
-        all_paths.append(stored)
-    return IndexedItem(
-        id=str(item_id),
-        sha256=str(sha),
-        media=str(media),
-        paths=all_paths,
-        width=int(width),
-        height=int(height),
-        frames=int(frames),
-        phash=str(phash),
-        duplicate_of=None if dup is None else str(dup),
-        ocr=None if ocr is None else [OCRLine.from_dict(o) for o in json.loads(ocr)],
-        captions=list(json.loads(captions)),
-        emotions=emotions,
-        source=None if source is None else str(source),
-        meta=meta_d,
-        added_at=float(added),
-    )

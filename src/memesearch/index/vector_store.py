@@ -1,12 +1,16 @@
 """The vector-store seam of an index: what every back end (FAISS, Milvus) must do.
 
 An index keeps one vector store per embedded field (``image``: the item embeddings, ``text``: the
-caption/OCR passage embeddings). The SQLite database stays the source of truth — every vector is also
-stored there — so a store only has to be a fast, rebuildable copy:
+caption/OCR passage embeddings). Each vector is stored once at rest: SQLite holds a batch's vectors only
+until the stores saved them (:mod:`memesearch.index.vector_copies`), so a saved store is the source of
+truth for the vectors it holds and must persist them durably:
 
-* ids are SQLite rowids (int64); vectors are unit length and compared by inner product (= cosine);
-* ``save(path, generation)`` records the database generation it reflects; ``load`` returns ``None`` when the
-  saved copy is absent, stale or unreadable, and the index then rebuilds it from SQLite with ``rebuild``;
+* ids are SQLite rowids (int64); vectors are unit length and compared by inner product (= cosine), and
+  :meth:`VectorStore.reconstruct` returns them exactly as added;
+* ``save(path, generation)`` records the database generation it reflects, durably (fsynced) before it
+  returns; ``load(path, dim, config, generation)`` returns the saved copy when it records ``generation`` or
+  a later one (setting ``saved_generation``), ``None`` when it is absent, older or unreadable; the index
+  then brings it in step with SQLite (:mod:`memesearch.index.vector_fields`);
 * a store may also keep each row's filter fields (:class:`RowFields`: media, source, emotions) and answer
   :meth:`VectorStore.search` with a :class:`RowFilter` pushed down (when ``can_filter(where)``: Milvus); one
   that cannot (FAISS) ignores the fields it is given and leaves filtering to the database.
@@ -148,7 +152,8 @@ class VectorStore(Protocol):
         ...
 
     def save(self, path: str | Path, generation: int) -> None:
-        """Persist atomically, recording the database ``generation`` this content reflects."""
+        """Persist atomically and durably, recording the database ``generation`` this content reflects
+        (and setting ``saved_generation``): the index then drops its SQLite copies of these vectors."""
         ...
 
     def close(self) -> None:
@@ -168,7 +173,7 @@ def vector_store_class(spec: str) -> Any:
 def open_vector_store(
     spec: str, path: Path, dim: int, config: VectorConfig, generation: int
 ) -> VectorStore | None:
-    """The saved store at ``path`` when it reflects ``generation``, else None (the caller rebuilds)."""
+    """The saved store at ``path`` when it records ``generation`` or a later one, else None."""
     _, location = parse_store_spec(spec)
     loaded: VectorStore | None = vector_store_class(spec).load(
         path, dim, config, generation, location=location
