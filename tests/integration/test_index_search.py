@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from memesearch.errors import ConfigError, UnknownNameError
-from memesearch.index import EncoderMismatchError, Index, IndexNotFoundError
+from memesearch.index import EncoderMismatchError, Index, IndexNotFoundError, LostVectorsError
 from memesearch.index.faiss_store import VectorConfig
 from memesearch.ingest import add_paths
 from memesearch.models import create_encoder
@@ -158,7 +158,9 @@ def test_reopen_and_encoder_mismatch(tmp_path: Path, encoder, store: str) -> Non
         Index.create(tmp_path / "m", encoder=encoder)
 
 
-def test_stale_vector_files_are_rebuilt_from_the_database(tmp_path: Path, encoder, store: str) -> None:
+def test_stale_vector_files_are_brought_in_step_or_named_when_lost(
+    tmp_path: Path, encoder, store: str
+) -> None:
     make_folder(tmp_path / "m", 6)
     with new_index(tmp_path / "idx", encoder, store) as idx:
         add_paths(idx, [tmp_path / "m"], workers=0)
@@ -166,9 +168,14 @@ def test_stale_vector_files_are_rebuilt_from_the_database(tmp_path: Path, encode
     vectors = tmp_path / "idx" / "vectors"
     side = vectors / ("image.faiss.json" if store == "faiss" else "image.milvus")  # the generation sidecar
     data = json.loads(side.read_text())
-    data["generation"] -= 1  # as if the process died after a commit and before saving the vector store
+    data["generation"] -= 1  # older than the database's last save (say a file restored from a backup)
     side.write_text(json.dumps(data))
-    (vectors / f"text.{store}").write_bytes(b"garbage")
+    (vectors / f"text.{store}").write_bytes(b"garbage")  # no item has text: nothing is lost with it
+    if store == "faiss":  # the saved file is the only copy of the vectors: an error naming it
+        with pytest.raises(LostVectorsError, match=r"image vectors of 6 item.*image\.faiss"):
+            Index.open(tmp_path / "idx", encoder=encoder)
+        return
+    # Milvus keeps its rows itself: the collection is reattached and checked against the database
     with Index.open(tmp_path / "idx", encoder=encoder) as idx:
         assert len(idx.vector_store("image")) == 6
         assert [h.id for h in Searcher(idx).search("circle", k=6).hits] == expected

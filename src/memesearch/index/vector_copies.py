@@ -86,6 +86,15 @@ def live_rowids(store: Store) -> np.ndarray:
     return np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
 
 
+def text_rowids(store: Store) -> np.ndarray:
+    """Rowids of the items with context text (the ones a ``text`` vector store holds), sorted."""
+    with store._lock:
+        rows = store.conn.execute(
+            "SELECT DISTINCT item_rowid FROM text_log WHERE passage IS NOT NULL ORDER BY 1"
+        ).fetchall()
+    return np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
+
+
 def dropped_generation(store: Store) -> int:
     """The generation up to which SQLite dropped its vector copies (0: it holds every vector)."""
     return int(store.get_kv("vectors_dropped") or 0)
@@ -170,6 +179,7 @@ __all__ = [
     "migrate_legacy",
     "pending_rowids",
     "reclaim",
+    "text_rowids",
     "unsaved_all",
     "unsaved_vectors",
 ]

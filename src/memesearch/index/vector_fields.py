@@ -40,6 +40,7 @@ from memesearch.index.vector_copies import (
     lost_message,
     migrate_legacy,
     pending_rowids,
+    text_rowids,
     unsaved_all,
 )
 from memesearch.index.vector_store import (
@@ -124,7 +125,7 @@ def open_field_store(
     if loaded is None:
         vs = new_vector_store(spec, dim, config, path)  # Milvus: reattached to its collection
         if dropped > 0 and len(vs) == 0:
-            live = live_rowids(store)
+            live = live_rowids(store) if field == "image" else text_rowids(store)
             lost = int((~np.isin(live, pending)).sum())
             if lost:
                 vs.close()
