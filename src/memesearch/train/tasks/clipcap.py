@@ -190,8 +190,8 @@ class ClipCapTask(Task):
             keep = np.random.default_rng(0).permutation(len(captions))[: cfg.max_train_captions]
             captions = [captions[i] for i in sorted(keep)]
         if not captions:
-            langs = ", ".join(cfg.captioner.languages)
-            raise ConfigError(f"split {split.name!r} of {cfg.dataset} has no caption in {langs}")
+            wanted = ", ".join(cfg.captioner.languages)
+            raise ConfigError(f"split {split.name!r} of {cfg.dataset} has no caption in {wanted}")
         if self._tokenizer is None:
             self._tokenizer = self._make_tokenizer([text for _, text, _ in captions])
         tokens = encode_captions(
