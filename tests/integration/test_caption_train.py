@@ -219,3 +219,26 @@ def test_decoder_from_a_save_pretrained_folder_offline(
     )
     reloaded = load_captioner(result.run_dir, device="cpu")  # a run with a folder decoder loads on its own
     assert reloaded.config.decoder.source == str(folder)
+
+
+def test_export_and_evaluate_captions(trained: tuple[Path, Any], tmp_path: Path) -> None:
+    """``memesearch export`` of a clipcap run writes a captioner folder with metrics measured through it;
+    ``memesearch evaluate --captions`` reports the same numbers."""
+    from memesearch.cli.main import main
+
+    root, result = trained
+    target = tmp_path / "exported"
+    assert main(["export", str(result.run_dir), "--out", str(target), "--dataset", str(root / "ds")]) == 0
+    metrics = json.loads((target / "metrics.json").read_text(encoding="utf-8"))
+    assert set(metrics["splits"]) == {"val"}  # the splits of the dataset among val, test-seen, test
+    langs = metrics["splits"]["val"]["languages"]
+    assert langs["en"]["exact"] == 1.0 and langs["zh"]["exact"] == 1.0
+    assert langs["en"]["BLEU-1"] == pytest.approx(1.0) and langs["en"]["i2t R@1"] == pytest.approx(1.0)
+    described = json.loads((target / "captioner.json").read_text(encoding="utf-8"))
+    assert described["trained_on"]["which"] == "best" and described["trained_on"]["task"] == "clipcap"
+    out = tmp_path / "report"
+    args = ["evaluate", "--captions", "--dataset", str(root / "ds"), "--split", "val", "--model", str(target)]
+    assert main([*args, "--out", str(out)]) == 0
+    report = json.loads((out / "caption_metrics.json").read_text(encoding="utf-8"))[0]
+    assert report["languages"]["zh"]["CIDEr-D"] == pytest.approx(langs["zh"]["CIDEr-D"])
+    assert "| zh | 4 |" in (out / "caption_metrics.md").read_text(encoding="utf-8")

@@ -6,11 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from memesearch.caption.config import CaptionerConfig, DecoderConfig, MapperConfig, caption_language
+from memesearch.caption.config import CaptionerConfig, DecoderConfig, MapperConfig
 from memesearch.caption.decoder import build_decoder, special_ids, train_tokenizer
 from memesearch.caption.decoding import DecodeConfig
 from memesearch.caption.mapping import build_mapper
 from memesearch.caption.model import ClipCapModel, encode_captions, pad_rows
+from memesearch.data.captions import item_captions
+from memesearch.data.records import Item
 from memesearch.errors import ConfigError
 
 TEXTS = ["grinning face", "嘿嘿", "face with tears of joy", "笑哭了", "red heart", "红心"] * 5
@@ -46,7 +48,15 @@ def test_config_round_trip_and_errors() -> None:
         DecoderConfig(n_embd=10, n_head=3)
     with pytest.raises(ConfigError, match="languages"):
         CaptionerConfig(languages=("en", "en"))
-    assert caption_language("red heart") == "en" and caption_language("红心") == "zh"
+
+
+def test_item_captions_by_language() -> None:
+    item = Item(
+        id="x", captions=["red heart", "红心", "blue"], meta={"generated_captions": [{"text": "blue"}]}
+    )
+    assert item_captions(item, ("en", "zh")) == [("red heart", "en"), ("红心", "zh")]  # script decides
+    tagged = Item(id="y", captions=["ok", "好"], meta={"caption_langs": ["zh", "en"]})
+    assert item_captions(tagged, ("en",)) == [("好", "en")]  # the dataset's own labels win
 
 
 @pytest.mark.parametrize("kind", ["mlp", "transformer"])

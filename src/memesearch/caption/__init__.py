@@ -34,7 +34,6 @@ _API: dict[str, str] = {
     "CaptionerConfig": "memesearch.caption.config",
     "DecoderConfig": "memesearch.caption.config",
     "MapperConfig": "memesearch.caption.config",
-    "caption_language": "memesearch.caption.config",
     "ClipCapModel": "memesearch.caption.model",
     "Caption": "memesearch.caption.decoding",
     "DecodeConfig": "memesearch.caption.decoding",
@@ -54,7 +53,6 @@ __all__ = [
     "DecodeConfig",
     "DecoderConfig",
     "MapperConfig",
-    "caption_language",
     "generate_captions",
     "load_captioner",
     "new_captioner",
@@ -64,6 +62,6 @@ __getattr__, __dir__ = lazy_api(__name__, _API, globals())
 
 if TYPE_CHECKING:  # pragma: no cover
     from memesearch.caption.captioner import BUILTIN, Captioner, load_captioner, new_captioner
-    from memesearch.caption.config import CaptionerConfig, DecoderConfig, MapperConfig, caption_language
+    from memesearch.caption.config import CaptionerConfig, DecoderConfig, MapperConfig
     from memesearch.caption.decoding import Caption, DecodeConfig, generate_captions
     from memesearch.caption.model import ClipCapModel

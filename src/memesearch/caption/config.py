@@ -15,7 +15,6 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -23,18 +22,6 @@ from typing import Any, Literal
 from memesearch.errors import ConfigError
 
 MapperKind = Literal["mlp", "transformer"]
-
-#: CJK ideographs, kana and hangul: a caption holding one is Chinese (or at least not English).
-_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]")
-
-
-def caption_language(text: str) -> str:
-    """``"zh"`` when ``text`` holds a CJK character, else ``"en"`` (the two languages the emoji names use).
-
-    >>> caption_language("grinning face"), caption_language("笑哭了")
-    ('en', 'zh')
-    """
-    return "zh" if _HAN.search(text) else "en"
 
 
 def _bad(key: str, value: Any, expected: str) -> ConfigError:

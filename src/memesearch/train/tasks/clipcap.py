@@ -2,7 +2,7 @@
 
 Samples are (item, caption) pairs of the training split: every given caption of every item, in the
 languages the captioner writes (a caption's language is ``meta["caption_langs"]`` where the dataset says,
-else its script: :func:`~memesearch.caption.config.caption_language`). The image encoder is frozen, so
+else its script: :func:`~memesearch.data.captions.item_captions`). The image encoder is frozen, so
 each image is embedded once per dataset and encoder (:class:`ImageFeatureCache`, kept on disk); only the
 mapping network, the language vectors and (unless ``decoder.freeze``) the decoder train. The loss is the
 mean token cross-entropy over the batch's caption tokens, end tokens included, padding excluded
@@ -35,11 +35,12 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset as TorchDataset
 
 from memesearch.caption.captioner import Captioner, new_captioner
-from memesearch.caption.config import CaptionerConfig, caption_language
+from memesearch.caption.config import CaptionerConfig
 from memesearch.caption.decoder import load_tokenizer, special_ids, train_tokenizer
 from memesearch.caption.decoding import DecodeConfig, generate_captions
 from memesearch.caption.model import ClipCapModel, encode_captions, pad_rows
-from memesearch.data.records import Dataset, Item, Split
+from memesearch.data.captions import item_captions
+from memesearch.data.records import Dataset, Split
 from memesearch.errors import ConfigError, DataFormatError
 from memesearch.train.task import LossOutput, ParamRole, Task, TaskSpec
 from memesearch.train.tasks.image_features import ImageFeatureCache
@@ -79,21 +80,6 @@ class ClipCapTaskConfig:
             )
         if self.val_max_items < 0 or self.eval_batch_size < 1:
             raise ConfigError("task_config.val_max_items must be >= 0 and eval_batch_size >= 1")
-
-
-def item_captions(item: Item, languages: tuple[str, ...]) -> list[tuple[str, str]]:
-    """``(text, language)`` of the item's given captions in ``languages`` (generated ones left out)."""
-    generated = {g.get("text") for g in item.meta.get("generated_captions", []) if isinstance(g, Mapping)}
-    langs = item.meta.get("caption_langs")
-    aligned = isinstance(langs, list) and len(langs) == len(item.captions)
-    out = []
-    for i, text in enumerate(item.captions):
-        if not text or not text.strip() or text in generated:
-            continue
-        lang = str(langs[i]) if aligned else caption_language(text)  # type: ignore[index]
-        if lang in languages:
-            out.append((text.strip(), lang))
-    return out
 
 
 class CaptionPairs(TorchDataset[dict[str, Any]]):
