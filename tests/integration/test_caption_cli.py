@@ -6,46 +6,22 @@ from __future__ import annotations
 import itertools
 import json
 import struct
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from memesearch.caption import new_captioner
-from memesearch.caption.config import CaptionerConfig, DecoderConfig, MapperConfig
-from memesearch.caption.decoder import train_tokenizer
 from memesearch.caption.subtitles import cues_from_json, format_timestamp
 from memesearch.cli.main import main
 from memesearch.data.formats import read_dataset, write_dataset
 from memesearch.data.records import Dataset, Item, Query, Split
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
-def captioner_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An untrained (random, seeded) en/zh captioner on tiny-clip: its captions are noise, but fixed."""
-    torch.manual_seed(0)
-    tok = train_tokenizer(["a red square", "a blue circle", "红色方块", "蓝色圆圈"] * 5, vocab_size=300)
-    cfg = CaptionerConfig(
-        encoder="tiny-clip:0",
-        feature_dim=32,
-        mapper=MapperConfig(prefix_length=2),
-        decoder=DecoderConfig(n_embd=32, n_layer=1, n_head=2, vocab_size=300, dropout=0.0),
-        languages=("en", "zh"),
-        max_caption_tokens=8,
-    )
-    return new_captioner(cfg, tok).save(tmp_path_factory.mktemp("captioner") / "tiny")
+def captioner_dir(tiny_captioner_dir: Path) -> Path:
+    return tiny_captioner_dir
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -78,8 +78,16 @@ class _Ready:
 
 
 def default_enrichers(index: Index) -> list[Enricher]:
-    """The enrichers an index's settings ask for: the emotion tagger when ``emotions`` is on."""
-    return [EmotionEnricher(index.encoder, top_k=index.config.emotion_top_k)] if index.config.emotions else []
+    """The enrichers an index's settings ask for: the captioner when ``captioner`` is set (first, so that
+    emotion tags read its captions too), the emotion tagger when ``emotions`` is on."""
+    out: list[Enricher] = []
+    if index.config.captioner:
+        from memesearch.enrich.caption import CaptionEnricher
+
+        out.append(CaptionEnricher(index.config.captioner))
+    if index.config.emotions:
+        out.append(EmotionEnricher(index.encoder, top_k=index.config.emotion_top_k))
+    return out
 
 
 class Ingestor:
