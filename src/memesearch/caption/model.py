@@ -28,6 +28,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -93,7 +94,9 @@ class ClipCapModel(nn.Module):
     def prefix(self, features: Tensor, lang: Tensor | None = None) -> Tensor:
         """Decoder input vectors before the caption: ``(B, P, D)``."""
         if self.config.normalize_features:
-            features = F.normalize(features, dim=-1)
+            # unit length, then scaled by sqrt(F): coordinates of unit variance, the input scale the
+            # mapper's default initialisation expects (unit vectors alone made it start ~20x too weak)
+            features = F.normalize(features, dim=-1) * math.sqrt(features.shape[-1])
         prefix = self.mapper(features)  # (B, k, D)
         if self.language is not None:
             if lang is None:

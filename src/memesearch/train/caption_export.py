@@ -5,7 +5,7 @@
 metrics of the val, test and test-seen splits measured through the written folder. The default target is
 the package's ``starter-caption`` folder. Command line::
 
-    memesearch export runs/starter-caption-20250101-120000 --dataset data/emoji --which last
+    memesearch export runs/clipcap-20250101-120000 --dataset data/emoji
 """
 
 from __future__ import annotations
