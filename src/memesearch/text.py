@@ -90,6 +90,19 @@ def normalize_text(text: str, *, lowercase: bool = True) -> str:
     return out.casefold() if lowercase else out
 
 
+_HAN_RE = re.compile(f"[{_HAN}]")
+
+
+def script_language(text: str) -> str:
+    """The language a text is written in, as far as its script tells: ``"zh"`` when it holds a Han
+    ideograph, else ``"en"`` (the two languages of memesearch's benchmarks and shipped models).
+
+    >>> script_language("grinning face"), script_language("笑哭了 lol")
+    ('en', 'zh')
+    """
+    return "zh" if _HAN_RE.search(text) else "en"
+
+
 def is_blank(text: str | None) -> bool:
     """True for ``None``, empty and whitespace-only strings."""
     return text is None or not text.strip()

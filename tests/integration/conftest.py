@@ -62,3 +62,27 @@ def chromium() -> tuple[str, list[str]]:
             "no chromium executable found (make test installs Debian's chromium: apt-get install chromium)"
         )
     return found, list(CHROMIUM_ARGS)
+
+
+@pytest.fixture(scope="session")
+def tiny_captioner_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained (random, seeded) en/zh captioner on ``tiny-clip:0``, saved to a folder: its captions are
+    noise, but fixed, and it loads by path like any captioner (``--model DIR``, ``--captioner DIR``)."""
+    import torch
+
+    from memesearch.caption import new_captioner
+    from memesearch.caption.config import CaptionerConfig, DecoderConfig, MapperConfig
+    from memesearch.caption.decoder import train_tokenizer
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        tok = train_tokenizer(["a red square", "a blue circle", "红色方块", "蓝色圆圈"] * 5, vocab_size=300)
+        cfg = CaptionerConfig(
+            encoder="tiny-clip:0",
+            feature_dim=32,
+            mapper=MapperConfig(prefix_length=2),
+            decoder=DecoderConfig(n_embd=32, n_layer=1, n_head=2, vocab_size=300, dropout=0.0),
+            languages=("en", "zh"),
+            max_caption_tokens=8,
+        )
+        return new_captioner(cfg, tok).save(tmp_path_factory.mktemp("captioner") / "tiny")

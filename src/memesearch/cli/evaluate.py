@@ -153,6 +153,13 @@ def evaluate(
         help="Lowest grade that counts as relevant for R@K, MdR/MnR, P@K, recall@K and MAP. "
         "Default: 2 for --format cbvs (CBVS counts label 2 as relevant), 1 otherwise.",
     ),
+    captions: bool = typer.Option(
+        False,
+        "--captions",
+        help="With --dataset: evaluate the captioner --model (starter-caption, a folder or a clipcap run) "
+        "on --split (comma-separated): BLEU-1..4, ROUGE-L, CIDEr-D per language, and image->text retrieval "
+        "by the captions' embeddings (--text-model, default e5-small).",
+    ),
     k: str = typer.Option("1,5,10", "--k", help="Cut-offs for R@K, P@K and recall@K, comma separated."),
     ndcg_k: str = typer.Option("1,3,5,10", "--ndcg-k", help="Cut-offs for NDCG@K, comma separated."),
     skip_missing_queries: bool = typer.Option(
@@ -184,6 +191,13 @@ def evaluate(
         return
     if queries is not None:
         raise ConfigError("--queries goes with --index DIR (the index to search)")
+    if captions:
+        from memesearch.cli.evaluate_captions import evaluate_captions
+
+        if dataset is None or model is None:
+            raise ConfigError("--captions needs --dataset DIR and --model CAPTIONER (e.g. starter-caption)")
+        evaluate_captions(dataset, [s.strip() for s in split.split(",")], model, out, text_model=text_model)
+        return
     if dataset is not None:
         if run is not None:
             raise ConfigError("give either --run (evaluate a run file) or --dataset with --model, not both")

@@ -57,6 +57,12 @@ def index(
         "--oracle-captions",
         help="Keep captions a benchmark marks as its ground truth (caption_kind=oracle).",
     ),
+    captioner: str | None = typer.Option(
+        None,
+        "--captioner",
+        help="Caption every item with this captioner (starter-caption, a captioner folder or a clipcap "
+        "run; new index): generated captions feed the text and lexical branches, kept apart in meta.",
+    ),
     splits: str | None = typer.Option(
         None, "--splits", help="Dataset folders: only these splits (comma-separated)."
     ),
@@ -107,6 +113,8 @@ def index(
         settings["emotions"] = emotions
     if oracle_captions:
         settings["oracle_captions"] = True
+    if captioner is not None:
+        settings["captioner"] = captioner
     if exact_below is not None:
         settings["vectors"] = VectorConfig(exact_below=exact_below)
     if weights:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import typer
 
 from memesearch._version import __version__
+from memesearch.cli import caption as caption_cli
 from memesearch.cli import datasets as datasets_cli
 from memesearch.cli import demo as demo_cli
 from memesearch.cli import evaluate as evaluate_cli
@@ -40,6 +41,7 @@ app.command(name="search")(search_cli.search)
 app.command(name="tune")(tune_cli.tune)
 app.command(name="serve")(serve_cli.serve)
 app.command(name="demo")(demo_cli.demo)
+app.command(name="caption")(caption_cli.caption)
 
 
 def _version_callback(value: bool) -> None:

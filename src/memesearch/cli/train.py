@@ -80,9 +80,12 @@ def train(
 
 
 def export(
-    run: Path = typer.Argument(..., help="Run directory of 'memesearch train --preset starter'."),
+    run: Path = typer.Argument(..., help="Run directory of a starter or clipcap training run."),
     out: Path | None = typer.Option(
-        None, "--out", help="Weights directory to write [default: the package's committed weights]."
+        None,
+        "--out",
+        help="Weights directory to write [default: the package's committed starter weights, or its "
+        "starter-caption folder for a clipcap run].",
     ),
     dataset: Path | None = typer.Option(
         None, "--dataset", help="Evaluate the exported weights on this dataset and write metrics.json."
@@ -92,18 +95,27 @@ def export(
         None, "--cache-dir", help="Text-embedding cache [default: the run's, else ~/.cache/memesearch]."
     ),
 ) -> None:
-    """Write a starter run's checkpoint as a weights directory (what create_encoder("starter") loads).
+    """Write a run's checkpoint as a weights directory: a starter run (what create_encoder("starter")
+    loads) or a clipcap run (a captioner folder, what `caption --model` loads).
 
-    Writes model.safetensors and config.json, and with --dataset metrics.json (QI-branch R@k of the
-    val, test and test-seen splits measured through the exported weights).
+    Starter: model.safetensors and config.json, and with --dataset metrics.json (QI-branch R@k of the
+    val, test and test-seen splits measured through the exported weights). Clipcap: captioner.json,
+    model.safetensors, tokenizer/, and with --dataset metrics.json (caption metrics per language).
     """
     import logging
 
     from memesearch.errors import ConfigError
+    from memesearch.train.checkpoint import find_checkpoint, read_checkpoint_info
     from memesearch.train.starter_export import export_weights
 
     if which not in ("best", "last"):
         raise ConfigError(f"--which: got {which!r}, expected 'best' or 'last'")
     logging.getLogger("memesearch").setLevel(logging.INFO)
+    if read_checkpoint_info(find_checkpoint(run, which)).get("task") == "clipcap":
+        from memesearch.train.caption_export import export_captioner
+
+        written = export_captioner(run, out, dataset=dataset, which=which)
+        typer.echo(f"captioner written to {written}")
+        return
     written = export_weights(run, out, dataset=dataset, which=which, cache_dir=cache_dir)
     typer.echo(f"starter weights written to {written}")

@@ -159,6 +159,8 @@ class DecodedMedia:
         duration_s: length of the animation or video in seconds (``None`` for still images or unknown).
         extension_mismatch: the file name ends in a type suffix other than the content's
             (a PNG named ``.jpg``); the content was decoded anyway.
+        frame_times: when each frame shows, in seconds from the start (animations whose frames carry
+            durations, and videos); ``None`` for still images or unknown.
     """
 
     media: str
@@ -169,6 +171,7 @@ class DecodedMedia:
     total_frames: int | None = 1
     duration_s: float | None = None
     extension_mismatch: bool = False
+    frame_times: list[float] | None = None
 
     @property
     def extension(self) -> str:
@@ -331,6 +334,7 @@ def _decode_stream(fh: BinaryIO, ctx: _Context) -> DecodedMedia:
             total_frames=video.total_frames,
             duration_s=video.duration_s,
             extension_mismatch=ctx.extension_mismatch(video.format),
+            frame_times=video.times,
         )
     return _decode_image(fh, head, ctx)
 
@@ -379,11 +383,11 @@ def _decode_image(fh: BinaryIO, head: bytes, ctx: _Context) -> DecodedMedia:
         animated = fmt in ("gif", "webp", "png", "avif") and bool(getattr(image, "is_animated", False))
         total = int(getattr(image, "n_frames", 1) or 1) if animated else 1
         if total > 1:
-            frames, duration = _animation_frames(image, total, ctx)
+            frames, duration, times = _animation_frames(image, total, ctx)
             media = "gif"
         else:
             image.load()
-            frames, total, duration, media = [to_rgb(image)], 1, None, "image"
+            frames, total, duration, media, times = [to_rgb(image)], 1, None, "image", None
     except MediaError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # a later frame's size
@@ -404,6 +408,7 @@ def _decode_image(fh: BinaryIO, head: bytes, ctx: _Context) -> DecodedMedia:
         total_frames=total,
         duration_s=duration,
         extension_mismatch=mismatch,
+        frame_times=times,
     )
 
 
@@ -415,14 +420,16 @@ def _spaced(total: int, count: int) -> list[int]:
 
 def _animation_frames(
     image: Image.Image, total: int, ctx: _Context
-) -> tuple[list[Image.Image], float | None]:
-    """Composited frames at evenly spaced indices and the summed frame durations (seconds).
+) -> tuple[list[Image.Image], float | None, list[float] | None]:
+    """Composited frames at evenly spaced indices, the summed frame durations and each kept frame's start
+    (seconds; ``None`` when the frames carry no durations).
 
     GIF/APNG frames depend on the previous ones (disposal, blending), so PIL decodes each frame in
     order while seeking; the pass also collects every frame's duration.
     """
     wanted = set(_spaced(total, ctx.max_frames))
     frames: list[Image.Image] = []
+    starts_ms: list[float] = []
     duration_ms = 0.0
     has_duration = False
     for index in range(total):
@@ -431,6 +438,8 @@ def _animation_frames(
         if index:  # a GIF frame can grow the canvas
             ctx.check_pixels(image.width, image.height, f"frame {index}")
         image.load()  # WebP decodes lazily and sets the frame's duration only on load
+        if index in wanted:
+            starts_ms.append(duration_ms)
         value = image.info.get("duration")
         if isinstance(value, int | float):
             duration_ms += float(value)
@@ -439,7 +448,9 @@ def _animation_frames(
             frame = to_rgb(image)
             # to_rgb returns the live image when it is already RGB; the next seek would overwrite it
             frames.append(frame.copy() if frame is image else frame)
-    return frames, (duration_ms / 1000.0 if has_duration else None)
+    if not has_duration:
+        return frames, None, None
+    return frames, duration_ms / 1000.0, [ms / 1000.0 for ms in starts_ms]
 
 
 def _raise_image_failure(fh: BinaryIO, head: bytes, ctx: _Context, exc: BaseException | None) -> NoReturn:

@@ -48,12 +48,14 @@ class VideoContext(Protocol):
 
 @dataclass
 class VideoFrames:
-    """What :func:`read_video` found: the container format, the frames (cover first) and the length."""
+    """What :func:`read_video` found: the container format, the frames (cover first), the length, and each
+    frame's time in seconds from the start of the stream."""
 
     format: str
     frames: list[Image.Image] = field(repr=False)
     total_frames: int | None
     duration_s: float | None
+    times: list[float] = field(default_factory=list)
 
 
 def _video_format(head: bytes, demuxer: str) -> str:
@@ -95,7 +97,7 @@ def read_video(fh: BinaryIO, head: bytes, ctx: VideoContext) -> VideoFrames:
             fmt = _video_format(head, container.format.name)
             total = int(stream.frames) if stream.frames else None
             duration = _video_duration(container, stream)
-            frames = _video_frames(container, stream, duration, ctx)
+            frames, times = _video_frames(container, stream, duration, ctx)
             if not frames:
                 raise unreadable("no frame of the video could be decoded")
     except (av.FFmpegError, OSError, ValueError, EOFError, IndexError, RuntimeError) as exc:
@@ -103,7 +105,7 @@ def read_video(fh: BinaryIO, head: bytes, ctx: VideoContext) -> VideoFrames:
     cover = frames[0]
     if not (width and height):
         ctx.check_pixels(cover.width, cover.height, "the video frame")
-    return VideoFrames(format=fmt, frames=frames, total_frames=total, duration_s=duration)
+    return VideoFrames(format=fmt, frames=frames, total_frames=total, duration_s=duration, times=times)
 
 
 def _video_duration(
@@ -124,19 +126,25 @@ def _video_frames(
     stream: av.video.stream.VideoStream,
     duration: float | None,
     ctx: VideoContext,
-) -> list[Image.Image]:
+) -> tuple[list[Image.Image], list[float]]:
     """The first decodable frame, then one frame at or after each of ``max_frames - 1`` evenly spaced
-    times (seek to the keyframe before the time, decode forward to it)."""
+    times (seek to the keyframe before the time, decode forward to it); and each frame's time (s)."""
     import av
 
     first = next(_decoded(container, stream), None)
     if first is None:
-        return []
-    frames = [_frame_image(first)]
-    if ctx.max_frames == 1 or not duration or stream.time_base is None:
-        return frames
+        return [], []
     time_base = stream.time_base
     start = stream.start_time or 0
+
+    def seconds(frame: av.video.frame.VideoFrame) -> float:
+        return (
+            max(0.0, float((frame.pts - start) * time_base)) if frame.pts is not None and time_base else 0.0
+        )
+
+    frames, times = [_frame_image(first)], [seconds(first)]
+    if ctx.max_frames == 1 or not duration or time_base is None:
+        return frames, times
     seen = {first.pts}
     for i in range(1, ctx.max_frames):
         target = start + int(i * duration / ctx.max_frames / time_base)  # in stream.time_base units
@@ -160,7 +168,8 @@ def _video_frames(
             continue  # the video is shorter than its metadata says, or frames are sparse
         seen.add(chosen.pts)
         frames.append(_frame_image(chosen))
-    return frames
+        times.append(seconds(chosen))
+    return frames, times
 
 
 def _decoded(

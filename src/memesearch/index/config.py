@@ -32,6 +32,8 @@ class IndexConfig:
             input gives none; ``emotion_top_k`` emotions at most per item.
         oracle_captions: keep manifest captions marked ``caption_kind: oracle`` (a benchmark's own
             ground-truth names; off by default so an index never searches its own answers).
+        captioner: caption every item with this captioner (``starter-caption``, a captioner folder or a
+            clipcap run; :class:`memesearch.enrich.caption.CaptionEnricher`); None: no generated captions.
         max_frames: frames used for animated images and videos (cover + evenly spaced frames).
         max_pixels: frames larger than this (width × height) are refused (decompression bombs).
         near_duplicate_distance: perceptual-hash Hamming distance at or below which two items are
@@ -55,6 +57,7 @@ class IndexConfig:
     emotions: bool = True
     emotion_top_k: int = 2
     oracle_captions: bool = False
+    captioner: str | None = None
     max_frames: int = 4
     max_pixels: int = 40_000_000
     near_duplicate_distance: int = 4

@@ -71,8 +71,11 @@ class _Pending:
 
 
 def default_enrichers(index: Index) -> list[Enricher]:
-    """The enrichers an index's settings ask for: the emotion tagger when ``emotions`` is on."""
-    return enrichers_for(index.encoder, emotions=index.config.emotions, top_k=index.config.emotion_top_k)
+    """The enrichers an index's settings ask for (:func:`~memesearch.ingest.stages.enrichers_for`)."""
+    cfg = index.config
+    return enrichers_for(
+        index.encoder, emotions=cfg.emotions, top_k=cfg.emotion_top_k, captioner=cfg.captioner
+    )
 
 
 class Ingestor:

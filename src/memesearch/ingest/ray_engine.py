@@ -125,7 +125,7 @@ class WorkerSetup:
     """What an actor needs to build its own encoder and enrichers (picklable, small).
 
     ``shipped``: enrichers given to the Ingestor, sent as they are; None: the index's default enrichers
-    (``emotions``, ``top_k``), built around the actor's encoder.
+    (``emotions``, ``top_k``, ``captioner``), built around the actor's encoder.
     """
 
     encoder_name: str
@@ -133,6 +133,7 @@ class WorkerSetup:
     emotions: bool
     top_k: int
     shipped: tuple[Enricher, ...] | None = None
+    captioner: str | None = None
 
     def load_encoder(self) -> Any:
         """The index's encoder, loaded by name and checked against the signature the index recorded."""
@@ -151,7 +152,7 @@ class WorkerSetup:
     def build_enrichers(self, encoder: Any) -> list[Enricher]:
         if self.shipped is not None:
             return list(self.shipped)
-        return enrichers_for(encoder, emotions=self.emotions, top_k=self.top_k)
+        return enrichers_for(encoder, emotions=self.emotions, top_k=self.top_k, captioner=self.captioner)
 
 
 class EnrichEmbed:
@@ -356,6 +357,7 @@ class RayEngine:
             encoder_signature=str(idx.info["encoder"]["signature"]),
             emotions=idx.config.emotions,
             top_k=idx.config.emotion_top_k,
+            captioner=idx.config.captioner,
             shipped=None if job.default_enrichers else tuple(job.enrichers),
         )
         here = ray.get_runtime_context().get_node_id()

@@ -123,10 +123,20 @@ def default_workers(ocr: bool) -> int:
     return cores if ocr else max(0, cores - 2)
 
 
-def enrichers_for(encoder: Any, *, emotions: bool, top_k: int) -> list[Enricher]:
-    """The enrichers an index's settings ask for (the emotion tagger when ``emotions`` is on), built around
+def enrichers_for(
+    encoder: Any, *, emotions: bool, top_k: int, captioner: str | None = None
+) -> list[Enricher]:
+    """The enrichers an index's settings ask for — the captioner when ``captioner`` is set (first, so that
+    emotion tags read its captions too), the emotion tagger when ``emotions`` is on — built around
     ``encoder``: the index's own here, its own copy in a Ray actor."""
-    return [EmotionEnricher(encoder, top_k=top_k)] if emotions else []
+    out: list[Enricher] = []
+    if captioner:
+        from memesearch.enrich.caption import CaptionEnricher
+
+        out.append(CaptionEnricher(captioner))
+    if emotions:
+        out.append(EmotionEnricher(encoder, top_k=top_k))
+    return out
 
 
 def hash_file(path: str) -> str | IngestFailure:

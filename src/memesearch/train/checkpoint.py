@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 
 STATE_FILE = "trainer_state.pt"
 STATE_FORMAT = 1
+_RESERVED = (MODEL_FILE, CONFIG_FILE, STATE_FILE)
 _STEP_PREFIX = "step-"
 
 
@@ -69,9 +70,10 @@ def _atomic_dir(final: Path) -> Iterator[Path]:
     tmp.mkdir(parents=True)
     try:
         yield tmp
-        for child in tmp.iterdir():  # contents on disk before the rename makes them visible
-            with open(child, "rb") as f:
-                os.fsync(f.fileno())
+        for child in tmp.rglob("*"):  # contents on disk before the rename makes them visible
+            if child.is_file():
+                with open(child, "rb") as f:
+                    os.fsync(f.fileno())
         if final.exists():  # same step saved twice (e.g. a pause right at an epoch end): keep the first
             shutil.rmtree(tmp)
         else:
@@ -137,11 +139,13 @@ def save_checkpoint(
     rng_states: list[dict[str, Any]] | None = None,
     metrics: Mapping[str, float] | None = None,
     keep: int = 2,
+    extra_files: Mapping[str, bytes] | None = None,
 ) -> Path:
     """Write a checkpoint of step ``train_state["step"]`` under ``run_dir/checkpoints``; point ``last`` at it.
 
-    Returns the checkpoint directory. Older checkpoints beyond the ``keep`` newest are removed, except
-    the one ``best.json`` points to.
+    ``extra_files`` (``{relative path: bytes}``, from :meth:`Task.checkpoint_files`) are written inside the
+    checkpoint directory before it is renamed into place. Returns the checkpoint directory. Older
+    checkpoints beyond the ``keep`` newest are removed, except the one ``best.json`` points to.
     """
     import torch
     from safetensors.torch import save_model
@@ -172,6 +176,12 @@ def save_checkpoint(
         (tmp / CONFIG_FILE).write_text(
             json.dumps(described, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
+        for rel, data in (extra_files or {}).items():
+            target = tmp / rel
+            if Path(rel).is_absolute() or ".." in Path(rel).parts or target.name in _RESERVED:
+                raise ValueError(f"checkpoint file {rel!r} must be a relative path that is not {_RESERVED}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
         _write_trainer_state(
             tmp / STATE_FILE,
             {

@@ -132,6 +132,7 @@ def save_run_checkpoint(run: ActiveRun, state: TrainState, metrics: Mapping[str,
             rng_states=rng_states,
             metrics=metrics,
             keep=run.config.keep_checkpoints,
+            extra_files=run.task.checkpoint_files(run.model),
         )
     barrier()
     return path

@@ -82,6 +82,7 @@ class Task(ABC):
         out = task.loss(model, all_feats)                # whole contrastive batch
         task.after_optimizer_step(model)                 # e.g. clamp logit scales
         metrics = task.validate(model, device)           # validation split only, in eval mode
+        files = task.checkpoint_files(model)             # extra files of each checkpoint (main rank)
     """
 
     @abstractmethod
@@ -155,6 +156,12 @@ class Task(ABC):
             if isinstance(module, LogitScale):
                 module.clamp_()
 
+    def checkpoint_files(self, model: nn.Module) -> dict[str, bytes]:
+        """Files written into every checkpoint beside the weights, ``{relative path: content}``: what a
+        checkpoint needs to load on its own besides its tensors (e.g. a tokenizer trained on the data).
+        Default: none. Called on the main rank each time a checkpoint is saved."""
+        return {}
+
 
 # ------------------------------------------------------------------------------------------------
 # registry
@@ -183,6 +190,7 @@ _BUILTIN: dict[str, str] = {
     "clip4meme-qc": "memesearch.train.tasks.clip4meme:QC_TASK_SPEC",
     "ief": "memesearch.train.tasks.ief:TASK_SPEC",
     "starter": "memesearch.train.tasks.starter:TASK_SPEC",
+    "clipcap": "memesearch.train.tasks.clipcap:TASK_SPEC",
 }
 
 
