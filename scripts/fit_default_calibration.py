@@ -10,8 +10,8 @@ the benchmark's chat-like queries in English and Chinese:
 * (c) the two test galleries mixed in one index, each benchmark's queries judged on their own items.
 
 The calibration is fitted on the pairs of (a) val + (b) val only (nothing is chosen on test): the per-branch
-regularisation is chosen by query-wise cross-validation on those pairs, for the fused ranking that does best
-against each condition's best single branch in its worse condition
+regularisation is chosen by query-wise cross-validation on those pairs, so that neither condition's fused
+R@1, R@10 or NDCG@10 falls measurably below its best single branch, then for the largest mean gain
 (:func:`memesearch.eval.calibrate.select_branch_c`). For each condition the report gives every branch
 alone, the uncalibrated weighted sum the index records by default (image 0.2, text 0.5, lexical 0.3) and
 the calibrated fusion, per language, and how the fusion compares with the best single branch; the

@@ -9,8 +9,8 @@
    log-odds fusion. The L2 strength of the per-branch regressions is chosen by query-wise cross-validation
    on the ranking search makes of it (:func:`select_branch_c`): the fit minimises log-loss over every
    candidate pair, which mostly rewards pushing easy negatives down, while what a person sees is the top of
-   each query's list. The choice is the one whose fused ranking (R@10, NDCG@10 of the held-out queries)
-   is best against each condition's best single branch in the condition where it does worst (a
+   each query's list. Admissible strengths keep every condition's held-out R@1, R@10 and NDCG@10 within a
+   standard error of its best single branch; of those, the one of largest mean gain is kept (a
    :class:`PairSet` knows which condition each pair came from: ``group``);
 3. :func:`calibration_metrics` — expected calibration error (ECE, 10 equal-width bins), the reliability
    curve, and precision / recall of the cut at a probability (0.5) over the candidate pairs, recall also
@@ -367,7 +367,9 @@ def select_branch_c(
         except ConfigError:
             rows.append({"c": c, "failed": True})
             continue
-        gains, admissible, per_group = [], True, {}
+        gains: list[float] = []
+        admissible = True
+        per_group: dict[str, dict[str, Any]] = {}
         for g, m in groups.items():
             fused = query_metrics(z[m], pairs.labels[m], pairs.query[m])[1]
             per_group[str(g)] = {"queries": int(fused[SELECT_METRICS[0]].size)}
