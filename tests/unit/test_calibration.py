@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from memesearch.errors import ConfigError
-from memesearch.eval.calibrate import PairSet, calibration_metrics, fit_calibration, relevance_of
+from memesearch.eval.calibrate import (
+    PairSet,
+    calibration_metrics,
+    fit_calibration,
+    fused_logit,
+    ranking_metrics,
+    relevance_of,
+)
 from memesearch.search.calibration import (
     FEATURES,
     ITEM_FEATURES,
@@ -80,6 +87,39 @@ def test_fusion_of_log_odds_and_missing_branches() -> None:
         {"image": np.array([0.1, 0.2])}, items)[0])  # fmt: skip
     with pytest.raises(ConfigError, match="refit it with `memesearch tune`"):
         Calibration.from_dict({**cal.to_dict(), "version": 99})
+
+
+def test_a_version_1_calibration_still_loads_and_gives_the_same_relevance() -> None:
+    v1_features = [f for f in FEATURES if f != "log_scored"]
+    coef = [6.0, 0.5, -0.3, 0.2, -0.1, 0.0, 0.0, 0.0]
+    old = {
+        "version": 1,
+        "features": v1_features,
+        "rank_cap": RANK_CAP,
+        "branches": {"image": {"coef": coef, "intercept": -3.0}},
+        "fusion": {"intercept": 0.5, "weights": {"image": 1.2}, "missing": {"image": 0.0}},
+    }
+    cal = Calibration.from_dict(old)
+    assert cal.version == 2 and cal.branches["image"].coef[FEATURES.index("log_scored")] == 0.0
+    scores = np.array([0.1, 0.3, 0.2])
+    items = np.array([[1.0, 0.9, 0, 0, 0], [0, 0, 0, 0, 0], [2.0, 0.5, 0, 0, 0]])
+    z = -3.0 + np.column_stack([scores, *query_features(scores), items]) @ np.array(coef)
+    expected = 1 / (1 + np.exp(-(0.5 + 1.2 * z)))  # the version-1 formula
+    assert np.allclose(cal.relevance({"image": scores}, items)[0], expected)
+    assert Calibration.from_dict(cal.to_dict()).to_dict() == cal.to_dict()  # written as version 2
+    with pytest.raises(ConfigError, match="refit it"):
+        Calibration.from_dict({**old, "features": list(FEATURES)})  # version 1 with other features
+
+
+def test_ranking_metrics_break_ties_pessimistically_and_fused_logit_matches_search() -> None:
+    query = np.array([0, 0, 0, 1, 1, 1])
+    labels = np.array([False, True, False, True, False, False])
+    m = ranking_metrics(np.array([0.5, 0.5, 0.1, 0.9, 0.2, 0.1]), labels, query, k=1)
+    assert m["queries"] == 2 and m["R@1"] == 0.5  # query 0's relevant item ties for first: rank 2
+    assert m["NDCG@1"] == pytest.approx(0.5)
+    pairs, _ = synthetic_pairs(3, n_queries=30)
+    cal = fit_calibration(pairs, c=1.0)
+    assert np.allclose(1 / (1 + np.exp(-fused_logit(cal, pairs))), relevance_of(cal, pairs))
 
 
 def test_too_few_pairs_is_a_clear_refusal() -> None:

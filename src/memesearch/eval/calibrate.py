@@ -6,7 +6,12 @@
    above ``threshold``);
 2. :func:`fit_calibration` — one logistic regression per branch on the pairs where the branch has a
    score, then a logistic regression over the branches' log-odds (and "no score" indicators): the learned
-   log-odds fusion;
+   log-odds fusion. The L2 strength of the per-branch regressions is chosen by query-wise cross-validation
+   on the ranking search makes of it (:func:`select_branch_c`): the fit minimises log-loss over every
+   candidate pair, which mostly rewards pushing easy negatives down, while what a person sees is the top of
+   each query's list. Admissible strengths keep every condition's held-out R@1, R@10 and NDCG@10 within a
+   standard error of its best single branch; of those, the one of largest mean gain is kept (a
+   :class:`PairSet` knows which condition each pair came from: ``group``);
 3. :func:`calibration_metrics` — expected calibration error (ECE, 10 equal-width bins), the reliability
    curve, and precision / recall of the cut at a probability (0.5) over the candidate pairs, recall also
    against every relevant item of the gallery; :func:`plot_reliability` draws the curve.
@@ -35,12 +40,20 @@ from memesearch.eval.index_eval import IndexQueries
 from memesearch.search.branches import BRANCHES
 from memesearch.search.calibration import BranchCalibration, Calibration, logit, pair_features
 
+#: L2 strengths (scikit-learn's ``C``: smaller = stronger) tried for the per-branch regressions
+C_GRID: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+#: ``C`` of the fusion regression (few coefficients, many pairs: barely regularised)
+C_FUSION = 1.0
+#: the rank cut of the ranking metrics :func:`select_branch_c` compares (R@K, NDCG@K)
+SELECT_AT = 10
+
 
 @dataclass
 class PairSet:
     """Candidate (query, item) pairs: per branch the raw score ``(P,)`` (NaN = no score) and its features
     ``(P, F)``; the item features ``(P, Fi)``; the labels ``(P,)``; the query of each pair ``(P,)``;
-    ``relevant_total`` = relevant (query, item) pairs in the whole gallery, candidates or not."""
+    ``relevant_total`` = relevant (query, item) pairs in the whole gallery, candidates or not; ``group``
+    ``(P,)`` = the condition (data set, gallery) each pair comes from (None: all one group)."""
 
     scores: dict[str, np.ndarray]
     features: dict[str, np.ndarray]
@@ -48,18 +61,32 @@ class PairSet:
     labels: np.ndarray
     query: np.ndarray
     relevant_total: int
+    group: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.group is None:
+            self.group = np.zeros(self.labels.size, dtype=np.int64)
 
     def __len__(self) -> int:
         return int(self.labels.size)
 
+    @property
+    def groups(self) -> np.ndarray:
+        """The condition of every pair ``(P,)`` (zeros when there is one)."""
+        assert self.group is not None
+        return self.group
+
     @classmethod
     def concat(cls, parts: Sequence[PairSet]) -> PairSet:
+        """One pair set of ``parts``; queries are renumbered, and each part's groups become their own."""
         names = sorted({n for p in parts for n in p.scores})
-        offset = 0
-        queries = []
+        offset = group_offset = 0
+        queries, groups = [], []
         for p in parts:
             queries.append(p.query + offset)
             offset += int(p.query.max()) + 1 if p.query.size else 0
+            groups.append(p.groups + group_offset)
+            group_offset += int(p.groups.max()) + 1 if p.groups.size else 1
         return cls(
             scores={n: np.concatenate([p.scores[n] for p in parts]) for n in names},
             features={n: np.concatenate([p.features[n] for p in parts]) for n in names},
@@ -67,19 +94,43 @@ class PairSet:
             labels=np.concatenate([p.labels for p in parts]),
             query=np.concatenate(queries),
             relevant_total=sum(p.relevant_total for p in parts),
+            group=np.concatenate(groups) if groups else np.zeros(0, np.int64),
+        )
+
+    def subset(self, mask: np.ndarray) -> PairSet:
+        """The pairs where ``mask`` holds (``relevant_total`` is kept: it is a report, not a fit input)."""
+        return PairSet(
+            scores={n: v[mask] for n, v in self.scores.items()},
+            features={n: v[mask] for n, v in self.features.items()},
+            items=self.items[mask],
+            labels=self.labels[mask],
+            query=self.query[mask],
+            relevant_total=self.relevant_total,
+            group=self.groups[mask],
         )
 
 
-def collect_pairs(searcher: Any, queries: IndexQueries, *, depth: int = 50, threshold: int = 1) -> PairSet:
-    """The candidate pairs of ``queries`` over their gallery (see the module docstring)."""
+def collect_pairs(
+    searcher: Any,
+    queries: IndexQueries,
+    *,
+    depth: int = 50,
+    threshold: int = 1,
+    precomputed: tuple[np.ndarray, dict[str, np.ndarray]] | None = None,
+) -> PairSet:
+    """The candidate pairs of ``queries`` over their gallery (see the module docstring).
+
+    ``precomputed``: what ``searcher.score_matrix`` returns for these queries' texts, when the caller has it
+    already (the queries are then not encoded again)."""
     qs = queries.queries
-    rowids, matrices = searcher.score_matrix([q.text for q in qs])
+    rowids, matrices = precomputed if precomputed is not None else searcher.score_matrix([q.text for q in qs])
     gallery = np.unique(queries.columns)
     col_of = {int(r): j for j, r in enumerate(rowids.tolist())}
     cols = np.array([col_of[int(r)] for r in gallery], dtype=np.int64)
-    labels_of: dict[int, list[str]] = {}
+    position = {int(r): j for j, r in enumerate(gallery.tolist())}
+    columns_of: dict[str, list[int]] = {}  # a qrels label -> the gallery positions it names
     for r, lab in zip(queries.columns.tolist(), queries.labels, strict=True):
-        labels_of.setdefault(int(r), []).append(lab)
+        columns_of.setdefault(lab, []).append(position[int(r)])
     item_feats = searcher.item_features(gallery)
     names = [n for n in BRANCHES if n in matrices]
     out_scores: dict[str, list[np.ndarray]] = {n: [] for n in names}
@@ -94,21 +145,22 @@ def collect_pairs(searcher: Any, queries: IndexQueries, *, depth: int = 50, thre
             top = present[np.argsort(-s[present], kind="stable")[:depth]]
             cand.update(top.tolist())
         idx = np.array(sorted(cand), dtype=np.int64)
-        rel = [
-            max((q.qrels.get(lab, 0) for lab in labels_of[int(r)]), default=0) >= threshold for r in gallery
-        ]
-        relevant_total += int(np.sum(rel))
+        rel = np.zeros(gallery.size, dtype=bool)
+        for lab, grade in q.qrels.items():
+            if grade >= threshold:
+                rel[columns_of.get(lab, [])] = True
+        relevant_total += int(rel.sum())
         for n in names:
             s = per_branch[n][idx]
             out_scores[n].append(s)
             out_feats[n].append(pair_features(s, item_feats[idx]))
         items.append(item_feats[idx])
-        labels.append(np.array([rel[j] for j in idx], dtype=bool))
+        labels.append(rel[idx])
         query.append(np.full(idx.size, i, dtype=np.int64))
     width = item_feats.shape[1] if item_feats.ndim == 2 else 0
     return PairSet(
         scores={n: np.concatenate(v) if v else np.zeros(0) for n, v in out_scores.items()},
-        features={n: np.concatenate(v) if v else np.zeros((0, width + 3)) for n, v in out_feats.items()},
+        features={n: np.concatenate(v) if v else np.zeros((0, width + 4)) for n, v in out_feats.items()},
         items=np.concatenate(items) if items else np.zeros((0, width)),
         labels=np.concatenate(labels) if labels else np.zeros(0, bool),
         query=np.concatenate(query) if query else np.zeros(0, np.int64),
@@ -117,21 +169,51 @@ def collect_pairs(searcher: Any, queries: IndexQueries, *, depth: int = 50, thre
 
 
 def _logistic(x: np.ndarray, y: np.ndarray, c: float) -> tuple[list[float], float]:
-    from sklearn.linear_model import LogisticRegression
+    """``(coef, intercept)`` minimising ``c * sum(log-loss) + |coef|^2 / 2`` (the intercept is not
+    penalised: scikit-learn's ``LogisticRegression(C=c)`` objective), solved to convergence by damped Newton
+    steps: few features over many pairs, where L-BFGS stops early, far from the optimum.
 
-    model = LogisticRegression(C=c, max_iter=2000)
-    model.fit(x, y)
-    return [float(v) for v in model.coef_[0]], float(model.intercept_[0])
+    The penalty is on the features' own units on purpose (scores within [-1, 1], log ranks and counts
+    within [0, 4], item features within [0, 5]): a feature that barely varies where the calibration is
+    fitted (an emotion score on a few items) cannot get a coefficient so large that another gallery, where
+    it varies more, makes it decide every ranking. Standardising the columns first fits the validation sets
+    as well and breaks a captioned, emotion-tagged gallery completely."""
+    a = np.column_stack([np.asarray(x, np.float64), np.ones(len(y))])
+    t = np.asarray(y, np.float64)
+    ridge = np.ones(a.shape[1])
+    ridge[-1] = 0.0
+    w = np.zeros(a.shape[1])
+    rate = float(np.clip(t.mean(), 1e-6, 1 - 1e-6))
+    w[-1] = np.log(rate / (1 - rate))
+
+    def objective(v: np.ndarray) -> float:
+        z = a @ v
+        return float(c * np.sum(np.logaddexp(0.0, z) - t * z) + 0.5 * np.sum(ridge * v * v))
+
+    f = objective(w)
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-np.clip(a @ w, -40.0, 40.0)))
+        grad = c * (a.T @ (p - t)) + ridge * w
+        hess = c * (a.T * (p * (1.0 - p))) @ a + np.diag(ridge) + 1e-12 * np.eye(a.shape[1])
+        step = np.linalg.lstsq(hess, grad, rcond=None)[0]
+        decrease = float(grad @ step)
+        if decrease < 1e-10 * max(1.0, abs(f)):
+            break
+        size = 1.0
+        while size > 1e-8:  # backtracking until the Armijo condition holds
+            candidate = w - size * step
+            fc = objective(candidate)
+            if fc <= f - 1e-4 * size * decrease:
+                break
+            size *= 0.5
+        else:
+            break
+        w, f = candidate, fc
+    return [float(v) for v in w[:-1]], float(w[-1])
 
 
-def fit_calibration(
-    pairs: PairSet, *, c: float = 1.0, fitted_on: dict[str, Any] | None = None, min_pairs: int = 20
-) -> Calibration:
-    """Per-branch logistic calibrators, then the log-odds fusion (see the module docstring).
-
-    A branch with fewer than ``min_pairs`` scored pairs, or whose pairs are all relevant or all not, is
-    left out (it then contributes nothing); :class:`ConfigError` when no branch can be fitted.
-    """
+def _fit(pairs: PairSet, c: float, c_fusion: float, min_pairs: int) -> Calibration:
+    """:func:`fit_calibration` with a fixed per-branch ``c``."""
     y = pairs.labels.astype(int)
     if len(pairs) < min_pairs or y.min() == y.max():
         raise ConfigError(
@@ -157,23 +239,222 @@ def fit_calibration(
         p[present] = cal.probability(pairs.features[name][present])
         columns.append(np.where(present, logit(p), 0.0))
         columns.append((~present).astype(np.float64))
-    coef, intercept = _logistic(np.column_stack(columns), y, c)
+    coef, intercept = _logistic(np.column_stack(columns), y, c_fusion)
     names = list(branches)
     return Calibration(
         branches=branches,
         fusion_intercept=intercept,
         fusion_weights={n: coef[2 * k] for k, n in enumerate(names)},
         missing={n: coef[2 * k + 1] for k, n in enumerate(names)},
-        fitted_on=dict(fitted_on or {}),
     )
+
+
+def fused_logit(calibration: Calibration, pairs: PairSet) -> np.ndarray:
+    """``logit(relevance)`` of every pair from the features :func:`collect_pairs` computed (over the same
+    candidates search scores, so equal to :func:`relevance_of`, without the per-query loop)."""
+    z = np.full(len(pairs), calibration.fusion_intercept, dtype=np.float64)
+    for name, cal in calibration.branches.items():
+        s = pairs.scores.get(name)
+        if s is None:
+            z += calibration.missing.get(name, 0.0)
+            continue
+        present = ~np.isnan(s)
+        p = np.full(len(pairs), 0.5)
+        p[present] = cal.probability(pairs.features[name][present])
+        z += np.where(
+            present, calibration.fusion_weights.get(name, 0.0) * logit(p), calibration.missing.get(name, 0.0)
+        )
+    return z
+
+
+def query_metrics(
+    scores: np.ndarray, labels: np.ndarray, query: np.ndarray, *, k: int = SELECT_AT
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """``(queries, {metric: (n,) values})``: ``R@1``, ``R@k`` and ``NDCG@k`` of every query with a relevant
+    pair (``queries``, sorted) when its pairs are ranked by ``scores`` (NaN = last); ties are pessimistic
+    (SPEC §5), gains binary, the ideal list is the query's own relevant pairs."""
+    s = np.nan_to_num(np.asarray(scores, np.float64), nan=-np.inf)
+    y = np.asarray(labels, bool)
+    q = np.asarray(query)
+    names = ("R@1", f"R@{k}", f"NDCG@{k}")
+    if not y.any():
+        return np.zeros(0, q.dtype), {m: np.zeros(0) for m in names}
+    order = np.lexsort((-s, q))
+    qs, ss, ys = q[order], s[order], y[order]
+    n = qs.size
+    start = np.searchsorted(qs, qs, side="left")
+    # pessimistic rank: the last position of the block of equal scores the pair sits in
+    new_block = np.ones(n, dtype=bool)
+    new_block[1:] = (qs[1:] != qs[:-1]) | (ss[1:] != ss[:-1])
+    block = np.cumsum(new_block) - 1
+    block_end = np.zeros(int(block[-1]) + 1, dtype=np.int64)
+    np.maximum.at(block_end, block, np.arange(n))
+    rank = block_end[block] - start + 1
+    uq, qi = np.unique(qs, return_inverse=True)
+    n_rel = np.bincount(qi, weights=ys.astype(np.float64), minlength=uq.size)
+    has = n_rel > 0
+    first = np.full(uq.size, np.inf)
+    np.minimum.at(first, qi[ys], rank[ys])
+    dcg = np.bincount(
+        qi, weights=np.where(ys & (rank <= k), 1.0 / np.log2(rank + 1.0), 0.0), minlength=uq.size
+    )
+    ideal = np.cumsum(1.0 / np.log2(np.arange(1, k + 1) + 1.0))
+    idcg = ideal[np.maximum(np.minimum(n_rel, k).astype(np.int64), 1) - 1]
+    values = ((first <= 1).astype(np.float64), (first <= k).astype(np.float64), dcg / idcg)
+    return uq[has], {m: v[has] for m, v in zip(names, values, strict=True)}
+
+
+def ranking_metrics(
+    scores: np.ndarray, labels: np.ndarray, query: np.ndarray, *, k: int = SELECT_AT
+) -> dict[str, float]:
+    """The means of :func:`query_metrics` over the queries with a relevant pair, and their number."""
+    queries, values = query_metrics(scores, labels, query, k=k)
+    out: dict[str, float] = {m: float(v.mean()) if v.size else 0.0 for m, v in values.items()}
+    out["queries"] = int(queries.size)
+    return out
+
+
+#: the metrics :func:`select_branch_c` holds the fusion to: the issue's "R@10 and NDCG@10 at least the
+#: best single branch", and R@1, which the R@10 gain of strong regularisation otherwise pays for
+SELECT_METRICS: tuple[str, ...] = ("R@1", f"R@{SELECT_AT}", f"NDCG@{SELECT_AT}")
+
+
+def select_branch_c(
+    pairs: PairSet,
+    *,
+    grid: Sequence[float] = C_GRID,
+    folds: int = 5,
+    seed: int = 0,
+    c_fusion: float = C_FUSION,
+    min_pairs: int = 20,
+) -> tuple[float, dict[str, Any]]:
+    """The per-branch ``C`` of ``grid`` whose fused ranking is best on held-out queries, and the record.
+
+    Queries are split into ``folds`` (seeded); each fold's fused scores come from a fit on the others.
+    For every group (condition) and each of :data:`SELECT_METRICS`, the gain of the fused ranking over
+    the group's best single branch in that metric is the mean over the group's queries of the paired
+    difference, with its standard error. A value is admissible when no gain is below minus its standard
+    error (no condition measurably worse than its best branch: a difference of a query or two is noise);
+    the choice is the admissible value of largest mean gain, or, when none is admissible, the one whose
+    worst gain is largest. Ties go to the weaker regularisation. With fewer than two queries that have a
+    relevant pair, nothing can be held out and ``grid``'s largest value is returned.
+    """
+    grid = sorted(float(c) for c in grid)
+    uq = np.unique(pairs.query[pairs.labels])
+    if len(grid) == 1 or uq.size < 2:
+        return grid[-1], {"grid": grid, "chosen": grid[-1], "cross_validated": False}
+    k_folds = int(min(folds, uq.size))
+    fold_of = np.full(int(pairs.query.max()) + 1, -1, dtype=np.int64)
+    fold_of[uq] = np.random.default_rng(seed).permutation(uq.size) % k_folds
+    # queries with no relevant pair train (as negatives) in every fold and are never scored
+    fold = fold_of[pairs.query]
+    groups = {int(g): pairs.groups == g for g in np.unique(pairs.groups)}
+    # per group and metric: the best single branch (raw scores) and its per-query values
+    best: dict[int, dict[str, tuple[str, np.ndarray]]] = {}
+    for g, m in groups.items():
+        per = {b: query_metrics(v[m], pairs.labels[m], pairs.query[m])[1] for b, v in pairs.scores.items()}
+        best[g] = {
+            k: max(((b, per[b][k]) for b in per), key=lambda bv: float(bv[1].mean())) for k in SELECT_METRICS
+        }
+    rows: list[dict[str, Any]] = []
+    keys: dict[float, tuple[bool, float, float]] = {}
+    for c in grid:
+        z = np.full(len(pairs), np.nan)
+        try:
+            for f in range(k_folds):
+                held = fold == f
+                z[held] = fused_logit(_fit(pairs.subset(~held), c, c_fusion, min_pairs), pairs.subset(held))
+        except ConfigError:
+            rows.append({"c": c, "failed": True})
+            continue
+        gains: list[float] = []
+        admissible = True
+        per_group: dict[str, dict[str, Any]] = {}
+        for g, m in groups.items():
+            fused = query_metrics(z[m], pairs.labels[m], pairs.query[m])[1]
+            per_group[str(g)] = {"queries": int(fused[SELECT_METRICS[0]].size)}
+            for k in SELECT_METRICS:
+                branch, values = best[g][k]
+                diff = fused[k] - values
+                gain = float(diff.mean()) if diff.size else 0.0
+                se = float(diff.std(ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else 0.0
+                admissible &= gain >= -se
+                gains.append(gain)
+                per_group[str(g)][k] = {
+                    "fused": round(float(fused[k].mean()), 4),
+                    branch: round(float(values.mean()), 4),
+                    "gain": round(gain, 4),
+                    "se": round(se, 4),
+                }
+        mean = float(np.mean(gains))
+        keys[c] = (admissible, mean if admissible else min(gains), c)
+        rows.append({"c": c, "admissible": admissible, "mean_gain": round(mean, 4), "groups": per_group})
+    chosen = max(keys, key=lambda c: keys[c]) if keys else grid[-1]
+    record = {"chosen": chosen, "cross_validated": True, "grid": grid, "folds": k_folds, "seed": seed,
+              "metrics": list(SELECT_METRICS), "tried": rows}  # fmt: skip
+    return chosen, record
+
+
+def fit_calibration(
+    pairs: PairSet,
+    *,
+    c: float | None = None,
+    c_grid: Sequence[float] = C_GRID,
+    c_fusion: float = C_FUSION,
+    folds: int = 5,
+    seed: int = 0,
+    fitted_on: dict[str, Any] | None = None,
+    min_pairs: int = 20,
+) -> Calibration:
+    """Per-branch logistic calibrators, then the log-odds fusion (see the module docstring).
+
+    ``c``: the per-branch L2 strength (scikit-learn's ``C``); None chooses it from ``c_grid`` by
+    cross-validated ranking (:func:`select_branch_c`, recorded in ``fitted_on["branch_c"]``). A branch with
+    fewer than ``min_pairs`` scored pairs, or whose pairs are all relevant or all not, is left out (it then
+    contributes nothing); :class:`ConfigError` when no branch can be fitted.
+    """
+    _fit_check(pairs, min_pairs)
+    record: dict[str, Any]
+    if c is None:
+        c, record = select_branch_c(pairs, grid=c_grid, folds=folds, seed=seed, c_fusion=c_fusion,
+                                    min_pairs=min_pairs)  # fmt: skip
+    else:
+        record = {"chosen": float(c), "cross_validated": False}
+    calibration = _fit(pairs, float(c), c_fusion, min_pairs)
+    calibration.fitted_on = {**dict(fitted_on or {}), "branch_c": record, "fusion_c": c_fusion}
+    return calibration
+
+
+def _fit_check(pairs: PairSet, min_pairs: int) -> None:
+    y = pairs.labels
+    if len(pairs) < min_pairs or not y.any() or y.all():
+        raise ConfigError(
+            f"too few labelled pairs to calibrate: {len(pairs)} candidate pairs, {int(y.sum())} relevant; "
+            "give more labelled queries (each with at least one relevant indexed item)"
+        )
+
+
+def with_calibration(
+    calibration: Calibration, rowids: np.ndarray, scores: dict[str, np.ndarray], items: np.ndarray
+) -> dict[str, np.ndarray]:
+    """``scores`` (a ``Searcher.score_matrix`` result over ``rowids``) with ``fused`` replaced by the
+    calibrated relevance ``calibration`` gives, as ``score_matrix`` of a searcher with that calibration
+    computes it; ``items`` are the item features of ``rowids``. Saves encoding the queries again."""
+    q = next(iter(scores.values())).shape[0] if scores else 0
+    fused = np.empty((q, len(rowids)), dtype=np.float32)
+    for i in range(q):
+        row = {name: scores[name][i] for name in calibration.branches if name in scores}
+        fused[i] = calibration.relevance(row, items)[0]
+    return {**scores, "fused": fused}
 
 
 def relevance_of(calibration: Calibration, pairs: PairSet) -> np.ndarray:
     """The fused relevance of every pair, computed query by query exactly as search computes it."""
     out = np.empty(len(pairs))
-    for qi in np.unique(pairs.query):
-        m = pairs.query == qi
-        out[m] = calibration.relevance({n: s[m] for n, s in pairs.scores.items()}, pairs.items[m])[0]
+    order = np.argsort(pairs.query, kind="stable")
+    bounds = np.flatnonzero(np.diff(pairs.query[order])) + 1
+    for rows in np.split(order, bounds) if order.size else []:
+        out[rows] = calibration.relevance({n: s[rows] for n, s in pairs.scores.items()}, pairs.items[rows])[0]
     return out
 
 
@@ -242,10 +523,18 @@ def plot_reliability(metrics: dict[str, Any], path: str | Path, *, title: str) -
 
 
 __all__ = [
+    "C_FUSION",
+    "C_GRID",
+    "SELECT_METRICS",
     "PairSet",
     "calibration_metrics",
     "collect_pairs",
     "fit_calibration",
+    "fused_logit",
     "plot_reliability",
+    "query_metrics",
+    "ranking_metrics",
     "relevance_of",
+    "select_branch_c",
+    "with_calibration",
 ]

@@ -177,14 +177,18 @@ def evaluate_index(
     by_lang: bool = True,
     ties: str = "pessimistic",
     threshold: int = 1,
+    precomputed: tuple[np.ndarray, dict[str, np.ndarray]] | None = None,
 ) -> IndexEvaluation:
-    """SPEC §5 metrics of every branch and of the fused ranking, over ``queries``' gallery."""
+    """SPEC §5 metrics of every branch and of the fused ranking, over ``queries``' gallery.
+
+    ``precomputed``: what ``searcher.score_matrix`` returns for these queries' texts, when the caller has it
+    already (the queries are then not encoded again)."""
     from memesearch.eval.ranking import check_tie_rule
     from memesearch.models.fusion import NO_SCORE
 
     rule = check_tie_rule(ties)
     qs = queries.queries
-    rowids, scores = searcher.score_matrix([q.text for q in qs])
+    rowids, scores = precomputed if precomputed is not None else searcher.score_matrix([q.text for q in qs])
     col_of = {int(r): j for j, r in enumerate(rowids.tolist())}
     cols = np.array([col_of[int(r)] for r in queries.columns], dtype=np.int64)
     groups: dict[str, list[int]] = {"all": list(range(len(qs)))}

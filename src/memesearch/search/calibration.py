@@ -9,9 +9,11 @@ one branch's noise floor beat another's signal. Instead, for each branch ``b``::
 
 where ``x_b`` are the features of one (query, item) pair (:data:`FEATURES`): the raw score; its gap to the
 query's best score in that branch; the log of its rank in that branch (capped at :data:`RANK_CAP`: ranks
-among the candidates are exact up to there, see below); and what the item carries (readable OCR lines,
-their mean OCR confidence, a caption, the media type). The fused relevance is a learned log-odds
-combination::
+among the candidates are exact up to there, see below); the log of how many candidates the branch scored
+(capped the same way: being first of two items with text says little, first of fifty says a lot, and a
+folder where almost nothing carries text gives the text branches exactly that); and what the item carries
+(readable OCR lines, their mean OCR confidence, a caption, the media type). The fused relevance is a
+learned log-odds combination::
 
     logit(relevance) = a + Σ_b [ present_b · v_b · logit(p_b) + (1 - present_b) · m_b ]
 
@@ -20,7 +22,11 @@ with ``present_b`` = the branch has a score for the item (an item without text h
 validation split under realistic conditions (:mod:`memesearch.eval.calibrate`) and stored in the index
 (``index.json`` ``config.calibration``). Rank and gap are computed over the candidates of one query:
 every branch contributes its top ``n`` candidates, so an item's rank in a branch is exact whenever it is
-within that branch's top ``n`` (>= :data:`RANK_CAP`), and the branch's best score is always a candidate.
+within that branch's top ``n`` (>= :data:`RANK_CAP`), the branch's best score is always a candidate, and the
+count of scored candidates is exact up to :data:`RANK_CAP`.
+
+Version 2 added the ``log_scored`` feature; a version 1 calibration (``index.json`` written before) is read
+with a zero coefficient for it, which gives exactly the relevance it gave before.
 
 Example::
 
@@ -38,14 +44,15 @@ import numpy as np
 
 from memesearch.errors import ConfigError
 
-CALIBRATION_VERSION = 1
-#: ranks beyond this are one feature value ("far down")
+CALIBRATION_VERSION = 2
+#: ranks (and counts of scored candidates) beyond this are one feature value ("far down", "many")
 RANK_CAP = 50
 #: the per-pair features of a branch score, in coefficient order
 FEATURES: tuple[str, ...] = (
     "score",
     "gap",
     "log_rank",
+    "log_scored",
     "ocr_lines",
     "ocr_quality",
     "has_caption",
@@ -53,7 +60,9 @@ FEATURES: tuple[str, ...] = (
     "is_video",
 )
 #: item features (columns of :func:`item_feature_matrix`), a suffix of :data:`FEATURES`
-ITEM_FEATURES: tuple[str, ...] = FEATURES[3:]
+ITEM_FEATURES: tuple[str, ...] = FEATURES[4:]
+#: the features of version 1 (no ``log_scored``): read by inserting a zero coefficient
+_V1_FEATURES: tuple[str, ...] = tuple(f for f in FEATURES if f != "log_scored")
 _EPS = 1e-6
 
 
@@ -87,11 +96,15 @@ def query_features(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pair_features(scores: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """``(N, len(FEATURES))`` features of one query's candidates in one branch (rows with NaN score: NaN).
+    """``(N, len(FEATURES))`` features of one query's candidates in one branch (rows with NaN score: NaN
+    in the score, gap, rank and count columns).
 
     ``items`` is ``(N, len(ITEM_FEATURES))`` (:func:`item_feature_matrix`)."""
-    gap, log_rank = query_features(scores)
-    return np.column_stack([np.asarray(scores, np.float64), gap, log_rank, np.asarray(items, np.float64)])
+    s = np.asarray(scores, np.float64)
+    gap, log_rank = query_features(s)
+    present = ~np.isnan(s)
+    log_scored = np.where(present, np.log(max(1, min(int(present.sum()), RANK_CAP))), np.nan)
+    return np.column_stack([s, gap, log_rank, log_scored, np.asarray(items, np.float64)])
 
 
 def item_feature_matrix(
@@ -224,19 +237,36 @@ class Calibration:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
-        """Read what :meth:`to_dict` wrote; a calibration of other features or version is refused."""
-        if int(data.get("version", 0)) != CALIBRATION_VERSION or list(data.get("features", [])) != list(
-            FEATURES
-        ):
+        """Read what :meth:`to_dict` wrote (this version, or version 1: see the module docstring); a
+        calibration of other features or version is refused."""
+        version = int(data.get("version", 0))
+        features = list(data.get("features", []))
+        if version == CALIBRATION_VERSION and features == list(FEATURES):
+            migrate = None
+        elif version == 1 and features == list(_V1_FEATURES):
+            migrate = FEATURES.index("log_scored")
+        else:
             raise ConfigError(
                 f"the index's calibration has version {data.get('version')!r} and features "
                 f"{data.get('features')!r}; this memesearch reads version {CALIBRATION_VERSION} with "
-                f"{list(FEATURES)}: refit it with `memesearch tune`"
+                f"{list(FEATURES)} (or version 1 with {list(_V1_FEATURES)}): refit it with `memesearch tune`"
             )
+
+        def coefficients(values: Any) -> list[float]:
+            coef = [float(c) for c in values]
+            if len(coef) != len(features):
+                raise ConfigError(
+                    f"the index's calibration has {len(coef)} coefficients for {len(features)} features: "
+                    "refit it with `memesearch tune`"
+                )
+            if migrate is not None:
+                coef.insert(migrate, 0.0)
+            return coef
+
         fusion = data["fusion"]
         return cls(
             branches={
-                k: BranchCalibration([float(c) for c in v["coef"]], float(v["intercept"]))
+                k: BranchCalibration(coefficients(v["coef"]), float(v["intercept"]))
                 for k, v in data["branches"].items()
             },
             fusion_intercept=float(fusion["intercept"]),
