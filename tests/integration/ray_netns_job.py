@@ -76,12 +76,14 @@ def interfaces() -> list[str]:
 
 
 def sockets() -> set[tuple[str, str, int]]:
-    """``(table, local address, port)`` of listening TCP and bound UDP sockets in this namespace."""
+    """``(table, local address, port)`` of listening TCP and unconnected (receiving) UDP sockets here."""
     out: set[tuple[str, str, int]] = set()
     for table in ("tcp", "tcp6", "udp", "udp6"):
         for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
             fields = line.split()
             if table.startswith("tcp") and fields[3] != "0A":  # 0A = LISTEN
+                continue
+            if table.startswith("udp") and fields[3] == "01":  # a connected UDP socket hears only its peer
                 continue
             address, port = fields[1].split(":")
             out.add((table, decode_address(address), int(port, 16)))
