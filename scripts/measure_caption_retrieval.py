@@ -93,10 +93,13 @@ def main(argv: list[str] | None = None) -> int:
                     }
                     for group, branches in evaluation.reports.items()
                 }
+            report["n_items"] = len(idx)
             report["conditions"][condition] = {"index_stages_s": stages, "splits": per_split}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+        args.out.parent.mkdir(parents=True, exist_ok=True)  # after each condition: a partial report survives
+        args.out.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        print(
+            f"{condition}: evaluated in {time.perf_counter() - started:.0f} s; wrote {args.out}", flush=True
+        )
     return 0
 
 

@@ -66,7 +66,7 @@ def retrieval_table(data: dict[str, Any]) -> list[str]:
     first = next(iter(conditions.values()))
     for split, groups in first["splits"].items():
         for group in groups:
-            for branch in ("text", "lexical", "fused"):
+            for branch in ("text", "lexical", "fused") if group == "all" else ("fused",):
                 for name, cond in conditions.items():
                     m = cond["splits"][split][group][branch]
                     cells = " | ".join(f"{m[k]:.1f}" if k == "MdR" else f"{m[k]:.4f}" for k in shown)
@@ -76,7 +76,7 @@ def retrieval_table(data: dict[str, Any]) -> list[str]:
 
 def bench_table(data: dict[str, Any]) -> list[str]:
     lines = [
-        "| captioner | parameters | batch | captions/s | tokens/s | tokens per caption |",
+        "| captioner | parameters (mapper + decoder) | batch | captions/s | tokens/s | tokens per caption |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for r in data["rows"]:
@@ -100,7 +100,15 @@ def main() -> int:
                   "the held-out-style images: no captions, no manifest emotions; OCR on; `starter` model "
                   "with its default calibration; gallery = the split's items):", ""]  # fmt: skip
         block += retrieval_table(data)
-        block += ["", f"Reproduce: `{data['command']}`."]
+        stages = {name: cond["index_stages_s"] for name, cond in data["conditions"].items()}
+        timing = "; ".join(
+            f"{name}: enrich stage {st['enrich']:.0f} s of {sum(st.values()):.0f} s"
+            for name, st in stages.items()
+        )
+        n = data.get("n_items", "same")
+        block += ["", f"Indexing the {n} images (OCR on, 2 shared cores; the enrich stage holds the "
+                  "captioner and the emotion tagger, prepare holds OCR, whose time varies with the load): "
+                  f"{timing}.", "", f"Reproduce: `{data['command']}`."]  # fmt: skip
     if BENCH.is_file():
         data = json.loads(BENCH.read_text(encoding="utf-8"))
         block += ["", f"Speed on 2 shared CPU cores (`python bench/bench_caption.py`; cpu pressure "

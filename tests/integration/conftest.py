@@ -86,3 +86,33 @@ def tiny_captioner_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             max_caption_tokens=8,
         )
         return new_captioner(cfg, tok).save(tmp_path_factory.mktemp("captioner") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def emoji_benchmark(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The emoji benchmark built with the command recorded in the committed starter metrics.json (the
+    shipped starter and starter-caption weights were measured on it); skipped without npm and its cache."""
+    import json
+    import shutil
+
+    from memesearch.cli.main import main as cli_main
+    from memesearch.data.emoji.sources import default_npm_cache, installed_version
+    from memesearch.models.starter.encoder import METRICS_FILE, weights_dir
+
+    packages = [
+        "emoji-datasource-google",
+        "emoji-datasource-twitter",
+        "emoji-datasource-facebook",
+        "emojibase-data",
+    ]
+    cache = default_npm_cache()
+    if shutil.which("npm") is None and any(installed_version(p, cache) is None for p in packages):
+        pytest.skip(f"npm is not installed and the emoji npm packages are not in {cache}")
+    recorded = json.loads((weights_dir() / METRICS_FILE).read_text(encoding="utf-8"))
+    command = recorded["dataset"]["build"].split()
+    assert command[:4] == ["memesearch", "datasets", "build", "emoji"]
+    out = tmp_path_factory.mktemp("emoji-bench") / "emoji"
+    args = command[1:]
+    args[args.index("--out") + 1] = str(out)
+    assert cli_main(args) == 0
+    return out

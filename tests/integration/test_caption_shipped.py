@@ -71,3 +71,25 @@ def test_caption_command_with_the_default_captioner(
     cues = json.loads((tmp_path / "subs" / "clip.json").read_text(encoding="utf-8"))
     assert cues[0]["start"] == "00:00:00,000" and cues[-1]["end"] <= "00:00:02,100"
     assert (tmp_path / "subs" / "clip.srt").read_text(encoding="utf-8").startswith("1\n00:00:00,000 --> ")
+
+
+@pytest.mark.slow
+def test_shipped_captioner_reaches_its_recorded_metrics_on_emoji_test_seen(emoji_benchmark: Path) -> None:
+    """The numbers in metrics.json (and the README) come back from the shipped files on a fresh build."""
+    from memesearch.data.formats import read_dataset
+    from memesearch.eval.captions import evaluate_captioner
+
+    recorded = json.loads((builtin_dir("starter-caption") / "metrics.json").read_text(encoding="utf-8"))
+    built = read_dataset(emoji_benchmark).meta["command"].split()
+    assert [a for a in recorded["dataset"]["build"].split() if "/" not in a] == [
+        a for a in built if "/" not in a
+    ]
+    report = evaluate_captioner(
+        load_captioner("starter-caption", device="cpu"), read_dataset(emoji_benchmark), "test-seen"
+    )
+    for lang in ("en", "zh"):
+        expected = recorded["splits"]["test-seen"]["languages"][lang]
+        got = report["languages"][lang]
+        assert got["exact"] == pytest.approx(expected["exact"], abs=0.01)
+        assert got["CIDEr-D"] == pytest.approx(expected["CIDEr-D"], abs=0.05)
+        assert got["exact"] > 0.1  # names seen concepts in the unseen style (1 in 1266 by chance)

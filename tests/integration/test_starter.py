@@ -5,7 +5,6 @@ emoji benchmark's test split (unseen concepts x held-out style), built here from
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -87,30 +86,6 @@ def test_unknown_starter_key_is_a_clear_error(tmp_path: Path, capsys: pytest.Cap
 
 # ------------------------------------------------------------------------------------------------
 # the committed weights on the real benchmark
-
-
-@pytest.fixture(scope="session")
-def emoji_benchmark(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The emoji benchmark built with the command recorded in the committed metrics.json."""
-    from memesearch.data.emoji.sources import default_npm_cache, installed_version
-
-    packages = [
-        "emoji-datasource-google",
-        "emoji-datasource-twitter",
-        "emoji-datasource-facebook",
-        "emojibase-data",
-    ]
-    cache = default_npm_cache()
-    if shutil.which("npm") is None and any(installed_version(p, cache) is None for p in packages):
-        pytest.skip(f"npm is not installed and the emoji npm packages are not in {cache}")
-    recorded = json.loads((weights_dir() / METRICS_FILE).read_text(encoding="utf-8"))
-    command = recorded["dataset"]["build"].split()
-    assert command[:4] == ["memesearch", "datasets", "build", "emoji"]
-    out = tmp_path_factory.mktemp("emoji-bench") / "emoji"
-    args = command[1:]
-    args[args.index("--out") + 1] = str(out)
-    assert cli_main(args) == 0
-    return out
 
 
 @pytest.mark.slow
