@@ -299,17 +299,28 @@ class Index:
         of the passage log, in order, and the last position; ``after=0``: every live passage."""
         return self.store.text_changes(after)
 
-    def emotion_rows(self) -> list[tuple[int, str, float]]:
-        """``(rowid, emotion, score)`` of every emotion tag."""
-        return self.store.emotion_rows()
+    def item_changes(self, after: int = 0) -> tuple[int, list[tuple[int, bool]]]:
+        """Items written (``(rowid, True)``) and removed (``(rowid, False)``) after position ``after`` of
+        the item log, in order, and the last position; ``after=0``: every live item."""
+        return self.store.item_changes(after)
+
+    def item_log_position(self) -> int:
+        """The item log's last position (read it before reading every item, then follow from it)."""
+        return self.store.item_log_position()
+
+    def emotion_rows(self, rowids: Sequence[int] | None = None) -> list[tuple[int, str, float]]:
+        """``(rowid, emotion, score)`` of every emotion tag (of the items ``rowids`` when given)."""
+        return self.store.emotion_rows(rowids)
 
     def count_untagged(self) -> int:
         """Items without any emotion tag (an emotion filter leaves them out)."""
         return self.store.count_untagged()
 
-    def context_rows(self) -> list[tuple[int, str, bool, list[tuple[str, float]]]]:
-        """``(rowid, media, has a caption, [(OCR line, confidence), ...])`` of every item."""
-        return self.store.context_rows()
+    def context_rows(
+        self, rowids: Sequence[int] | None = None
+    ) -> list[tuple[int, str, bool, list[tuple[str, float]]]]:
+        """``(rowid, media, has a caption, [(OCR line, confidence), ...])`` of every item (of ``rowids``)."""
+        return self.store.context_rows(rowids)
 
     def phashes(self) -> tuple[np.ndarray, np.ndarray]:
         """``(rowids, perceptual hashes as uint64)`` of every item that has one."""

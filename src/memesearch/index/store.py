@@ -20,9 +20,9 @@ Tables:
   or emotions for content it has seen before, even after the item was removed;
 * ``kv`` — generation counter and other small values (``vectors_dropped``: the generation up to which
   SQLite dropped its vector copies).
-* ``text_log`` — every live item's passage (captions, then OCR) and one tombstone per removed item, in
-  write order: the lexical branch follows it (:meth:`Store.text_changes`) instead of re-reading the items
-  after every write.
+* ``text_log``, ``item_log`` — the change logs (:mod:`memesearch.index.change_logs`): every live item's
+  passage / rowid and one tombstone per removed item, in write order; the lexical branch and the per-item
+  tables of search follow them instead of re-reading every item after each write.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from memesearch.index import change_logs
 from memesearch.index.records import IndexedItem, item_from_row, item_text
 
 SCHEMA_VERSION = 2  # 2: vectors in pending_vectors until saved, not in items
@@ -92,13 +93,8 @@ CREATE TABLE IF NOT EXISTS cache (
     PRIMARY KEY (sha256, stage, version)
 );
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS text_log (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    item_rowid INTEGER NOT NULL,
-    passage TEXT
-);
-CREATE INDEX IF NOT EXISTS text_log_item ON text_log(item_rowid);
 """
+
 
 _ITEM_COLUMNS = (
     "rowid, id, sha256, media, width, height, frames, phash, duplicate_of, ocr, captions, source, meta, "
@@ -132,11 +128,22 @@ class Store:
                 self.conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.executescript(_SCHEMA)
+            self.conn.executescript(_SCHEMA + change_logs.SCHEMA)
             if self.get_kv("schema_version") is None:
                 self.set_kv("schema_version", str(SCHEMA_VERSION))
-            if self.get_kv("text_log") is None:
-                self._fill_text_log()
+            for key, fill in (
+                (change_logs.TEXT_LOG_KEY, change_logs.fill_text_log),
+                (change_logs.ITEM_LOG_KEY, change_logs.fill_item_log),
+            ):
+                if self.get_kv(key) is None:  # an index from before the log: one pass over its items
+                    self.conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        fill(self.conn)
+                        self._set_kv(self.conn, key, "1")
+                        self.conn.execute("COMMIT")
+                    except BaseException:
+                        self.conn.execute("ROLLBACK")
+                        raise
         self.conn.execute("PRAGMA busy_timeout=10000")
         #: an index from before issue 11: its vectors are columns of ``items`` (until migrated)
         self.legacy = any(r[1] == "image_vec" for r in self.conn.execute("PRAGMA table_info(items)"))
@@ -175,40 +182,33 @@ class Store:
             finally:
                 self.conn.execute("COMMIT")
 
-    # ---- the passage log (what the lexical branch follows) ---------------------------------------
-    def _fill_text_log(self) -> None:
-        """Start the passage log of an index written before it existed (one pass over the items)."""
-        with self._lock:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                rows = self.conn.execute(
-                    "SELECT rowid, captions, ocr FROM items "
-                    "WHERE captions != '[]' OR (ocr IS NOT NULL AND ocr != '[]') ORDER BY rowid"
-                ).fetchall()
-                for rid, caps, ocr in rows:
-                    text = item_text(json.loads(caps), None if ocr is None else json.loads(ocr))
-                    if text:
-                        self.conn.execute(
-                            "INSERT INTO text_log(item_rowid, passage) VALUES (?, ?)", (int(rid), text)
-                        )
-                self._set_kv(self.conn, "text_log", "1")
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-
+    # ---- the change logs (what readers follow; memesearch.index.change_logs) ----------------------
     def text_changes(self, after: int) -> tuple[int, list[tuple[int, str | None]]]:
         """Passages written and removed after log position ``after``: ``(last position, [(rowid, passage
         or None = removed), ...])`` in order. ``after=0`` gives every live passage."""
         with self._lock:
-            if self._kv(self.conn, "text_log") is None:  # a read-only view of an index from before the log
-                rows = [(0, r, t) for r, t in self.text_rows()]
-                return after, [(r, t) for _, r, t in rows] if after == 0 else []
-            found = self.conn.execute(
-                "SELECT seq, item_rowid, passage FROM text_log WHERE seq > ? ORDER BY seq", (int(after),)
-            ).fetchall()
-        last = int(found[-1][0]) if found else int(after)
-        return last, [(int(r), None if t is None else str(t)) for _, r, t in found]
+            if self._kv(self.conn, change_logs.TEXT_LOG_KEY) is None:  # read-only, from before the log
+                rows: list[tuple[int, str | None]] = list(self.text_rows()) if after == 0 else []
+                return after, rows
+            return change_logs.text_changes(self.conn, after)
+
+    def item_changes(self, after: int) -> tuple[int, list[tuple[int, bool]]]:
+        """Items written (``(rowid, True)``) and removed (``(rowid, False)``) after log position ``after``,
+        in order. ``after=0`` gives every live item."""
+        with self._lock:
+            if self._kv(self.conn, change_logs.ITEM_LOG_KEY) is None:  # read-only, from before the log
+                if after != 0:
+                    return after, []
+                rows = self.conn.execute("SELECT rowid FROM items ORDER BY rowid").fetchall()
+                return 0, [(int(r[0]), True) for r in rows]
+            return change_logs.item_changes(self.conn, after)
+
+    def item_log_position(self) -> int:
+        """The item log's last position: follow from here after reading every item."""
+        with self._lock:
+            if self._kv(self.conn, change_logs.ITEM_LOG_KEY) is None:
+                return 0
+            return change_logs.item_log_position(self.conn)
 
     # ---- kv ------------------------------------------------------------------------------------
     @staticmethod
@@ -349,10 +349,23 @@ class Store:
                 out.append((int(rid), text))
         return out
 
-    def emotion_rows(self) -> list[tuple[int, str, float]]:
-        """``(rowid, emotion, score)`` of every emotion tag of every item."""
+    def _rows_of(self, sql: str, rowids: Sequence[int] | None, column: str = "rowid") -> list[Any]:
+        """``sql`` (a SELECT without WHERE) over every row, or over the rows whose ``column`` is in
+        ``rowids`` (in chunks of 900 bound parameters)."""
         with self._lock:
-            rows = self.conn.execute("SELECT item_rowid, emotion, score FROM emotions").fetchall()
+            if rowids is None:
+                return self.conn.execute(sql).fetchall()
+            ids = [int(r) for r in rowids]
+            out: list[Any] = []
+            for start in range(0, len(ids), 900):
+                chunk = ids[start : start + 900]
+                marks = ",".join("?" * len(chunk))
+                out.extend(self.conn.execute(f"{sql} WHERE {column} IN ({marks})", chunk).fetchall())
+            return out
+
+    def emotion_rows(self, rowids: Sequence[int] | None = None) -> list[tuple[int, str, float]]:
+        """``(rowid, emotion, score)`` of every emotion tag of every item (or of the items ``rowids``)."""
+        rows = self._rows_of("SELECT item_rowid, emotion, score FROM emotions", rowids, "item_rowid")
         return [(int(r), str(e), float(s)) for r, e, s in rows]
 
     def count_untagged(self) -> int:
@@ -364,12 +377,13 @@ class Store:
             ).fetchone()
         return int(row[0])
 
-    def context_rows(self) -> list[tuple[int, str, bool, list[tuple[str, float]]]]:
-        """``(rowid, media, has a caption, [(OCR line, confidence), ...])`` of every item (calibration
-        features; a few bytes per item)."""
+    def context_rows(
+        self, rowids: Sequence[int] | None = None
+    ) -> list[tuple[int, str, bool, list[tuple[str, float]]]]:
+        """``(rowid, media, has a caption, [(OCR line, confidence), ...])`` of every item (or of the items
+        ``rowids``; calibration features, a few bytes per item)."""
         out: list[tuple[int, str, bool, list[tuple[str, float]]]] = []
-        with self._lock:
-            rows = self.conn.execute("SELECT rowid, media, captions != '[]', ocr FROM items").fetchall()
+        rows = self._rows_of("SELECT rowid, media, captions != '[]', ocr FROM items", rowids)
         for rid, media, has_caption, ocr in rows:
             lines = [(str(o["text"]), float(o["score"])) for o in json.loads(ocr)] if ocr else []
             out.append((int(rid), str(media), bool(has_caption), lines))
@@ -486,9 +500,7 @@ class Store:
             "INSERT OR REPLACE INTO pending_vectors(item_rowid, image_vec, text_vec) VALUES (?, ?, ?)",
             (rowid, vec_to_blob(image_vec), vec_to_blob(text_vec)),
         )
-        passage = item.passage
-        if passage:
-            conn.execute("INSERT INTO text_log(item_rowid, passage) VALUES (?, ?)", (rowid, passage))
+        change_logs.log_written(conn, [rowid], [item.passage])
         conn.executemany(
             "INSERT OR REPLACE INTO emotions(item_rowid, emotion, score, rank) VALUES (?, ?, ?, ?)",
             [(rowid, e, float(s), r) for r, (e, s) in enumerate(item.emotions)],
@@ -519,10 +531,7 @@ class Store:
             )
             conn.execute(f"DELETE FROM items WHERE rowid IN ({marks})", chunk)
             conn.execute(f"DELETE FROM pending_vectors WHERE item_rowid IN ({marks})", chunk)
-            # the log keeps live passages and one tombstone per removed item (rowids can be reused)
-            conn.execute(f"DELETE FROM text_log WHERE item_rowid IN ({marks})", chunk)
-            tombstones = [(r,) for r in chunk]
-            conn.executemany("INSERT INTO text_log(item_rowid, passage) VALUES (?, NULL)", tombstones)
+            change_logs.log_removed(conn, chunk)  # one tombstone per removed item (rowids can be reused)
         return ids
 
     @staticmethod
@@ -565,6 +574,7 @@ class Store:
             "INSERT OR REPLACE INTO pending_vectors(item_rowid, image_vec) VALUES (?, ?)",
             [(r, v.tobytes()) for r, v in zip(rows, vectors, strict=True)],
         )
+        change_logs.log_written(conn, rows, [None] * len(rows))
         return rows, [h[:16] for h in shas]
 
     def paths_under(self, prefix: str) -> list[str]:

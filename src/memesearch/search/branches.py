@@ -284,25 +284,32 @@ class EmotionBranch:
         self.index = index
         self._lock = threading.Lock()
         self._tagger: Any = None
-        self._built: tuple[int, np.ndarray, np.ndarray] | None = None  # (generation, rowids, (N, E) scores)
+        self._tags: Any = None  # FollowedItemTable of (N, E) tag scores, once the tagger is loaded
 
     def _table(self) -> tuple[Any, np.ndarray, np.ndarray]:
         with self._lock:
             if self._tagger is None:
                 from memesearch.enrich.emotion import EmotionTagger
+                from memesearch.search.item_tables import FollowedItemTable
 
                 self._tagger = EmotionTagger(self.index.encoder)
-            gen = self.index.generation
-            if self._built is None or self._built[0] != gen:
-                col = {e: j for j, e in enumerate(self._tagger.emotions)}
-                rows = [(r, col[e], s) for r, e, s in self.index.emotion_rows() if e in col]
-                ids = np.unique(np.array([r for r, _, _ in rows], dtype=np.int64))
-                table = np.zeros((ids.size, len(col)), dtype=np.float32)
-                if rows:
-                    pos = np.searchsorted(ids, np.array([r for r, _, _ in rows], dtype=np.int64))
-                    table[pos, [c for _, c, _ in rows]] = [s for _, _, s in rows]
-                self._built = (gen, ids, table)
-            return self._tagger, self._built[1], self._built[2]
+                self._tags = FollowedItemTable(
+                    self.index, self._read_tags, len(self._tagger.emotions), np.float32
+                )
+            tagger, tags = self._tagger, self._tags
+        ids, table = tags.current()
+        return tagger, ids, table
+
+    def _read_tags(self, rowids: Sequence[int] | None) -> tuple[np.ndarray, np.ndarray]:
+        """``(rowids, (n, E) tag scores)`` of the items with a tag the tagger knows."""
+        col = {e: j for j, e in enumerate(self._tagger.emotions)}
+        rows = [(r, col[e], s) for r, e, s in self.index.emotion_rows(rowids) if e in col]
+        ids = np.unique(np.array([r for r, _, _ in rows], dtype=np.int64))
+        table = np.zeros((ids.size, len(col)), dtype=np.float32)
+        if rows:
+            pos = np.searchsorted(ids, np.array([r for r, _, _ in rows], dtype=np.int64))
+            table[pos, [c for _, c, _ in rows]] = [s for _, _, s in rows]
+        return ids, table
 
     def warm(self) -> None:
         """Embed the tagger's prompts and build the tag table now (about 2 s once), not on a first query."""

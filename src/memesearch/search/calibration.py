@@ -36,7 +36,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,40 +125,33 @@ def item_feature_matrix(
 
 
 class ItemFeatureTable:
-    """:func:`item_feature_matrix` rows of an index's items by rowid, rebuilt when the index changes."""
+    """:func:`item_feature_matrix` rows of an index's items by rowid, following the index's writes
+    (:class:`~memesearch.search.item_tables.FollowedItemTable`: a write costs a read of the changed items)."""
 
     def __init__(self, index: Any) -> None:
+        from memesearch.search.item_tables import FollowedItemTable
+
         self.index = index
-        self._built: tuple[int, np.ndarray, np.ndarray] | None = None  # (generation, rowids, matrix)
+        self._table = FollowedItemTable(index, self._read, len(ITEM_FEATURES))
+
+    def _read(self, rowids: Sequence[int] | None) -> tuple[np.ndarray, np.ndarray]:
+        from memesearch.data.records import is_readable_text
+
+        rows = self.index.context_rows(rowids)
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros((0, len(ITEM_FEATURES)))
+        readable = [[c for t, c in r[3] if is_readable_text(t)] for r in rows]
+        matrix = item_feature_matrix(
+            np.array([len(x) for x in readable]),
+            np.array([float(np.mean(x)) if x else 0.0 for x in readable]),
+            np.array([r[2] for r in rows]),
+            [r[1] for r in rows],
+        )
+        return np.array([r[0] for r in rows], dtype=np.int64), matrix
 
     def lookup(self, rowids: np.ndarray) -> np.ndarray:
         """``(len(rowids), len(ITEM_FEATURES))``; rowids no longer in the index get zeros."""
-        from memesearch.data.records import is_readable_text
-
-        gen = self.index.generation
-        if self._built is None or self._built[0] != gen:
-            rows = self.index.context_rows()
-            ids = np.array([r[0] for r in rows], dtype=np.int64)
-            readable = [[c for t, c in r[3] if is_readable_text(t)] for r in rows]
-            matrix = (
-                item_feature_matrix(
-                    np.array([len(x) for x in readable]),
-                    np.array([float(np.mean(x)) if x else 0.0 for x in readable]),
-                    np.array([r[2] for r in rows]),
-                    [r[1] for r in rows],
-                )
-                if rows
-                else np.zeros((0, len(ITEM_FEATURES)))
-            )
-            order = np.argsort(ids)
-            self._built = (gen, ids[order], matrix[order])
-        _, ids, matrix = self._built
-        out = np.zeros((len(rowids), len(ITEM_FEATURES)))
-        if ids.size:
-            pos = np.clip(np.searchsorted(ids, rowids), 0, ids.size - 1)
-            found = ids[pos] == np.asarray(rowids)
-            out[found] = matrix[pos[found]]
-        return out
+        return self._table.lookup(np.asarray(rowids, np.int64))[1]
 
 
 @dataclass

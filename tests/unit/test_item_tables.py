@@ -1,0 +1,61 @@
+"""FollowedItemTable on a stand-in log: it reads every item once, then only the rowids the log names."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from memesearch.search.item_tables import FollowedItemTable
+
+
+class LoggedRows:
+    """An in-memory index with an item log: rowid -> value, every write appended to the log."""
+
+    def __init__(self) -> None:
+        self.values: dict[int, float] = {}
+        self.log: list[tuple[int, bool]] = []
+        self.generation = 0
+        self.reads: list[list[int] | None] = []
+
+    def write(self, rowid: int, value: float) -> None:
+        self.values[rowid] = value
+        self.log.append((rowid, True))
+        self.generation += 1
+
+    def remove(self, rowid: int) -> None:
+        del self.values[rowid]
+        self.log.append((rowid, False))
+        self.generation += 1
+
+    def item_log_position(self) -> int:
+        return len(self.log)
+
+    def item_changes(self, after: int) -> tuple[int, list[tuple[int, bool]]]:
+        return len(self.log), self.log[after:]
+
+    def read(self, rowids: Sequence[int] | None) -> tuple[np.ndarray, np.ndarray]:
+        self.reads.append(None if rowids is None else list(rowids))
+        keys = sorted(self.values) if rowids is None else [r for r in rowids if r in self.values]
+        return np.array(keys, np.int64), np.array([[self.values[k]] for k in keys])
+
+
+def test_reads_everything_once_then_only_changes() -> None:
+    src = LoggedRows()
+    for r in range(1, 6):
+        src.write(r, float(r))
+    table = FollowedItemTable(src, src.read, 1)
+    ids, rows = table.current()
+    assert ids.tolist() == [1, 2, 3, 4, 5] and rows[:, 0].tolist() == [1, 2, 3, 4, 5]
+    table.current()
+    assert src.reads == [None]  # unchanged generation: nothing read again
+    src.write(6, 6.0)
+    src.remove(2)
+    src.remove(6)
+    src.write(6, 60.0)  # a reused rowid with a new value
+    src.write(3, 30.0)  # rewritten in place
+    ids, rows = table.current()
+    assert src.reads[1] == [2, 3, 6]
+    assert ids.tolist() == [1, 3, 4, 5, 6] and rows[:, 0].tolist() == [1, 30, 4, 5, 60]
+    found, got = table.lookup(np.array([6, 2, 1, 99]), fill=-1.0)
+    assert found.tolist() == [True, False, True, False] and got[:, 0].tolist() == [60, -1, 1, -1]
