@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from memesearch.index import Index
-    from memesearch.index.faiss_store import VectorConfig
+    from memesearch.index.vector_store import VectorConfig
     from memesearch.models import create_encoder
     from memesearch.search import Searcher
 

@@ -86,9 +86,8 @@ def _latency(fn: Any, queries: np.ndarray) -> dict[str, float]:
 
 
 def run(n: int, dim: int, n_queries: int, seed: int) -> dict[str, Any]:
-    from memesearch.index.faiss_store import VectorConfig
     from memesearch.index.milvus_store import MilvusVectorStore, filter_expression
-    from memesearch.index.vector_store import RowFilter
+    from memesearch.index.vector_store import RowFilter, VectorConfig
 
     cfg = VectorConfig()
     ids, vecs, fields = _rows(n, dim, seed)

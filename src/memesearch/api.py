@@ -42,7 +42,7 @@ def index_media(
     the index is opened)."""
     from memesearch.index import Index
     from memesearch.ingest import add_paths
-    from memesearch.ingest.engines import parse_engine
+    from memesearch.ingest.engine_spec import parse_engine
 
     runner = parse_engine(engine, workers=workers)
     runner.check()

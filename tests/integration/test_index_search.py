@@ -16,7 +16,7 @@ import pytest
 
 from memesearch.errors import ConfigError, UnknownNameError
 from memesearch.index import EncoderMismatchError, Index, IndexNotFoundError, LostVectorsError
-from memesearch.index.faiss_store import VectorConfig
+from memesearch.index.vector_store import VectorConfig
 from memesearch.ingest import add_paths
 from memesearch.models import create_encoder
 from memesearch.search import QueryError, Searcher

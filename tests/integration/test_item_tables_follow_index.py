@@ -77,7 +77,9 @@ def test_an_index_from_before_the_item_log_gets_one(tmp_path: Path) -> None:
         _assert_same(_tables(ItemFeatureTable(idx), EmotionBranch(idx), probe), expected)
     with Index.open(tmp_path / "idx", encoder=create_encoder("tiny-clip:0")) as idx:
         position, changes = idx.item_changes(0)
-        assert position == 8 and sorted(r for r, live in changes if live) == sorted(idx.rowids_where().tolist())
+        assert position == 8 and sorted(r for r, live in changes if live) == sorted(
+            idx.rowids_where().tolist()
+        )
         features, emotions = ItemFeatureTable(idx), EmotionBranch(idx)
         _assert_same(_tables(features, emotions, probe), expected)
         add_paths(idx, [_folder(tmp_path / "b", 8, 3)], workers=0)

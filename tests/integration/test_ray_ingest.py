@@ -23,7 +23,8 @@ import pytest
 from memesearch.cli.main import main as cli_main
 from memesearch.index import Index
 from memesearch.ingest import Ingestor
-from memesearch.ingest.engines import LocalEngine, parse_engine
+from memesearch.ingest.engine_spec import parse_engine
+from memesearch.ingest.engines import LocalEngine
 from memesearch.models import create_encoder
 from memesearch.utils.synthetic import save_animation, shapes_image, text_image
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from memesearch.errors import ConfigError, UnknownNameError
-from memesearch.index.faiss_store import VectorConfig
 from memesearch.index.vector_store import (
     VECTOR_STORES,
     RowFields,
     RowFilter,
+    VectorConfig,
     VectorStore,
     new_vector_store,
     open_vector_store,

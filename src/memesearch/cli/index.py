@@ -93,10 +93,9 @@ def index(
     Re-runs skip unchanged files; a killed run resumes where it stopped.
     """
     from memesearch.index import Index, IndexConfig, parse_weights
-    from memesearch.index.faiss_store import VectorConfig
-    from memesearch.index.vector_store import parse_store_spec
+    from memesearch.index.vector_store import VectorConfig, parse_store_spec
     from memesearch.ingest import add_paths
-    from memesearch.ingest.engines import parse_engine
+    from memesearch.ingest.engine_spec import parse_engine
 
     # the engine is checked (its options, the cluster answering) before the index is touched
     runner = parse_engine(engine, workers=workers, actors=actors)

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from memesearch.errors import ConfigError
-from memesearch.index.faiss_store import VectorConfig
+from memesearch.index.vector_store import VectorConfig
 
 INDEX_FORMAT = "memesearch-index"
 INDEX_FORMAT_VERSION = 1

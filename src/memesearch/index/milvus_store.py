@@ -48,7 +48,6 @@ import numpy as np
 
 from memesearch.data.emotions import EMOTION_WORDS
 from memesearch.errors import ConfigError
-from memesearch.index.faiss_store import VectorConfig
 from memesearch.index.milvus_connect import (
     LITE_FILE,
     TOKEN_ENV,
@@ -58,7 +57,7 @@ from memesearch.index.milvus_connect import (
     pymilvus_module,
     reason,
 )
-from memesearch.index.vector_store import RowFields, RowFilter, VectorStoreError
+from memesearch.index.vector_store import RowFields, RowFilter, VectorConfig, VectorStoreError
 from memesearch.utils.io import atomic_write_text
 
 logger = logging.getLogger(__name__)

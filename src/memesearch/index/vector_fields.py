@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 
-from memesearch.index.faiss_store import VectorConfig
 from memesearch.index.records import NewItem
 from memesearch.index.store import Store
 from memesearch.index.vector_copies import (
@@ -46,6 +45,7 @@ from memesearch.index.vector_copies import (
 from memesearch.index.vector_store import (
     RowFields,
     RowFilter,
+    VectorConfig,
     VectorStore,
     new_vector_store,
     open_vector_store,

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
@@ -34,7 +34,35 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from memesearch.errors import ConfigError, MemesearchError, UnknownNameError
-from memesearch.index.faiss_store import VectorConfig
+
+
+@dataclass(frozen=True)
+class VectorConfig:
+    """How a branch's vectors are indexed (recorded in index.json)."""
+
+    exact_below: int = 50_000
+    hnsw_m: int = 32
+    ef_construction: int = 80
+    ef_search: int = 128
+    rebuild_fraction: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.exact_below < 0:
+            raise ConfigError(f"exact_below must be >= 0, got {self.exact_below}")
+        for key in ("hnsw_m", "ef_construction", "ef_search"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if not 0 < self.rebuild_fraction <= 1:
+            raise ConfigError(f"rebuild_fraction must be in (0, 1], got {self.rebuild_fraction}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VectorConfig:
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
 
 #: back end name -> "module:Class"
 VECTOR_STORES: dict[str, str] = {

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 from memesearch.utils.lazy import lazy_api
 
 if TYPE_CHECKING:  # pragma: no cover
-    from memesearch.ingest.engines import Engine, LocalEngine, parse_engine
+    from memesearch.ingest.engine_spec import parse_engine
+    from memesearch.ingest.engines import Engine, LocalEngine
     from memesearch.ingest.inputs import InputRecord, expand_inputs
     from memesearch.ingest.pipeline import Ingestor, add_bytes, add_paths
     from memesearch.ingest.ray_engine import RayEngine
@@ -47,7 +48,7 @@ __getattr__, __dir__ = lazy_api(
     {
         "Engine": "memesearch.ingest.engines",
         "LocalEngine": "memesearch.ingest.engines",
-        "parse_engine": "memesearch.ingest.engines",
+        "parse_engine": "memesearch.ingest.engine_spec",
         "RayEngine": "memesearch.ingest.ray_engine",
         "InputRecord": "memesearch.ingest.inputs",
         "expand_inputs": "memesearch.ingest.inputs",

@@ -43,7 +43,8 @@ from memesearch.enrich.enrichers import Enricher
 from memesearch.errors import ConfigError
 from memesearch.index.index import Index
 from memesearch.index.records import IndexedItem, NewItem, PathStamp
-from memesearch.ingest.engines import Engine, EngineJob, LocalEngine, parse_engine
+from memesearch.ingest.engine_spec import parse_engine
+from memesearch.ingest.engines import Engine, EngineJob, LocalEngine
 from memesearch.ingest.inputs import InputRecord, expand_inputs
 from memesearch.ingest.prepare import PrepareTask, ocr_version, prepare
 from memesearch.ingest.records import IngestFailure, IngestSummary

@@ -47,10 +47,10 @@ from memesearch.models.encoders.base import (
 )
 from memesearch.models.encoders.images import ImageInput, load_image
 from memesearch.models.trained.layout import MODEL_FILE, read_checkpoint_info, served_checkpoint
+from memesearch.models.trained.towers import base_towers, cast_preprocess
 from memesearch.utils.io import sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover
-    import torch
     from torch import Tensor
 
 #: the Tasks whose runs ``checkpoint:`` serves
@@ -271,30 +271,6 @@ def _clip4meme(
     )
     preprocess = cast_preprocess(parts.preprocess, torch_dtype)
     return Clip4MemeEncoder(config, model, tokenize, arch, preprocess, torch.device(device))
-
-
-def base_towers(ckpt: Path, settings: Mapping[str, Any], load_clip: Any) -> tuple[str, Any]:
-    """``(model_name, ClipParts)`` of the CLIP towers a run was trained on: the architecture and tokenizer
-    (every weight is then replaced by the checkpoint's)."""
-    base = settings.get("model_name")
-    if not isinstance(base, str):
-        raise EncoderLoadError(f"{ckpt}: task_config.model_name (the CLIP towers it trained on) is missing")
-    try:
-        return base, load_clip(base)
-    except Exception as exc:
-        raise EncoderLoadError(
-            f"{ckpt} was trained on {base!r}, which cannot be loaded here ({exc}); the checkpoint holds "
-            "the weights but the architecture and tokenizer come from that model"
-        ) from None
-
-
-def cast_preprocess(preprocess: Callable[[Any], Tensor], dtype: torch.dtype) -> Callable[[Any], Tensor]:
-    """The towers' image preprocessing, its tensor cast to the weights' dtype."""
-
-    def run(image: Any) -> Tensor:
-        return preprocess(image).to(dtype)
-
-    return run
 
 
 def _image_size(clip: Any) -> int | None:

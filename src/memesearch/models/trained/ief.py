@@ -150,7 +150,7 @@ def load_ief(
     from memesearch.models.clip_towers import TextTokenizer, load_clip
     from memesearch.models.encoders.base import package_versions
     from memesearch.models.ief import IEFArch, IEFModel
-    from memesearch.models.trained.encoder import base_towers, cast_preprocess
+    from memesearch.models.trained.towers import base_towers, cast_preprocess
     from memesearch.utils.device import dtype_name, resolve_dtype
 
     base, parts = base_towers(ckpt, settings, load_clip)
