@@ -335,3 +335,38 @@ def test_existing_out_dir_needs_overwrite(tmp_path: Path, capsys: pytest.Capture
     assert f"clip:{out}" in printed and "architecture custom (inferred from the shapes)" in printed
     assert not (out / "keep.txt").exists() and (out / "model.safetensors").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pt", "out"]
+
+
+@pytest.mark.slow
+def test_full_size_vit_b_16_named_arch(tmp_path: Path, photo: Path) -> None:
+    """The published ViT-B-16 (188M parameters, 224 px, 12 heads per tower) converted with --arch."""
+    arch = ARCHITECTURES["ViT-B-16"]
+    shapes = ref.Shapes(
+        embed_dim=512,
+        image_size=224,
+        patch=16,
+        vision_width=768,
+        vision_layers=12,
+        vision_heads=12,
+        text_hidden=768,
+        text_layers=12,
+        text_heads=12,
+        text_intermediate=3072,
+        text_positions=512,
+    )
+    model = ref.build(6, shapes)
+    ckpt = tmp_path / "clip_cn_vit-b-16.pt"
+    ref.save_original(model, ckpt)
+    result = convert_cn_clip(ckpt, tmp_path / "out", arch="ViT-B-16")
+    # vision 3 + 2 + 12 x 16 + 2 + projection; text 5 + 12 x 16 + projection; logit scale
+    assert result.arch == arch and not result.inferred and result.tensors == 200 + 198 + 1
+    encoder = create_encoder(f"clip:{tmp_path / 'out'}", device="cpu", max_length=52)
+    assert encoder.config.image_size == 224 and encoder.dim == 512
+    tokenizer = ref.WordPiece(VOCAB_FILE)
+    with torch.no_grad():
+        want_image = model.encode_image(ref.pixels(Image.open(photo), 224)[None]).numpy()
+        want_text = model.encode_text(tokenizer(TEXTS, context=52)).numpy()
+    np.testing.assert_allclose(
+        encoder.encode_image([load_image(photo)], normalize=False), want_image, atol=1e-4
+    )
+    np.testing.assert_allclose(encoder.encode_text(TEXTS, normalize=False), want_text, atol=1e-4)
