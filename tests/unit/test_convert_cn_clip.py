@@ -318,6 +318,12 @@ def test_named_arch_must_match_the_shapes(tmp_path: Path) -> None:
         convert_cn_clip(ckpt, tmp_path / "out", arch="RN50")
     with pytest.raises(ConfigError, match="unknown --arch 'ViT-X'; expected one of ViT-B-16"):
         convert_cn_clip(ckpt, tmp_path / "out", arch="ViT-X")
+    too_long = tmp_path / "vocab.txt"
+    too_long.write_text(VOCAB_FILE.read_text(encoding="utf-8") + "[extra]\n", encoding="utf-8")
+    with pytest.raises(
+        DataFormatError, match="the vocabulary has 21129 tokens but the model embeds only 21128"
+    ):
+        convert_cn_clip(ckpt, tmp_path / "out", vocab=too_long)
     assert not (tmp_path / "out").exists()
 
 
@@ -330,7 +336,7 @@ def test_existing_out_dir_needs_overwrite(tmp_path: Path, capsys: pytest.Capture
     with pytest.raises(ConfigError, match="already exists and is not empty; pass --overwrite"):
         convert_cn_clip(ckpt, out)
     assert (out / "keep.txt").read_text() == "mine"
-    assert main(["models", "convert", "cn-clip", str(ckpt), str(out), "--overwrite", "--no-progress"]) == 0
+    assert main(["models", "convert", "cn-clip", str(ckpt), str(out), "--overwrite", "--progress"]) == 0
     printed = capsys.readouterr().out
     assert f"clip:{out}" in printed and "architecture custom (inferred from the shapes)" in printed
     assert not (out / "keep.txt").exists() and (out / "model.safetensors").is_file()

@@ -160,7 +160,7 @@ def check_kind(state: dict[str, torch.Tensor], path: str | Path = "") -> None:
     ):
         raise DataFormatError(
             "an OpenAI CLIP / open_clip checkpoint (text tower transformer.*, token_embedding), not an "
-            "original Chinese-CLIP one (bert.*): convert it to Hugging Face CLIPModel instead",
+            "original Chinese-CLIP one (bert.*); load that model's Hugging Face release with clip:<dir>",
             path=path,
         )
     if any(k.startswith(("visual.layer1.", "visual.attnpool.")) for k in keys):
@@ -383,7 +383,7 @@ def convert_cn_clip(
             atomic_write_json(tmp / "preprocessor_config.json", chinese_clip_preprocessor(chosen.image_size))
             if keep_heads and heads:
                 save_file(
-                    {k: v.contiguous().clone() for k, v in heads.items()},
+                    {k: v.float().contiguous().clone() for k, v in heads.items()},
                     str(tmp / HEADS_FILE),
                     metadata={"format": "pt", "source": "UniCLIP training heads (cn_clip names)"},
                 )
