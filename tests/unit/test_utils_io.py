@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from memesearch.utils.io import (
+    atomic_dir,
     atomic_open,
     atomic_path,
     atomic_write_bytes,
@@ -54,6 +55,32 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> 
     assert p.read_text() == "old" and sorted(x.name for x in tmp_path.iterdir()) == ["keep.txt"]
     with pytest.raises(ValueError, match="mode"), atomic_open(p, "a"):
         pass
+
+
+def test_atomic_dir_appears_whole_or_not_at_all(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        final = tmp_path / "deep" / "model"
+        with atomic_dir(final) as tmp:
+            assert not final.exists()
+            (tmp / "a.bin").write_bytes(b"a")
+        assert (final / "a.bin").read_bytes() == b"a" and mode(final) == 0o755
+        with pytest.raises(RuntimeError), atomic_dir(tmp_path / "failed") as tmp:
+            (tmp / "half").write_text("x")
+            raise RuntimeError("crash")
+        assert sorted(x.name for x in tmp_path.iterdir()) == ["deep"]  # no folder, no temporary
+        with pytest.raises(FileExistsError), atomic_dir(final):
+            pass
+        with atomic_dir(final, replace=True) as tmp:
+            (tmp / "b.bin").write_bytes(b"b")
+        assert sorted(x.name for x in final.iterdir()) == ["b.bin"]
+        assert sorted(x.name for x in final.parent.iterdir()) == ["model"]  # the old one is gone
+        (tmp_path / "empty").mkdir()
+        with atomic_dir(tmp_path / "empty") as tmp:  # an empty folder is replaced without replace=True
+            (tmp / "c").write_text("c")
+        assert (tmp_path / "empty" / "c").read_text() == "c"
+    finally:
+        os.umask(old)
 
 
 def test_hashes_and_progress(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from memesearch.cli import datasets as datasets_cli
 from memesearch.cli import demo as demo_cli
 from memesearch.cli import evaluate as evaluate_cli
 from memesearch.cli import index as index_cli
+from memesearch.cli import models as models_cli
 from memesearch.cli import search as search_cli
 from memesearch.cli import serve as serve_cli
 from memesearch.cli import train as train_cli
@@ -32,6 +33,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(datasets_cli.app, name="datasets")
+app.add_typer(models_cli.app, name="models")
 app.command(name="evaluate")(evaluate_cli.evaluate)
 app.command(name="train")(train_cli.train)
 app.command(name="export")(train_cli.export)

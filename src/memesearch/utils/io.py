@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -41,10 +42,7 @@ def _file_mode(final: Path) -> int:
     try:
         return final.stat().st_mode & 0o777
     except OSError:
-        with _UMASK_LOCK:  # os.umask can only be read by setting it
-            mask = os.umask(0o022)
-            os.umask(mask)
-        return 0o666 & ~mask
+        return 0o666 & ~_umask()
 
 
 # ---- atomic writes -------------------------------------------------------------------------------
@@ -112,6 +110,48 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike[str], *, replace: bool = False) -> Iterator[Path]:
+    """A temporary folder beside ``path`` that becomes ``path`` only when the block completes; on any
+    error it is removed and ``path`` is left as it was. Every file in it is fsynced before the rename.
+
+    An existing empty ``path`` is replaced; a non-empty one only with ``replace=True`` (it is moved
+    aside, the new folder renamed in, then the old one deleted), else :class:`FileExistsError`.
+    """
+    final = Path(path)
+    if final.exists() and not replace and (not final.is_dir() or any(final.iterdir())):
+        raise FileExistsError(f"{final} already exists")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    old: Path | None = None
+    try:
+        yield tmp
+        for child in tmp.rglob("*"):  # contents on disk before the rename makes them visible
+            if child.is_file():
+                fsync_file(child)
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700 folders
+        if final.exists():
+            old = final.with_name(f".{final.name}.{os.getpid()}.old")
+            os.replace(final, old)
+        os.replace(tmp, final)
+    except BaseException:
+        if old is not None and not final.exists():
+            os.replace(old, final)
+            old = None
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _umask() -> int:
+    with _UMASK_LOCK:  # os.umask can only be read by setting it
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
 
 
 # ---- content hashes -------------------------------------------------------------------------------
@@ -190,6 +230,7 @@ def _ignore(n: int) -> None:
 
 
 __all__ = [
+    "atomic_dir",
     "atomic_open",
     "atomic_path",
     "atomic_write_bytes",

@@ -2,8 +2,10 @@
 
 The architecture is read from the checkpoint's ``config.json`` (``model_type``: ``clip`` -> ``CLIPModel``,
 ``chinese_clip`` -> ``ChineseCLIPModel``; OpenAI CLIP, Chinese-CLIP, QA-CLIP and UniCLIP converted to
-HF layout all load this way). Preprocessing comes from the checkpoint's ``preprocessor_config.json``
-through transformers' PIL image processor (no torchvision), the tokenizer through ``AutoTokenizer``.
+HF layout all load this way; original cn_clip ``.pt`` files are converted by
+:mod:`memesearch.models.convert.cn_clip`). Preprocessing comes from the checkpoint's
+``preprocessor_config.json`` through transformers' PIL image processor (no torchvision; it honours
+``do_center_crop: false``, Chinese-CLIP's squash-resize), the tokenizer through ``AutoTokenizer``.
 
 Example::
 

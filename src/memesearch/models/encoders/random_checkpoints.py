@@ -169,7 +169,7 @@ def save_random_clip(
         tokenizer = write_bert_tokenizer(out, bert_vocab)
         config = transformers.ChineseCLIPConfig(**kwargs)
         model_class = transformers.ChineseCLIPModel
-        preprocessor = _chinese_clip_preprocessor(image_size)
+        preprocessor = chinese_clip_preprocessor(image_size)
     if len(tokenizer) > vocab_size:
         raise ConfigError(f"the tokenizer has {len(tokenizer)} tokens but {arch!r} embeds only {vocab_size}")
 
@@ -196,8 +196,9 @@ def _clip_preprocessor(size: int) -> dict[str, Any]:
     }
 
 
-def _chinese_clip_preprocessor(size: int) -> dict[str, Any]:
-    # Chinese-CLIP squashes to size x size (no centre crop), like its original training code
+def chinese_clip_preprocessor(size: int) -> dict[str, Any]:
+    """preprocessor_config.json of a Chinese-CLIP model: cn_clip's bicubic squash-resize to size x size,
+    no centre crop, CLIP mean/std (transformers' default Chinese-CLIP processor would centre-crop)."""
     return {
         "crop_size": {"height": size, "width": size},
         "do_center_crop": False,
