@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from memesearch.objects.regions import Region
+
 MediaType = Literal["image", "gif", "video"]
 MEDIA_TYPES: tuple[str, ...] = ("image", "gif", "video")
 
@@ -54,6 +56,8 @@ class Item:
     ``ocr`` is ``None`` when no OCR was run or nothing was read: missing context is explicit, never an
     empty string that would be embedded as if it were text. ``captions`` may hold several descriptions
     (VLM captions, titles); ``meta`` holds anything format specific (style, category, licence, ...).
+    ``objects`` are known objects of the image (:class:`~memesearch.objects.regions.Region`: box in
+    pixels, optional label and RLE mask), e.g. the pasted emoji of a collage.
     """
 
     id: str
@@ -65,6 +69,7 @@ class Item:
     emotions: list[str] = field(default_factory=list)
     source: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    objects: list[Region] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:

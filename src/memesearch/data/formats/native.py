@@ -10,10 +10,13 @@ Layout::
       test/items.jsonl
       test/queries.jsonl
 
-Item line: ``{"id", "path" | "url", "media", "captions", "ocr", "emotions", "source", "meta"}`` — only
-``id`` is required (an item without ``path`` or ``url`` is text only: ``validate`` flags it); ``media``
-defaults to ``"image"``, lists to ``[]``, ``ocr``, ``path``, ``url`` and ``source`` to ``null``, ``meta``
-to ``{}``. Paths are relative to the dataset folder (or absolute).
+Item line: ``{"id", "path" | "url", "media", "captions", "ocr", "emotions", "source", "meta",
+"objects"}`` — only ``id`` is required (an item without ``path`` or ``url`` is text only: ``validate``
+flags it); ``media`` defaults to ``"image"``, lists to ``[]``, ``ocr``, ``path``, ``url`` and ``source``
+to ``null``, ``meta`` to ``{}``. ``objects`` are the known objects of the image: a list of
+``{"box": [x0, y0, x1, y1], "label"?, "score"?, "mask_rle"?}`` in pixels of the item's image, the mask
+as COCO uncompressed RLE (:mod:`memesearch.objects.regions`). Paths are relative to the dataset folder
+(or absolute).
 Query line: ``{"id", "text", "qrels": {item_id: grade}, "meta"}`` with integer grades >= 0 (0 = judged
 not relevant). Any other top-level field is an error: put extra information under ``"meta"``. Ids are
 unique per split. Blank lines are ignored.
@@ -48,6 +51,7 @@ from memesearch.data.formats._io import (
 from memesearch.data.formats.report import BadRowReport, RowErrors
 from memesearch.data.records import MEDIA_TYPES, Dataset, Item, Query, Split
 from memesearch.errors import DataFormatError
+from memesearch.objects.regions import Region
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +60,7 @@ FORMAT_NAME = "memesearch"
 VERSION = 1
 SINGLE_FILE_SPLIT = "all"
 
-ITEM_FIELDS = ("id", "path", "url", "media", "captions", "ocr", "emotions", "source", "meta")
+ITEM_FIELDS = ("id", "path", "url", "media", "captions", "ocr", "emotions", "source", "meta", "objects")
 QUERY_FIELDS = ("id", "text", "qrels", "meta")
 MANIFEST_FIELDS = ("format", "version", "name", "splits", "meta")
 
@@ -119,6 +123,24 @@ def _meta(obj: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
+def _objects(obj: dict[str, Any]) -> list[Region]:
+    value = obj.get("objects", [])
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _BadRecord(
+            f'"objects" must be a list of objects, got {_type_name(value)}',
+            '"objects": [{"box": [x0, y0, x1, y1], "label": "cat"}]',
+        )
+    out: list[Region] = []
+    for i, entry in enumerate(value):
+        try:
+            out.append(Region.from_dict(entry))
+        except DataFormatError as exc:
+            raise _BadRecord(f'"objects"[{i}]: {exc}') from None
+    return out
+
+
 def _check_fields(obj: dict[str, Any], allowed: Iterable[str]) -> None:
     unknown = [k for k in obj if k not in allowed and k != "type"]
     if unknown:
@@ -151,6 +173,7 @@ def item_from_record(obj: Any) -> Item:
         emotions=_string_list(obj, "emotions"),
         source=_string(obj, "source", required=False),
         meta=_meta(obj),
+        objects=_objects(obj),
     )
 
 
@@ -196,6 +219,8 @@ def item_to_record(item: Item) -> dict[str, Any]:
         rec["source"] = item.source
     if item.meta:
         rec["meta"] = item.meta
+    if item.objects:
+        rec["objects"] = [region.to_dict() for region in item.objects]
     return rec
 
 
