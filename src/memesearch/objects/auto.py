@@ -95,16 +95,6 @@ class AutoSegmenter:
         h, w = rgba.shape[:2]
         fg = foreground_mask(rgba, self.tolerance)
         out: list[Region] = []
-        if boxes:
-            for box in boxes:
-                clamped = clamp_box(box, w, h)
-                if clamped is None:
-                    continue
-                x0, y0, x1, y1 = (round(v) for v in clamped)
-                mask = np.zeros_like(fg)
-                mask[y0:y1, x0:x1] = fg[y0:y1, x0:x1]
-                if mask.any():
-                    out.append(Region.from_mask(mask, score=1.0))
         labels, n = self._components(fg)
         if points:
             slices = ndimage.find_objects(labels)
@@ -116,6 +106,16 @@ class AutoSegmenter:
                 sl = slices[k - 1]
                 assert sl is not None
                 out.append(self._region(labels, k, (sl[0], sl[1]), score=1.0))
+        if boxes:
+            for box in boxes:
+                clamped = clamp_box(box, w, h)
+                if clamped is None:
+                    continue
+                x0, y0, x1, y1 = (round(v) for v in clamped)
+                mask = np.zeros_like(fg)
+                mask[y0:y1, x0:x1] = fg[y0:y1, x0:x1]
+                if mask.any():
+                    out.append(Region.from_mask(mask, score=1.0))
         if points or boxes or n == 0:
             return out
         areas = np.bincount(labels.ravel(), minlength=n + 1)[1:]  # (n,) pixels per component

@@ -72,6 +72,8 @@ class SegmenterConfig:
                 f"points_per_side and points_per_batch must be >= 1, got {self.points_per_side}, "
                 f"{self.points_per_batch}"
             )
+        if self.stability_offset < 0:
+            raise ConfigError(f"stability_offset must be >= 0, got {self.stability_offset}")
         for name in ("pred_iou_thresh", "stability_score_thresh", "box_nms_thresh"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
