@@ -67,9 +67,17 @@ def sam2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HF_HUB_OFFLINE=1, also in the constant huggingface_hub read at import (no network tries)."""
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+
+
 @pytest.fixture()
 def seg(sam2_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Sam2Segmenter:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    _offline(monkeypatch)
     s = create_segmenter(f"sam2:{sam2_dir}", SegmenterConfig(max_regions=5))
     assert isinstance(s, Sam2Segmenter) and s.name == "sam2" and len(s.version) == 12
     return s
@@ -155,7 +163,7 @@ def test_automatic_generation_is_bounded(sam2_dir: Path) -> None:
 
 
 def test_bad_sources_are_clear_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    _offline(monkeypatch)
     with pytest.raises(ConfigError, match=r"no config\.json"):
         create_segmenter(f"sam2:{tmp_path}")
     with pytest.raises(ConfigError, match="cannot load SAM2 model"):

@@ -66,7 +66,10 @@ def load_sam2_model(source: str) -> Any:
             "or a hub id such as facebook/sam2.1-hiera-tiny"
         )
     try:
-        model = Sam2Model.from_pretrained(str(path) if path.exists() else source)
+        if path.exists():  # a folder never needs the network
+            model = Sam2Model.from_pretrained(str(path), local_files_only=True)
+        else:
+            model = Sam2Model.from_pretrained(source)
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(
