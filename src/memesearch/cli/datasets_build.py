@@ -4,6 +4,8 @@
 packages, installing them into a cache folder first if needed. ``memesearch datasets build memes --out
 data/memes`` builds the text-meme benchmark (rendered en/zh text over emoji and textures, text-less
 stickers, chat-like queries; :mod:`memesearch.data.memes`) from the same packages and two Debian fonts.
+``memesearch datasets build collages --out data/collages`` builds the object-centric benchmark (2-6 emoji
+pasted on plain, patterned and scene backgrounds with their boxes; :mod:`memesearch.data.collages`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import typer
 from memesearch.errors import ConfigError
 
 if TYPE_CHECKING:
+    from memesearch.data.collages.config import CollagesBuildConfig
     from memesearch.data.emoji.config import EmojiBuildConfig
     from memesearch.data.memes.config import MemesBuildConfig
 
@@ -245,4 +248,103 @@ def build_memes(
         typer.echo(
             f"  {name:6s} {counts} (text {text}; text-less {stats['textless_items']}; queries {langs})"
         )
+    typer.echo(f"  card: {result.out / 'CARD.md'}")
+
+
+@app.command("collages")
+def collages(
+    out: Path = typer.Option(..., "--out", help="Folder to write the dataset to (native manifest, images/)."),
+    seed: int = typer.Option(
+        0, "--seed", help="Seed of the concept split (as the emoji benchmark's) and of every drawing."
+    ),
+    counts: str = typer.Option(
+        "train=800,val=100,test=300,test-seen=100",
+        "--counts",
+        help="Collages per view: VIEW=N pairs for train, val, test (test concepts, held-out style), "
+        "test-seen (train concepts, held-out style); views left out get none.",
+    ),
+    size: int = typer.Option(256, "--size", help="Side of the square collages in pixels (128-1024)."),
+    objects: str = typer.Option(
+        "2-6", "--objects", help="Emoji per collage: MIN-MAX (at most 8; fewer when they do not fit)."
+    ),
+    backgrounds: str = typer.Option(
+        "plain,pattern,scene", "--backgrounds", help="Comma-separated backgrounds: plain, pattern, scene."
+    ),
+    styles: str = typer.Option(
+        "google,twitter",
+        "--styles",
+        help="Comma-separated train styles (apple, google, twitter, facebook); only google (Apache-2.0) and "
+        "twitter (CC-BY-4.0) may be redistributed.",
+    ),
+    heldout_style: str = typer.Option(
+        "facebook", "--heldout-style", help="Style of the test views (unseen drawings); used locally only."
+    ),
+    languages: str = typer.Option("en,zh", "--languages", help="Comma-separated locales of the query names."),
+    npm_cache: Path | None = typer.Option(
+        None,
+        "--npm-cache",
+        envvar="MEMESEARCH_NPM_CACHE",
+        help="Folder holding (or receiving) the npm packages [default: ~/.cache/memesearch/npm].",
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="Processes drawing collages [default: min(4, CPU count)]."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a dataset already in --out."),
+    progress: bool | None = typer.Option(
+        None, "--progress/--no-progress", help="Show progress bars [default: when stderr is a terminal]."
+    ),
+) -> None:
+    """Build the collages benchmark: emoji pasted on backgrounds with their boxes; queries name one emoji."""
+    from memesearch.data.collages.config import CollagesBuildConfig, parse_counts
+
+    low, sep, high = objects.partition("-")
+    if not sep or not low.strip().isdigit() or not high.strip().isdigit():
+        raise ConfigError(f"--objects expects MIN-MAX, e.g. 2-6, got {objects!r}")
+    config = CollagesBuildConfig(
+        seed=seed,
+        size=size,
+        counts=parse_counts(counts),
+        styles=_csv(styles, "--styles"),
+        heldout_style=heldout_style.strip(),
+        languages=_csv(languages, "--languages"),
+        min_objects=int(low),
+        max_objects=int(high),
+        backgrounds=_csv(backgrounds, "--backgrounds"),
+    )
+    build_collages(out, config, npm_cache=npm_cache, overwrite=overwrite, progress=progress, workers=workers)
+
+
+def build_collages(
+    out: Path,
+    config: CollagesBuildConfig,
+    *,
+    npm_cache: Path | None = None,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    workers: int | None = None,
+) -> None:
+    """Build the collages benchmark with ``config`` into ``out`` and print what was written (the card
+    records the command that rebuilds exactly this dataset, every option spelled out)."""
+    from memesearch.data.collages.build import build_collages_benchmark
+
+    args = ["--out", str(out), "--seed", str(config.seed), "--size", str(config.size)]
+    args += ["--counts", ",".join(f"{k}={v}" for k, v in config.counts)]
+    args += ["--objects", f"{config.min_objects}-{config.max_objects}"]
+    args += ["--backgrounds", ",".join(config.backgrounds), "--styles", ",".join(config.styles)]
+    args += ["--heldout-style", config.heldout_style, "--languages", ",".join(config.languages)]
+    command = "memesearch datasets build collages " + shlex.join(args)
+    result = build_collages_benchmark(
+        config,
+        out,
+        npm_cache=npm_cache,
+        overwrite=overwrite,
+        progress=progress,
+        workers=workers,
+        command=command,
+    )
+    typer.echo(f"wrote the collages benchmark to {result.out} in {result.seconds:.1f} s")
+    for name, stats in result.card["splits"].items():
+        langs = ", ".join(f"{k} {v}" for k, v in stats["queries_per_language"].items())
+        counts = f"{stats['items']:5d} collages {stats['objects']:6d} objects {stats['queries']:6d} queries"
+        typer.echo(f"  {name:10s} {counts} ({langs})")
     typer.echo(f"  card: {result.out / 'CARD.md'}")
