@@ -4,6 +4,7 @@ same preprocessed input; automatic mask generation stays bounded; bad sources ar
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -168,3 +169,21 @@ def test_bad_sources_are_clear_errors(tmp_path: Path, monkeypatch: pytest.Monkey
         create_segmenter(f"sam2:{tmp_path}")
     with pytest.raises(ConfigError, match="cannot load SAM2 model"):
         create_segmenter("sam2:nobody/no-such-sam2-model")
+
+
+def test_segment_cli_with_sam2(
+    sam2_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from memesearch.cli.main import main
+
+    _offline(monkeypatch)
+    _image().save(tmp_path / "meme.png")
+    argv = ["segment", str(tmp_path / "meme.png"), "--model", f"sam2:{sam2_dir}", "--point", "60,45"]
+    assert main([*argv, "--box", "30,20,90,70", "--out", str(tmp_path / "out")]) == 0
+    capsys.readouterr()
+    doc = json.loads((tmp_path / "out" / "meme.regions.json").read_text(encoding="utf-8"))
+    assert doc["segmenter"]["name"] == "sam2" and doc["segmenter"]["spec"] == f"sam2:{sam2_dir}"
+    assert 1 <= len(doc["regions"]) <= 2
+    for row in doc["regions"]:
+        with Image.open(tmp_path / "out" / row["mask_png"]) as im:
+            assert im.size == (160, 96)

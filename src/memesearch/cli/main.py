@@ -20,6 +20,7 @@ from memesearch.cli import evaluate as evaluate_cli
 from memesearch.cli import index as index_cli
 from memesearch.cli import models as models_cli
 from memesearch.cli import search as search_cli
+from memesearch.cli import segment as segment_cli
 from memesearch.cli import serve as serve_cli
 from memesearch.cli import train as train_cli
 from memesearch.cli import tune as tune_cli
@@ -44,6 +45,7 @@ app.command(name="tune")(tune_cli.tune)
 app.command(name="serve")(serve_cli.serve)
 app.command(name="demo")(demo_cli.demo)
 app.command(name="caption")(caption_cli.caption)
+app.command(name="segment")(segment_cli.segment)
 
 
 def _version_callback(value: bool) -> None:
