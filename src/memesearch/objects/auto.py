@@ -5,9 +5,12 @@ patterned background. Steps (all vectorised; cost is linear in the pixels whatev
 
 1. Foreground: where the image has real transparency (some alpha below 255 on its border), the pixels
    with alpha >= 128; otherwise the pixels whose colour differs from every *background colour* by more
-   than ``tolerance`` (max over R, G, B). Background colours are the colours that cover at least 5% of
-   the image border (quantised to 16 levels per channel), so a plain background and a two- or
-   three-colour pattern (stripes, checks) both work; a photographic scene does not (use ``sam2``).
+   than ``tolerance`` (max over R, G, B). Background colours are the colours that cover at least 5%
+   of the image border (quantised to 16 levels per channel), so a plain background and a two- or
+   three-colour pattern (stripes, checks) work. When those colours explain less than 90% of the
+   border (a gradient, a drawn scene with sky and ground), a pixel must also differ from the median
+   colour of its row and of its column, which follow such backgrounds as long as objects cover less
+   than half of each row or column. Photographs need ``sam2``.
 2. Components: the foreground dilated by ``gap`` pixels is labelled with 8-connectivity, so that parts
    of one drawing a few pixels apart (the stars of ✨) stay one object; each region's mask is the
    undilated foreground of its component with its holes filled (the white eyes of a face belong to it).
@@ -32,9 +35,11 @@ from memesearch.objects.segmenter import Point, SegmenterConfig
 if TYPE_CHECKING:
     from PIL import Image
 
-VERSION = "1"
+VERSION = "2"
 #: Share of the border a quantised colour must cover to count as background.
 BORDER_SHARE = 0.05
+#: When the background colours cover less than this share of the border, the row/column model is used.
+SCENE_BELOW = 0.9
 
 
 def foreground_mask(rgba: np.ndarray, tolerance: int = 24) -> np.ndarray:
@@ -49,9 +54,16 @@ def foreground_mask(rgba: np.ndarray, tolerance: int = 24) -> np.ndarray:
     keys = quant[:, 0] * 256 + quant[:, 1] * 16 + quant[:, 2]
     _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
     foreground = np.ones(rgb.shape[:2], dtype=bool)
-    for k in np.flatnonzero(counts >= max(1, BORDER_SHARE * len(keys))):
+    common = np.flatnonzero(counts >= max(1, BORDER_SHARE * len(keys)))
+    for k in common:
         colour = np.median(edge[inverse == k], axis=0)  # the real colour, not the bin's corner
         foreground &= np.abs(rgb - colour).max(axis=-1) > tolerance
+    if counts[common].sum() < SCENE_BELOW * len(keys):
+        # A border of many colours: a gradient or a drawn scene. Row and column medians follow it,
+        # wherever objects cover less than half of the row or column (so not for plain sheets, where
+        # a big sticker may cover most of its columns).
+        foreground &= np.abs(rgb - np.median(rgb, axis=1)[:, None, :]).max(axis=-1) > tolerance
+        foreground &= np.abs(rgb - np.median(rgb, axis=0)[None, :, :]).max(axis=-1) > tolerance
     return foreground
 
 
