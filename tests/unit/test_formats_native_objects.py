@@ -55,3 +55,20 @@ def test_bad_objects_name_file_and_line(tmp_path: Path, objects: str, message: s
     with pytest.raises(DataFormatError, match=message) as info:
         read_items(path)
     assert "items.jsonl:1" in str(info.value)
+
+
+def test_validate_flags_objects_outside_the_image_or_with_a_wrong_mask(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from memesearch.data.formats.check import check_dataset
+
+    Image.new("RGB", (20, 10), "white").save(tmp_path / "a.png")
+    good = Region(box=(0.0, 0.0, 20.0, 10.0))
+    outside = Region(box=(15.0, 2.0, 30.0, 8.0))
+    wrong_mask = Region.from_mask(np.ones((4, 4), bool))
+    item = Item("a", path="a.png", objects=[good, outside, wrong_mask])
+    ds = Dataset("toy", {"test": Split("test", items=[item])}, root=tmp_path)
+    (problem,) = [p for p in check_dataset(ds) if p.kind.startswith("objects")]
+    assert problem.count == 2
+    assert "object 1 box [15.0, 2.0, 30.0, 8.0] leaves the 20x10 image" in problem.examples[0]
+    assert "object 2 mask is 4x4, image 10x20" in problem.examples[1]

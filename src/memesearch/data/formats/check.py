@@ -14,10 +14,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from memesearch.data.formats.media import detect_media
 from memesearch.data.records import Dataset, Split
+from memesearch.errors import DataFormatError
+from memesearch.objects.regions import Region, check_region
 
 Severity = Literal["warning", "note"]
 MAX_EXAMPLES = 3
@@ -43,6 +46,28 @@ def _problem(split: Split, kind: str, found: Iterable[str], severity: Severity =
 
 def _duplicates(ids: list[str]) -> list[str]:
     return [i for i, n in Counter(ids).items() if n > 1]
+
+
+def _object_problems(item_id: str, objects: list[Region], path: Path) -> list[str]:
+    """``"<item>: object <i> ..."`` per object whose box leaves the image or whose mask has another size."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:  # reads the header only
+            width, height = im.size
+    except OSError:
+        return []
+    out: list[str] = []
+    for i, region in enumerate(objects):
+        try:
+            fixed = check_region(region, width, height)
+        except DataFormatError:
+            h, w = region.mask.size if region.mask is not None else (0, 0)
+            out.append(f"{item_id}: object {i} mask is {h}x{w}, image {height}x{width}")
+            continue
+        if fixed != region:
+            out.append(f"{item_id}: object {i} box {list(region.box)} leaves the {width}x{height} image")
+    return out
 
 
 def check_split(split: Split, dataset: Dataset, *, check_files: bool = True) -> list[Problem]:
@@ -85,6 +110,7 @@ def check_split(split: Split, dataset: Dataset, *, check_files: bool = True) -> 
         missing: list[str] = []
         not_media: list[str] = []
         mismatched: list[str] = []
+        bad_objects: list[str] = []
         for it in split.items:
             path = it.resolve_path(dataset.root)
             if path is None:
@@ -100,10 +126,13 @@ def check_split(split: Split, dataset: Dataset, *, check_files: bool = True) -> 
                 not_media.append(str(path))
             elif kind != it.media:
                 mismatched.append(f"{it.id} ({it.media}, file is {kind})")
+            if it.objects and kind == "image":
+                bad_objects += _object_problems(it.id, it.objects, path)
         found += [
             _problem(split, "items whose files are missing", missing),
             _problem(split, "items whose files are not images or videos", not_media),
             _problem(split, "items whose media type differs from the file", mismatched),
+            _problem(split, "objects outside their image or with a mask of another size", bad_objects),
         ]
     return [p for p in found if p is not None]
 
@@ -114,7 +143,8 @@ def check_dataset(dataset: Dataset, *, check_files: bool = True) -> list[Problem
     Warnings: a split without items; duplicate item or query ids; queries with the same or an empty
     text; queries without positives (grade > 0); qrels naming items that are not in the split; items
     with neither path nor url; items without any caption or OCR text; empty caption strings; and with
-    ``check_files``: missing files, files that are not media, media types that differ from the file.
+    ``check_files``: missing files, files that are not media, media types that differ from the file,
+    image objects whose box leaves the image or whose mask has another size than the image.
     Notes: items that no query judges (normal for a gallery with distractors).
     """
     return [p for split in dataset for p in check_split(split, dataset, check_files=check_files)]
