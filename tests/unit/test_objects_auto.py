@@ -84,15 +84,29 @@ def test_transparent_sticker_uses_alpha() -> None:
 
 def test_ten_thousand_specks_stay_bounded_and_fast() -> None:
     a = np.full((1000, 1000, 3), 255, np.uint8)
-    a[5::10, 5::10] = 0  # 10,000 one-pixel specks, 10 px apart
+    rng = np.random.default_rng(0)
+    # 10,000 one-pixel specks 10 px apart, each of a random dark colour (so they are not one texture)
+    a[5::10, 5::10] = rng.integers(0, 160, (100, 100, 3), dtype=np.uint8)
     a[302:418, 302:458] = (200, 30, 30)  # one real object over some of them, 7 px from the rest
     image = Image.fromarray(a)
     start = time.monotonic()
     regions = AutoSegmenter(SegmenterConfig(max_regions=8)).segment(image)
     assert time.monotonic() - start < 5.0
     assert len(regions) == 1 and regions[0].box == (302.0, 302.0, 458.0, 418.0)  # specks under min area
+    start = time.monotonic()
     kept = AutoSegmenter(SegmenterConfig(max_regions=8, min_area_fraction=0.0)).segment(image)
+    assert time.monotonic() - start < 5.0
     assert len(kept) == 8 and kept[0].box == (302.0, 302.0, 458.0, 418.0)
+
+
+def test_repeated_dots_are_background_texture() -> None:
+    a = np.full((300, 300, 3), 240, np.uint8)
+    ys, xs = np.mgrid[0:300, 0:300]
+    dots = ((ys % 20 - 10) ** 2 + (xs % 20 - 10) ** 2) < 16  # dots that never touch the border
+    a[dots] = (120, 160, 220)
+    a[100:180, 120:200] = (230, 60, 60)  # the object, over some dots
+    regions = AutoSegmenter(SegmenterConfig(min_area_fraction=0.0)).segment(Image.fromarray(a))
+    assert [r.box for r in regions] == [(120.0, 100.0, 200.0, 180.0)]
 
 
 def test_registry_errors() -> None:

@@ -14,7 +14,8 @@ patterned background. Steps (all vectorised; cost is linear in the pixels whatev
 2. Components: the foreground dilated by ``gap`` pixels is labelled with 8-connectivity, so that parts
    of one drawing a few pixels apart (the stars of ✨) stay one object; each region's mask is the
    undilated foreground of its component with its holes filled (the white eyes of a face belong to it).
-3. Bounds: components under ``min_area_fraction`` of the image are dropped and at most ``max_regions``
+3. Bounds: components under ``min_area_fraction`` of the image are dropped, and so are textures (8 or
+   more small components of one size and colour, e.g. polka dots), and at most ``max_regions``
    are kept, largest first; masks are only built for the kept ones, so an image with 10,000 specks
    costs one labelling pass and a ``bincount``.
 
@@ -35,11 +36,13 @@ from memesearch.objects.segmenter import Point, SegmenterConfig
 if TYPE_CHECKING:
     from PIL import Image
 
-VERSION = "2"
+VERSION = "3"
 #: Share of the border a quantised colour must cover to count as background.
 BORDER_SHARE = 0.05
 #: When the background colours cover less than this share of the border, the row/column model is used.
 SCENE_BELOW = 0.9
+#: This many small components of one size and colour are a background texture, not objects.
+TEXTURE_REPEATS = 8
 
 
 def foreground_mask(rgba: np.ndarray, tolerance: int = 24) -> np.ndarray:
@@ -65,6 +68,24 @@ def foreground_mask(rgba: np.ndarray, tolerance: int = 24) -> np.ndarray:
         foreground &= np.abs(rgb - np.median(rgb, axis=1)[:, None, :]).max(axis=-1) > tolerance
         foreground &= np.abs(rgb - np.median(rgb, axis=0)[None, :, :]).max(axis=-1) > tolerance
     return foreground
+
+
+def _texture_components(
+    labels: np.ndarray, n: int, areas: np.ndarray, rgba: np.ndarray, pixels: int
+) -> np.ndarray:
+    """``(n,)`` booleans: components that are part of a background texture — at least ``TEXTURE_REPEATS``
+    small (< 1% of the image) components of the same size (+/- 12%) and colour (16 levels per channel),
+    such as the dots of a polka-dot background that never touch the border."""
+    flat = labels.ravel()
+    counts = np.maximum(areas, 1).astype(np.float64)
+    colour = np.stack(
+        [np.bincount(flat, weights=rgba[..., c].ravel(), minlength=n + 1)[1:] / counts for c in range(3)],
+        axis=1,
+    )  # (n, 3) mean colour per component
+    size_bin = np.floor(np.log(counts) / np.log(1.25)).astype(np.int64)  # same bin: within a factor 1.25
+    key = size_bin * 4096 + (colour // 16).astype(np.int64) @ np.array([256, 16, 1])
+    _, inverse, repeats = np.unique(key, return_inverse=True, return_counts=True)
+    return (repeats[inverse] >= TEXTURE_REPEATS) & (areas < 0.01 * pixels)
 
 
 class AutoSegmenter:
@@ -132,7 +153,8 @@ class AutoSegmenter:
             return out
         areas = np.bincount(labels.ravel(), minlength=n + 1)[1:]  # (n,) pixels per component
         min_area = max(1.0, self.config.min_area_fraction * h * w)
-        keep = [int(i) for i in np.argsort(-areas, kind="stable") if areas[i] >= min_area]
+        texture = _texture_components(labels, n, areas, rgba, h * w)
+        keep = [int(i) for i in np.argsort(-areas, kind="stable") if areas[i] >= min_area and not texture[i]]
         keep = keep[: self.config.max_regions]
         slices = ndimage.find_objects(labels)
         for i in keep:
