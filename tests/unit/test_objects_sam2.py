@@ -187,3 +187,10 @@ def test_segment_cli_with_sam2(
     for row in doc["regions"]:
         with Image.open(tmp_path / "out" / row["mask_png"]) as im:
             assert im.size == (160, 96)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+def test_cuda_without_a_gpu_is_a_clear_error(sam2_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _offline(monkeypatch)
+    with pytest.raises(ConfigError, match="no CUDA GPU"):
+        create_segmenter(f"sam2:{sam2_dir}", device="cuda")

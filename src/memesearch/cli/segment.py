@@ -69,6 +69,9 @@ def segment(
     max_regions: int = typer.Option(
         32, "--max-regions", min=1, help="Regions kept without prompts (best first)."
     ),
+    device: str | None = typer.Option(
+        None, "--device", help="cpu, cuda, cuda:N for sam2 (default: CUDA when present)."
+    ),
     min_area: float = typer.Option(
         0.001, "--min-area", help="Regions smaller than this share of the image are dropped, [0, 1)."
     ),
@@ -82,7 +85,7 @@ def segment(
     boxes = [_numbers(b, 4, "--box", "10,10,200,150") for b in box]
     config = SegmenterConfig(max_regions=max_regions, min_area_fraction=min_area)
     picture = decode_media(image, max_frames=1).frames[0]
-    segmenter = create_segmenter(model, config)
+    segmenter = create_segmenter(model, config, device=device)
     start = time.monotonic()
     regions = segmenter.segment(
         picture,

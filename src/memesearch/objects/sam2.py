@@ -112,14 +112,28 @@ def _nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> list[int]:
 
 
 class Sam2Segmenter:
-    """SAM2 prompts and automatic mask generation (module docstring); ``name = "sam2"``."""
+    """SAM2 prompts and automatic mask generation (module docstring); ``name = "sam2"``.
+
+    ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:N"``; ``None``: CUDA when present) holds the model and
+    runs the encoder and decoder; masks and scores come back to the CPU.
+    """
 
     name = "sam2"
 
-    def __init__(self, source: str, config: SegmenterConfig | None = None, *, model: Any = None) -> None:
+    def __init__(
+        self,
+        source: str,
+        config: SegmenterConfig | None = None,
+        *,
+        model: Any = None,
+        device: str | None = None,
+    ) -> None:
+        from memesearch.utils.device import resolve_device
+
         self.source = source
         self.config = config or SegmenterConfig()
-        self.model = model if model is not None else load_sam2_model(source)
+        self.device = resolve_device(device)
+        self.model = (model if model is not None else load_sam2_model(source)).to(device)
         self.input_size = int(self.model.config.prompt_encoder_config.image_size)
         self.version = model_version(self.model, source)
 
@@ -134,7 +148,7 @@ class Sam2Segmenter:
         x = np.asarray(rgb, dtype=np.float32) / 255.0
         mean, std = np.array(IMAGENET_MEAN, np.float32), np.array(IMAGENET_STD, np.float32)
         x = ((x - mean) / std).astype(np.float32)
-        return torch.from_numpy(x.transpose(2, 0, 1).copy()).unsqueeze(0)
+        return torch.from_numpy(x.transpose(2, 0, 1).copy()).unsqueeze(0).to(self.device)
 
     def scale_coords(self, coords: np.ndarray, width: int, height: int) -> np.ndarray:
         """Pixel ``(..., 2k)`` coordinates ``x, y, [x, y]`` of the image -> the model's ``S x S`` input."""
@@ -172,13 +186,13 @@ class Sam2Segmenter:
 
         kwargs: dict[str, Any] = {"image_embeddings": embeddings, "multimask_output": multimask}
         if points is not None:
-            kwargs["input_points"] = torch.from_numpy(points).reshape(1, -1, 1, 2)
-            kwargs["input_labels"] = torch.ones((1, len(points), 1), dtype=torch.long)
+            kwargs["input_points"] = torch.from_numpy(points).reshape(1, -1, 1, 2).to(self.device)
+            kwargs["input_labels"] = torch.ones((1, len(points), 1), dtype=torch.long, device=self.device)
         if boxes is not None:
-            kwargs["input_boxes"] = torch.from_numpy(boxes).reshape(1, -1, 4)
+            kwargs["input_boxes"] = torch.from_numpy(boxes).reshape(1, -1, 4).to(self.device)
         with torch.no_grad():
             out = self.model(**kwargs)
-        return out.pred_masks[0], out.iou_scores[0]
+        return out.pred_masks[0].float().cpu(), out.iou_scores[0].float().cpu()
 
     # -- the Segmenter contract ---------------------------------------------------------------------
     def segment(

@@ -97,8 +97,13 @@ class Segmenter(Protocol):
     ) -> list[Region]: ...
 
 
-def create_segmenter(spec: str, config: SegmenterConfig | None = None) -> Segmenter:
-    """The segmenter named by ``spec``: ``auto`` or ``sam2:<dir or hub id>`` (unknown: lists the valid)."""
+def create_segmenter(
+    spec: str, config: SegmenterConfig | None = None, *, device: str | None = None
+) -> Segmenter:
+    """The segmenter named by ``spec``: ``auto`` or ``sam2:<dir or hub id>`` (unknown: lists the valid).
+
+    ``device`` places a model (``sam2``: ``None`` = CUDA when present); ``auto`` runs on the CPU.
+    """
     cfg = config or SegmenterConfig()
     name, _, arg = spec.strip().partition(":")
     if name == "auto":
@@ -114,6 +119,6 @@ def create_segmenter(spec: str, config: SegmenterConfig | None = None) -> Segmen
             )
         from memesearch.objects.sam2 import Sam2Segmenter
 
-        return Sam2Segmenter(arg.strip(), cfg)
+        return Sam2Segmenter(arg.strip(), cfg, device=device)
     valid = "; ".join(f"{k} ({v})" for k, v in SEGMENTERS.items())
     raise UnknownNameError(f"unknown segmenter {spec!r}; valid: {valid}")
