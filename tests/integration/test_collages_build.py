@@ -154,3 +154,11 @@ def test_bad_options_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureF
     ):
         assert main(["datasets", "build", "collages", "--out", str(tmp_path / "x"), *extra]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_views_without_collages_are_left_out(npm_cache: Path, tmp_path: Path) -> None:
+    out = tmp_path / "only-test"
+    argv = ["datasets", "build", "collages", "--out", str(out), "--counts", "test=5", "--no-progress"]
+    assert main([*argv, "--npm-cache", str(npm_cache)]) == 0
+    ds = read_dataset(out)
+    assert ds.split_names == ["test"] and len(ds["test"].items) == 5

@@ -66,6 +66,8 @@ def plan_collages(catalogue: Catalogue, config: CollagesBuildConfig, roots: dict
     plan.concept_split = {c.key: assign_split(c.key, config.seed, config.fractions) for c in concepts}
     styles_of = view_styles(config)
     for view, count in config.counts:
+        if count == 0:
+            continue  # a view asked for no collages is left out, not written empty
         pool = [c for c in concepts if plan.concept_split[c.key] == view_split(view)]
         plan.concepts[view] = pool
         jobs: list[CollageJob] = []
