@@ -288,7 +288,9 @@ def _queries(
                     continue
                 seen.add(fold(text))
                 qrels = {c.item_id: 2 if c.genre.key == genre.key else 1 for c in mine}
-                same_genre = sorted(c.item_id for c in covers if c.genre.key == genre.key and c.topic is not topic)
+                same_genre = sorted(
+                    c.item_id for c in covers if c.genre.key == genre.key and c.topic is not topic
+                )
                 n_neg = rng.randint(3, 12)
                 hard = rng.sample(same_genre, min(len(same_genre), n_neg // 2))
                 rest = sorted(set(all_ids) - set(qrels) - set(hard))
