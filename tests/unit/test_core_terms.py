@@ -29,6 +29,9 @@ def test_zh_short_query_like_title_is_its_words() -> None:
 def test_en_title_drops_stop_words_and_punctuation_and_is_lower_cased() -> None:
     core = title_core_terms("Funny Cat Compilation #3 – try not to laugh (you won’t believe the ending)")
     assert core == "funny cat compilation"
+    assert (
+        title_core_terms("A day with my mammoth: vlog #47 #large") == "day mammoth vlog"
+    )  # "my": a stop word
 
 
 def test_too_short_result_keeps_the_full_title() -> None:

@@ -261,7 +261,9 @@ def covers(
         0, "--seed", help="Seed of the topic split and of every cover (same seed, same bytes)."
     ),
     topics: int = typer.Option(
-        600, "--topics", help="How many topics (CLDR emoji), a seeded sample with every split; 0 = all (857)."
+        600,
+        "--topics",
+        help="How many topics (CLDR emoji), a seeded sample with every split; 0 = all (848 now).",
     ),
     covers_per_topic: int = typer.Option(6, "--covers-per-topic", help="Covers per topic (over 3 genres)."),
     size: int = typer.Option(

@@ -10,7 +10,8 @@ be installed here, so :func:`title_core_terms` substitutes jieba keyword extract
   shipped IDF table (``jieba/analyse/idf.txt``; the median IDF for unknown words, as
   ``jieba.analyse.extract_tags`` does) times its count, nouns and verbal nouns counted 1.5 times
   (:data:`NOUN_BOOST`: LAC ranks entities and nouns highest, so 猫 beats 出声); punctuation, numbers,
-  particles, pronouns and jieba's stop words are left out. Unlike ``extract_tags``, a one-character
+  particles, pronouns, jieba's stop words and English stop words (scikit-learn's
+  318-word list: "my", "after", "you") are left out. Unlike ``extract_tags``, a one-character
   **noun** is kept (猫, 狗: the subject of many titles; LAC keeps them too), other one-character words
   are not.
 - ``method="textrank"``: ``jieba.analyse.TextRank`` over nouns, verbs and English words (on very short
@@ -107,9 +108,11 @@ def _idf() -> tuple[dict[str, float], float, frozenset[str]]:
         found = _STATE.get("idf")
         if found is None:
             from jieba.analyse.tfidf import DEFAULT_IDF, IDFLoader, KeywordExtractor
+            from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
             freq, median = IDFLoader(DEFAULT_IDF).get_idf()
-            found = _STATE["idf"] = (freq, median, frozenset(KeywordExtractor.STOP_WORDS))
+            stop = frozenset(KeywordExtractor.STOP_WORDS) | set(ENGLISH_STOP_WORDS)
+            found = _STATE["idf"] = (freq, median, stop)
         return found
 
 

@@ -4,9 +4,9 @@ The option checks live here once (each a one-line :class:`~memesearch.errors.Con
 option), for the CLI, the Python API and the tests.
 
 Default size, and why: 600 topics x 6 covers = 3,600 covers at 224 px (long side), about 2,500 of them
-in train, 360 in val and 720 in test (topics split 70/10/20). That builds in well under 2 minutes on 2
-cores and is what the small offline UniCLIP preset trains on in about 30 minutes on 2 cores; the full
-topic list (``--topics 0``, 857 topics) gives about 5,100 covers.
+in train, 360 in val and 720 in test (topics split 70/10/20). That builds in under 2 minutes on 2 cores
+(42-65 s measured) and is sized for a small model to train on in about 30 minutes on 2 cores (the target of
+issue 13's small offline UniCLIP preset); ``--topics 0`` takes every usable topic.
 """
 
 from __future__ import annotations
