@@ -143,15 +143,15 @@ def _tfidf_terms(text: str, top_k: int) -> list[tuple[str, float, int]]:
 
 
 def _textrank_terms(text: str, top_k: int) -> list[tuple[str, float, int]]:
+    pos = _pos_tokenizer()
     with _LOCK:
         rank = _STATE.get("textrank")
         if rank is None:
             from jieba.analyse.textrank import TextRank
 
             rank = TextRank()
-            rank.tokenizer = rank.postokenizer = None  # set below, outside jieba's global tokenizer
+            rank.tokenizer = rank.postokenizer = pos  # ours, not jieba's global tokenizer
             _STATE["textrank"] = rank
-    rank.tokenizer = rank.postokenizer = _pos_tokenizer()
     tags = rank.textrank(text, topK=top_k, withWeight=True, allowPOS=("ns", "n", "vn", "v", "nz", "eng"))
     return [(w, float(weight), text.find(w)) for w, weight in tags]
 
