@@ -4,8 +4,11 @@
 packages, installing them into a cache folder first if needed. ``memesearch datasets build memes --out
 data/memes`` builds the text-meme benchmark (rendered en/zh text over emoji and textures, text-less
 stickers, chat-like queries; :mod:`memesearch.data.memes`) from the same packages and two Debian fonts.
-``memesearch datasets build collages --out data/collages`` builds the object-centric benchmark (2-6 emoji
-pasted on plain, patterned and scene backgrounds with their boxes; :mod:`memesearch.data.collages`).
+``memesearch datasets build covers --out data/covers`` builds the CBVS-like cover benchmark (rendered
+short-video covers with en/zh cover text, titles, graded query-like queries, native + CBVS TSV;
+:mod:`memesearch.data.covers`). ``memesearch datasets build collages --out data/collages`` builds the
+object-centric benchmark (2-6 emoji pasted on plain, patterned and scene backgrounds with their boxes;
+:mod:`memesearch.data.collages`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from memesearch.errors import ConfigError
 
 if TYPE_CHECKING:
     from memesearch.data.collages.config import CollagesBuildConfig
+    from memesearch.data.covers.config import CoversBuildConfig
     from memesearch.data.emoji.config import EmojiBuildConfig
     from memesearch.data.memes.config import MemesBuildConfig
 
@@ -248,6 +252,102 @@ def build_memes(
         typer.echo(
             f"  {name:6s} {counts} (text {text}; text-less {stats['textless_items']}; queries {langs})"
         )
+    typer.echo(f"  card: {result.out / 'CARD.md'}")
+
+
+@app.command("covers")
+def covers(
+    out: Path = typer.Option(
+        ..., "--out", help="Folder to write the dataset to (native manifest, cbvs/ TSV files, images/)."
+    ),
+    seed: int = typer.Option(
+        0, "--seed", help="Seed of the topic split and of every cover (same seed, same bytes)."
+    ),
+    topics: int = typer.Option(
+        600,
+        "--topics",
+        help="How many topics (CLDR emoji), a seeded sample with every split; 0 = all (848 now).",
+    ),
+    covers_per_topic: int = typer.Option(6, "--covers-per-topic", help="Covers per topic (over 3 genres)."),
+    size: int = typer.Option(
+        224, "--size", help="Long side of a cover in pixels (96-1024); 16:9, 4:3 or 3:4."
+    ),
+    languages: str = typer.Option(
+        "en,zh",
+        "--languages",
+        help="Comma-separated languages of the cover text, titles and queries: en, zh.",
+    ),
+    textless_fraction: float = typer.Option(
+        0.3, "--textless-fraction", help="Share of the covers of each split without text, [0, 1)."
+    ),
+    styles: str = typer.Option(
+        "google,twitter", "--styles", help="Comma-separated emoji styles of the scenes: google, twitter."
+    ),
+    npm_cache: Path | None = typer.Option(
+        None,
+        "--npm-cache",
+        envvar="MEMESEARCH_NPM_CACHE",
+        help="Folder holding (or receiving) the npm packages [default: ~/.cache/memesearch/npm].",
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="Processes drawing covers [default: min(4, CPU count)]."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a dataset already in --out."),
+    progress: bool | None = typer.Option(
+        None, "--progress/--no-progress", help="Show progress bars [default: when stderr is a terminal]."
+    ),
+) -> None:
+    """Build the cover benchmark: CBVS-like covers with en/zh text, titles, graded queries, split by topic."""
+    from memesearch.data.covers.config import CoversBuildConfig
+
+    config = CoversBuildConfig(
+        seed=seed,
+        topics=topics,
+        covers_per_topic=covers_per_topic,
+        size=size,
+        languages=_csv(languages, "--languages"),
+        textless_fraction=textless_fraction,
+        styles=_csv(styles, "--styles"),
+    )
+    build_covers(out, config, npm_cache=npm_cache, overwrite=overwrite, progress=progress, workers=workers)
+
+
+def build_covers(
+    out: Path,
+    config: CoversBuildConfig,
+    *,
+    npm_cache: Path | None = None,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    workers: int | None = None,
+) -> None:
+    """Build the covers benchmark with ``config`` into ``out`` and print what was written (the card records
+    the command that rebuilds exactly this dataset, every option spelled out)."""
+    from memesearch.data.covers.build import build_covers_benchmark
+
+    args = ["--out", str(out), "--seed", str(config.seed), "--topics", str(config.topics)]
+    args += ["--covers-per-topic", str(config.covers_per_topic), "--size", str(config.size)]
+    args += ["--languages", ",".join(config.languages), "--textless-fraction", str(config.textless_fraction)]
+    args += ["--styles", ",".join(config.styles)]
+    command = "memesearch datasets build covers " + shlex.join(args)
+    result = build_covers_benchmark(
+        config,
+        out,
+        npm_cache=npm_cache,
+        overwrite=overwrite,
+        progress=progress,
+        workers=workers,
+        command=command,
+    )
+    typer.echo(f"wrote the covers benchmark to {result.out} in {result.seconds:.1f} s")
+    for name, s in result.card["splits"].items():
+        labels = "/".join(str(s["labels"][g]) for g in ("2", "1", "0"))
+        typer.echo(
+            f"  {name:6s} {s['topics']:4d} topics {s['covers']:5d} covers "
+            f"({s['textless_covers']} without text) {s['queries']:5d} queries (labels 2/1/0: {labels})"
+        )
+    for name, path in result.card["files"].items():
+        typer.echo(f"  {name}: {result.out / path}")
     typer.echo(f"  card: {result.out / 'CARD.md'}")
 
 

@@ -65,6 +65,13 @@ def evaluate(
     by_lang: bool = typer.Option(
         False, "--by-lang", help="With --dataset: also evaluate each query language (meta.lang) separately."
     ),
+    protocol: str = typer.Option(
+        "auto",
+        "--protocol",
+        help="With --dataset --model: gallery (every metric over the split's gallery) or cbvs (R@K/MR over "
+        "the gallery; NDCG, MAP, PNR over each query's judged candidates, relevant = grade 2 unless "
+        "--threshold). auto = cbvs for datasets built that way (the covers benchmark), else gallery.",
+    ),
     checkpoint: Path | None = typer.Option(
         None,
         "--checkpoint",
@@ -220,7 +227,19 @@ def evaluate(
             )
             return
         _evaluate_encoder(
-            dataset, split, model, branch, oracle_captions, by_lang, out, plot, ties, threshold, ks, ndcg_ks
+            dataset,
+            split,
+            model,
+            branch,
+            oracle_captions,
+            by_lang,
+            out,
+            plot,
+            ties,
+            threshold,
+            ks,
+            ndcg_ks,
+            protocol,
         )
         return
     if run is None:
@@ -282,19 +301,25 @@ def _evaluate_encoder(
     threshold: int | None,
     ks: tuple[int, ...],
     ndcg_ks: tuple[int, ...],
+    protocol: str = "auto",
 ) -> None:
     from rich.console import Console
 
     from memesearch.data.formats import read_dataset
-    from memesearch.eval.encoders import evaluate_encoder
+    from memesearch.eval.encoders import PROTOCOLS, evaluate_encoder
     from memesearch.eval.evaluator import resolve_settings
     from memesearch.eval.report import metrics_table
     from memesearch.models import create_encoder
 
     if model is None:
         raise ConfigError("--dataset needs the encoder to evaluate: --model NAME (e.g. e5-small)")
-    rule, thr = resolve_settings("native", ties, threshold)
+    if protocol not in ("auto", *PROTOCOLS):
+        raise ConfigError(f"unknown --protocol {protocol!r}; use auto, {', '.join(PROTOCOLS)}")
     ds = read_dataset(dataset_path)
+    if protocol == "auto":
+        protocol = "cbvs" if ds.meta.get("protocol") == "cbvs" else "gallery"
+    default_thr = 2 if protocol == "cbvs" else None  # CBVS counts label 2 as relevant
+    rule, thr = resolve_settings("native", ties, threshold if threshold is not None else default_thr)
     encoder = create_encoder(model)
     results = evaluate_encoder(
         ds,
@@ -307,6 +332,7 @@ def _evaluate_encoder(
         ties=rule,
         ks=ks,
         ndcg_ks=ndcg_ks,
+        protocol=protocol,
     )
     console = Console()
     captions = "with oracle captions" if oracle_captions else "without oracle captions"
@@ -314,7 +340,7 @@ def _evaluate_encoder(
         title = f"{ds.name}/{split} · {model} · {branch} branch" + (
             f" ({captions})" if branch == "text" else ""
         )
-        title += f" · queries: {group}"
+        title += f" · queries: {group}" + (" · CBVS protocol" if protocol == "cbvs" else "")
         console.print(metrics_table(res.report, title=title))
         if out is not None:
             target = Path(out) if group == "all" else Path(out) / group

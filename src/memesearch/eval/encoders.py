@@ -15,6 +15,13 @@ text (``branch="text"``), with the SPEC §5 metrics over the split's whole galle
 Queries can be evaluated per language (``meta["lang"]``); each group is an independent evaluation over
 the same gallery.
 
+Protocols: ``"gallery"`` (default) computes every metric over the split's whole gallery (unjudged items
+grade 0). ``"cbvs"`` is how CBVS reports a model (research/B §2.3-2.6, :func:`cbvs_report`): R@K, MR,
+MdR / MnR, P@K and recall@K over the whole gallery, but NDCG@K, MAP and PNR over **each query's judged
+candidates** only (the rows of its CBVS test file: labels 0, 1 and 2), scored by the same model.
+Datasets whose ``meta["protocol"]`` is ``"cbvs"`` (the covers benchmark) are evaluated that way by the
+CLI unless told otherwise.
+
 Example::
 
     from memesearch.data.formats import read_dataset
@@ -38,7 +45,7 @@ from memesearch.data.records import Dataset, Item, Query, Split
 from memesearch.errors import ConfigError
 from memesearch.eval.metrics import MetricsReport
 from memesearch.eval.ranking import TieRule, check_tie_rule
-from memesearch.eval.retrieval import evaluate_scores
+from memesearch.eval.retrieval import evaluate_run, evaluate_scores
 from memesearch.eval.run import Run
 from memesearch.models.fusion import NO_SCORE
 
@@ -47,6 +54,9 @@ log = logging.getLogger(__name__)
 Branch = Literal["image", "text"]
 #: the branches an encoder alone can be evaluated on (a subset of the search branches)
 ENCODER_BRANCHES: tuple[str, ...] = ("image", "text")
+PROTOCOLS: tuple[str, ...] = ("gallery", "cbvs")
+#: metrics (by name prefix) the CBVS protocol computes over each query's judged candidates
+CANDIDATE_METRICS: tuple[str, ...] = ("NDCG@", "MAP", "PNR")
 
 
 @dataclass
@@ -109,6 +119,53 @@ def image_branch_scores(
     return np.asarray(q @ img.T, dtype=np.float32)
 
 
+def cbvs_report(
+    scores: np.ndarray,
+    qrels: dict[str, dict[str, int]],
+    query_ids: Sequence[str],
+    item_ids: Sequence[str],
+    *,
+    ks: Sequence[int] = (1, 5, 10),
+    ndcg_ks: Sequence[int] = (1, 3, 5, 10),
+    threshold: int = 2,
+    ties: TieRule = "pessimistic",
+) -> MetricsReport:
+    """The CBVS protocol on a ``(Q, N)`` score matrix (module docstring): gallery metrics from
+    :func:`~memesearch.eval.retrieval.evaluate_scores`, NDCG@K / MAP / PNR from
+    :func:`~memesearch.eval.retrieval.evaluate_run` over each query's judged (query, item) pairs, in
+    qrels order. ``n_queries`` and ``counts`` say which side each number comes from (counts of the
+    candidate side are prefixed ``candidates_``)."""
+    gallery = evaluate_scores(
+        scores, qrels, query_ids, item_ids, ks=ks, ndcg_ks=ndcg_ks, threshold=threshold, ties=ties
+    )
+    col = {iid: j for j, iid in enumerate(item_ids)}
+    rows = [
+        (qid, iid, float(scores[i, col[iid]]), int(grade))
+        for i, qid in enumerate(query_ids)
+        for iid, grade in qrels.get(qid, {}).items()
+        if iid in col
+    ]
+    if not rows:
+        raise ConfigError("the CBVS protocol needs judged (query, item) pairs; these queries have none")
+    cand = evaluate_run(
+        Run.from_rows(rows), ks=ks, ndcg_ks=ndcg_ks, threshold=threshold, ties=ties, curve=False
+    )
+    metrics = dict(gallery.metrics)
+    n_queries = dict(gallery.n_queries)
+    for name in metrics:
+        if name.startswith(CANDIDATE_METRICS):
+            metrics[name] = cand.metrics[name]
+            n_queries[name] = cand.n_queries[name]
+    counts = {**gallery.counts, **{f"candidates_{k}": v for k, v in cand.counts.items()}}
+    settings = {
+        **gallery.settings,
+        "protocol": "cbvs",
+        "candidates": "gallery for R@K, MR, MdR, MnR, P@K, recall@K; each query's judged items for "
+        "NDCG@K, MAP, PNR",
+    }
+    return MetricsReport(metrics, n_queries, settings, counts, dict(gallery.curves))
+
+
 def _groups(queries: Sequence[Query], by_lang: bool) -> dict[str, list[Query]]:
     groups: dict[str, list[Query]] = {"all": list(queries)}
     if by_lang:
@@ -133,12 +190,16 @@ def evaluate_encoder(
     ks: Sequence[int] = (1, 5, 10),
     ndcg_ks: Sequence[int] = (1, 3, 5, 10),
     progress: bool | None = None,
+    protocol: str = "gallery",
 ) -> dict[str, EncoderEvaluation]:
     """Score every query of ``split`` against its whole gallery and compute the SPEC §5 metrics.
 
     Returns one :class:`EncoderEvaluation` per query group: ``"all"``, plus one per language with
-    ``by_lang=True``. Each carries a run of the top ``run_k`` items per query.
+    ``by_lang=True``. Each carries a run of the top ``run_k`` items per query. ``protocol``:
+    ``"gallery"`` or ``"cbvs"`` (module docstring).
     """
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
     if branch not in ENCODER_BRANCHES:
         raise ConfigError(f"unknown branch {branch!r}; use one of {', '.join(ENCODER_BRANCHES)}")
     rule = check_tie_rule(ties)
@@ -161,6 +222,7 @@ def evaluate_encoder(
         "branch": branch,
         "oracle_captions": captions,
         "items": len(item_ids),
+        "protocol": protocol,
     }
     results: dict[str, EncoderEvaluation] = {}
     for group, qs in _groups(sp.queries, by_lang).items():
@@ -168,9 +230,8 @@ def evaluate_encoder(
         sub = scores[rows]
         qids = [q.id for q in qs]
         qrels = {q.id: dict(q.qrels) for q in qs}
-        report = evaluate_scores(
-            sub, qrels, qids, item_ids, ks=ks, ndcg_ks=ndcg_ks, threshold=threshold, ties=rule
-        )
+        score = cbvs_report if protocol == "cbvs" else evaluate_scores
+        report = score(sub, qrels, qids, item_ids, ks=ks, ndcg_ks=ndcg_ks, threshold=threshold, ties=rule)
         run = Run.from_scores(sub, qids, item_ids, k=min(run_k, len(item_ids)))
         results[group] = EncoderEvaluation(group, report, run, {**settings, "queries": len(qs)})
     return results

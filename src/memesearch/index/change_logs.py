@@ -43,16 +43,23 @@ TEXT_LOG_KEY = "text_log"
 ITEM_LOG_KEY = "item_log"
 
 
-def fill_text_log(conn: sqlite3.Connection) -> None:
-    """Start the passage log of an index written before it existed (inside the caller's transaction)."""
+def passages(conn: sqlite3.Connection) -> list[tuple[int, str]]:
+    """``(rowid, passage)`` of every item with context text (captions, then OCR), in rowid order."""
     rows = conn.execute(
         "SELECT rowid, captions, ocr FROM items "
         "WHERE captions != '[]' OR (ocr IS NOT NULL AND ocr != '[]') ORDER BY rowid"
     ).fetchall()
+    out: list[tuple[int, str]] = []
     for rid, caps, ocr in rows:
         text = item_text(json.loads(caps), None if ocr is None else json.loads(ocr))
         if text:
-            conn.execute("INSERT INTO text_log(item_rowid, passage) VALUES (?, ?)", (int(rid), text))
+            out.append((int(rid), text))
+    return out
+
+
+def fill_text_log(conn: sqlite3.Connection) -> None:
+    """Start the passage log of an index written before it existed (inside the caller's transaction)."""
+    conn.executemany("INSERT INTO text_log(item_rowid, passage) VALUES (?, ?)", passages(conn))
 
 
 def fill_item_log(conn: sqlite3.Connection) -> None:

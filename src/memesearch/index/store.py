@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from memesearch.index import change_logs
-from memesearch.index.records import IndexedItem, item_from_row, item_text
+from memesearch.index.records import IndexedItem, item_from_row
 
 SCHEMA_VERSION = 2  # 2: vectors in pending_vectors until saved, not in items
 
@@ -337,17 +337,8 @@ class Store:
 
     def text_rows(self) -> list[tuple[int, str]]:
         """``(rowid, caption + OCR text)`` of every item that has any text (for the lexical branch)."""
-        out: list[tuple[int, str]] = []
         with self._lock:
-            rows = self.conn.execute(
-                "SELECT rowid, captions, ocr FROM items "
-                "WHERE captions != '[]' OR (ocr IS NOT NULL AND ocr != '[]')"
-            ).fetchall()
-        for rid, caps, ocr in rows:
-            text = item_text(json.loads(caps), None if ocr is None else json.loads(ocr))
-            if text:
-                out.append((int(rid), text))
-        return out
+            return change_logs.passages(self.conn)
 
     def _rows_of(self, sql: str, rowids: Sequence[int] | None, column: str = "rowid") -> list[Any]:
         """``sql`` (a SELECT without WHERE) over every row, or over the rows whose ``column`` is in
