@@ -233,7 +233,7 @@ class Ingestor:
             stored = idx.store_upload(sha, ext, data)
             embedded = enrich_embed([(result, rec)], idx.encoder, self.enrichers, idx.cached, clock)
             self._write(embedded, [[]], summary, clock, "", stored_path=stored)
-            idx.flush()
+            idx.save_if_due()  # not a full save of a large index per upload: see Index.save_if_due
         summary.stages = clock.report()
         summary.seconds = time.perf_counter() - t0
         return summary
