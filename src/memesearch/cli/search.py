@@ -38,6 +38,12 @@ def search(
         "--min-relevance",
         help="Only hits whose calibrated relevance (a probability) is at least this, e.g. 0.5 (maybe none).",
     ),
+    objects: bool = typer.Option(
+        False,
+        "--objects",
+        help="Rank by the items' regions (an index built with --objects): the query names one object; each "
+        "hit shows the box of the region that matched.",
+    ),
 ) -> None:
     """Search INDEX and print ranked results with per-branch scores and emotions."""
     from memesearch.index import Index, parse_weights
@@ -57,6 +63,10 @@ def search(
             "explain": explain,
         }
         if image is not None:
+            if objects:
+                raise ConfigError(
+                    "--objects applies to text queries (a region is found by what the text names)"
+                )
             if min_relevance is not None:
                 raise ConfigError(
                     "--min-relevance applies to text queries (relevance is calibrated for text)"
@@ -70,9 +80,9 @@ def search(
             texts = [line.strip() for line in lines if line.strip()]
             if not texts:
                 raise DataFormatError("the queries file holds no query (one per line)", path=queries_file)
-            responses = searcher.search_batch(texts, min_relevance=min_relevance, **opts)  # type: ignore[arg-type]
+            responses = searcher.search_batch(texts, min_relevance=min_relevance, objects=objects, **opts)  # type: ignore[arg-type]
         else:
-            responses = [searcher.search(str(query), min_relevance=min_relevance, **opts)]  # type: ignore[arg-type]
+            responses = [searcher.search(str(query), min_relevance=min_relevance, objects=objects, **opts)]  # type: ignore[arg-type]
     if json_out:
         if queries_file is not None:
             for r in responses:
@@ -102,7 +112,9 @@ def _print_response(resp: object, explain: bool) -> None:
     from memesearch.search.branches import BRANCHES
 
     score_col = "relevance" if resp.calibrated else "score"
-    for col in ("#", "id", score_col, *BRANCHES, "emotions", "file"):
+    with_regions = any(h.region is not None for h in resp.hits)
+    shown = [b for b in BRANCHES if b != "objects" or with_regions]
+    for col in ("#", "id", score_col, *shown, *(["region"] if with_regions else []), "emotions", "file"):
         table.add_column(col, justify="right" if col in ("#", score_col, *BRANCHES) else "left")
     for h in resp.hits:
 
@@ -112,7 +124,11 @@ def _print_response(resp: object, explain: bool) -> None:
 
         emos = ", ".join(f"{e}/{EMOTIONS.get(e, e)}" for e, _ in h.item.emotions) or "-"
         path = h.item.paths[0] if h.item.paths else "-"
-        table.add_row(str(h.rank), h.id, f"{h.score:.3f}", *[fmt(b) for b in BRANCHES], emos, path)
+        region = []
+        if with_regions:
+            box = h.region["box"] if h.region else None
+            region = ["-" if box is None else ",".join(f"{v:.0f}" for v in box)]
+        table.add_row(str(h.rank), h.id, f"{h.score:.3f}", *[fmt(b) for b in shown], *region, emos, path)
     console.print(table)
     if explain:
         for h in resp.hits:

@@ -19,7 +19,7 @@ INDEX_FORMAT_VERSION = 1
 #: the text branch then scored as the best of an item's texts). They can be changed per index
 #: (``memesearch index --weights image=0.5,text=0.3,lexical=0.2``) or per search.
 DEFAULT_WEIGHTS: dict[str, float] = {"image": 0.2, "text": 0.5, "lexical": 0.3}
-BRANCHES: tuple[str, ...] = ("image", "text", "lexical", "emotion")
+BRANCHES: tuple[str, ...] = ("image", "text", "lexical", "emotion", "objects")
 #: region ids in the ``region`` vector store are ``item rowid * REGION_SLOTS + k`` (k < REGION_SLOTS)
 REGION_SLOTS = 64
 

@@ -195,14 +195,45 @@ def _unit(vecs: np.ndarray) -> np.ndarray:
     return out
 
 
+def best_region_scores(
+    region_scores: np.ndarray, region_items: np.ndarray, n_items: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each item's best region: ``region_scores`` ``(Q, R)`` of regions owned by item columns
+    ``region_items`` ``(R,)`` -> ``(best score (Q, n_items), best region column (Q, n_items))``; items with
+    no region (or only NaN scores) get NaN and -1."""
+    q = region_scores.shape[0]
+    best = np.full((q, n_items), -np.inf)
+    arg = np.full((q, n_items), -1, dtype=np.int64)
+    s = np.where(np.isnan(region_scores), -np.inf, region_scores)
+    for r in range(s.shape[1]):  # R is small per candidate list (<= 64 per item)
+        col = int(region_items[r])
+        better = s[:, r] > best[:, col]
+        best[better, col] = s[better, r]
+        arg[better, col] = r
+    best[np.isinf(best)] = np.nan
+    return best, arg
+
+
+def object_scores(global_scores: np.ndarray, best_region: np.ndarray, global_weight: float) -> np.ndarray:
+    """The objects branch's score of each item: ``w * global + (1 - w) * best region`` (an item without
+    regions: its global score — the whole image is its only object). The one definition search and
+    ``memesearch evaluate --objects`` use."""
+    g = np.asarray(global_scores, dtype=np.float64)
+    b = np.asarray(best_region, dtype=np.float64)
+    out: np.ndarray = np.where(np.isnan(b), g, global_weight * g + (1.0 - global_weight) * b)
+    return out
+
+
 __all__ = [
     "DEFAULT_DENSE_SIDE",
     "DEFAULT_REGION_METHOD",
     "REGION_METHODS",
     "area_downsample",
+    "best_region_scores",
     "box_mask",
     "check_region_method",
     "mask_pool",
+    "object_scores",
     "region_crop",
     "region_embeddings",
     "supports_mask_pool",

@@ -226,6 +226,7 @@ def ready(state: StateDep) -> dict[str, Any]:
         "items": len(state.index),
         "model": state.index.info["encoder"]["name"],
         "writes_enabled": state.settings.writes_enabled,
+        "objects": bool(getattr(state.index, "has_regions", False)),
     }
 
 
@@ -251,6 +252,13 @@ def search(
             ge=0.0, le=1.0, description="Only hits whose calibrated relevance is at least this probability."
         ),
     ] = None,
+    objects: Annotated[
+        bool,
+        Query(
+            description="Rank by the items' regions (an index built with --objects); each hit carries the "
+            "matched region's box."
+        ),
+    ] = False,
 ) -> dict[str, Any]:
     """Ranked items for a text query with fused and per-branch scores and the calibrated relevance."""
     response = state.searcher.search(
@@ -260,6 +268,7 @@ def search(
         media=_split_names(media),
         explain=explain,
         min_relevance=min_relevance,
+        objects=objects,
     )
     return response.to_dict()
 
