@@ -183,7 +183,8 @@ def test_web_page_draws_the_matched_box(
                 expect(box).to_have_count(1)
                 # the box sits inside the thumbnail, sized in percent of the image
                 first.locator("img").evaluate(
-                    "im => im.complete && im.naturalWidth ? 0 : new Promise(r => im.addEventListener('load', r))"
+                    "im => im.complete && im.naturalWidth ? 0 "
+                    ": new Promise(r => im.addEventListener('load', r))"
                 )
                 img = first.locator("img").bounding_box()
                 drawn = box.bounding_box()
@@ -195,3 +196,28 @@ def test_web_page_draws_the_matched_box(
             finally:
                 browser.close()
     assert not errors, errors
+
+
+def test_evaluate_objects_on_a_tiny_build(collages: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    argv = ["evaluate", "--objects", "--dataset", str(collages), "--split", "test", "--out", str(out)]
+    assert main(argv) == 0
+    report = json.loads((out / "objects.json").read_text())
+    names = [r["name"] for r in report["rows"]]
+    assert names == [
+        "full image",
+        "crop (auto)",
+        "masked-crop (auto)",
+        "mask-pool (auto)",
+        "crop (truth boxes, oracle)",
+        "masked-crop (truth boxes, oracle)",
+        "mask-pool (truth boxes, oracle)",
+    ]
+    assert report["counts"] == {**report["counts"], "items": 12, "queries": 82, "truth_objects": 41}
+    full, masked = report["rows"][0], report["rows"][2]
+    assert full["localised"] is None and 0.0 <= masked["localised"] <= 1.0
+    for row in report["rows"]:
+        m = row["metrics"]
+        assert 0.0 <= m["R@1"] <= m["R@5"] <= m["R@10"] <= 1.0 and m["MdR"] >= 1
+    assert masked["metrics"]["R@10"] > full["metrics"]["R@10"]
+    assert "| full image |" in (out / "objects.md").read_text()
