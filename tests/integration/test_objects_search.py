@@ -149,6 +149,15 @@ def test_http_search_with_objects_returns_the_region(collages: Path, index_dir: 
                 assert len(hit["region"]["box"]) == 4 and isinstance(hit["region"]["score"], float)
             plain = client.get("/api/search", params={"q": label, "k": 3}).json()
             assert all(h["region"] is None for h in plain["hits"])
+            # image search by one object of the image: the box picks it
+            item = ds["test"].items[1]
+            data = item.resolve_path(ds.root).read_bytes()  # type: ignore[union-attr]
+            box = ",".join(str(v) for v in item.objects[0].box)
+            files = {"file": ("q.png", data, "image/png")}
+            found = client.post("/api/search/image", params={"box": box, "k": 2}, files=files).json()
+            assert box_iou(found["hits"][0]["region"]["box"], item.objects[0].box) >= 0.9
+            bad = client.post("/api/search/image", params={"box": "1,2,3"}, files=files)
+            assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid-box"
 
 
 @pytest.mark.slow
@@ -221,3 +230,22 @@ def test_evaluate_objects_on_a_tiny_build(collages: Path, tmp_path: Path) -> Non
         assert 0.0 <= m["R@1"] <= m["R@5"] <= m["R@10"] <= 1.0 and m["MdR"] >= 1
     assert masked["metrics"]["R@10"] > full["metrics"]["R@10"]
     assert "| full image |" in (out / "objects.md").read_text()
+
+
+def test_search_by_one_object_of_an_image(
+    collages: Path, index_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ds = read_dataset(collages)
+    item = ds["test"].items[3]
+    path = item.resolve_path(ds.root)
+    truth = item.objects[0]
+    box = ",".join(str(v) for v in truth.box)
+    argv = ["search", "--image", str(path), "--box", box, "--index", str(index_dir), "--json", "-k", "3"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    top = out["hits"][0]
+    assert top["item"]["sha256"] == _sha(path)  # the object's own collage first: its region is the same cut
+    assert box_iou(top["region"]["box"], truth.box) >= 0.9
+    assert top["scores"]["objects"] > 0.95
+    assert main(["search", "--box", box, "--index", str(index_dir)]) == 2
+    assert "--image" in capsys.readouterr().err

@@ -38,6 +38,12 @@ def search(
         "--min-relevance",
         help="Only hits whose calibrated relevance (a probability) is at least this, e.g. 0.5 (maybe none).",
     ),
+    box: str | None = typer.Option(
+        None,
+        "--box",
+        help="With --image: search by the object in this box of the image, x0,y0,x1,y1 in pixels (against "
+        "the items' regions when the index keeps them).",
+    ),
     objects: bool = typer.Option(
         False,
         "--objects",
@@ -53,6 +59,8 @@ def search(
     if given != 1:
         raise ConfigError("give exactly one of: a query text, --image PATH, or --file QUERIES.txt")
     w = parse_weights(weights) if weights else None
+    if box is not None and image is None:
+        raise ConfigError("--box picks an object of the query image: give --image PATH too")
     with Index.open(index_dir, model=model, readonly=True) as idx:
         searcher = Searcher(idx, weights=w)
         opts = {
@@ -71,7 +79,7 @@ def search(
                 raise ConfigError(
                     "--min-relevance applies to text queries (relevance is calibrated for text)"
                 )
-            responses = [searcher.search_image(image, **opts)]  # type: ignore[arg-type]
+            responses = [searcher.search_image(image, box=_parse_box(box), **opts)]  # type: ignore[arg-type]
         elif queries_file is not None:
             try:
                 lines = queries_file.read_text(encoding="utf-8").splitlines()
@@ -92,6 +100,16 @@ def search(
         return
     for r in responses:
         _print_response(r, explain)
+
+
+def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:
+    if text is None:
+        return None
+    try:
+        x0, y0, x1, y1 = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--box expects x0,y0,x1,y1 in pixels, e.g. 10,20,120,140; got {text!r}") from None
+    return (x0, y0, x1, y1)
 
 
 def _print_response(resp: object, explain: bool) -> None:

@@ -368,7 +368,7 @@ class ObjectsBranch:
     """
 
     name = "objects"
-    image_queries = False
+    image_queries = True  # an object cut out of a query image (search_image(box=...)) is compared too
 
     def __init__(self, index: Any) -> None:
         self.index = index

@@ -238,8 +238,15 @@ class Searcher:
         media: str | Sequence[str] | None = None,
         source: str | None = None,
         explain: bool = False,
+        box: Sequence[float] | None = None,
     ) -> SearchResponse:
-        """Items that look like ``image`` (a path, bytes or a PIL image): the image branch alone."""
+        """Items that look like ``image`` (a path, bytes or a PIL image): the image branch alone.
+
+        ``box`` ``(x0, y0, x1, y1)`` in pixels of the image: search by that one object — the object's mask
+        inside the box (the ``auto`` segmenter's box prompt) is cut out as the index cuts its regions
+        (masked crop) and compared with the items' regions (the ``objects`` branch) when the index keeps
+        regions, else with the items' images.
+        """
         from PIL import Image
 
         from memesearch.enrich.media import decode_media
@@ -268,10 +275,15 @@ class Searcher:
                     max_pixels=self.index.config.max_pixels,
                 )
             frames = decoded.frames
+        weights = {"image": 1.0}
+        if box is not None:
+            frames = [_object_crop(frames[0], box)]
+            if getattr(self.branches.get("objects"), "available", False):
+                weights = {"objects": 1.0}
         vecs = self.index.encoder.encode_image(frames, batch_size=64)
         qvec = vecs.mean(axis=0)
         qvec = (qvec / max(float(np.linalg.norm(qvec)), 1e-12)).astype(np.float32)
-        resp = self._rank(SearchQuery(None, qvec), k, filters, {"image": 1.0}, explain, same_sha=sha)
+        resp = self._rank(SearchQuery(None, qvec), k, filters, weights, explain, same_sha=sha)
         resp.took_ms = (time.perf_counter() - t0) * 1000
         return resp
 
@@ -548,6 +560,22 @@ class Searcher:
         if item.duplicate_of:
             why.append(f"near-duplicate of {item.duplicate_of}")
         return why
+
+
+def _object_crop(image: Any, box: Sequence[float]) -> Any:
+    """The object inside ``box`` of ``image`` as the index embeds a region: the ``auto`` segmenter's mask
+    for the box prompt, outside painted white, cut to the box (the plain box when it finds nothing)."""
+    from memesearch.models.regions import region_crop
+    from memesearch.objects import clamp_box, create_segmenter
+
+    rgb = image.convert("RGB")
+    clamped = clamp_box(box, rgb.width, rgb.height)
+    if clamped is None:
+        raise QueryError(f"the box {list(box)} lies outside the {rgb.width}x{rgb.height} image")
+    found = create_segmenter("auto").segment(rgb, boxes=[clamped])
+    if found and found[0].mask is not None:
+        return region_crop(rgb, found[0].box, found[0].decoded_mask())
+    return region_crop(rgb, clamped)
 
 
 def _calibrated_view(scores: dict[str, np.ndarray], calibration: Calibration) -> dict[str, np.ndarray]:

@@ -288,17 +288,40 @@ async def search_image(
     emotion: Annotated[list[str] | None, Query(description="Emotion filter (repeatable).")] = None,
     media: Annotated[list[str] | None, Query(description="Media type filter.")] = None,
     explain: Annotated[bool, Query(description="Add human-readable reasons to each hit.")] = False,
+    box: Annotated[
+        str | None,
+        Query(
+            description="Search by the object in this box of the image: x0,y0,x1,y1 in pixels (against the "
+            "items' regions when the index keeps them)."
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     """Items that look like the uploaded image (multipart part ``file``), same limits as uploads."""
+    picked = _parse_box(box)
     upload = await read_upload(request, max_bytes=state.settings.max_upload_bytes)
     if not upload.data:
         raise ApiError(422, "media-empty", "the uploaded file is empty (0 bytes)")
     response = await run_in_threadpool(
         lambda: state.searcher.search_image(
-            upload.data, k=k, emotion=_split_names(emotion), media=_split_names(media), explain=explain
+            upload.data,
+            k=k,
+            emotion=_split_names(emotion),
+            media=_split_names(media),
+            explain=explain,
+            box=picked,
         )
     )
     return response.to_dict()
+
+
+def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:
+    if text is None:
+        return None
+    try:
+        x0, y0, x1, y1 = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ApiError(422, "invalid-box", f"box must be x0,y0,x1,y1 in pixels, got {text[:80]!r}") from None
+    return (x0, y0, x1, y1)
 
 
 @router.get(
