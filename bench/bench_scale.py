@@ -12,7 +12,8 @@ For each: **build** (``Index.insert_vectors`` in chunks, one SQLite transaction 
 vectors from the item distribution, **vector search latency** (one query vector at a time, k=10, p50/p99),
 **search latency** through ``Searcher.search`` (query encoding included; the raw baseline is encode + raw
 search) and **a write at 1M, then the first search**: ``--rounds`` times, add ``--write-n`` items to the
-open index (what an upload through ``memesearch serve`` does: rows, vectors, the save) and time the write
+open index (what an upload through ``memesearch serve`` does: rows, vectors, a save only when due —
+``Index.save_if_due``) and time the write
 and the search that follows it, against the steady-state search latency. Ratios are against raw FAISS from
 this same run. Run by hand (tens of minutes at 1M; milvus-lite inserts ~1k rows/s here)::
 
@@ -157,7 +158,7 @@ def bench_index(
     for r in range(args.rounds):
         part = extra[r * args.write_n : (r + 1) * args.write_n]
         t = time.perf_counter()
-        idx.insert_vectors(part, chunk=args.chunk)
+        idx.insert_vectors(part, chunk=args.chunk, save_now=False)  # saved when due, as an upload
         writes.append((time.perf_counter() - t) * 1000)
         for bucket, q in ((firsts, texts[-(2 * r + 1)]), (seconds, texts[-(2 * r + 2)])):
             t = time.perf_counter()

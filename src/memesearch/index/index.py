@@ -82,6 +82,14 @@ def vector_fields_of(config: IndexConfig) -> tuple[str, ...]:
     """The vector fields an index with ``config`` keeps."""
     return (*VECTOR_FIELDS, REGION_FIELD) if config.objects != "none" else VECTOR_FIELDS
 
+#: :meth:`Index.save_if_due` after small writes (an upload, a removal): save the vector stores once this many
+#: items changed since the last save, or the changes reach 1/SAVE_SHARE of the index, or SAVE_AFTER_S seconds
+#: passed — not on every write (saving a 1M-item HNSW writes ~2 GB). Until then the unsaved vectors wait in
+#: SQLite (a crash loses nothing; an open replays at most about SAVE_AFTER_ITEMS of them).
+SAVE_AFTER_ITEMS = 500
+SAVE_SHARE = 64
+SAVE_AFTER_S = 600.0
+
 
 class Index:
     """One index directory (see the module docstring). Thread-safe: writes and vector access are
@@ -108,6 +116,8 @@ class Index:
             self.store.close()
             raise
         self._dirty = False
+        self._unsaved = 0  # items written or removed since the last save
+        self._saved_at = time.monotonic()
 
     # ---- opening -------------------------------------------------------------------------------
     @classmethod
@@ -239,7 +249,26 @@ class Index:
             for name, vs in self._vectors.items():
                 vs.save(vector_path(self.root, self.config.vector_store, name), gen)
             self._dirty = False
+            self._unsaved = 0
+            self._saved_at = time.monotonic()
             vf.settle(self._vectors, self.store, gen)  # the saved stores now hold the only copy
+
+    def save_if_due(self) -> bool:
+        """After a small write: :meth:`flush` when enough changed since the last save (``SAVE_AFTER_ITEMS``
+        items, 1/``SAVE_SHARE`` of the index, or ``SAVE_AFTER_S`` seconds); else leave the new vectors in
+        SQLite, where a crash does not lose them. :meth:`close` always saves. Returns whether it saved."""
+        with self._lock:
+            if not self._dirty or self.readonly:
+                return False
+            size = max(1, len(self._vectors["image"]))
+            due = (
+                self._unsaved >= SAVE_AFTER_ITEMS
+                or self._unsaved * SAVE_SHARE >= size
+                or time.monotonic() - self._saved_at >= SAVE_AFTER_S
+            )
+            if due:
+                self.flush()
+            return due
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Index]:
@@ -473,6 +502,7 @@ class Index:
                         [fields[i] for i in have] if keeps_fields(vs) else None,
                     )
             self._dirty = True
+            self._unsaved += len(batch) + len(orphans)
         return rowids
 
     @staticmethod
@@ -580,7 +610,8 @@ class Index:
             if rel:
                 (self.root / rel).unlink(missing_ok=True)
         self._dirty = True
-        self.flush()
+        self._unsaved += len(removed)
+        self.save_if_due()
         return len(removed)
 
     def update_config(self, **changes: Any) -> None:
@@ -603,10 +634,12 @@ class Index:
         source: str | None = "synthetic",
         chunk: int = 10_000,
         progress: bool = False,
+        save_now: bool = True,
     ) -> list[str]:
         """Add items that are only vectors (benchmarks, migrations): one row each, no file, no text.
 
-        Goes through the same database transactions and vector-store path as files do.
+        Goes through the same database transactions and vector-store path as files do. ``save_now=False``
+        saves the vector stores only when due (:meth:`save_if_due`), as an upload does.
         """
         self.check_writable()
         vecs = np.ascontiguousarray(image_vecs, dtype=np.float32)
@@ -627,7 +660,11 @@ class Index:
                 vs.add(np.array(rows, np.int64), part, row_fields)
                 advance(len(part))
             self._dirty = True
-            self.flush()
+            self._unsaved += len(vecs)
+            if save_now:
+                self.flush()
+            else:
+                self.save_if_due()
         return ids
 
 

@@ -245,7 +245,7 @@ class Ingestor:
                 region_method=idx.config.region_embedding,
             )
             self._write(embedded, [[]], summary, clock, "", stored_path=stored)
-            idx.flush()
+            idx.save_if_due()  # not a full save of a large index per upload: see Index.save_if_due
         summary.stages = clock.report()
         summary.seconds = time.perf_counter() - t0
         return summary
