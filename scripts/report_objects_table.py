@@ -72,7 +72,7 @@ def served_row(dataset: Path, split: str, weight: float) -> dict[str, Any]:
 
 
 def table(data: dict[str, Any]) -> list[str]:
-    from memesearch.eval.objects import objects_table
+    from memesearch.eval.objects import objects_table, region_text_table
 
     test = data["test"]
     c = test["counts"]
@@ -94,6 +94,14 @@ def table(data: dict[str, Any]) -> list[str]:
     )
     sweep = ", ".join(f"w={r['weight']}: {r['R@10']:.4f}" for r in data["val_sweep"])
     lines.append(f"Val R@10 of masked-crop (auto) by fusion weight: {sweep}.")
+    n = next(iter(test["region_text"].values()))["regions"]
+    lines += [
+        "",
+        f"Region <-> text retrieval over the test view's {n} truth regions (T2I: a query ranks every region; "
+        "I2T: a region ranks every query; mean rank = (MnR I2T + MnR T2I) / 2, the seed's convention):",
+        "",
+        region_text_table(test),
+    ]
     return lines
 
 

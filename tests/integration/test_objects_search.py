@@ -230,6 +230,13 @@ def test_evaluate_objects_on_a_tiny_build(collages: Path, tmp_path: Path) -> Non
         assert 0.0 <= m["R@1"] <= m["R@5"] <= m["R@10"] <= 1.0 and m["MdR"] >= 1
     assert masked["metrics"]["R@10"] > full["metrics"]["R@10"]
     assert "| full image |" in (out / "objects.md").read_text()
+    rt = report["region_text"]
+    assert list(rt) == ["full", "crop", "masked-crop", "mask-pool"]
+    assert all(r["regions"] == 41 for r in rt.values())
+    for r in rt.values():
+        assert 0.0 <= r["t2i"]["R@1"] <= r["t2i"]["R@10"] <= 1.0 and r["mean_rank"] >= 1
+    # a region's own embedding names its emoji better than its whole collage does
+    assert rt["crop"]["i2t"]["R@10"] > rt["full"]["i2t"]["R@10"]
 
 
 def test_search_by_one_object_of_an_image(
@@ -249,3 +256,12 @@ def test_search_by_one_object_of_an_image(
     assert top["scores"]["objects"] > 0.95
     assert main(["search", "--box", box, "--index", str(index_dir)]) == 2
     assert "--image" in capsys.readouterr().err
+
+
+def test_python_api_objects(collages: Path, index_dir: Path) -> None:
+    from memesearch import api
+
+    ds = read_dataset(collages)
+    label = ds["test"].items[0].objects[1].label
+    resp = api.search_index(str(label), index=index_dir, k=2, objects=True)
+    assert all(h.region is not None and len(h.region["box"]) == 4 for h in resp.hits)

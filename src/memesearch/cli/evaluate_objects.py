@@ -27,7 +27,12 @@ def evaluate_objects_cli(
     from rich.console import Console
 
     from memesearch.data.formats import read_dataset
-    from memesearch.eval.objects import ObjectsEvalConfig, evaluate_objects, objects_table
+    from memesearch.eval.objects import (
+        ObjectsEvalConfig,
+        evaluate_objects,
+        objects_table,
+        region_text_table,
+    )
     from memesearch.models import create_encoder
 
     ds = read_dataset(dataset)
@@ -53,9 +58,10 @@ def evaluate_objects_cli(
         highlight=False,
     )
     console.print(objects_table(report), highlight=False)
+    console.print(region_text_table(report), highlight=False)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "objects.json").write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
-        (out / "objects.md").write_text(objects_table(report) + "\n")
+        (out / "objects.md").write_text(objects_table(report) + "\n\n" + region_text_table(report) + "\n")
         console.print(f"wrote {out / 'objects.json'}, {out / 'objects.md'}", highlight=False)
     return report

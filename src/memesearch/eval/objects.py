@@ -12,7 +12,8 @@ gallery, pessimistic ties):
 
 Regions come from a segmenter (``auto`` by default: realistic, nothing known at query time) or, as an
 oracle row beside them, from the truth boxes (no masks: ``masked-crop`` is then ``crop``, ``mask-pool``
-pools the box). Localisation: of the queries whose top-1 collage is relevant, the share whose matched
+pools the box). Region <-> text retrieval over the truth regions (:func:`region_text_retrieval`) is
+reported beside it. Localisation: of the queries whose top-1 collage is relevant, the share whose matched
 region overlaps (box IoU >= 0.5) the box of an emoji of that collage the query names (a concept whose every
 collage the query judges relevant).
 
@@ -73,13 +74,19 @@ class ObjectsEvalConfig:
             raise ConfigError(f"global_weight must be in [0, 1], got {self.global_weight}")
 
 
-def _named_boxes(query: Query, items: Sequence[Any]) -> dict[str, list[tuple[float, float, float, float]]]:
-    """Per relevant collage, the truth boxes of the emoji the query names (see the module docstring)."""
-    relevant = {i for i, g in query.qrels.items() if g > 0}
+def _holders(items: Sequence[Any]) -> dict[str, set[str]]:
+    """Concept key -> the collages holding it."""
     holders: dict[str, set[str]] = {}
     for it in items:
         for key in it.meta.get("concepts", []):
             holders.setdefault(str(key), set()).add(it.id)
+    return holders
+
+
+def _named_boxes(query: Query, items: Sequence[Any]) -> dict[str, list[tuple[float, float, float, float]]]:
+    """Per relevant collage, the truth boxes of the emoji the query names (see the module docstring)."""
+    relevant = {i for i, g in query.qrels.items() if g > 0}
+    holders = _holders(items)
     out: dict[str, list[tuple[float, float, float, float]]] = {}
     for it in items:
         if it.id not in relevant:
@@ -121,13 +128,66 @@ def _region_scores(
     return best, which, [list(r) for r in regions]
 
 
+def region_text_retrieval(
+    encoder: Any,
+    images: Sequence[Any],
+    items: Sequence[Any],
+    queries: Sequence[Query],
+    qv: np.ndarray,
+    method: str,
+    dense_side: int,
+) -> dict[str, Any]:
+    """Region <-> text retrieval over the truth regions of a split (the seed's protocol, done right).
+
+    Every truth emoji is a region (its box; ``full`` = its whole collage); T2I: each query ranks every
+    region of the split (relevant: regions of an emoji it names); I2T: each region ranks every query
+    (relevant: the queries naming its emoji). R@1/5/10, MdR, MnR each way, and the seed's mean-rank
+    convention ``(MnR_i2t + MnR_t2i) / 2``."""
+    holders = _holders(items)
+    relevant = [{i for i, g in q.qrels.items() if g > 0} for q in queries]
+    rids: list[str] = []
+    keys: list[str] = []
+    vecs: list[np.ndarray] = []
+    for image, it in zip(images, items, strict=True):
+        boxes = [o.box for o in it.objects]
+        if not boxes:
+            continue
+        if method == "full":
+            v = np.repeat(np.asarray(encoder.encode_image([image]), np.float32), len(boxes), axis=0)
+        else:
+            v = region_embeddings(encoder, image, boxes, None, method=method, dense_side=dense_side)
+        vecs.append(v)
+        concepts = [str(k) for k in it.meta.get("concepts", [])]
+        for k, key in enumerate(concepts[: len(boxes)]):
+            rids.append(f"{it.id}#{k}")
+            keys.append(key)
+    regions = np.concatenate(vecs)
+    names = [{k for k in holders if holders[k] <= rel} for rel in relevant]
+    t2i_qrels = {q.id: {rid: 1 for rid, key in zip(rids, keys, strict=True) if key in names[qi]}
+                 for qi, q in enumerate(queries)}  # fmt: skip
+    i2t_qrels: dict[str, dict[str, int]] = {rid: {} for rid in rids}
+    for q, rel in zip(queries, t2i_qrels.values(), strict=True):
+        for rid in rel:
+            i2t_qrels[rid][q.id] = 1
+    scores = qv @ regions.T  # (Q, R)
+    qids = [q.id for q in queries]
+    t2i = evaluate_scores(scores, t2i_qrels, qids, rids, curve=False)
+    i2t = evaluate_scores(scores.T.copy(), i2t_qrels, rids, qids, curve=False)
+    return {
+        "t2i": {m: t2i.metrics[m] for m in REPORT_METRICS},
+        "i2t": {m: i2t.metrics[m] for m in REPORT_METRICS},
+        "regions": len(rids),
+        "mean_rank": (t2i.metrics["MnR"] + i2t.metrics["MnR"]) / 2,
+    }
+
+
 def evaluate_objects(
     dataset: Dataset, encoder: Any, config: ObjectsEvalConfig | None = None
 ) -> dict[str, Any]:
     """Every row of the comparison (module docstring) on ``config.split`` of a collages ``dataset``.
 
     Returns ``{"settings", "counts", "rows": [{"name", "regions", "method", "metrics", "localised",
-    "top1_correct", "seconds"}]}`` (JSON-ready)."""
+    "top1_correct", "seconds"}], "region_text": {method: region_text_retrieval(...)}}`` (JSON-ready)."""
     from PIL import Image
 
     from memesearch.models.encoders.images import load_image
@@ -199,7 +259,13 @@ def evaluate_objects(
             rows.append(
                 measure(f"{method} ({source})", source, method, fused, which, used, time.perf_counter() - t1)
             )
+    region_text = {}
+    for method in ("full", *cfg.methods):
+        region_text[method] = region_text_retrieval(
+            encoder, images, items, queries, qv, method, cfg.dense_side
+        )
     return {
+        "region_text": region_text,
         "settings": {**asdict(cfg), "encoder": getattr(encoder, "name", str(encoder)), "ties": "pessimistic"},
         "counts": {
             "items": len(items),
@@ -226,4 +292,29 @@ def objects_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["LOC_IOU", "OBJECT_METHODS", "ObjectsEvalConfig", "evaluate_objects", "objects_table"]
+def region_text_table(report: dict[str, Any]) -> str:
+    """Region <-> text retrieval (truth boxes) as a Markdown table."""
+    lines = [
+        "| region embedding (truth boxes) | T2I R@1 | T2I R@10 | T2I MdR | I2T R@1 | I2T R@10 | I2T MdR "
+        "| mean rank (seed) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for method, r in report.get("region_text", {}).items():
+        t, i = r["t2i"], r["i2t"]
+        name = "full image (the collage)" if method == "full" else method
+        lines.append(
+            f"| {name} | {t['R@1']:.4f} | {t['R@10']:.4f} | {t['MdR']:g} | {i['R@1']:.4f} | {i['R@10']:.4f} "
+            f"| {i['MdR']:g} | {r['mean_rank']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+__all__ = [
+    "LOC_IOU",
+    "OBJECT_METHODS",
+    "ObjectsEvalConfig",
+    "evaluate_objects",
+    "objects_table",
+    "region_text_retrieval",
+    "region_text_table",
+]

@@ -82,6 +82,7 @@ def vector_fields_of(config: IndexConfig) -> tuple[str, ...]:
     """The vector fields an index with ``config`` keeps."""
     return (*VECTOR_FIELDS, REGION_FIELD) if config.objects != "none" else VECTOR_FIELDS
 
+
 #: :meth:`Index.save_if_due` after small writes (an upload, a removal): save the vector stores once this many
 #: items changed since the last save, or the changes reach 1/SAVE_SHARE of the index, or SAVE_AFTER_S seconds
 #: passed — not on every write (saving a 1M-item HNSW writes ~2 GB). Until then the unsaved vectors wait in
