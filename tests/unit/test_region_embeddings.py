@@ -83,3 +83,25 @@ def test_methods_give_unit_vectors_and_bad_input_is_one_clear_error() -> None:
         check_region_method("pool")
     with pytest.raises(ConfigError, match="mask is 5x5 but the image is 32x32"):
         region_embeddings(enc, img, [(0, 0, 4, 4)], [np.ones((5, 5), bool)], method="masked-crop")
+
+
+def test_best_region_scores_equal_a_naive_loop() -> None:
+    from memesearch.models.regions import best_region_scores, object_scores
+
+    rng = np.random.default_rng(3)
+    scores = rng.normal(size=(4, 9)).round(1)  # rounded: ties happen
+    scores[1, 2] = np.nan
+    owners = np.array([3, 0, 3, 3, 1, 0, 1, 3, 0])
+    scores[:, 4] = np.nan
+    scores[:, 6] = np.nan  # item 1: only NaN scores
+    best, arg = best_region_scores(scores, owners, 5)
+    for qi in range(4):
+        for item in range(5):
+            cols = [c for c in range(9) if owners[c] == item and not np.isnan(scores[qi, c])]
+            if not cols:
+                assert np.isnan(best[qi, item]) and arg[qi, item] == -1
+                continue
+            top = max(scores[qi, c] for c in cols)
+            assert best[qi, item] == top and arg[qi, item] == min(c for c in cols if scores[qi, c] == top)
+    fused = object_scores(np.full((4, 5), 0.5), best, 0.25)
+    assert np.isclose(fused[0, 3], 0.25 * 0.5 + 0.75 * best[0, 3]) and (fused[:, [1, 2, 4]] == 0.5).all()

@@ -200,17 +200,24 @@ def best_region_scores(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each item's best region: ``region_scores`` ``(Q, R)`` of regions owned by item columns
     ``region_items`` ``(R,)`` -> ``(best score (Q, n_items), best region column (Q, n_items))``; items with
-    no region (or only NaN scores) get NaN and -1."""
-    q = region_scores.shape[0]
-    best = np.full((q, n_items), -np.inf)
+    no region (or only NaN scores) get NaN and -1; ties go to the first region column."""
+    s = np.where(np.isnan(region_scores), -np.inf, np.asarray(region_scores, dtype=np.float64))
+    q, r = s.shape
+    best = np.full((q, n_items), np.nan)
     arg = np.full((q, n_items), -1, dtype=np.int64)
-    s = np.where(np.isnan(region_scores), -np.inf, region_scores)
-    for r in range(s.shape[1]):  # R is small per candidate list (<= 64 per item)
-        col = int(region_items[r])
-        better = s[:, r] > best[:, col]
-        best[better, col] = s[better, r]
-        arg[better, col] = r
-    best[np.isinf(best)] = np.nan
+    if r == 0:
+        return best, arg
+    items = np.asarray(region_items, dtype=np.int64)
+    order = np.argsort(items, kind="stable")  # regions grouped by item, in column order inside a group
+    owners, starts = np.unique(items[order], return_index=True)
+    grouped = s[:, order]  # (Q, R)
+    top = np.maximum.reduceat(grouped, starts, axis=1)  # (Q, G)
+    at_top = grouped >= np.repeat(top, np.diff(np.append(starts, r)), axis=1)
+    position = np.where(at_top, np.arange(r)[None, :], r)
+    first = np.minimum.reduceat(position, starts, axis=1)  # (Q, G): first column reaching the top
+    found = np.isfinite(top)
+    best[:, owners] = np.where(found, top, np.nan)
+    arg[:, owners] = np.where(found, order[np.minimum(first, r - 1)], -1)
     return best, arg
 
 
