@@ -103,13 +103,9 @@ def search(
 
 
 def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:
-    if text is None:
-        return None
-    try:
-        x0, y0, x1, y1 = (float(v) for v in text.split(","))
-    except ValueError:
-        raise ConfigError(f"--box expects x0,y0,x1,y1 in pixels, e.g. 10,20,120,140; got {text!r}") from None
-    return (x0, y0, x1, y1)
+    from memesearch.objects.regions import parse_box
+
+    return None if text is None else parse_box(text)
 
 
 def _print_response(resp: object, explain: bool) -> None:

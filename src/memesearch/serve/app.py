@@ -315,13 +315,15 @@ async def search_image(
 
 
 def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:
+    from memesearch.errors import DataFormatError
+    from memesearch.objects.regions import parse_box
+
     if text is None:
         return None
     try:
-        x0, y0, x1, y1 = (float(v) for v in text.split(","))
-    except ValueError:
-        raise ApiError(422, "invalid-box", f"box must be x0,y0,x1,y1 in pixels, got {text[:80]!r}") from None
-    return (x0, y0, x1, y1)
+        return parse_box(text)
+    except DataFormatError as exc:
+        raise ApiError(422, "invalid-box", str(exc)) from None
 
 
 @router.get(
