@@ -306,7 +306,9 @@ class Searcher:
             rowids = idx.all_vectors("image")[0]
         sq = query_vectors(idx.encoder, queries, batch_size=batch_size)
         out: dict[str, np.ndarray] = {
-            name: branch.score(sq, rowids).astype(np.float32) for name, branch in self.branches.items()
+            name: branch.score(sq, rowids).astype(np.float32)
+            for name, branch in self.branches.items()
+            if getattr(branch, "available", True)  # no objects branch on an index without regions
         }
         if self.calibration is not None and weights is None:
             items = self._item_features.lookup(rowids)
