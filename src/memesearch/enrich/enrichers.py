@@ -130,22 +130,27 @@ def given_emotions(words: Sequence[str]) -> list[tuple[str, float]]:
 
 
 class EmotionEnricher:
-    """Zero-shot emotion tags for items whose input gave none
-    (:class:`~memesearch.enrich.emotion.EmotionTagger`).
+    """Emotion tags for items whose input gave none.
 
-    Tags come from the item's passage embedding (captions + OCR; the same vector the text branch stores)
-    and, when the tagger's image threshold is on, from the plain image embedding; the two are merged,
-    best score per emotion, ``top_k`` at most. Items with no text and image tags off get no tags and cost
-    nothing.
+    * Items with text (captions, OCR): zero-shot tags of the passage embedding
+      (:class:`~memesearch.enrich.emotion.EmotionTagger`; the same vector the text branch stores), as before.
+    * Items without text: the starter's trained emotion head
+      (:mod:`memesearch.models.starter.emotion_head`) on the tower's pooled features (frames averaged), when
+      the index encoder is the image tower the head was trained on. Only emotions at or above their
+      per-emotion threshold (chosen on val for precision) are written, and the item's ``meta`` gets
+      ``emotion_source = "image"`` so results can say the emotion was read from the picture.
+
+    Any other item (text-less with no head for the encoder) gets no tags and costs nothing.
     """
 
     name = "emotion"
-    fields: tuple[str, ...] = ("emotions",)
+    fields: tuple[str, ...] = ("emotions", "meta")
 
-    def __init__(self, encoder: Any, *, top_k: int = 2, tagger: Any = None) -> None:
+    def __init__(self, encoder: Any, *, top_k: int = 2, tagger: Any = None, head: Any = "auto") -> None:
         self.encoder = encoder
         self.top_k = int(top_k)
         self._tagger = tagger
+        self._head = head  # "auto": the shipped head when it fits the encoder; None: no image tags
 
     @property
     def tagger(self) -> Any:
@@ -156,11 +161,23 @@ class EmotionEnricher:
         return self._tagger
 
     @property
+    def head(self) -> Any:
+        """The image emotion head for this encoder, or ``None`` (see :func:`head_for_encoder`)."""
+        if isinstance(self._head, str) and self._head == "auto":
+            from memesearch.models.starter.emotion_head import head_for_encoder
+
+            self._head = head_for_encoder(self.encoder)
+        return self._head
+
+    @property
     def version(self) -> str:
-        return str(self.tagger.version)
+        head = self.head
+        return f"{self.tagger.version};image={'off' if head is None else head.version}"
 
     def wants(self, item: EnrichInput) -> bool:
-        return item.emotions is None and (bool(item.texts) or image_tags_on())
+        return item.emotions is None and (
+            bool(item.texts) or self.head is not None or self.tagger.tags_images
+        )
 
     def cache_key(self, item: EnrichInput) -> str:
         return f"{item.sha256}:{text_key(item.texts)}"
@@ -168,11 +185,21 @@ class EmotionEnricher:
     def enrich(self, items: Sequence[EnrichInput], ctx: EnrichContext) -> list[dict[str, Any]]:
         tagger = self.tagger
         by_image: list[list[tuple[str, float]]] = [[] for _ in items]
-        if tagger.tags_images:  # the extra image forward pass only when image tags are on
+        without_text = [i for i, it in enumerate(items) if not it.passage and it.frames]
+        if without_text and self.head is not None:  # the extra image forward pass only for text-less items
+            frames = [f for i in without_text for f in items[i].frames]
+            owner = np.repeat(np.arange(len(without_text)), [len(items[i].frames) for i in without_text])
+            from memesearch.models.starter.emotion_head import image_features
+
+            pooled = mean_by_owner(image_features(ctx.encoder, frames), owner, len(without_text))
+            for i, tags in zip(without_text, self.head.tag(pooled, top_k=self.top_k), strict=True):
+                by_image[i] = tags
+        elif tagger.tags_images:  # an opt-in zero-shot image threshold (a custom tagger), as before
             frames = [f for it in items for f in it.frames]
             owner = np.repeat(np.arange(len(items)), [len(it.frames) for it in items])
-            plain = mean_by_owner(ctx.encoder.encode_image(frames, batch_size=64), owner, len(items))
-            by_image = tagger.tag_embeddings(plain)
+            by_image = tagger.tag_embeddings(
+                mean_by_owner(ctx.encoder.encode_image(frames, batch_size=64), owner, len(items))
+            )
         by_text: list[list[tuple[str, float]]] = [[] for _ in items]
         with_text = [i for i, it in enumerate(items) if it.passage]
         if with_text and tagger.text_kind == "passage":
@@ -184,17 +211,29 @@ class EmotionEnricher:
                 with_text, tagger.tag_texts([items[i].passage for i in with_text]), strict=True
             ):
                 by_text[i] = tags
-        return [
-            {"emotions": [[e, s] for e, s in merge_emotions(a, b, self.top_k)]}
-            for a, b in zip(by_image, by_text, strict=True)
-        ]
+        out: list[dict[str, Any]] = []
+        for a, b in zip(by_image, by_text, strict=True):
+            fields: dict[str, Any] = {"emotions": [[e, s] for e, s in merge_emotions(a, b, self.top_k)]}
+            if a:
+                fields["meta"] = {EMOTION_SOURCE_KEY: "image"}
+            out.append(fields)
+        return out
 
 
-def image_tags_on() -> bool:
-    """Whether the default emotion tagger tags images (off: measured at chance, see enrich.emotion)."""
-    from memesearch.enrich.emotion import DEFAULT_MIN_SCORE_IMAGE
+#: ``meta`` key set on items whose emotion tags were read from the picture by the image emotion head.
+EMOTION_SOURCE_KEY = "emotion_source"
 
-    return DEFAULT_MIN_SCORE_IMAGE is not None
+
+def image_tags_on(encoder: Any = None) -> bool:
+    """Whether text-less items get emotion tags: the starter's emotion head fits ``encoder``.
+
+    (The zero-shot image tagger stays off: measured at chance, see :mod:`memesearch.enrich.emotion`.)
+    """
+    if encoder is None:
+        return False
+    from memesearch.models.starter.emotion_head import head_for_encoder
+
+    return head_for_encoder(encoder) is not None
 
 
 def mean_by_owner(vectors: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
@@ -217,6 +256,7 @@ def merge_emotions(
 
 
 __all__ = [
+    "EMOTION_SOURCE_KEY",
     "EmotionEnricher",
     "EnrichContext",
     "EnrichInput",

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from memesearch.enrich.enrichers import (
+    EMOTION_SOURCE_KEY,
     EmotionEnricher,
     EnrichContext,
     Enricher,
@@ -254,7 +255,14 @@ def embed_items(
     frames = [f for it in inputs for f in it.frames]
     owner = np.repeat(np.arange(len(inputs)), [len(it.frames) for it in inputs])
     if hasattr(encoder, "encode_items"):  # the item's emotions (and context text) go through the model
-        frame_emotions = [[e for e, _ in inputs[int(o)].emotions or []] for o in owner]
+        # emotions the image head read from the picture do not go back into the image vector (they add
+        # nothing the pixels did not give, and the image branch's numbers stay those of the tower alone)
+        frame_emotions = [
+            []
+            if inputs[int(o)].meta.get(EMOTION_SOURCE_KEY) == "image"
+            else [e for e, _ in inputs[int(o)].emotions or []]
+            for o in owner
+        ]
         frame_texts = [inputs[int(o)].texts for o in owner]
         vecs = encoder.encode_items(frames, frame_emotions, texts=frame_texts)
     else:

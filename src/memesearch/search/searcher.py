@@ -558,7 +558,9 @@ class Searcher:
             parts = [
                 f"{e}/{EMOTIONS.get(e, e)} {s:.2f}" + (" ✓" if e in wanted else "") for e, s in item.emotions
             ]
-            why.append("emotions: " + ", ".join(parts))
+            # tags the image emotion head read from the picture (ingest marks them in meta)
+            from_picture = (item.meta or {}).get("emotion_source") == "image"
+            why.append(("emotion from the picture: " if from_picture else "emotions: ") + ", ".join(parts))
         if item.duplicate_of:
             why.append(f"near-duplicate of {item.duplicate_of}")
         return why
