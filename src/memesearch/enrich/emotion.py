@@ -45,6 +45,11 @@ emotion words fed in through the QI gate, so it never had to encode them itself.
 as an opt-in (``image_min_score=...``) for image encoders that do carry the signal (CLIP-style towers);
 re-run the script with such an encoder before turning it on.
 
+Text-less items get emotions from a *trained* head instead of this zero-shot rule:
+:mod:`memesearch.models.starter.emotion_head` (per-emotion logistic regressions on the frozen starter
+tower, thresholds chosen on val for precision), used by the ingest emotion enricher
+(:class:`memesearch.enrich.enrichers.EmotionEnricher`) for items without text.
+
 Example::
 
     >>> from memesearch.models import create_encoder                     # doctest: +SKIP
