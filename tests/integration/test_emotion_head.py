@@ -107,3 +107,12 @@ def test_text_less_folder_gets_image_emotions_and_the_filter_finds_them(
     assert {Path(h["item"]["paths"][0]).name for h in response_zh["hits"]} == found
     reasons = [r for h in response["hits"] for r in h.get("why", [])]
     assert any(r.startswith("emotion from the picture") for r in reasons)
+    # the soft emotion branch scores them too (no filter): a love query gives the tagged stickers an
+    # emotion score above the untagged ones'
+    capsys.readouterr()
+    assert cli(["search", "in love", "--index", str(index_dir), "--json", "-k", "20"]) == 0
+    hits = json.loads(capsys.readouterr().out)["hits"]
+    emotion_score = {Path(h["item"]["paths"][0]).name: h["scores"].get("emotion", 0.0) for h in hits}
+    tagged = [emotion_score[n] for n in expected if n in emotion_score]
+    others = [s for n, s in emotion_score.items() if n in text_less and n not in expected]
+    assert tagged and others and min(tagged) > max(others)
