@@ -264,3 +264,36 @@ def test_presence_accuracy_counts_text_covers() -> None:
     from memesearch.train.tasks.uniclip import presence_accuracy
 
     assert presence_accuracy(np.array([0.9, 0.2, 0.6]), ["a", None, None]) == pytest.approx(2 / 3)
+
+
+# ---- augmentation
+
+
+def test_timm_style_augmentation_is_seeded_and_keeps_the_crop_in_the_image(toy: Path) -> None:
+    from PIL import Image
+
+    from memesearch.train.tasks.uniclip_augment import (
+        _OPS,
+        ORIGINAL_POLICY,
+        TimmStyleAugment,
+        random_resized_crop_box,
+    )
+
+    rng = random.Random(0)
+    for _ in range(200):
+        left, top, right, bottom = random_resized_crop_box(224, 168, rng)
+        assert 0 <= left < right <= 224 and 0 <= top < bottom <= 168
+        assert 0.85 <= (right - left) * (bottom - top) / (224 * 168) <= 1.0
+    assert {op for sub in ORIGINAL_POLICY for op, _, _ in sub} <= set(_OPS) and len(ORIGINAL_POLICY) == 25
+    image = Image.effect_mandelbrot((96, 72), (-2, -1.5, 1, 1.5), 60).convert("RGB")
+    for name, op in _OPS.items():  # every operation runs at every magnitude
+        for level in (0.0, 5.0, 10.0):
+            assert op(image, level, random.Random(1)).size == image.size, name
+    augment = TimmStyleAugment()
+    a = [np.asarray(augment(image, random.Random(s))) for s in range(10)]
+    b = [np.asarray(augment(image, random.Random(s))) for s in range(10)]
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert len({x.tobytes() for x in a}) > 5
+    task, _ = _task(toy, augment="timm")
+    sample = task.train_dataset()[0]
+    assert sample["image"].shape == (3, 32, 32)
