@@ -41,6 +41,7 @@ class Ready(BaseModel):
     items: int = Field(description="Number of items in the index.")
     model: str | None = Field(None, description="Encoder the index was built with.")
     writes_enabled: bool = Field(description="Whether upload and delete are enabled (a token is set).")
+    objects: bool = Field(False, description="Whether the index keeps regions (search with objects=true).")
 
 
 class OCRLineModel(_Open):
@@ -74,6 +75,12 @@ class ItemModel(_Open):
     added_at: float = 0.0
 
 
+class RegionModel(_Open):
+    box: list[float] = Field(description="x0, y0, x1, y1 in pixels of the item's image (x1, y1 exclusive).")
+    score: float = Field(description="The region's cosine with the query.")
+    label: str | None = None
+
+
 class HitModel(_Open):
     rank: int
     id: str
@@ -85,6 +92,9 @@ class HitModel(_Open):
     relevance: float | None = Field(
         None,
         description="Calibrated probability that the item is relevant (null: the index is not calibrated).",
+    )
+    region: RegionModel | None = Field(
+        None, description="The item's region that matched best (search with objects=true), else null."
     )
     item: ItemModel
 

@@ -95,6 +95,33 @@ class StarterEncoder(Encoder):
     def _encode_text_batch(self, texts: list[str], kind: TextKind) -> np.ndarray:
         return self.text_encoder._encode_text_batch(texts, kind)
 
+    def dense_image_features(self, images: Sequence[ImageInput], *, side: int) -> np.ndarray:
+        """The tower body's last feature map of each image run at ``side`` x ``side`` pixels (rounded to a
+        multiple of the body's stride) -> ``(N, C, side/stride, side/stride)`` float32, before pooling:
+        what mask pooling averages (:mod:`memesearch.models.regions`)."""
+        import torch
+
+        stride = self.starter_config.stem * 2 ** (len(self.starter_config.widths) - 1)
+        side = max(stride, round(side / stride) * stride)
+        dtype = next(self.model.parameters()).dtype
+        pixels = normalize_pixels(to_pixels([load_image(x) for x in images], side)).to(self.device, dtype)
+        with torch.no_grad():
+            tower: Any = self.model.tower
+            fmap = tower.body(pixels)  # (N, C, h, w)
+        return np.asarray(fmap.float().cpu().numpy())
+
+    def pool_to_embedding(self, pooled: np.ndarray) -> np.ndarray:
+        """Pooled body features ``(R, C)`` through the tower's norm and head -> ``(R, dim)`` (not
+        normalised): the same arithmetic as the global embedding after its mean pool."""
+        import torch
+
+        dtype = next(self.model.parameters()).dtype
+        x = torch.from_numpy(np.ascontiguousarray(pooled, dtype=np.float32)).to(self.device, dtype)
+        tower: Any = self.model.tower
+        with torch.no_grad():
+            out = tower.head(tower.norm(x))
+        return np.asarray(out.float().cpu().numpy())
+
     def encode_items(
         self,
         images: Sequence[ImageInput],
