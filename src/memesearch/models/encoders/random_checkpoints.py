@@ -12,8 +12,8 @@ Architectures (:data:`ARCHITECTURES`):
 * ``chinese-clip-vit-b-16`` — OFA-Sys/chinese-clip-vit-base-patch16: ViT-B/16 and a BERT-base text
   tower (768 wide, 12 layers, vocabulary 21128), 512-d projection (~188M parameters).
 * ``clip-tiny`` / ``chinese-clip-tiny`` — the same families 32 wide with 2 layers, for fast tests.
-* ``chinese-clip-small`` — a Chinese-CLIP 128 wide with 4 layers per tower, 112-px images in 14-px
-  patches (8 x 8), 256-d projection, the full BERT vocabulary (~6.8M parameters): trainable from
+* ``chinese-clip-small`` — a Chinese-CLIP 128 wide with 2 layers per tower, 112-px images in 14-px
+  patches (8 x 8), 256-d projection, the full BERT vocabulary (3.66M parameters): trainable from
   scratch on 2 CPU cores (the ``uniclip-small`` preset).
 
 Tokenizers: pass the real vocabularies when you have them (CLIP's ``bpe_simple_vocab_16e6.txt.gz``, the
@@ -117,11 +117,11 @@ def _tiny(base: dict[str, Any], *, image_size: int, patch_size: int, text_positi
 
 
 def _small(base: dict[str, Any]) -> dict[str, Any]:
-    text = {**base["text_config"], "hidden_size": 128, "intermediate_size": 512, "num_hidden_layers": 4}
+    text = {**base["text_config"], "hidden_size": 128, "intermediate_size": 512, "num_hidden_layers": 2}
     # BERT's std 0.02 makes every [CLS] output nearly the same at init (pairwise cosine 0.9996 on the covers
     # titles), so from scratch the contrastive loss sits at ln(batch); 0.1 gives cosine 0.90 +- 0.035
     text.update(num_attention_heads=2, max_position_embeddings=64, initializer_range=0.1)
-    vision = {**base["vision_config"], "hidden_size": 128, "intermediate_size": 512, "num_hidden_layers": 4}
+    vision = {**base["vision_config"], "hidden_size": 128, "intermediate_size": 512, "num_hidden_layers": 2}
     vision.update(num_attention_heads=2, image_size=112, patch_size=14, projection_dim=256)
     return {**base, "text_config": text, "vision_config": vision, "projection_dim": 256}
 
