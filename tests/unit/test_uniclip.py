@@ -297,3 +297,21 @@ def test_timm_style_augmentation_is_seeded_and_keeps_the_crop_in_the_image(toy: 
     task, _ = _task(toy, augment="timm")
     sample = task.train_dataset()[0]
     assert sample["image"].shape == (3, 32, 32)
+
+
+def test_draws_depend_on_seed_epoch_and_index_only(toy: Path) -> None:
+    task, _ = _task(toy)
+    torch.manual_seed(5)
+    ds = task.train_dataset()
+    assert ds.seed == 5
+
+    def draws() -> list[tuple[str, int]]:
+        return [(ds[i]["candidate"], ds[i]["match"]) for i in range(len(ds))]
+
+    first = draws()
+    torch.manual_seed(123)  # another rank or a worker: a different torch RNG state
+    assert draws() == first
+    ds.set_epoch(1)
+    assert draws() != first
+    ds.set_epoch(0)
+    assert draws() == first

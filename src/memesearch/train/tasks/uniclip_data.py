@@ -15,10 +15,11 @@ research/B §3.1). Fields::
   label 1, else a uniform choice among the table's neighbours of its OCR, label 1 only if that equals its
   own OCR (own OCR, label 1, when the table has no entry for it).
 
-Randomness: each ``__getitem__`` draws one 62-bit seed from torch's RNG and makes a private
-``random.Random`` from it for the candidate and the augmentation. In the main process that RNG is the
-run's (saved in checkpoints, so a resumed run draws the same); in loader workers torch seeds it from
-the loader's per-epoch generator. Same run seed, same candidates.
+Randomness: the candidate and the augmentation of sample ``i`` in epoch ``e`` come from a private
+``random.Random`` seeded by ``(seed, e, i)`` (:func:`sample_seed`): ``seed`` is torch's initial seed when
+the dataset is built (the run's seed: the loop seeds torch before it builds the data), ``e`` is set by the
+loop (``set_epoch``, as torch's samplers). So every rank, every loader worker and a resumed run draw the
+same candidates for the same sample, and each epoch draws new ones.
 """
 
 from __future__ import annotations
@@ -130,6 +131,14 @@ def sample_source(
     return SampleSource(split, root, [str(texts[j]) for j in kept], kept, table, list(table))
 
 
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    """A 64-bit seed for sample ``index`` of ``epoch`` (stable across processes, unlike ``hash``)."""
+    import hashlib
+
+    digest = hashlib.blake2b(f"{seed}:{epoch}:{index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
 class UniClipSamples(TorchDataset[dict[str, Any]]):
     """The training samples (module docstring); ``augment(image, rng)`` runs before ``preprocess``."""
 
@@ -147,6 +156,12 @@ class UniClipSamples(TorchDataset[dict[str, Any]]):
         self.own_prob = own_prob
         self.semantic = semantic
         self.augment = augment
+        self.seed = int(torch.initial_seed())
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch whose draws ``__getitem__`` makes (called by the training loop before each epoch)."""
+        self.epoch = int(epoch)
 
     def __len__(self) -> int:
         return len(self.source.texts)
@@ -171,7 +186,7 @@ class UniClipSamples(TorchDataset[dict[str, Any]]):
     def __getitem__(self, index: int) -> dict[str, Any]:
         from memesearch.models import load_image
 
-        rng = random.Random(int(torch.randint(0, 2**62, (1,)).item()))
+        rng = random.Random(sample_seed(self.seed, self.epoch, index))
         sample = self.draw(index, rng)
         item = self.source.split.items[self.source.item_index[index]]
         path = item.resolve_path(self.source.root)
