@@ -190,7 +190,12 @@ def save_random_clip(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = model_class(config).eval()
-    model.save_pretrained(out)
+    # not model.save_pretrained: under torch.distributed it writes on rank 0 only, and every rank of a
+    # training run builds its own random-clip towers
+    from safetensors.torch import save_model
+
+    config.save_pretrained(out)
+    save_model(model, str(out / "model.safetensors"), metadata={"format": "pt"})
     (out / "preprocessor_config.json").write_text(json.dumps(preprocessor, indent=2) + "\n", encoding="utf-8")
     return out
 

@@ -47,6 +47,7 @@ class UniClipArch:
         head_layers: blocks of each head (3 in the original).
         head_heads: attention heads of the head blocks (None: vision width / 64).
         ocr_context: candidate OCR length in tokens (20 in the original).
+        head_dropout: dropout of the candidate embedding (BERT's 0.1).
     """
 
     presence: bool = True
@@ -54,6 +55,7 @@ class UniClipArch:
     head_layers: int = 3
     head_heads: int | None = None
     ocr_context: int = 20
+    head_dropout: float = 0.1
 
     @classmethod
     def from_settings(cls, settings: Any) -> UniClipArch:
@@ -99,6 +101,7 @@ class UniClipModel(nn.Module):
                     context=arch.ocr_context,
                     layers=arch.head_layers,
                     heads=arch.head_heads,
+                    dropout=arch.head_dropout,
                 )
             )
 

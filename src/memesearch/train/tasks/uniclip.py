@@ -86,6 +86,7 @@ class UniClipConfig(RetrievalConfig):
         augment: ``timm`` = the released recipe's augmentation (random resized crop, scale 0.9-1, flip,
             AutoAugment "original"; :mod:`.uniclip_augment`), ``none`` = the evaluation preprocessing.
         hflip: flip probability of ``augment=timm`` (timm's default 0.5).
+        head_dropout: dropout of the semantic head's candidate embedding (BERT's 0.1).
     """
 
     max_words: int = 12
@@ -102,6 +103,7 @@ class UniClipConfig(RetrievalConfig):
     ann_method: Literal["tfidf", "e5-small"] = "tfidf"
     augment: Literal["none", "timm"] = "none"
     hflip: float = 0.5
+    head_dropout: float = 0.1
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -118,6 +120,10 @@ class UniClipConfig(RetrievalConfig):
         if self.ann_method not in ANN_METHODS:
             raise ConfigError(
                 f"task_config.ann_method: got {self.ann_method!r}, expected one of {ANN_METHODS}"
+            )
+        if not 0 <= self.head_dropout < 1:
+            raise ConfigError(
+                f"task_config.head_dropout: got {self.head_dropout!r}, expected a fraction in [0, 1)"
             )
         if not 0 <= self.hflip <= 1:
             raise ConfigError(f"task_config.hflip: got {self.hflip!r}, expected a fraction in [0, 1]")
