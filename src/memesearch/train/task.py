@@ -191,6 +191,7 @@ _BUILTIN: dict[str, str] = {
     "ief": "memesearch.train.tasks.ief:TASK_SPEC",
     "starter": "memesearch.train.tasks.starter:TASK_SPEC",
     "clipcap": "memesearch.train.tasks.clipcap:TASK_SPEC",
+    "object-guided": "memesearch.train.tasks.object_guided:TASK_SPEC",
 }
 
 

@@ -216,6 +216,7 @@ def load_starter(
     dtype: str | torch.dtype | None = None,
     text_encoders: Callable[..., Encoder],
     described: dict[str, Any] | None = None,
+    alpha: bool = False,
 ) -> StarterEncoder:
     """Load the starter encoder from ``weights`` (a directory written by
     :func:`memesearch.train.starter_export.export_weights`; default: the committed package weights) with
@@ -224,7 +225,8 @@ def load_starter(
     The encoder registry passes its :func:`~memesearch.models.encoders.registry.create_encoder` (this
     module does not import the registry that imports it); callers use ``create_encoder("starter")``.
     ``described`` replaces the directory's ``config.json`` (``{"model": StarterConfig dict, ...}``): a
-    training checkpoint's weights are loaded that way (``checkpoint:<run>``).
+    training checkpoint's weights are loaded that way (``checkpoint:<run>``). ``alpha``: the weights are an
+    ``object-guided`` run's with its alpha input (kept, not used by ``encode_image``).
     """
     import torch
     from safetensors.torch import load_model
@@ -232,7 +234,12 @@ def load_starter(
     path = Path(weights) if weights is not None else weights_dir()
     data = described if described is not None else read_weights_config(path)
     config = StarterConfig.from_dict(data["model"])
-    model = build_model(config)
+    if alpha:  # an object-guided run: the tower plus its alpha input (memesearch.models.object_guided)
+        from memesearch.models.object_guided import ObjectGuidedModel
+
+        model: nn.Module = ObjectGuidedModel(config, alpha=True)
+    else:
+        model = build_model(config)
     try:
         load_model(model, str(path / MODEL_FILE), strict=True)
     except (RuntimeError, OSError) as exc:

@@ -54,7 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from torch import Tensor
 
 #: the Tasks whose runs ``checkpoint:`` serves
-SERVED_TASKS: tuple[str, ...] = ("clip4meme-qi", "clip4meme-qc", "ief", "starter")
+SERVED_TASKS: tuple[str, ...] = ("clip4meme-qi", "clip4meme-qc", "ief", "starter", "object-guided")
 
 
 class Clip4MemeEncoder(Encoder):
@@ -190,7 +190,7 @@ def load_checkpoint_encoder(
     task, settings = _task_settings(info, ckpt)
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    if task == "starter":
+    if task in ("starter", "object-guided"):
         return _starter(name, ckpt, info, settings, device=device, dtype=dtype, text_encoders=text_encoders)
     if task in ("clip4meme-qi", "clip4meme-qc"):
         return _clip4meme(name, ckpt, info, task, settings, device=device, dtype=dtype)
@@ -297,6 +297,14 @@ def _starter(
             "recorded); export it with `memesearch export RUN --out DIR` and use starter:DIR"
         )
     described = {"model": dict(model), "trained_on": _provenance(ckpt, info, settings)}
+    # an object-guided run holds the starter tower (+ its alpha input, which images without a region
+    # prompt do not use): served as the plain tower
     return load_starter(
-        name, weights=ckpt, device=device, dtype=dtype, text_encoders=text_encoders, described=described
+        name,
+        weights=ckpt,
+        device=device,
+        dtype=dtype,
+        text_encoders=text_encoders,
+        described=described,
+        alpha=bool(settings.get("alpha", False)),
     )
