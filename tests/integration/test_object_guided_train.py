@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -75,3 +76,32 @@ def test_train_run_is_served_by_evaluate_objects(collages: Path, tmp_path: Path)
     assert main([*argv, "--model", f"checkpoint:{run}", "--out", str(out)]) == 0
     report = json.loads((out / "objects.json").read_text())
     assert report["rows"][0]["name"] == "full image" and report["counts"]["items"] == 4
+
+
+def test_a_served_run_embeds_regions_through_its_alpha_input(collages: Path, tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from memesearch.data.formats import read_dataset
+    from memesearch.models import create_encoder
+    from memesearch.models.regions import region_embeddings
+
+    sets = [f"task_config.dataset={collages}", "max_steps=1", "batch_size=4", "epochs=1"]
+    sets += [f"output_dir={tmp_path}", "run_name=og", "task_config.mask_source=box"]
+    argv = ["train", "--preset", "object-guided-small"]
+    for s in sets:
+        argv += ["--set", s]
+    assert main(argv) == 0
+    encoder: Any = create_encoder(f"checkpoint:{tmp_path / 'og'}", device="cpu")
+    assert encoder.region_alpha and encoder.config.extra["region_alpha"]
+    item = read_dataset(collages)["val"].items[0]
+    image = Image.open(item.resolve_path(collages)).convert("RGB")
+    boxes = [o.box for o in item.objects]
+    before = region_embeddings(encoder, image, boxes, None, method="masked-crop")
+    direct = encoder.encode_regions(image, boxes, [None] * len(boxes), masked=True)
+    assert np.allclose(before, direct / np.linalg.norm(direct, axis=1, keepdims=True), atol=1e-6)
+    whole = encoder.encode_image([image])
+    with torch.no_grad():
+        encoder.model.alpha.weight.add_(0.05)
+    assert not np.allclose(region_embeddings(encoder, image, boxes, None, method="masked-crop"), before)
+    assert np.allclose(encoder.encode_image([image]), whole)  # whole images: the plain tower

@@ -297,8 +297,8 @@ def _starter(
             "recorded); export it with `memesearch export RUN --out DIR` and use starter:DIR"
         )
     described = {"model": dict(model), "trained_on": _provenance(ckpt, info, settings)}
-    # an object-guided run holds the starter tower (+ its alpha input, which images without a region
-    # prompt do not use): served as the plain tower
+    # an object-guided run holds the starter tower (+ its alpha input: whole images go through the plain
+    # tower, regions through the tower with their mask)
     return load_starter(
         name,
         weights=ckpt,
@@ -307,4 +307,5 @@ def _starter(
         text_encoders=text_encoders,
         described=described,
         alpha=bool(settings.get("alpha", False)),
+        region_context=float(settings.get("context", 0.0)),
     )
