@@ -329,7 +329,7 @@ class ObjectGuidedTask(RetrievalTask):
         scale = model.logit_scale()  # type: ignore[operator]
         valid = features["valid"].bool()
         concept = features["concept"]
-        present = torch.unique(concept[valid]).cpu()
+        present = torch.unique(concept[valid])
         names = data.names.to(scale.device)
         rows = names[:, present].any(dim=1)  # the texts naming an emoji of the batch
         text = data.text_emb.to(scale.device)[rows]  # (T, D)
