@@ -37,6 +37,10 @@ from typing import Any
 
 from memesearch.errors import ConfigError, DataFormatError
 
+#: cn_clip's BERT-Base Chinese vocabulary (21,128 tokens; the Chinese-CLIP converter's default and the
+#: ``chinese-clip-small`` random architecture's)
+CN_CLIP_VOCAB_FILE = Path(__file__).with_name("cn_clip_vocab.txt")
+
 # CLIP's BPE keeps the first 49152 - 256 - 2 merges of the published merge list (its line 0 is a header)
 CLIP_NUM_MERGES = 49152 - 256 - 2
 CLIP_BOS = "<|startoftext|>"
@@ -364,9 +368,7 @@ def load_random_clip(
         )
     vocab: dict[str, Any] = {}
     if ARCHITECTURES[arch][0] == "chinese_clip":
-        from memesearch.models.convert.cn_clip import VOCAB_FILE
-
-        vocab = {"bert_vocab": VOCAB_FILE}
+        vocab = {"bert_vocab": CN_CLIP_VOCAB_FILE}
     with tempfile.TemporaryDirectory(prefix="random-clip-") as tmp:
         save_random_clip(tmp, arch, seed=seed, **vocab)
         encoder = load_hf_clip(name, tmp, device=device, dtype=dtype, max_length=max_length)
