@@ -54,11 +54,17 @@ def plain_list(dataset: Any, splits: list[str], path: Path) -> Path:
     return path
 
 
-def build_index(out: Path, lists: list[Path], workers: int | None) -> Path:
+def build_index(out: Path, lists: list[Path], workers: int | None, captioner: str | None = None) -> Path:
+    """An uncalibrated ``starter`` index of ``lists`` at ``out`` (reused when there), with generated
+    captions when ``captioner`` names one."""
     from memesearch.index import Index
     from memesearch.ingest import add_paths
 
-    idx = Index.open(out) if (out / "index.json").exists() else Index.create(out, model="starter")
+    idx = (
+        Index.open(out)
+        if (out / "index.json").exists()
+        else Index.create(out, model="starter", captioner=captioner)
+    )
     with idx:
         if idx.config.calibration is not None:
             idx.update_config(calibration=None)  # fit and compare against the uncalibrated index

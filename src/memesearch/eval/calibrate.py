@@ -38,7 +38,14 @@ import numpy as np
 from memesearch.errors import ConfigError
 from memesearch.eval.index_eval import IndexQueries
 from memesearch.search.branches import BRANCHES
-from memesearch.search.calibration import BranchCalibration, Calibration, logit, pair_features
+from memesearch.search.calibration import (
+    BranchCalibration,
+    Calibration,
+    generated_key,
+    generated_rows,
+    logit,
+    pair_features,
+)
 
 #: L2 strengths (scikit-learn's ``C``: smaller = stronger) tried for the per-branch regressions
 C_GRID: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
@@ -212,7 +219,13 @@ def _logistic(x: np.ndarray, y: np.ndarray, c: float) -> tuple[list[float], floa
     return [float(v) for v in w[:-1]], float(w[-1])
 
 
-def _fit(pairs: PairSet, c: float, c_fusion: float, min_pairs: int) -> Calibration:
+def _enough(y: np.ndarray, min_pairs: int) -> bool:
+    return y.size >= min_pairs and y.min() != y.max()
+
+
+def _fit(
+    pairs: PairSet, c: float, c_fusion: float, min_pairs: int, split_generated: Sequence[str] = ()
+) -> Calibration:
     """:func:`fit_calibration` with a fixed per-branch ``c``."""
     y = pairs.labels.astype(int)
     if len(pairs) < min_pairs or y.min() == y.max():
@@ -220,32 +233,48 @@ def _fit(pairs: PairSet, c: float, c_fusion: float, min_pairs: int) -> Calibrati
             f"too few labelled pairs to calibrate: {len(pairs)} candidate pairs, {int(y.sum())} relevant; "
             "give more labelled queries (each with at least one relevant indexed item)"
         )
+    generated = generated_rows(pairs.items)
     branches: dict[str, BranchCalibration] = {}
     for name, feats in pairs.features.items():
         present = ~np.isnan(pairs.scores[name])
-        yb = y[present]
-        if present.sum() < min_pairs or yb.min() == yb.max():
-            continue
-        coef, intercept = _logistic(feats[present], yb, c)
-        branches[name] = BranchCalibration(coef, intercept)
+        parts = [(name, present)]
+        own, given = present & generated, present & ~generated
+        if name in split_generated and _enough(y[own], min_pairs) and _enough(y[given], min_pairs):
+            parts = [(name, given), (generated_key(name), own)]  # generated captions: their own evidence
+        for key, rows in parts:
+            if _enough(y[rows], min_pairs):
+                coef, intercept = _logistic(feats[rows], y[rows], c)
+                branches[key] = BranchCalibration(coef, intercept)
     if not branches:
         raise ConfigError(
             "no branch has enough scored pairs with both relevant and irrelevant items to calibrate"
         )
+    names = [n for n in pairs.features if n in branches]
     columns = []
-    for name, cal in branches.items():
+    for name in names:
         present = ~np.isnan(pairs.scores[name])
-        p = np.full(len(pairs), 0.5)
-        p[present] = cal.probability(pairs.features[name][present])
-        columns.append(np.where(present, logit(p), 0.0))
+        split = generated_key(name) in branches
+        own = present & generated if split else np.zeros(len(pairs), bool)
+        for key, rows in ((name, present & ~own), (generated_key(name), own)):
+            if key in branches:
+                p = np.full(len(pairs), 0.5)
+                p[rows] = branches[key].probability(pairs.features[name][rows])
+                columns.append(np.where(rows, logit(p), 0.0))
         columns.append((~present).astype(np.float64))
     coef, intercept = _logistic(np.column_stack(columns), y, c_fusion)
-    names = list(branches)
+    keys = [k for n in names for k in (n, generated_key(n)) if k in branches]
+    weights, missing, at = {}, {}, 0
+    for name in names:
+        for key in (name, generated_key(name)):
+            if key in branches:
+                weights[key], at = coef[at], at + 1
+        missing[name], at = coef[at], at + 1
+    assert at == len(coef) and len(weights) == len(keys)
     return Calibration(
-        branches=branches,
+        branches={k: branches[k] for k in keys},
         fusion_intercept=intercept,
-        fusion_weights={n: coef[2 * k] for k, n in enumerate(names)},
-        missing={n: coef[2 * k + 1] for k, n in enumerate(names)},
+        fusion_weights=weights,
+        missing=missing,
     )
 
 
@@ -253,17 +282,18 @@ def fused_logit(calibration: Calibration, pairs: PairSet) -> np.ndarray:
     """``logit(relevance)`` of every pair from the features :func:`collect_pairs` computed (over the same
     candidates search scores, so equal to :func:`relevance_of`, without the per-query loop)."""
     z = np.full(len(pairs), calibration.fusion_intercept, dtype=np.float64)
-    for name, cal in calibration.branches.items():
+    for name in calibration.base_branches:
         s = pairs.scores.get(name)
         if s is None:
             z += calibration.missing.get(name, 0.0)
             continue
         present = ~np.isnan(s)
         p = np.full(len(pairs), 0.5)
-        p[present] = cal.probability(pairs.features[name][present])
-        z += np.where(
-            present, calibration.fusion_weights.get(name, 0.0) * logit(p), calibration.missing.get(name, 0.0)
+        w = np.zeros(len(pairs))
+        p[present], w[present] = calibration.evidence(
+            name, pairs.features[name][present], pairs.items[present]
         )
+        z += np.where(present, w * logit(p), calibration.missing.get(name, 0.0))
     return z
 
 
@@ -327,6 +357,7 @@ def select_branch_c(
     seed: int = 0,
     c_fusion: float = C_FUSION,
     min_pairs: int = 20,
+    split_generated: Sequence[str] = (),
 ) -> tuple[float, dict[str, Any]]:
     """The per-branch ``C`` of ``grid`` whose fused ranking is best on held-out queries, and the record.
 
@@ -363,7 +394,8 @@ def select_branch_c(
         try:
             for f in range(k_folds):
                 held = fold == f
-                z[held] = fused_logit(_fit(pairs.subset(~held), c, c_fusion, min_pairs), pairs.subset(held))
+                fitted = _fit(pairs.subset(~held), c, c_fusion, min_pairs, split_generated)
+                z[held] = fused_logit(fitted, pairs.subset(held))
         except ConfigError:
             rows.append({"c": c, "failed": True})
             continue
@@ -405,8 +437,14 @@ def fit_calibration(
     seed: int = 0,
     fitted_on: dict[str, Any] | None = None,
     min_pairs: int = 20,
+    split_generated: Sequence[str] = (),
 ) -> Calibration:
     """Per-branch logistic calibrators, then the log-odds fusion (see the module docstring).
+
+    ``split_generated``: the branches that get a second calibrator (and fusion weight) for the pairs whose
+    item text is (partly) a generated caption (``<branch>:generated``,
+    :mod:`memesearch.search.calibration`), when both kinds of pairs are enough to fit; the others read
+    generated captions through the ``generated_caption`` item feature only. Choose it on validation data.
 
     ``c``: the per-branch L2 strength (scikit-learn's ``C``); None chooses it from ``c_grid`` by
     cross-validated ranking (:func:`select_branch_c`, recorded in ``fitted_on["branch_c"]``). A branch with
@@ -417,11 +455,12 @@ def fit_calibration(
     record: dict[str, Any]
     if c is None:
         c, record = select_branch_c(pairs, grid=c_grid, folds=folds, seed=seed, c_fusion=c_fusion,
-                                    min_pairs=min_pairs)  # fmt: skip
+                                    min_pairs=min_pairs, split_generated=split_generated)  # fmt: skip
     else:
         record = {"chosen": float(c), "cross_validated": False}
-    calibration = _fit(pairs, float(c), c_fusion, min_pairs)
-    calibration.fitted_on = {**dict(fitted_on or {}), "branch_c": record, "fusion_c": c_fusion}
+    calibration = _fit(pairs, float(c), c_fusion, min_pairs, split_generated)
+    calibration.fitted_on = {**dict(fitted_on or {}), "branch_c": record, "fusion_c": c_fusion,
+                             "split_generated": list(split_generated)}  # fmt: skip
     return calibration
 
 

@@ -318,8 +318,9 @@ class Index:
 
     def context_rows(
         self, rowids: Sequence[int] | None = None
-    ) -> list[tuple[int, str, bool, list[tuple[str, float]]]]:
-        """``(rowid, media, has a caption, [(OCR line, confidence), ...])`` of every item (of ``rowids``)."""
+    ) -> list[tuple[int, str, bool, list[tuple[str, float]], float]]:
+        """``(rowid, media, has a caption, [(OCR line, confidence), ...], share of the captions that were
+        generated)`` of every item (of ``rowids``)."""
         return self.store.context_rows(rowids)
 
     def phashes(self) -> tuple[np.ndarray, np.ndarray]:

@@ -370,14 +370,21 @@ class Store:
 
     def context_rows(
         self, rowids: Sequence[int] | None = None
-    ) -> list[tuple[int, str, bool, list[tuple[str, float]]]]:
-        """``(rowid, media, has a caption, [(OCR line, confidence), ...])`` of every item (or of the items
-        ``rowids``; calibration features, a few bytes per item)."""
-        out: list[tuple[int, str, bool, list[tuple[str, float]]]] = []
-        rows = self._rows_of("SELECT rowid, media, captions != '[]', ocr FROM items", rowids)
-        for rid, media, has_caption, ocr in rows:
+    ) -> list[tuple[int, str, bool, list[tuple[str, float]], float]]:
+        """``(rowid, media, has a caption, [(OCR line, confidence), ...], share of its captions that a
+        captioner generated)`` of every item (or of the items ``rowids``; calibration features, a few bytes
+        per item: the generated captions are counted in SQL, not read)."""
+        out: list[tuple[int, str, bool, list[tuple[str, float]], float]] = []
+        rows = self._rows_of(
+            "SELECT rowid, media, json_array_length(captions), ocr, "
+            "coalesce(json_array_length(meta, '$.generated_captions'), 0) FROM items",
+            rowids,
+        )
+        for rid, media, n_captions, ocr, n_generated in rows:
             lines = [(str(o["text"]), float(o["score"])) for o in json.loads(ocr)] if ocr else []
-            out.append((int(rid), str(media), bool(has_caption), lines))
+            n_cap = int(n_captions or 0)
+            share = min(1.0, int(n_generated or 0) / n_cap) if n_cap else 0.0
+            out.append((int(rid), str(media), n_cap > 0, lines, share))
         return out
 
     def rowids_where(
