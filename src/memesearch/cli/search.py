@@ -114,6 +114,11 @@ def _print_response(resp: object, explain: bool) -> None:
         path = h.item.paths[0] if h.item.paths else "-"
         table.add_row(str(h.rank), h.id, f"{h.score:.3f}", *[fmt(b) for b in BRANCHES], emos, path)
     console.print(table)
+    for h in resp.hits:  # the text these hits matched is (partly) what a captioner wrote: say so
+        info = h.item.generated_caption()
+        if info is not None:
+            shown = ", ".join(f"“{c}”" for c in info["captions"][:3])
+            console.print(f"  {h.rank}. {h.id}: generated caption ({info['captioner']['name']}): {shown}")
     if explain:
         for h in resp.hits:
             console.print(f"  {h.rank}. {h.id}: " + "; ".join(h.why))

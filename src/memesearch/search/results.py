@@ -21,7 +21,9 @@ class Hit:
     calibrated BM25 over caption/OCR words), missing where the branch had no score for the item.
     ``why`` lists human-readable reasons (filled when ``explain=True``). ``relevance`` is the calibrated
     probability that the item is relevant (None when the index has no calibration); when it is there the
-    list is sorted by it and ``score`` equals it.
+    list is sorted by it and ``score`` equals it. ``generated_caption`` (JSON only) says when the item's
+    text, which the text and lexical branches matched, is (partly) captions a captioner wrote
+    (:meth:`IndexedItem.generated_caption`: the captions, the captioner's name and version); null otherwise.
     """
 
     rank: int
@@ -40,6 +42,7 @@ class Hit:
             "relevance": None if self.relevance is None else round(float(self.relevance), 6),
             "scores": {k: round(float(v), 6) for k, v in self.scores.items()},
             "why": list(self.why),
+            "generated_caption": self.item.generated_caption(),
             "item": self.item.to_dict(),
         }
 
