@@ -94,7 +94,15 @@ def main(argv: list[str] | None = None) -> int:
                     for group, branches in evaluation.reports.items()
                 }
             report["n_items"] = len(idx)
-            report["conditions"][condition] = {"index_stages_s": stages, "splits": per_split}
+            cal = idx.config.calibration or {}
+            report["conditions"][condition] = {
+                "index_stages_s": stages,
+                "splits": per_split,
+                "calibration": {
+                    "version": cal.get("version"),
+                    "generated_calibrators": sorted(k for k in cal.get("branches", {}) if ":" in k),
+                },
+            }
         args.out.parent.mkdir(parents=True, exist_ok=True)  # after each condition: a partial report survives
         args.out.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         print(
