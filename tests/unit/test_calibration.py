@@ -149,6 +149,29 @@ def test_a_version_2_calibration_still_loads_and_ignores_generated_captions() ->
         Calibration.from_dict({**old, "features": V1_FEATURES})
 
 
+def test_old_calibrations_count_generated_captions_as_captions_as_they_did() -> None:
+    """Versions 1 and 2 read ``has_caption`` as any caption; version 3 as a given one."""
+    coef = [0.0] * len(V2_FEATURES)
+    coef[V2_FEATURES.index("has_caption")] = 2.0
+    old = {"version": 2, "features": V2_FEATURES, "rank_cap": RANK_CAP,
+           "branches": {"image": {"coef": coef, "intercept": 0.0}},
+           "fusion": {"intercept": 0.0, "weights": {"image": 1.0}, "missing": {}}}  # fmt: skip
+    cal = Calibration.from_dict(old)
+    assert cal.caption_includes_generated
+    items = np.zeros((3, len(ITEM_FEATURES)))
+    items[0, GENERATED_COLUMN] = 1.0  # generated captions only: a caption, for version 2
+    items[1, ITEM_FEATURES.index("has_caption")] = 1.0  # a given caption
+    rel = cal.relevance({"image": np.zeros(3)}, items)[0]
+    sig2 = 1 / (1 + np.exp(-2.0))
+    assert np.allclose(rel, [sig2, sig2, 0.5])
+    back = Calibration.from_dict(cal.to_dict())  # written as version 3, still reading captions as before
+    assert back.caption_includes_generated and np.allclose(
+        back.relevance({"image": np.zeros(3)}, items)[0], rel
+    )
+    new = Calibration.from_dict({**cal.to_dict(), "caption_includes_generated": False})
+    assert np.allclose(new.relevance({"image": np.zeros(3)}, items)[0], [0.5, sig2, 0.5])
+
+
 def test_generated_calibrator_scores_only_pairs_with_generated_text() -> None:
     coef = [0.0] * len(FEATURES)
     cal = Calibration(
@@ -159,12 +182,12 @@ def test_generated_calibrator_scores_only_pairs_with_generated_text() -> None:
     )
     assert cal.base_branches == ["text"]
     items = np.zeros((3, len(ITEM_FEATURES)))
-    items[1, GENERATED_COLUMN] = 1.0  # only a generated caption
-    items[2, GENERATED_COLUMN] = 0.5  # one given and one generated caption
+    items[1, GENERATED_COLUMN] = 1.0  # its whole text is a generated caption
+    items[2, GENERATED_COLUMN] = 0.5  # a generated caption and an OCR line: the given evidence decides
     rel, probs = cal.relevance({"text": np.array([0.7, 0.7, 0.7])}, items)
     logit = lambda p: np.log(p / (1 - p))  # noqa: E731
-    assert np.allclose(probs["text"], [0.9, 0.2, 0.2])
-    assert np.allclose(rel, 1 / (1 + np.exp(-np.array([logit(0.9), 0.5 * logit(0.2), 0.5 * logit(0.2)]))))
+    assert np.allclose(probs["text"], [0.9, 0.2, 0.9])
+    assert np.allclose(rel, 1 / (1 + np.exp(-np.array([logit(0.9), 0.5 * logit(0.2), logit(0.9)]))))
     back = Calibration.from_dict(cal.to_dict())
     assert back.to_dict()["branches"].keys() == {"text", "text:generated"}
     assert np.allclose(back.relevance({"text": np.array([0.7, 0.7, 0.7])}, items)[0], rel)
@@ -247,9 +270,11 @@ def test_item_feature_table_reads_the_share_of_generated_captions(tmp_path) -> N
         by_caption = {
             tuple(it.captions): table[i] for i, it in enumerate(idx.items(rowids.tolist()).values())
         }
-        assert by_caption[()][GENERATED_COLUMN] == 0.0
-        assert by_caption[("a cat",)][GENERATED_COLUMN] == 0.0
-        assert by_caption[("a dog", "dog face")][GENERATED_COLUMN] == 0.5
+        given = ITEM_FEATURES.index("has_caption")
+        assert by_caption[()][GENERATED_COLUMN] == 0.0 and by_caption[()][given] == 0.0
+        assert by_caption[("a cat",)][GENERATED_COLUMN] == 0.0 and by_caption[("a cat",)][given] == 1.0
+        assert by_caption[("a dog", "dog face")][GENERATED_COLUMN] == 0.5  # one of its two text lines
+        assert by_caption[("a dog", "dog face")][given] == 1.0
 
 
 def test_ranking_metrics_break_ties_pessimistically_and_fused_logit_matches_search() -> None:

@@ -318,9 +318,9 @@ class Index:
 
     def context_rows(
         self, rowids: Sequence[int] | None = None
-    ) -> list[tuple[int, str, bool, list[tuple[str, float]], float]]:
-        """``(rowid, media, has a caption, [(OCR line, confidence), ...], share of the captions that were
-        generated)`` of every item (of ``rowids``)."""
+    ) -> list[tuple[int, str, int, list[tuple[str, float]], int]]:
+        """``(rowid, media, captions, [(OCR line, confidence), ...], generated captions)`` (counts) of every
+        item (of ``rowids``)."""
         return self.store.context_rows(rowids)
 
     def phashes(self) -> tuple[np.ndarray, np.ndarray]:

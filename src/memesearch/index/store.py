@@ -370,11 +370,11 @@ class Store:
 
     def context_rows(
         self, rowids: Sequence[int] | None = None
-    ) -> list[tuple[int, str, bool, list[tuple[str, float]], float]]:
-        """``(rowid, media, has a caption, [(OCR line, confidence), ...], share of its captions that a
-        captioner generated)`` of every item (or of the items ``rowids``; calibration features, a few bytes
-        per item: the generated captions are counted in SQL, not read)."""
-        out: list[tuple[int, str, bool, list[tuple[str, float]], float]] = []
+    ) -> list[tuple[int, str, int, list[tuple[str, float]], int]]:
+        """``(rowid, media, captions, [(OCR line, confidence), ...], generated captions)`` of every item (or
+        of the items ``rowids``; calibration features, a few bytes per item: captions and the captions a
+        captioner generated are counted in SQL, not read)."""
+        out: list[tuple[int, str, int, list[tuple[str, float]], int]] = []
         rows = self._rows_of(
             "SELECT rowid, media, json_array_length(captions), ocr, "
             "coalesce(json_array_length(meta, '$.generated_captions'), 0) FROM items",
@@ -382,9 +382,7 @@ class Store:
         )
         for rid, media, n_captions, ocr, n_generated in rows:
             lines = [(str(o["text"]), float(o["score"])) for o in json.loads(ocr)] if ocr else []
-            n_cap = int(n_captions or 0)
-            share = min(1.0, int(n_generated or 0) / n_cap) if n_cap else 0.0
-            out.append((int(rid), str(media), n_cap > 0, lines, share))
+            out.append((int(rid), str(media), int(n_captions or 0), lines, int(n_generated or 0)))
         return out
 
     def rowids_where(

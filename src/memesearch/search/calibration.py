@@ -27,16 +27,19 @@ count of scored candidates is exact up to :data:`RANK_CAP`.
 
 Generated captions (``memesearch index --captioner``) are their own kind of evidence: a captioner that
 names a concept it never saw writes a wrong name as fluently as a right one, so a text match with a generated
-caption is not worth what a match with a given caption is. The item feature ``generated_caption`` is the
-share of the item's captions a captioner wrote (0: none, or no caption), and a calibration may hold a
-second calibrator for a branch, keyed ``<branch>:generated`` (:func:`generated_key`), with its own fusion
-weight: it scores the pairs whose item's text is (partly) generated, the plain ``<branch>`` calibrator the
-others. Which branches get one is chosen by measurement on validation data (``fit_calibration``'s
-``split_generated``).
+caption is not worth what a match with a given caption is. From version 3, ``has_caption`` means a *given*
+caption (from a manifest or the user), and the item feature ``generated_caption`` is the share of the item's
+text lines (captions and readable OCR lines) that a captioner wrote: 1 = its whole text is generated, in
+between = partly. A calibration may hold a second calibrator for a branch, keyed ``<branch>:generated``
+(:func:`generated_key`), with its own fusion weight: it scores the pairs whose item's text is only generated
+(:func:`generated_rows`), the plain ``<branch>`` calibrator the others (given captions, OCR text, partly
+generated text, with the share as a feature). Which branches get one is chosen by measurement on validation
+data (``fit_calibration``'s ``split_generated``).
 
 Version 2 added the ``log_scored`` feature, version 3 ``generated_caption``; a version 1 or 2 calibration
-(``index.json`` written before) is read with zero coefficients for the features it lacks and no generated
-calibrators, which gives exactly the relevance it gave before.
+(``index.json`` written before) is read with zero coefficients for the features it lacks, no generated
+calibrators, and ``has_caption`` counting generated captions as it did then
+(``caption_includes_generated``), which gives exactly the relevance it gave before.
 
 Example::
 
@@ -90,11 +93,21 @@ def generated_key(branch: str) -> str:
 
 
 def generated_rows(items: np.ndarray) -> np.ndarray:
-    """``(N,)`` bool: the items (:func:`item_feature_matrix` rows) whose captions are (partly) generated."""
+    """``(N,)`` bool: the items (:func:`item_feature_matrix` rows) whose whole text is generated captions
+    (what a ``<branch>:generated`` calibrator scores)."""
     x = np.asarray(items, np.float64)
     if x.ndim != 2 or x.shape[1] <= GENERATED_COLUMN:
         return np.zeros(x.shape[0] if x.ndim else 0, bool)
-    return np.asarray(x[:, GENERATED_COLUMN] > 0)
+    return np.asarray(x[:, GENERATED_COLUMN] >= 1.0 - 1e-9)
+
+
+def _caption_includes_generated(items: np.ndarray) -> np.ndarray:
+    """``items`` with ``has_caption`` = any caption, given or generated (what versions 1 and 2 read)."""
+    x = np.array(items, np.float64, copy=True)
+    if x.ndim == 2 and x.shape[1] > GENERATED_COLUMN:
+        col = ITEM_FEATURES.index("has_caption")
+        x[:, col] = np.maximum(x[:, col], (x[:, GENERATED_COLUMN] > 0).astype(np.float64))
+    return x
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -146,8 +159,9 @@ def item_feature_matrix(
     generated: np.ndarray | None = None,
 ) -> np.ndarray:
     """``(N, len(ITEM_FEATURES))`` from per-item arrays (readable OCR lines, capped at 5 by the caller or
-    here; mean OCR confidence of those lines, 0 without; caption present; media type; the share of the
-    item's captions that a captioner generated, 0 when None)."""
+    here; mean OCR confidence of those lines, 0 without; a given caption present (not one a captioner
+    wrote); media type; the share of the item's text lines — captions and readable OCR lines — that a
+    captioner generated, 0 when None)."""
     m = np.asarray(media)
     n = m.shape[0]
     return np.column_stack(
@@ -179,12 +193,15 @@ class ItemFeatureTable:
         if not rows:
             return np.zeros(0, np.int64), np.zeros((0, len(ITEM_FEATURES)))
         readable = [[c for t, c in r[3] if is_readable_text(t)] for r in rows]
+        n_captions = np.array([r[2] for r in rows], np.float64)
+        n_generated = np.minimum(np.array([r[4] for r in rows], np.float64), n_captions)
+        n_lines = n_captions + np.array([len(x) for x in readable], np.float64)
         matrix = item_feature_matrix(
             np.array([len(x) for x in readable]),
             np.array([float(np.mean(x)) if x else 0.0 for x in readable]),
-            np.array([r[2] for r in rows]),
+            n_captions > n_generated,  # a given caption
             [r[1] for r in rows],
-            np.array([r[4] for r in rows], np.float64),
+            np.divide(n_generated, n_lines, out=np.zeros_like(n_lines), where=n_lines > 0),
         )
         return np.array([r[0] for r in rows], dtype=np.int64), matrix
 
@@ -222,6 +239,8 @@ class Calibration:
     fitted_on: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     version: int = CALIBRATION_VERSION
+    #: read from version 1 or 2: ``has_caption`` counts generated captions, as it did then
+    caption_includes_generated: bool = False
 
     @property
     def base_branches(self) -> list[str]:
@@ -230,9 +249,12 @@ class Calibration:
 
     def evidence(self, name: str, features: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(p_b, fusion weight)`` of scored pairs of branch ``name``: ``features`` ``(N, len(FEATURES))``
-        (no NaN), ``items`` their :func:`item_feature_matrix` rows; pairs whose item text is (partly)
-        generated go to the branch's generated calibrator when there is one."""
+        (no NaN), ``items`` their :func:`item_feature_matrix` rows; pairs whose item text is only
+        generated captions go to the branch's generated calibrator when there is one."""
         n = features.shape[0]
+        if self.caption_includes_generated:
+            items = _caption_includes_generated(items)
+            features = np.column_stack([features[:, : len(FEATURES) - len(ITEM_FEATURES)], items])
         p = self.branches[name].probability(features) if n else np.zeros(0)
         w = np.full(n, self.fusion_weights.get(name, 0.0))
         key = generated_key(name)
@@ -251,6 +273,8 @@ class Calibration:
         ``N`` candidates: ``scores`` maps a branch to its raw ``(N,)`` scores, ``items`` is their
         :func:`item_feature_matrix`. Branches this calibration does not know are ignored."""
         n = items.shape[0]
+        if self.caption_includes_generated:
+            items = _caption_includes_generated(items)
         z = np.full(n, self.fusion_intercept, dtype=np.float64)
         probs: dict[str, np.ndarray] = {}
         for name in self.base_branches:
@@ -285,6 +309,7 @@ class Calibration:
             },
             "fitted_on": dict(self.fitted_on),
             "metrics": dict(self.metrics),
+            **({"caption_includes_generated": True} if self.caption_includes_generated else {}),
         }
 
     @classmethod
@@ -324,6 +349,7 @@ class Calibration:
             missing={k: float(v) for k, v in fusion.get("missing", {}).items()},
             fitted_on=dict(data.get("fitted_on", {})),
             metrics=dict(data.get("metrics", {})),
+            caption_includes_generated=version < 3 or bool(data.get("caption_includes_generated", False)),
         )
 
 
