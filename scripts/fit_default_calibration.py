@@ -11,8 +11,10 @@ the benchmark's chat-like queries in English and Chinese:
 
 Generated captions are their own kind of evidence: (a) val and (b) val are indexed a second time with
 ``--captioner starter-caption`` (what a plain folder gives with generated captions), and those pairs join
-the fit. Which branches get a calibrator of their own for generated-caption evidence (``<branch>:generated``)
-is chosen by the same query-wise cross-validation on val (:data:`SPLIT_VARIANTS`). The report shows every
+the fit: in two stages (:mod:`memesearch.eval.calibrate_generated`: everything as before on the pairs without
+generated text, then ``<branch>:generated`` calibrators and weights on the pairs whose text is generated).
+Which branches get one is chosen by the same query-wise cross-validation on val (:data:`SPLIT_VARIANTS`;
+none = one joint fit over all pairs). The report shows every
 val condition — no captions, generated captions, and (d) emoji val with its given captions — under the
 calibration shipped before and the new one ("before / after"), so that no old condition gets worse.
 
@@ -49,7 +51,12 @@ DEFAULT_FILE = ROOT / "src" / "memesearch" / "index" / "defaults" / "calibration
 SHOWN = ("R@1", "R@5", "R@10", "MdR", "NDCG@10", "MAP")
 CAPTIONER = "starter-caption"
 #: the branches that may get a calibrator for generated-caption evidence, tried in turn on val
-SPLIT_VARIANTS: tuple[tuple[str, ...], ...] = ((), ("text", "lexical"), ("text", "lexical", "emotion"))
+SPLIT_VARIANTS: tuple[tuple[str, ...], ...] = (
+    (),
+    ("text", "lexical"),
+    ("text", "lexical", "emotion"),
+    ("image", "text", "lexical", "emotion"),
+)
 #: the metrics of the before / after table
 COMPARED = ("R@1", "R@10", "NDCG@10", "MAP")
 

@@ -41,7 +41,6 @@ from memesearch.search.branches import BRANCHES
 from memesearch.search.calibration import (
     BranchCalibration,
     Calibration,
-    generated_key,
     generated_rows,
     logit,
     pair_features,
@@ -175,7 +174,9 @@ def collect_pairs(
     )
 
 
-def _logistic(x: np.ndarray, y: np.ndarray, c: float) -> tuple[list[float], float]:
+def _logistic(
+    x: np.ndarray, y: np.ndarray, c: float, *, offset: np.ndarray | None = None, intercept: bool = True
+) -> tuple[list[float], float]:
     """``(coef, intercept)`` minimising ``c * sum(log-loss) + |coef|^2 / 2`` (the intercept is not
     penalised: scikit-learn's ``LogisticRegression(C=c)`` objective), solved to convergence by damped Newton
     steps: few features over many pairs, where L-BFGS stops early, far from the optimum.
@@ -184,22 +185,28 @@ def _logistic(x: np.ndarray, y: np.ndarray, c: float) -> tuple[list[float], floa
     within [0, 4], item features within [0, 5]): a feature that barely varies where the calibration is
     fitted (an emotion score on a few items) cannot get a coefficient so large that another gallery, where
     it varies more, makes it decide every ranking. Standardising the columns first fits the validation sets
-    as well and breaks a captioned, emotion-tagged gallery completely."""
-    a = np.column_stack([np.asarray(x, np.float64), np.ones(len(y))])
+    as well and breaks a captioned, emotion-tagged gallery completely.
+
+    ``offset``: a fixed ``(N,)`` term added to every pair's log-odds (a model fitted before, kept as is);
+    ``intercept=False`` fits none (returned as 0)."""
+    x = np.asarray(x, np.float64).reshape(len(y), -1)
+    a = np.column_stack([x, np.ones(len(y))]) if intercept else x
     t = np.asarray(y, np.float64)
+    base = np.zeros(len(y)) if offset is None else np.asarray(offset, np.float64)
     ridge = np.ones(a.shape[1])
-    ridge[-1] = 0.0
     w = np.zeros(a.shape[1])
-    rate = float(np.clip(t.mean(), 1e-6, 1 - 1e-6))
-    w[-1] = np.log(rate / (1 - rate))
+    if intercept:
+        ridge[-1] = 0.0
+        rate = float(np.clip(t.mean(), 1e-6, 1 - 1e-6))
+        w[-1] = np.log(rate / (1 - rate))
 
     def objective(v: np.ndarray) -> float:
-        z = a @ v
+        z = a @ v + base
         return float(c * np.sum(np.logaddexp(0.0, z) - t * z) + 0.5 * np.sum(ridge * v * v))
 
     f = objective(w)
     for _ in range(100):
-        p = 1.0 / (1.0 + np.exp(-np.clip(a @ w, -40.0, 40.0)))
+        p = 1.0 / (1.0 + np.exp(-np.clip(a @ w + base, -40.0, 40.0)))
         grad = c * (a.T @ (p - t)) + ridge * w
         hess = c * (a.T * (p * (1.0 - p))) @ a + np.diag(ridge) + 1e-12 * np.eye(a.shape[1])
         step = np.linalg.lstsq(hess, grad, rcond=None)[0]
@@ -216,6 +223,8 @@ def _logistic(x: np.ndarray, y: np.ndarray, c: float) -> tuple[list[float], floa
         else:
             break
         w, f = candidate, fc
+    if not intercept:
+        return [float(v) for v in w], 0.0
     return [float(v) for v in w[:-1]], float(w[-1])
 
 
@@ -226,55 +235,48 @@ def _enough(y: np.ndarray, min_pairs: int) -> bool:
 def _fit(
     pairs: PairSet, c: float, c_fusion: float, min_pairs: int, split_generated: Sequence[str] = ()
 ) -> Calibration:
-    """:func:`fit_calibration` with a fixed per-branch ``c``."""
+    """:func:`fit_calibration` with a fixed per-branch ``c``: with ``split_generated`` and pairs whose item
+    text is generated, in two stages (:mod:`memesearch.eval.calibrate_generated`)."""
+    generated = generated_rows(pairs.items)
+    if split_generated and generated.any():
+        from memesearch.eval.calibrate_generated import fit_in_two_stages
+
+        return fit_in_two_stages(pairs, c, c_fusion, min_pairs, split_generated)
+    return _fit_joint(pairs, c, c_fusion, min_pairs)
+
+
+def _fit_joint(pairs: PairSet, c: float, c_fusion: float, min_pairs: int) -> Calibration:
+    """One calibrator per branch over every pair, then the fusion (module docstring)."""
     y = pairs.labels.astype(int)
     if len(pairs) < min_pairs or y.min() == y.max():
         raise ConfigError(
             f"too few labelled pairs to calibrate: {len(pairs)} candidate pairs, {int(y.sum())} relevant; "
             "give more labelled queries (each with at least one relevant indexed item)"
         )
-    generated = generated_rows(pairs.items)
     branches: dict[str, BranchCalibration] = {}
     for name, feats in pairs.features.items():
         present = ~np.isnan(pairs.scores[name])
-        parts = [(name, present)]
-        own, given = present & generated, present & ~generated
-        if name in split_generated and _enough(y[own], min_pairs) and _enough(y[given], min_pairs):
-            parts = [(name, given), (generated_key(name), own)]  # generated captions: their own evidence
-        for key, rows in parts:
-            if _enough(y[rows], min_pairs):
-                coef, intercept = _logistic(feats[rows], y[rows], c)
-                branches[key] = BranchCalibration(coef, intercept)
+        if _enough(y[present], min_pairs):
+            coef, intercept = _logistic(feats[present], y[present], c)
+            branches[name] = BranchCalibration(coef, intercept)
     if not branches:
         raise ConfigError(
             "no branch has enough scored pairs with both relevant and irrelevant items to calibrate"
         )
-    names = [n for n in pairs.features if n in branches]
     columns = []
-    for name in names:
+    for name, cal in branches.items():
         present = ~np.isnan(pairs.scores[name])
-        split = generated_key(name) in branches
-        own = present & generated if split else np.zeros(len(pairs), bool)
-        for key, rows in ((name, present & ~own), (generated_key(name), own)):
-            if key in branches:
-                p = np.full(len(pairs), 0.5)
-                p[rows] = branches[key].probability(pairs.features[name][rows])
-                columns.append(np.where(rows, logit(p), 0.0))
+        p = np.full(len(pairs), 0.5)
+        p[present] = cal.probability(pairs.features[name][present])
+        columns.append(np.where(present, logit(p), 0.0))
         columns.append((~present).astype(np.float64))
     coef, intercept = _logistic(np.column_stack(columns), y, c_fusion)
-    keys = [k for n in names for k in (n, generated_key(n)) if k in branches]
-    weights, missing, at = {}, {}, 0
-    for name in names:
-        for key in (name, generated_key(name)):
-            if key in branches:
-                weights[key], at = coef[at], at + 1
-        missing[name], at = coef[at], at + 1
-    assert at == len(coef) and len(weights) == len(keys)
+    names = list(branches)
     return Calibration(
-        branches={k: branches[k] for k in keys},
+        branches=branches,
         fusion_intercept=intercept,
-        fusion_weights=weights,
-        missing=missing,
+        fusion_weights={n: coef[2 * k] for k, n in enumerate(names)},
+        missing={n: coef[2 * k + 1] for k, n in enumerate(names)},
     )
 
 
