@@ -241,6 +241,24 @@ def test_split_generated_fits_its_own_calibrator_and_ranks_better_on_new_queries
     assert set(fit_calibration(given, c=1.0, split_generated=("text",)).branches) == {"text"}
 
 
+def test_two_stage_fit_keeps_everything_else_as_a_fit_without_generated_text() -> None:
+    """Stage 1 is the fit of the pairs without generated text, untouched by stage 2; pairs whose text is
+    partly generated fit neither stage."""
+    train = generated_pairs(4)
+    share = train.items[:, GENERATED_COLUMN]
+    share[::7] = np.where(share[::7] > 0, 0.5, share[::7])  # some items: OCR text and a generated caption
+    split = fit_calibration(train, c=0.3, split_generated=("text", "image"))  # no image scores: ignored
+    alone = fit_calibration(train.subset(share == 0), c=0.3)
+    assert set(split.branches) == {"text", "text:generated"}
+    assert np.allclose(split.branches["text"].coef, alone.branches["text"].coef)
+    assert split.branches["text"].intercept == pytest.approx(alone.branches["text"].intercept)
+    assert split.fusion_intercept == pytest.approx(alone.fusion_intercept)
+    assert split.fusion_weights["text"] == pytest.approx(alone.fusion_weights["text"])
+    assert split.missing == pytest.approx(alone.missing)
+    plain = train.subset(share == 0)  # the items without generated text rank exactly as without stage 2
+    assert np.allclose(fused_logit(split, plain), fused_logit(alone, plain))
+
+
 def test_item_feature_table_reads_the_share_of_generated_captions(tmp_path) -> None:
     from memesearch.index import Index
     from memesearch.search.calibration import ItemFeatureTable
