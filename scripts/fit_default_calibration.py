@@ -254,10 +254,13 @@ def main() -> int:
     report: dict[str, Any] = {"calibration": calibration.to_dict(), "conditions": {}}
     versus_shipped: dict[str, dict[str, Any]] = {}
     md = [
-        "Realistic conditions (plain lists of image paths: no captions, no manifest emotions; OCR on; "
-        "starter model); calibration fitted on (a) val + (b) val only (its per-branch regularisation "
-        f"chosen by {calibration.fitted_on['branch_c'].get('folds', 0)}-fold cross-validation over their "
-        "queries). Gallery = the condition's items; pessimistic ties; relevant = grade >= 1.",
+        "Realistic conditions (plain lists of image paths: no given captions, no manifest emotions; OCR on; "
+        "starter model); calibration fitted on (a) val + (b) val only, each as is and with generated "
+        f"captions (`{CAPTIONER}`), in two stages (generated-caption evidence apart); its per-branch "
+        "regularisation and which branches get generated-caption calibrators chosen by "
+        f"{calibration.fitted_on['branch_c'].get('folds', 0)}-fold cross-validation over their queries. "
+        "(d) = emoji val with its given captions and emotions, reported only. Gallery = the condition's "
+        "items; pessimistic ties; relevant = grade >= 1.",
         "",
     ]
     for label, (index_name, parts) in conditions.items():
