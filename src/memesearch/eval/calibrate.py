@@ -12,6 +12,9 @@
    each query's list. Admissible strengths keep every condition's held-out R@1, R@10 and NDCG@10 within a
    standard error of its best single branch; of those, the one of largest mean gain is kept (a
    :class:`PairSet` knows which condition each pair came from: ``group``);
+   Generated captions: with ``split_generated``, the branches named get ``<branch>:generated`` calibrators
+   for the pairs whose item text is all generated, fitted in a second stage with the rest held fixed
+   (:mod:`memesearch.eval.calibrate_generated`);
 3. :func:`calibration_metrics` — expected calibration error (ECE, 10 equal-width bins), the reliability
    curve, and precision / recall of the cut at a probability (0.5) over the candidate pairs, recall also
    against every relevant item of the gallery; :func:`plot_reliability` draws the curve.
