@@ -70,10 +70,12 @@ def search_index(
     media: str | Sequence[str] | None = None,
     source: str | None = None,
     explain: bool = False,
+    objects: bool = False,
 ) -> SearchResponse:
-    """Text search of ``index`` (see :meth:`memesearch.search.Searcher.search`)."""
+    """Text search of ``index`` (see :meth:`memesearch.search.Searcher.search`; ``objects``: rank by the
+    items' regions, an index built with ``objects="auto"`` or another objects mode)."""
     opts = {"k": k, "emotion": emotion, "media": media, "source": source, "explain": explain}
-    return _with_searcher(index, lambda s: s.search(text, **opts))
+    return _with_searcher(index, lambda s: s.search(text, objects=objects, **opts))
 
 
 def search_image(
@@ -85,10 +87,12 @@ def search_image(
     media: str | Sequence[str] | None = None,
     source: str | None = None,
     explain: bool = False,
+    box: Sequence[float] | None = None,
 ) -> SearchResponse:
-    """Image-to-image search of ``index`` with a path, bytes or a PIL image."""
+    """Image-to-image search of ``index`` with a path, bytes or a PIL image (``box``: by the one object in
+    that box of the image)."""
     opts = {"k": k, "emotion": emotion, "media": media, "source": source, "explain": explain}
-    return _with_searcher(index, lambda s: s.search_image(image, **opts))
+    return _with_searcher(index, lambda s: s.search_image(image, box=box, **opts))
 
 
 def _with_searcher(index: PathLike, call: Callable[[Any], SearchResponse]) -> SearchResponse:

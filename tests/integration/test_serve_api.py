@@ -169,7 +169,13 @@ def test_health_ready_and_openapi(served: Served) -> None:
     health = served.client.get("/api/health").json()
     assert health["status"] == "ok" and health["api_version"] == API_VERSION
     ready = served.client.get("/api/ready").json()
-    assert ready == {"ready": True, "items": len(served.index), "model": "starter", "writes_enabled": True}
+    assert ready == {
+        "ready": True,
+        "items": len(served.index),
+        "model": "starter",
+        "writes_enabled": True,
+        "objects": False,
+    }
 
     spec = served.client.get("/openapi.json").json()
     assert spec["info"]["version"] == API_VERSION

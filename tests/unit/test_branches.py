@@ -40,9 +40,9 @@ def queries(idx: Index, texts: list[str]) -> list[SearchQuery]:
 
 def test_branch_list_is_the_one_vocabulary(index: Index) -> None:
     branches = build_branches(index)
-    assert tuple(branches) == BRANCHES == ("image", "text", "lexical", "emotion")
+    assert tuple(branches) == BRANCHES == ("image", "text", "lexical", "emotion", "objects")
     assert all(isinstance(b, Branch) and b.name == n for n, b in branches.items())
-    assert [n for n, b in branches.items() if b.image_queries] == ["image"]
+    assert [n for n, b in branches.items() if b.image_queries] == ["image", "objects"]
 
 
 def test_each_branch_equals_its_definition(index: Index) -> None:

@@ -59,3 +59,24 @@ def test_reads_everything_once_then_only_changes() -> None:
     assert ids.tolist() == [1, 3, 4, 5, 6] and rows[:, 0].tolist() == [1, 30, 4, 5, 60]
     found, got = table.lookup(np.array([6, 2, 1, 99]), fill=-1.0)
     assert found.tolist() == [True, False, True, False] and got[:, 0].tolist() == [60, -1, 1, -1]
+
+
+def test_a_lazy_table_reads_only_what_is_looked_up_and_forgets_what_changed() -> None:
+    src = LoggedRows()
+    for r in range(1, 6):
+        src.write(r, float(r))
+    table = FollowedItemTable(src, src.read, 1, lazy=True)
+    assert table.current()[0].size == 0 and src.reads == []  # nothing read up front
+    found, got = table.lookup(np.array([4, 2, 99]), fill=-1.0)
+    assert src.reads == [[2, 4, 99]]
+    assert found.tolist() == [True, True, False] and got[:, 0].tolist() == [4, 2, -1]
+    table.lookup(np.array([2, 99, 4]))
+    assert len(src.reads) == 1  # seen before, absent ones included: not read again
+    src.write(4, 40.0)
+    src.remove(2)
+    src.write(99, 9.0)  # a rowid once absent, now written
+    found, got = table.lookup(np.array([4, 2, 99, 1]), fill=-1.0)
+    assert src.reads[1] == [1, 2, 4, 99]  # the changed ones again, the new one first time
+    assert found.tolist() == [True, False, True, True] and got[:, 0].tolist() == [40, -1, 9, 1]
+    table.lookup(np.array([1, 4]))
+    assert len(src.reads) == 2

@@ -194,3 +194,31 @@ def test_cuda_without_a_gpu_is_a_clear_error(sam2_dir: Path, monkeypatch: pytest
     _offline(monkeypatch)
     with pytest.raises(ConfigError, match="no CUDA GPU"):
         create_segmenter(f"sam2:{sam2_dir}", device="cuda")
+
+
+def test_sam2_regions_at_ingest(sam2_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``index --objects sam2:<dir>``: the regions enricher runs the tiny Sam2 (loose thresholds: random
+    weights) and the index keeps its masks at the image's size, one region vector each."""
+    from memesearch.enrich.regions import RegionEnricher
+    from memesearch.index import Index
+    from memesearch.ingest import Ingestor
+
+    _offline(monkeypatch)
+    loose = SegmenterConfig(
+        max_regions=3, points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0,
+        stability_offset=0.0, min_area_fraction=0.0,
+    )  # fmt: skip
+    spec = f"sam2:{sam2_dir}"
+    enricher = RegionEnricher(spec, max_regions=3, segmenter=create_segmenter(spec, loose))
+    assert enricher.version.startswith("sam2:")
+    (tmp_path / "in").mkdir()
+    _image().save(tmp_path / "in" / "a.png")
+    with Index.create(tmp_path / "idx", model="tiny-clip:0", ocr=False, emotions=False, objects=spec) as idx:
+        Ingestor(idx, enrichers=[enricher]).add_paths([tmp_path / "in"], workers=0)
+        (item,) = idx.items(idx.all_vectors("image")[0].tolist()).values()
+        assert 1 <= len(item.objects) <= 3
+        regions = idx.regions([idx.rowid_of(item.id)])  # type: ignore[list-item]
+        masks = [r.decoded_mask() for r in next(iter(regions.values()))]
+        assert all(m is not None and m.shape == (96, 160) for m in masks)
+        assert idx.vector_count("region") == len(item.objects)
+        assert idx.config.objects == spec

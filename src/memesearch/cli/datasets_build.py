@@ -45,13 +45,16 @@ def emoji(
     styles: str = typer.Option(
         "google,twitter",
         "--styles",
-        help="Comma-separated train styles: any of apple, google, twitter, facebook. The held-out style is "
-        "removed from them if listed. Only google (Apache-2.0) and twitter (CC-BY-4.0) may be redistributed.",
+        help="Comma-separated train styles: any of apple, google, twitter, facebook (64-px PNGs) and the SVG "
+        "styles fluent-flat, fluent-color, fluent-high-contrast (MIT), openmoji-color, openmoji-black "
+        "(CC-BY-SA-4.0), rendered offline. The held-out style is removed from them if listed. apple and "
+        "facebook may not be redistributed.",
     ),
     heldout_style: str = typer.Option(
         "facebook",
         "--heldout-style",
-        help="Style of the test views (unseen drawings); used locally, never published.",
+        help="Style of the test views (unseen drawings): apple, google, twitter or facebook; used locally, "
+        "never published.",
     ),
     size: int = typer.Option(
         64, "--size", help="Image side in pixels: 32, 64 (as drawn), 128 or 256 (upsampled)."

@@ -167,6 +167,24 @@ def evaluate(
         "on --split (comma-separated): BLEU-1..4, ROUGE-L, CIDEr-D per language, and image->text retrieval "
         "by the captions' embeddings (--text-model, default e5-small).",
     ),
+    objects: bool = typer.Option(
+        False,
+        "--objects",
+        help="With --dataset (a collages build): whole-image vs region retrieval on --split — full image, "
+        "crop, masked-crop and mask-pooled regions from --segmenter, and truth boxes as an oracle; R@K, "
+        "MdR, MnR and how often a correct top-1 hit's region is the named emoji (IoU >= 0.5). --model "
+        "defaults to starter.",
+    ),
+    segmenter: str = typer.Option(
+        "auto", "--segmenter", help="With --objects: where regions come from (auto or sam2:<dir or hub id>)."
+    ),
+    region_global_weight: float = typer.Option(
+        0.0,
+        "--region-global-weight",
+        min=0.0,
+        max=1.0,
+        help="With --objects: an item scores w * global + (1 - w) * best region (the index setting).",
+    ),
     k: str = typer.Option("1,5,10", "--k", help="Cut-offs for R@K, P@K and recall@K, comma separated."),
     ndcg_k: str = typer.Option("1,3,5,10", "--ndcg-k", help="Cut-offs for NDCG@K, comma separated."),
     skip_missing_queries: bool = typer.Option(
@@ -198,6 +216,17 @@ def evaluate(
         return
     if queries is not None:
         raise ConfigError("--queries goes with --index DIR (the index to search)")
+    if objects:
+        from memesearch.cli.evaluate_objects import evaluate_objects_cli
+
+        if dataset is None or run is not None:
+            raise ConfigError(
+                "--objects needs --dataset DIR (a collages build: memesearch datasets build collages)"
+            )
+        evaluate_objects_cli(
+            dataset, split, model, out, segmenter=segmenter, global_weight=region_global_weight
+        )
+        return
     if captions:
         from memesearch.cli.evaluate_captions import evaluate_captions
 

@@ -63,6 +63,25 @@ def index(
         help="Caption every item with this captioner (starter-caption, a captioner folder or a clipcap "
         "run; new index): generated captions feed the text and lexical branches, kept apart in meta.",
     ),
+    objects: str | None = typer.Option(
+        None,
+        "--objects",
+        help="Regions of each item (new index): none (default), boxes (given with the items: native manifest "
+        "objects), auto (connected components, no weights) or sam2:<dir or hub id>. Boxes and RLE masks are "
+        "kept in the index, one vector per region: search --objects finds items by one object.",
+    ),
+    max_regions: int | None = typer.Option(
+        None,
+        "--max-regions",
+        min=1,
+        max=64,
+        help="Regions kept per item, best first (new index; default 16).",
+    ),
+    region_embedding: str | None = typer.Option(
+        None,
+        "--region-embedding",
+        help="How a region becomes a vector (new index): masked-crop (default), crop or mask-pool.",
+    ),
     splits: str | None = typer.Option(
         None, "--splits", help="Dataset folders: only these splits (comma-separated)."
     ),
@@ -114,6 +133,16 @@ def index(
         settings["oracle_captions"] = True
     if captioner is not None:
         settings["captioner"] = captioner
+    if objects is not None:
+        from memesearch.objects.segmenter import check_objects
+
+        settings["objects"] = check_objects(objects)
+    if max_regions is not None:
+        settings["max_regions"] = max_regions
+    if region_embedding is not None:
+        from memesearch.models.regions import check_region_method
+
+        settings["region_embedding"] = check_region_method(region_embedding)
     if exact_below is not None:
         settings["vectors"] = VectorConfig(exact_below=exact_below)
     if weights:

@@ -38,6 +38,18 @@ def search(
         "--min-relevance",
         help="Only hits whose calibrated relevance (a probability) is at least this, e.g. 0.5 (maybe none).",
     ),
+    box: str | None = typer.Option(
+        None,
+        "--box",
+        help="With --image: search by the object in this box of the image, x0,y0,x1,y1 in pixels (against "
+        "the items' regions when the index keeps them).",
+    ),
+    objects: bool = typer.Option(
+        False,
+        "--objects",
+        help="Rank by the items' regions (an index built with --objects): the query names one object; each "
+        "hit shows the box of the region that matched.",
+    ),
 ) -> None:
     """Search INDEX and print ranked results with per-branch scores and emotions."""
     from memesearch.index import Index, parse_weights
@@ -47,6 +59,8 @@ def search(
     if given != 1:
         raise ConfigError("give exactly one of: a query text, --image PATH, or --file QUERIES.txt")
     w = parse_weights(weights) if weights else None
+    if box is not None and image is None:
+        raise ConfigError("--box picks an object of the query image: give --image PATH too")
     with Index.open(index_dir, model=model, readonly=True) as idx:
         searcher = Searcher(idx, weights=w)
         opts = {
@@ -57,11 +71,15 @@ def search(
             "explain": explain,
         }
         if image is not None:
+            if objects:
+                raise ConfigError(
+                    "--objects applies to text queries (a region is found by what the text names)"
+                )
             if min_relevance is not None:
                 raise ConfigError(
                     "--min-relevance applies to text queries (relevance is calibrated for text)"
                 )
-            responses = [searcher.search_image(image, **opts)]  # type: ignore[arg-type]
+            responses = [searcher.search_image(image, box=_parse_box(box), **opts)]  # type: ignore[arg-type]
         elif queries_file is not None:
             try:
                 lines = queries_file.read_text(encoding="utf-8").splitlines()
@@ -70,9 +88,9 @@ def search(
             texts = [line.strip() for line in lines if line.strip()]
             if not texts:
                 raise DataFormatError("the queries file holds no query (one per line)", path=queries_file)
-            responses = searcher.search_batch(texts, min_relevance=min_relevance, **opts)  # type: ignore[arg-type]
+            responses = searcher.search_batch(texts, min_relevance=min_relevance, objects=objects, **opts)  # type: ignore[arg-type]
         else:
-            responses = [searcher.search(str(query), min_relevance=min_relevance, **opts)]  # type: ignore[arg-type]
+            responses = [searcher.search(str(query), min_relevance=min_relevance, objects=objects, **opts)]  # type: ignore[arg-type]
     if json_out:
         if queries_file is not None:
             for r in responses:
@@ -82,6 +100,12 @@ def search(
         return
     for r in responses:
         _print_response(r, explain)
+
+
+def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:
+    from memesearch.objects.regions import parse_box
+
+    return None if text is None else parse_box(text)
 
 
 def _print_response(resp: object, explain: bool) -> None:
@@ -102,7 +126,9 @@ def _print_response(resp: object, explain: bool) -> None:
     from memesearch.search.branches import BRANCHES
 
     score_col = "relevance" if resp.calibrated else "score"
-    for col in ("#", "id", score_col, *BRANCHES, "emotions", "file"):
+    with_regions = any(h.region is not None for h in resp.hits)
+    shown = [b for b in BRANCHES if b != "objects" or with_regions]
+    for col in ("#", "id", score_col, *shown, *(["region"] if with_regions else []), "emotions", "file"):
         table.add_column(col, justify="right" if col in ("#", score_col, *BRANCHES) else "left")
     for h in resp.hits:
 
@@ -112,13 +138,17 @@ def _print_response(resp: object, explain: bool) -> None:
 
         emos = ", ".join(f"{e}/{EMOTIONS.get(e, e)}" for e, _ in h.item.emotions) or "-"
         path = h.item.paths[0] if h.item.paths else "-"
-        table.add_row(str(h.rank), h.id, f"{h.score:.3f}", *[fmt(b) for b in BRANCHES], emos, path)
+        region = []
+        if with_regions:
+            box = h.region["box"] if h.region else None
+            region = ["-" if box is None else ",".join(f"{v:.0f}" for v in box)]
+        table.add_row(str(h.rank), h.id, f"{h.score:.3f}", *[fmt(b) for b in shown], *region, emos, path)
     console.print(table)
     for h in resp.hits:  # the text these hits matched is (partly) what a captioner wrote: say so
         info = h.item.generated_caption()
         if info is not None:
-            shown = ", ".join(f"“{c}”" for c in info["captions"][:3])
-            console.print(f"  {h.rank}. {h.id}: generated caption ({info['captioner']['name']}): {shown}")
+            texts = ", ".join(f"“{c}”" for c in info["captions"][:3])
+            console.print(f"  {h.rank}. {h.id}: generated caption ({info['captioner']['name']}): {texts}")
     if explain:
         for h in resp.hits:
             console.print(f"  {h.rank}. {h.id}: " + "; ".join(h.why))

@@ -30,6 +30,7 @@ from PIL import Image
 
 from memesearch.data.records import OCRLine, ReadContext
 from memesearch.errors import MemesearchError
+from memesearch.objects.regions import Region
 
 
 @dataclass
@@ -37,6 +38,8 @@ class EnrichInput(ReadContext):
     """What an enricher sees of one item: content hash, frames, OCR lines, and the input's own fields.
 
     ``emotions`` is ``None`` when the input gave none (an enricher may fill it), else the given words.
+    ``objects`` are the regions the input gave, ``regions`` those the regions enricher kept (boxes in pixels
+    of the original image, ``size``).
     ``texts`` and ``passage`` (from :class:`~memesearch.data.records.ReadContext`) are its context text.
     """
 
@@ -47,6 +50,9 @@ class EnrichInput(ReadContext):
     captions: list[str] = field(default_factory=list)
     emotions: list[tuple[str, float]] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    size: tuple[int, int] = (0, 0)  # (width, height) of the original image (frames may be smaller)
+    objects: list[Region] = field(default_factory=list)  # the objects the input gave (boxes, masks)
+    regions: list[Region] | None = None  # the regions an enricher found (None: none ran)
 
 
 class EnrichContext:
@@ -80,7 +86,7 @@ class Enricher(Protocol):
     Attributes:
         name: short name; results are cached under the stage ``enrich:<name>``.
         version: changes whenever the output for the same input would change (model, thresholds, prompts).
-        fields: the item fields it may set (``emotions``, ``captions``, ``meta``, later ``regions``).
+        fields: the item fields it may set (``emotions``, ``captions``, ``meta``, ``regions``).
     """
 
     name: str

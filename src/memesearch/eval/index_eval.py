@@ -203,6 +203,8 @@ def evaluate_index(
         qids = [qs[i].id for i in rows]
         reports[group] = {}
         for name in (*BRANCHES, "fused"):
+            if name not in scores:
+                continue  # the objects branch of an index without regions
             picked = scores[name][np.ix_(np.asarray(rows, dtype=np.int64), cols)]
             matrix = np.nan_to_num(picked.astype(np.float64), nan=NO_SCORE)
             reports[group][name] = evaluate_scores(

@@ -9,6 +9,7 @@ from typing import Any
 
 from memesearch.errors import ConfigError
 from memesearch.index.vector_store import VectorConfig
+from memesearch.objects.segmenter import check_objects
 
 INDEX_FORMAT = "memesearch-index"
 INDEX_FORMAT_VERSION = 1
@@ -18,7 +19,9 @@ INDEX_FORMAT_VERSION = 1
 #: the text branch then scored as the best of an item's texts). They can be changed per index
 #: (``memesearch index --weights image=0.5,text=0.3,lexical=0.2``) or per search.
 DEFAULT_WEIGHTS: dict[str, float] = {"image": 0.2, "text": 0.5, "lexical": 0.3}
-BRANCHES: tuple[str, ...] = ("image", "text", "lexical", "emotion")
+BRANCHES: tuple[str, ...] = ("image", "text", "lexical", "emotion", "objects")
+#: region ids in the ``region`` vector store are ``item rowid * REGION_SLOTS + k`` (k < REGION_SLOTS)
+REGION_SLOTS = 64
 
 
 @dataclass
@@ -46,6 +49,13 @@ class IndexConfig:
             :func:`memesearch.index.vector_store.parse_store_spec`.
         vectors: vector index settings (exact below ``exact_below`` vectors, HNSW above: FAISS
             ``IndexFlatIP`` / ``IndexHNSWFlat``, Milvus ``FLAT`` / ``HNSW``; metric inner product).
+        objects: regions of each item (issue 14): ``none``, ``boxes`` (the boxes/masks the input gives:
+            native manifest ``objects``), ``auto`` (connected components, no weights) or ``sam2:<dir or hub
+            id>``; kept in the index (boxes, RLE masks) with one vector each in the ``region`` store.
+        max_regions: regions kept per item (best first), at most :data:`REGION_SLOTS`.
+        region_embedding: how a region becomes a vector (:data:`memesearch.models.regions.REGION_METHODS`:
+            ``masked-crop`` default, ``crop``, ``mask-pool``).
+        region_global_weight: the objects branch scores an item ``w * global + (1 - w) * best region``.
         calibration: the calibrated fusion search uses (:class:`memesearch.search.calibration.Calibration`
             as a dict; None: the weighted sum of ``weights``); ``previous_calibrations`` keeps the ones it
             replaced, newest last, so ``memesearch tune --rollback`` can restore them.
@@ -65,6 +75,10 @@ class IndexConfig:
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     vector_store: str = "faiss"
     vectors: VectorConfig = field(default_factory=VectorConfig)
+    objects: str = "none"
+    max_regions: int = 16
+    region_embedding: str = "masked-crop"
+    region_global_weight: float = 0.0
     calibration: dict[str, Any] | None = None
     previous_calibrations: list[dict[str, Any]] = field(default_factory=list)
 
@@ -82,6 +96,15 @@ class IndexConfig:
         for key in ("max_frames", "max_pixels", "batch_size", "emotion_top_k"):
             if int(getattr(self, key)) < 1:
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
+        self.objects = check_objects(self.objects)
+        if not 1 <= int(self.max_regions) <= REGION_SLOTS:
+            raise ConfigError(f"max_regions must be in [1, {REGION_SLOTS}], got {self.max_regions}")
+        if self.region_embedding not in ("crop", "masked-crop", "mask-pool"):
+            raise ConfigError(
+                f"unknown region embedding {self.region_embedding!r}; valid: crop, masked-crop, mask-pool"
+            )
+        if not 0.0 <= float(self.region_global_weight) <= 1.0:
+            raise ConfigError(f"region_global_weight must be in [0, 1], got {self.region_global_weight}")
         if not 0 <= self.near_duplicate_distance <= 64:
             raise ConfigError(
                 f"near_duplicate_distance must be in [0, 64], got {self.near_duplicate_distance}"

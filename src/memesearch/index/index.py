@@ -11,6 +11,7 @@ Layout of ``DIR``::
     meta.sqlite         items, paths, emotions, enrichment cache, and the vectors not saved in vectors/ yet
     vectors/image.faiss item embeddings (query -> image branch), + .json sidecar (generation, kind)
     vectors/text.faiss  caption/OCR passage embeddings (query -> text branch)
+    vectors/region.faiss region embeddings (query -> objects branch; only with an objects mode)
                         (``--store milvus``: vectors/milvus.db, the milvus-lite database, and a sidecar
                         vectors/<field>.milvus per collection; ``milvus:URI``: the sidecars only)
     media/              uploaded files, named by their SHA-256 (never by the client's file name)
@@ -41,8 +42,15 @@ from typing import Any
 import numpy as np
 
 from memesearch.errors import ConfigError
+from memesearch.index import region_rows
 from memesearch.index import vector_fields as vf
-from memesearch.index.config import INDEX_FORMAT, INDEX_FORMAT_VERSION, IndexConfig, encoder_signature
+from memesearch.index.config import (
+    INDEX_FORMAT,
+    INDEX_FORMAT_VERSION,
+    REGION_SLOTS,
+    IndexConfig,
+    encoder_signature,
+)
 from memesearch.index.info import (
     EncoderMismatchError,
     IndexLockedError,
@@ -57,13 +65,31 @@ from memesearch.index.records import IndexedItem, NewItem, PathStamp
 from memesearch.index.store import Store
 from memesearch.index.vector_fields import keeps_fields, new_item_fields, vector_path
 from memesearch.index.vector_store import RowFields, RowFilter, VectorStore
+from memesearch.objects.regions import Region
 from memesearch.utils.io import atomic_write_bytes, atomic_write_json, progress_bar
 
 logger = logging.getLogger(__name__)
 
 #: The embedded fields, each with its own vector store: ``image`` (every item) and ``text`` (items with
 #: context text). Until saved, their vectors wait in SQLite (``pending_vectors.image_vec``/``text_vec``).
+#: An index with an objects mode has a third, ``region`` (one vector per region, ids ``rowid * 64 + k``:
+#: :mod:`memesearch.index.region_rows`; pending in ``pending_region_vectors``).
 VECTOR_FIELDS: tuple[str, ...] = ("image", "text")
+REGION_FIELD = "region"
+
+
+def vector_fields_of(config: IndexConfig) -> tuple[str, ...]:
+    """The vector fields an index with ``config`` keeps."""
+    return (*VECTOR_FIELDS, REGION_FIELD) if config.objects != "none" else VECTOR_FIELDS
+
+
+#: :meth:`Index.save_if_due` after small writes (an upload, a removal): save the vector stores once this many
+#: items changed since the last save, or the changes reach 1/SAVE_SHARE of the index, or SAVE_AFTER_S seconds
+#: passed — not on every write (saving a 1M-item HNSW writes ~2 GB). Until then the unsaved vectors wait in
+#: SQLite (a crash loses nothing; an open replays at most about SAVE_AFTER_ITEMS of them).
+SAVE_AFTER_ITEMS = 500
+SAVE_SHARE = 64
+SAVE_AFTER_S = 600.0
 
 
 class Index:
@@ -83,7 +109,7 @@ class Index:
         self.store = Store(root / "meta.sqlite", readonly=readonly)
         self.dim = int(encoder.dim)
         try:
-            spec, fields = config.vector_store, VECTOR_FIELDS
+            spec, fields = config.vector_store, vector_fields_of(config)
             self._vectors: dict[str, VectorStore] = vf.open_field_stores(
                 root, spec, fields, self.dim, config.vectors, self.store, readonly=readonly
             )
@@ -91,6 +117,8 @@ class Index:
             self.store.close()
             raise
         self._dirty = False
+        self._unsaved = 0  # items written or removed since the last save
+        self._saved_at = time.monotonic()
 
     # ---- opening -------------------------------------------------------------------------------
     @classmethod
@@ -222,7 +250,26 @@ class Index:
             for name, vs in self._vectors.items():
                 vs.save(vector_path(self.root, self.config.vector_store, name), gen)
             self._dirty = False
+            self._unsaved = 0
+            self._saved_at = time.monotonic()
             vf.settle(self._vectors, self.store, gen)  # the saved stores now hold the only copy
+
+    def save_if_due(self) -> bool:
+        """After a small write: :meth:`flush` when enough changed since the last save (``SAVE_AFTER_ITEMS``
+        items, 1/``SAVE_SHARE`` of the index, or ``SAVE_AFTER_S`` seconds); else leave the new vectors in
+        SQLite, where a crash does not lose them. :meth:`close` always saves. Returns whether it saved."""
+        with self._lock:
+            if not self._dirty or self.readonly:
+                return False
+            size = max(1, len(self._vectors["image"]))
+            due = (
+                self._unsaved >= SAVE_AFTER_ITEMS
+                or self._unsaved * SAVE_SHARE >= size
+                or time.monotonic() - self._saved_at >= SAVE_AFTER_S
+            )
+            if due:
+                self.flush()
+            return due
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Index]:
@@ -383,6 +430,32 @@ class Index:
                 out[:, present] = q @ vs.reconstruct(rowids[present]).T
         return out
 
+    # ---- regions (the objects branch) ------------------------------------------------------------
+    @property
+    def has_regions(self) -> bool:
+        """Whether this index keeps regions (an objects mode other than ``none``)."""
+        return REGION_FIELD in self._vectors
+
+    def nearest_regions(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest region vectors to ``query`` ``(dim,)``: ``(scores, region ids)``, best first."""
+        with self._lock:
+            vs = self._vectors.get(REGION_FIELD)
+            if vs is None or len(vs) == 0 or k < 1:
+                return np.zeros(0, np.float32), np.zeros(0, np.int64)
+            scores, ids = vs.search(query[None, :], min(k, len(vs)))
+        keep = ids[0] >= 0
+        return scores[0][keep], ids[0][keep]
+
+    def region_ids(self, rowids: Sequence[int]) -> np.ndarray:
+        """The region ids of items ``rowids``, sorted (their item: ``id // REGION_SLOTS``)."""
+        with self.store._lock:
+            return region_rows.region_ids_of(self.store.conn, [int(r) for r in rowids])
+
+    def regions(self, rowids: Sequence[int], *, masks: bool = True) -> dict[int, list[Region]]:
+        """``rowid -> regions`` (slot order, masks decoded on demand from their RLE)."""
+        with self.store._lock:
+            return region_rows.regions_of(self.store.conn, [int(r) for r in rowids], masks=masks)
+
     def all_vectors(self, field: str) -> tuple[np.ndarray, np.ndarray]:
         """Every live ``(rowids sorted, vectors)`` of ``field``."""
         with self._lock:
@@ -409,6 +482,8 @@ class Index:
                     rowid = Store.insert_item(
                         conn, new.item, new.vectors["image"], new.vectors.get("text"), new.stored_path
                     )
+                    if new.item.objects:
+                        region_rows.insert(conn, rowid, new.item.objects, new.vectors.get(REGION_FIELD))
                     rowids.append(rowid)
                     for stamp in new.paths:
                         orphans.extend(self._put_path(conn, stamp, rowid))
@@ -419,6 +494,9 @@ class Index:
             fields = new_item_fields(batch)
             for name, vs in self._vectors.items():
                 have = [i for i, new in enumerate(batch) if new.vectors.get(name) is not None]
+                if name == REGION_FIELD:
+                    self._add_regions(vs, rows, batch, fields)
+                    continue
                 if have:
                     vs.add(
                         rows[have],
@@ -426,7 +504,26 @@ class Index:
                         [fields[i] for i in have] if keeps_fields(vs) else None,
                     )
             self._dirty = True
+            self._unsaved += len(batch) + len(orphans)
         return rowids
+
+    @staticmethod
+    def _add_regions(
+        vs: VectorStore, rows: np.ndarray, batch: Sequence[NewItem], fields: list[RowFields]
+    ) -> None:
+        ids: list[np.ndarray] = []
+        vecs: list[np.ndarray] = []
+        per: list[RowFields] = []
+        for i, new in enumerate(batch):
+            v = new.vectors.get(REGION_FIELD)
+            if v is None or not new.item.objects:
+                continue
+            n = len(new.item.objects)
+            ids.append(int(rows[i]) * REGION_SLOTS + np.arange(n, dtype=np.int64))
+            vecs.append(np.asarray(v, np.float32)[:n])
+            per.extend([fields[i]] * n)
+        if ids:
+            vs.add(np.concatenate(ids), np.concatenate(vecs), per if keeps_fields(vs) else None)
 
     def attach_path(self, stamp: PathStamp, rowid: int) -> None:
         """Record that file ``stamp.path`` holds the content of item ``rowid`` (an exact duplicate, or a
@@ -448,8 +545,8 @@ class Index:
 
     def _drop_vectors(self, rowids: Sequence[int]) -> None:
         if rowids:
-            for vs in self._vectors.values():
-                vs.remove(rowids)
+            for name, vs in self._vectors.items():
+                vs.remove(region_rows.slot_ids(rowids).tolist() if name == REGION_FIELD else rowids)
 
     def store_upload(self, sha256: str, extension: str, data: bytes) -> str:
         """Keep an uploaded file as ``media/<sha256>.<extension>``; returns that path (relative)."""
@@ -515,7 +612,8 @@ class Index:
             if rel:
                 (self.root / rel).unlink(missing_ok=True)
         self._dirty = True
-        self.flush()
+        self._unsaved += len(removed)
+        self.save_if_due()
         return len(removed)
 
     def update_config(self, **changes: Any) -> None:
@@ -538,10 +636,12 @@ class Index:
         source: str | None = "synthetic",
         chunk: int = 10_000,
         progress: bool = False,
+        save_now: bool = True,
     ) -> list[str]:
         """Add items that are only vectors (benchmarks, migrations): one row each, no file, no text.
 
-        Goes through the same database transactions and vector-store path as files do.
+        Goes through the same database transactions and vector-store path as files do. ``save_now=False``
+        saves the vector stores only when due (:meth:`save_if_due`), as an upload does.
         """
         self.check_writable()
         vecs = np.ascontiguousarray(image_vecs, dtype=np.float32)
@@ -562,7 +662,11 @@ class Index:
                 vs.add(np.array(rows, np.int64), part, row_fields)
                 advance(len(part))
             self._dirty = True
-            self.flush()
+            self._unsaved += len(vecs)
+            if save_now:
+                self.flush()
+            else:
+                self.save_if_due()
         return ids
 
 

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from memesearch.data.records import OCRLine, ReadContext, context_passage
+from memesearch.objects.regions import Region
 
 
 @dataclass
@@ -32,6 +33,8 @@ class IndexedItem(ReadContext):
         source: where the item came from (a dataset name, ``upload``, a folder).
         meta: free-form extra fields from the input.
         added_at: UNIX time the item entered the index.
+        objects: its regions (box, score, label; masks stay in the index), best first; empty when the index
+            finds none (``objects`` setting ``none``).
     """
 
     id: str
@@ -49,6 +52,7 @@ class IndexedItem(ReadContext):
     source: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     added_at: float = 0.0
+    objects: list[Region] = field(default_factory=list)
 
     @property
     def ocr_text(self) -> str:
@@ -92,6 +96,7 @@ class IndexedItem(ReadContext):
         data = asdict(self)
         data["ocr"] = None if self.ocr is None else [line.to_dict() for line in self.ocr]
         data["emotions"] = [{"emotion": e, "score": round(float(s), 4)} for e, s in self.emotions]
+        data["objects"] = [{k: v for k, v in r.to_dict().items() if k != "mask_rle"} for r in self.objects]
         return data
 
 
@@ -110,7 +115,8 @@ class NewItem:
     found, an uploaded copy (path relative to the index folder) and enrichment results to cache.
 
     ``vectors`` maps a vector field (``image``, ``text``) to a unit vector ``(dim,)``; ``image`` is required,
-    ``text`` only for items with context text. ``cache`` holds ``(key, stage, version, value)`` rows.
+    ``text`` only for items with context text, ``region`` ``(R, dim)`` one per ``item.objects`` entry.
+    ``cache`` holds ``(key, stage, version, value)`` rows.
     """
 
     item: IndexedItem

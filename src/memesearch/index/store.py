@@ -18,6 +18,8 @@ Tables:
 * ``emotions`` — (item, emotion, score), indexed for filters;
 * ``cache`` — enrichment results per (sha256, stage, version): a re-run or a re-add never recomputes OCR
   or emotions for content it has seen before, even after the item was removed;
+* ``regions``, ``pending_region_vectors`` — each item's regions (boxes, scores, labels, RLE masks) and
+  their vectors until saved (:mod:`memesearch.index.region_rows`);
 * ``kv`` — generation counter and other small values (``vectors_dropped``: the generation up to which
   SQLite dropped its vector copies).
 * ``text_log``, ``item_log`` — the change logs (:mod:`memesearch.index.change_logs`): every live item's
@@ -39,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from memesearch.index import change_logs
+from memesearch.index import change_logs, region_rows
 from memesearch.index.records import IndexedItem, item_from_row
 
 SCHEMA_VERSION = 2  # 2: vectors in pending_vectors until saved, not in items
@@ -128,7 +130,7 @@ class Store:
                 self.conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.executescript(_SCHEMA + change_logs.SCHEMA)
+            self.conn.executescript(_SCHEMA + change_logs.SCHEMA + region_rows.SCHEMA)
             if self.get_kv("schema_version") is None:
                 self.set_kv("schema_version", str(SCHEMA_VERSION))
             for key, fill in (
@@ -274,10 +276,11 @@ class Store:
                 ).fetchall()
                 paths = self._paths_for(chunk)
                 emos = self._emotions_for(chunk)
+                regions = region_rows.regions_of(self.conn, chunk, masks=False)
                 for row in rows:
-                    out[int(row[0])] = item_from_row(
-                        row, paths.get(int(row[0]), []), emos.get(int(row[0]), [])
-                    )
+                    item = item_from_row(row, paths.get(int(row[0]), []), emos.get(int(row[0]), []))
+                    item.objects = regions.get(int(row[0]), [])
+                    out[int(row[0])] = item
         return out
 
     def _paths_for(self, rowids: list[int]) -> dict[int, list[str]]:
@@ -527,6 +530,7 @@ class Store:
             )
             conn.execute(f"DELETE FROM items WHERE rowid IN ({marks})", chunk)
             conn.execute(f"DELETE FROM pending_vectors WHERE item_rowid IN ({marks})", chunk)
+            region_rows.delete(conn, chunk)
             change_logs.log_removed(conn, chunk)  # one tombstone per removed item (rowids can be reused)
         return ids
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from memesearch.errors import MemesearchError
+from memesearch.index import region_rows
 from memesearch.index.store import Store
 
 logger = logging.getLogger(__name__)
@@ -41,8 +42,15 @@ class LostVectorsError(MemesearchError):
 def unsaved_vectors(
     store: Store, field: str, dim: int, batch: int = 20_000
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """``(rowids, vectors)`` chunks of the ``field`` (``image``/``text``) vectors SQLite still holds: the
-    pending rows (or every item's, for an index in the legacy layout), by ascending rowid."""
+    """``(rowids, vectors)`` chunks of the ``field`` (``image``/``text``/``region``) vectors SQLite still
+    holds: the pending rows (or every item's, for an index in the legacy layout), by ascending rowid
+    (region ids for ``region``)."""
+    if field == "region":
+        with store._lock:
+            ids, vecs = region_rows.pending_vectors(store.conn, dim)
+        if ids.size:
+            yield ids, vecs
+        return
     column = f"{field}_vec"
     if column not in ("image_vec", "text_vec"):
         raise ValueError(field)
@@ -71,16 +79,23 @@ def unsaved_all(store: Store, field: str, dim: int) -> tuple[np.ndarray, np.ndar
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
-def pending_rowids(store: Store) -> np.ndarray:
-    """Rowids whose vectors SQLite holds (every item in the legacy layout), sorted."""
+def pending_rowids(store: Store, field: str = "image") -> np.ndarray:
+    """Rowids whose vectors SQLite holds (every item in the legacy layout), sorted; for ``region``: the
+    region ids whose vectors it holds."""
+    if field == "region":
+        with store._lock:
+            return region_rows.pending_ids(store.conn)
     sql = "SELECT rowid FROM items" if store.legacy else "SELECT item_rowid FROM pending_vectors"
     with store._lock:
         rows = store.conn.execute(sql + " ORDER BY 1").fetchall()
     return np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
 
 
-def live_rowids(store: Store) -> np.ndarray:
-    """Every item rowid, sorted."""
+def live_rowids(store: Store, field: str = "image") -> np.ndarray:
+    """Every item rowid, sorted; for ``region``: every region id."""
+    if field == "region":
+        with store._lock:
+            return region_rows.live_ids(store.conn)
     with store._lock:
         rows = store.conn.execute("SELECT rowid FROM items ORDER BY rowid").fetchall()
     return np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
@@ -110,6 +125,7 @@ def drop_saved(store: Store, generation: int) -> int:
         conn.execute("BEGIN IMMEDIATE")
         try:
             n = int(conn.execute("DELETE FROM pending_vectors").rowcount)
+            n += region_rows.drop_pending(conn)
             if dropped_generation(store) < generation:
                 Store._set_kv(conn, "vectors_dropped", str(int(generation)))
             conn.execute("COMMIT")

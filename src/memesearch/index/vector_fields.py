@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from memesearch.index import region_rows
 from memesearch.index.records import NewItem
 from memesearch.index.store import Store
 from memesearch.index.vector_copies import (
@@ -65,8 +66,11 @@ def keeps_fields(vs: VectorStore) -> bool:
     return vs.can_filter(RowFilter())
 
 
-def row_fields(store: Store, rowids: np.ndarray) -> list[RowFields]:
-    """The filter fields SQLite holds for ``rowids``, in order."""
+def row_fields(store: Store, rowids: np.ndarray, field: str = "image") -> list[RowFields]:
+    """The filter fields SQLite holds for ``rowids``, in order (for ``region``: ids of regions, which
+    carry their item's fields)."""
+    if field == "region":
+        rowids = region_rows.owners(rowids)
     known = store.filter_fields(rowids.tolist())
     return [RowFields(*known[int(r)]) if int(r) in known else RowFields() for r in rowids]
 
@@ -119,13 +123,13 @@ def open_field_store(
     path = vector_path(root, spec, field)
     dropped = dropped_generation(store)
     loaded = open_vector_store(spec, path, dim, config, dropped)
-    pending = pending_rowids(store)
+    pending = pending_rowids(store, field)
     if loaded is not None and getattr(loaded, "saved_generation", None) == gen and pending.size == 0:
         return loaded, False
     if loaded is None:
         vs = new_vector_store(spec, dim, config, path)  # Milvus: reattached to its collection
         if dropped > 0 and len(vs) == 0:
-            live = live_rowids(store) if field == "image" else text_rowids(store)
+            live = text_rowids(store) if field == "text" else live_rowids(store, field)
             lost = int((~np.isin(live, pending)).sum())
             if lost:
                 vs.close()
@@ -139,8 +143,8 @@ def open_field_store(
         return vs, False
     try:
         changed = reconcile(vs, store, field, dim) or loaded is None
-        if field == "image":  # every item has an image vector
-            live = live_rowids(store)
+        if field in ("image", "region"):  # every item has an image vector, every region a vector
+            live = live_rowids(store, field)
             lost = int((~vs.contains(live)).sum())
             if lost:
                 raise LostVectorsError(lost_message(field, path, lost, "does not hold them"))
@@ -154,10 +158,10 @@ def reconcile(vs: VectorStore, store: Store, field: str, dim: int) -> bool:
     """Bring ``vs`` in step with the database: remove the ids it no longer has, add the vectors it still
     holds that ``vs`` lacks, replace those that differ (a reused rowid). Returns whether ``vs`` changed."""
     changed = False
-    live = live_rowids(store)
+    live = live_rowids(store, field)
     have = vs.ids()
     extra = have[~np.isin(have, live)]
-    pend = pending_rowids(store)
+    pend = pending_rowids(store, field)
     ids, vecs = unsaved_all(store, field, dim)
     no_vec = pend[~np.isin(pend, ids)]  # a reused rowid whose new item has no vector of this field
     gone = np.concatenate([extra, no_vec[vs.contains(no_vec)]]) if no_vec.size else extra
@@ -176,11 +180,11 @@ def reconcile(vs: VectorStore, store: Store, field: str, dim: int) -> bool:
         all_vecs = np.concatenate([vs.reconstruct(keep), vecs])
         order = np.argsort(all_ids, kind="stable")
         all_ids, all_vecs = all_ids[order], all_vecs[order]
-        vs.rebuild(all_ids, all_vecs, row_fields(store, all_ids) if keeps_fields(vs) else None)
+        vs.rebuild(all_ids, all_vecs, row_fields(store, all_ids, field) if keeps_fields(vs) else None)
         return True
     add = ~present
     if add.any():
-        vs.add(ids[add], vecs[add], row_fields(store, ids[add]) if keeps_fields(vs) else None)
+        vs.add(ids[add], vecs[add], row_fields(store, ids[add], field) if keeps_fields(vs) else None)
         changed = True
     if changed:
         logger.info(

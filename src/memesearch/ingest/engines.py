@@ -119,10 +119,24 @@ class LocalEngine:
             assert isinstance(result, Prepared)
             batch.append((result, records[result.sha256]))
             if len(batch) >= size:
-                yield from enrich_embed(batch, idx.encoder, job.enrichers, idx.cached, clock)
+                yield from enrich_embed(
+                    batch,
+                    idx.encoder,
+                    job.enrichers,
+                    idx.cached,
+                    clock,
+                    region_method=idx.config.region_embedding,
+                )
                 batch = []
         if batch:
-            yield from enrich_embed(batch, idx.encoder, job.enrichers, idx.cached, clock)
+            yield from enrich_embed(
+                batch,
+                idx.encoder,
+                job.enrichers,
+                idx.cached,
+                clock,
+                region_method=idx.config.region_embedding,
+            )
 
     def describe(self) -> dict[str, Any]:
         return {"name": "local", "workers": self._used if self._used is not None else self.workers}

@@ -6,7 +6,7 @@
 * a CSV list (``.csv``, a header with a ``path`` column; optional ``captions`` and ``emotions`` columns
   with ``|``-separated values and a ``source`` column) — relative paths are relative to the list file;
 * a JSONL list (``.jsonl``, one object per line with ``path`` and optional ``captions``, ``emotions``,
-  ``source``, ``meta``) — this is also the native manifest format (SPEC §4.1);
+  ``source``, ``meta``, ``objects``) — this is also the native manifest format (SPEC §4.1);
 * a dataset folder (one with ``dataset.json``): every item of every split, with its captions and emotions.
   Captions a benchmark marks as its own ground truth (``meta.caption_kind == "oracle"``) are dropped unless
   ``oracle_captions=True``.
@@ -24,6 +24,7 @@ from typing import Any
 
 from memesearch.errors import DataFormatError
 from memesearch.ingest.records import IngestFailure
+from memesearch.objects.regions import Region
 
 LIST_SUFFIXES = (".csv", ".jsonl")
 
@@ -37,6 +38,7 @@ class InputRecord:
     emotions: list[str] | None = None
     source: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    objects: list[Region] = field(default_factory=list)
 
 
 @dataclass
@@ -193,12 +195,22 @@ def _jsonl_records(path: Path) -> Iterator[InputRecord]:
             raise DataFormatError("'emotions' must be a list of strings", path=path, line=line_no)
         raw_meta = obj.get("meta")
         meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
+        objects = obj.get("objects") or []
+        if not isinstance(objects, list):
+            raise DataFormatError(
+                "'objects' must be a list of {box, label?, mask_rle?}", path=path, line=line_no
+            )
+        try:
+            regions = [Region.from_dict(o) for o in objects]
+        except DataFormatError as exc:
+            raise DataFormatError(f"'objects': {exc}", path=path, line=line_no) from None
         yield InputRecord(
             path=_absolute(base / obj["path"]),
             captions=[c for c in captions if c.strip()],
             emotions=list(emotions) if emotions else None,
             source=obj.get("source") if isinstance(obj.get("source"), str) else None,
             meta=dict(meta),
+            objects=regions,
         )
 
 
@@ -229,4 +241,5 @@ def _dataset_records(
                 emotions=list(item.emotions) or None,
                 source=item.source or ds.name,
                 meta=meta,
+                objects=list(item.objects),
             )

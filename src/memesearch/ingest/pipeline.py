@@ -75,7 +75,12 @@ def default_enrichers(index: Index) -> list[Enricher]:
     """The enrichers an index's settings ask for (:func:`~memesearch.ingest.stages.enrichers_for`)."""
     cfg = index.config
     return enrichers_for(
-        index.encoder, emotions=cfg.emotions, top_k=cfg.emotion_top_k, captioner=cfg.captioner
+        index.encoder,
+        emotions=cfg.emotions,
+        top_k=cfg.emotion_top_k,
+        captioner=cfg.captioner,
+        objects=cfg.objects,
+        max_regions=cfg.max_regions,
     )
 
 
@@ -231,9 +236,16 @@ class Ingestor:
                 meta={"filename": label} if filename else {},
             )
             stored = idx.store_upload(sha, ext, data)
-            embedded = enrich_embed([(result, rec)], idx.encoder, self.enrichers, idx.cached, clock)
+            embedded = enrich_embed(
+                [(result, rec)],
+                idx.encoder,
+                self.enrichers,
+                idx.cached,
+                clock,
+                region_method=idx.config.region_embedding,
+            )
             self._write(embedded, [[]], summary, clock, "", stored_path=stored)
-            idx.flush()
+            idx.save_if_due()  # not a full save of a large index per upload: see Index.save_if_due
         summary.stages = clock.report()
         summary.seconds = time.perf_counter() - t0
         return summary
@@ -379,6 +391,7 @@ class Ingestor:
                     source=e.source,
                     meta=meta,
                     added_at=now,
+                    objects=list(e.regions),
                 )
                 rows = list(e.cache)
                 if ocr_ver and p.ocr is not None:
@@ -388,6 +401,8 @@ class Ingestor:
                 if e.text is not None:
                     vectors["text"] = e.text
                 stamps = [f.stamp for f in paths]
+                if e.region_vectors is not None and len(e.regions):
+                    vectors["region"] = e.region_vectors
                 new.append(NewItem(item, vectors, paths=stamps, stored_path=stored_path, cache=rows))
             rowids = idx.write_batch(new)
             summary.duplicates += sum(max(0, len(paths) - 1) for paths in files)

@@ -134,6 +134,9 @@ class WorkerSetup:
     top_k: int
     shipped: tuple[Enricher, ...] | None = None
     captioner: str | None = None
+    objects: str = "none"
+    max_regions: int = 16
+    region_method: str = "masked-crop"
 
     def load_encoder(self) -> Any:
         """The index's encoder, loaded by name and checked against the signature the index recorded."""
@@ -152,7 +155,14 @@ class WorkerSetup:
     def build_enrichers(self, encoder: Any) -> list[Enricher]:
         if self.shipped is not None:
             return list(self.shipped)
-        return enrichers_for(encoder, emotions=self.emotions, top_k=self.top_k, captioner=self.captioner)
+        return enrichers_for(
+            encoder,
+            emotions=self.emotions,
+            top_k=self.top_k,
+            captioner=self.captioner,
+            objects=self.objects,
+            max_regions=self.max_regions,
+        )
 
 
 class EnrichEmbed:
@@ -163,6 +173,7 @@ class EnrichEmbed:
 
     def __init__(self, setup: WorkerSetup, cache: Any) -> None:
         self._cache = cache
+        self._region_method = setup.region_method
         self._error: MemesearchError | None = None
         try:
             self.encoder = setup.load_encoder()
@@ -186,7 +197,14 @@ class EnrichEmbed:
         done: list[Embedded] = []
         if ready and error is None:
             try:
-                done = enrich_embed(ready, self.encoder, self.enrichers, self.cached, clock)
+                done = enrich_embed(
+                    ready,
+                    self.encoder,
+                    self.enrichers,
+                    self.cached,
+                    clock,
+                    region_method=self._region_method,
+                )
             except MemesearchError as exc:
                 error = exc
         if error is not None:
@@ -358,6 +376,9 @@ class RayEngine:
             emotions=idx.config.emotions,
             top_k=idx.config.emotion_top_k,
             captioner=idx.config.captioner,
+            objects=idx.config.objects,
+            max_regions=idx.config.max_regions,
+            region_method=idx.config.region_embedding,
             shipped=None if job.default_enrichers else tuple(job.enrichers),
         )
         here = ray.get_runtime_context().get_node_id()

@@ -21,7 +21,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,7 @@ from memesearch.errors import ConfigError
 from memesearch.ingest.inputs import InputRecord
 from memesearch.ingest.prepare import Prepared, PrepareTask, prepare
 from memesearch.ingest.records import IngestFailure
+from memesearch.objects.regions import Region
 from memesearch.utils.io import sha256_file
 
 #: the stages, in the order they run (and are reported in)
@@ -68,7 +69,8 @@ class Embedded:
     ``prepared.frames`` is emptied once the frames are embedded (``frame_count`` keeps how many there
     were); ``captions``, ``emotions`` and ``meta`` are the item's after the enrichers; ``cache`` holds the
     enrichment results and late-interaction tokens to store with it; ``image`` ``(dim,)`` and ``text``
-    ``(dim,)`` or None are its unit vectors.
+    ``(dim,)`` or None are its unit vectors; ``regions`` the regions the regions enricher kept (boxes in
+    pixels of the original image) and ``region_vectors`` one unit vector each.
     """
 
     prepared: Prepared
@@ -80,6 +82,8 @@ class Embedded:
     image: np.ndarray
     text: np.ndarray | None
     frame_count: int
+    regions: list[Region] = field(default_factory=list)
+    region_vectors: np.ndarray | None = None  # (len(regions), dim) unit vectors
 
 
 class StageClock:
@@ -124,12 +128,23 @@ def default_workers(ocr: bool) -> int:
 
 
 def enrichers_for(
-    encoder: Any, *, emotions: bool, top_k: int, captioner: str | None = None
+    encoder: Any,
+    *,
+    emotions: bool,
+    top_k: int,
+    captioner: str | None = None,
+    objects: str = "none",
+    max_regions: int = 16,
 ) -> list[Enricher]:
-    """The enrichers an index's settings ask for — the captioner when ``captioner`` is set (first, so that
-    emotion tags read its captions too), the emotion tagger when ``emotions`` is on — built around
-    ``encoder``: the index's own here, its own copy in a Ray actor."""
+    """The enrichers an index's settings ask for — the regions enricher when ``objects`` is not ``none``,
+    the captioner when ``captioner`` is set (before the emotion tagger, so that emotion tags read its
+    captions too), the emotion tagger when ``emotions`` is on — built around ``encoder``: the index's own
+    here, its own copy in a Ray actor."""
     out: list[Enricher] = []
+    if objects != "none":
+        from memesearch.enrich.regions import RegionEnricher
+
+        out.append(RegionEnricher(objects, max_regions=max_regions))
     if captioner:
         from memesearch.enrich.caption import CaptionEnricher
 
@@ -215,6 +230,8 @@ def apply_fields(item: EnrichInput, fields: dict[str, Any], enricher: Enricher) 
             item.captions = [*item.captions, *[str(c) for c in value]]
         elif key == "meta":
             item.meta.update(value)
+        elif key == "regions":
+            item.regions = [Region.from_dict(r) for r in value]
         else:
             raise ConfigError(f"enricher field {key!r} is not known to the pipeline")
 
@@ -260,15 +277,38 @@ def item_tokens(encoder: Any, inputs: list[EnrichInput]) -> list[tuple[str, str,
     ]
 
 
+def embed_regions(encoder: Any, inputs: list[EnrichInput], method: str) -> list[np.ndarray | None]:
+    """Unit vectors ``(R, dim)`` of each item's regions (None for an item without), by ``method``
+    (:func:`memesearch.models.regions.region_embeddings` on the cover frame; boxes and masks moved from
+    the original image's pixels to the frame's)."""
+    from memesearch.enrich.regions import region_in_frame
+    from memesearch.models.regions import region_embeddings
+
+    out: list[np.ndarray | None] = []
+    for it in inputs:
+        if not it.regions or not it.frames:
+            out.append(None)
+            continue
+        cover = it.frames[0]
+        placed = [region_in_frame(r, it.size, cover.size) for r in it.regions]
+        out.append(
+            region_embeddings(encoder, cover, [b for b, _ in placed], [m for _, m in placed], method=method)
+        )
+    return out
+
+
 def enrich_embed(
     batch: Sequence[tuple[Prepared, InputRecord]],
     encoder: Any,
     enrichers: Sequence[Enricher],
     cached: CacheLookup,
     clock: StageClock,
+    *,
+    region_method: str = "masked-crop",
 ) -> list[Embedded]:
     """The ``enrich`` and ``embed`` stages for one batch of prepared items (timed on ``clock``): the same
-    function in this process (local engine) and in a Ray actor (Ray engine)."""
+    function in this process (local engine) and in a Ray actor (Ray engine). Items with regions get one
+    vector per region (``region_method``: :data:`memesearch.models.regions.REGION_METHODS`)."""
     ctx = EnrichContext(encoder)
     inputs = [
         EnrichInput(
@@ -279,6 +319,8 @@ def enrich_embed(
             captions=list(rec.captions),
             emotions=given_emotions(rec.emotions) if rec.emotions else None,
             meta=dict(rec.meta),
+            size=(p.width, p.height),
+            objects=list(rec.objects),
         )
         for p, rec in batch
     ]
@@ -287,6 +329,7 @@ def enrich_embed(
     with clock.stage("embed", len(batch)):
         image_vecs, text_vecs = embed_items(encoder, inputs, ctx)
         token_rows = item_tokens(encoder, inputs)
+        region_vecs = embed_regions(encoder, inputs, region_method)
     ctx.forget()
     out: list[Embedded] = []
     for i, ((p, rec), inp) in enumerate(zip(batch, inputs, strict=True)):
@@ -303,6 +346,8 @@ def enrich_embed(
                 image=image_vecs[i],
                 text=text_vecs[i],
                 frame_count=count,
+                regions=list(inp.regions or []) if region_vecs[i] is not None else [],
+                region_vectors=region_vecs[i],
             )
         )
     return out
@@ -369,6 +414,7 @@ __all__ = [
     "apply_fields",
     "default_workers",
     "embed_items",
+    "embed_regions",
     "enrich_embed",
     "enrichers_for",
     "hash_file",

@@ -25,6 +25,7 @@ from memesearch.objects.regions import (
     encode_rle,
     limit_regions,
     mask_box,
+    parse_box,
 )
 from memesearch.objects.segmenter import SEGMENTERS, Segmenter, SegmenterConfig, create_segmenter
 
@@ -44,4 +45,5 @@ __all__ = [
     "encode_rle",
     "limit_regions",
     "mask_box",
+    "parse_box",
 ]

@@ -145,6 +145,17 @@ def clamp_box(box: Sequence[float], width: int, height: int) -> Box | None:
     return (x0, y0, x1, y1)
 
 
+def parse_box(text: str) -> Box:
+    """``"x0,y0,x1,y1"`` (pixels) -> a box; anything else is a one-line :class:`DataFormatError`."""
+    try:
+        x0, y0, x1, y1 = (float(v) for v in str(text).split(","))
+    except ValueError:
+        raise DataFormatError(
+            f"a box is x0,y0,x1,y1 in pixels, e.g. 10,20,120,140; got {str(text)[:80]!r}"
+        ) from None
+    return (x0, y0, x1, y1)
+
+
 def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
     """Intersection over union of two ``(x0, y0, x1, y1)`` boxes (0 when either is empty)."""
     iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))

@@ -97,6 +97,22 @@ class Segmenter(Protocol):
     ) -> list[Region]: ...
 
 
+#: what an index's ``objects`` setting (``memesearch index --objects``) accepts
+OBJECT_MODES: tuple[str, ...] = ("none", "boxes", "auto", "sam2:<dir or hub id>")
+
+
+def check_objects(spec: str) -> str:
+    """The normalised objects mode (:data:`OBJECT_MODES`): ``none``, ``boxes`` (given with the items),
+    ``auto`` or ``sam2:<dir or hub id>``; anything else is a :class:`ConfigError` naming the valid ones."""
+    text = str(spec).strip()
+    name, sep, arg = text.partition(":")
+    if name in ("none", "boxes", "auto") and not sep:
+        return name
+    if name == "sam2" and arg.strip():
+        return f"sam2:{arg.strip()}"
+    raise ConfigError(f"unknown objects mode {spec!r}; valid: {', '.join(OBJECT_MODES)}")
+
+
 def create_segmenter(
     spec: str, config: SegmenterConfig | None = None, *, device: str | None = None
 ) -> Segmenter:

@@ -10,7 +10,9 @@ A :class:`Branch` is one way an item can match a query (SPEC §2.2):
   same definition (:func:`memesearch.data.records.context_passage`);
 * ``lexical`` — BM25 over the same passage (jieba for Chinese), calibrated per query to [0, 1];
 * ``emotion`` — the query's emotions (the bilingual tagger on the query embedding) against the item's
-  emotion tags; items without tags have no score.
+  emotion tags; items without tags have no score;
+* ``objects`` — the query embedding vs the item's region vectors (an index built with ``--objects``): the
+  best region, fused with the global image score (:class:`ObjectsBranch`).
 
 :data:`BRANCHES` lists the names in display order; every table, schema and page that shows per-branch
 scores reads it. A branch never decides the final order: :class:`~memesearch.search.searcher.Searcher`
@@ -376,12 +378,76 @@ class EmotionBranch:
         return f"emotion match {score:.3f} (the query reads as {best})"
 
 
+class ObjectsBranch:
+    """The query against the item's regions (issue 14): the best region's cosine, fused with the item's
+    global image cosine (:func:`memesearch.models.regions.object_scores`, weight
+    ``region_global_weight`` of the index). Candidates come from the ``region`` vector store (nearest
+    regions, grouped by item). An index without regions gives no score (NaN); an item without regions
+    scores its global image cosine. :meth:`best_regions` says which region matched, for the hit's box.
+    """
+
+    name = "objects"
+    image_queries = True  # an object cut out of a query image (search_image(box=...)) is compared too
+
+    def __init__(self, index: Any) -> None:
+        self.index = index
+
+    @property
+    def available(self) -> bool:
+        """Whether the index keeps regions (built with an objects mode)."""
+        return bool(getattr(self.index, "has_regions", False))
+
+    def candidates(self, query: SearchQuery, n: int) -> np.ndarray:
+        if not self.available or n < 1:
+            return np.zeros(0, np.int64)
+        from memesearch.index.config import REGION_SLOTS
+
+        _, ids = self.index.nearest_regions(query.vector, 4 * n)  # a few regions per item
+        owners = ids // REGION_SLOTS
+        _, first = np.unique(owners, return_index=True)
+        out: np.ndarray = owners[np.sort(first)][:n]
+        return out
+
+    def best_regions(
+        self, queries: Sequence[SearchQuery], rowids: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(best region cosine (Q, n), its region id (Q, n))`` of each item (NaN / -1 without regions)."""
+        from memesearch.index.config import REGION_SLOTS
+        from memesearch.models.regions import best_region_scores
+
+        rowids = np.asarray(rowids, dtype=np.int64)
+        if not self.available or not len(queries) or not rowids.size:
+            return np.full((len(queries), rowids.size), np.nan), np.full((len(queries), rowids.size), -1)
+        rids = self.index.region_ids(rowids.tolist())
+        qv = np.stack([q.vector for q in queries])
+        scores = self.index.vector_scores("region", qv, rids)  # (Q, R)
+        order = np.argsort(rowids, kind="stable")
+        cols = order[np.searchsorted(rowids[order], rids // REGION_SLOTS)]
+        best, arg = best_region_scores(scores, cols, rowids.size)
+        return best, np.where(arg >= 0, rids[np.maximum(arg, 0)], -1)
+
+    def score(self, queries: Sequence[SearchQuery], rowids: np.ndarray) -> np.ndarray:
+        from memesearch.models.regions import object_scores
+
+        out = np.full((len(queries), np.asarray(rowids).size), np.nan)
+        if not self.available or not len(queries) or not out.size:
+            return out
+        qv = np.stack([q.vector for q in queries])
+        global_scores = self.index.vector_scores("image", qv, np.asarray(rowids, dtype=np.int64))
+        best, _ = self.best_regions(queries, rowids)
+        return object_scores(global_scores, best, float(self.index.config.region_global_weight))
+
+    def explain(self, query: SearchQuery, item: IndexedItem, score: float) -> str | None:
+        return f"object match {score:.3f}" if self.available else None
+
+
 #: name -> branch class, in display order (the same names as :data:`memesearch.index.config.BRANCHES`)
 BRANCH_TYPES: dict[str, type] = {
     "image": ImageBranch,
     "text": TextBranch,
     "lexical": LexicalBranch,
     "emotion": EmotionBranch,
+    "objects": ObjectsBranch,
 }
 assert tuple(BRANCH_TYPES) == BRANCHES, "every branch name needs exactly one implementation"
 
@@ -398,6 +464,7 @@ __all__ = [
     "EmotionBranch",
     "ImageBranch",
     "LexicalBranch",
+    "ObjectsBranch",
     "SearchQuery",
     "TextBranch",
     "build_branches",

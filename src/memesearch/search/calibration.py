@@ -178,13 +178,14 @@ def item_feature_matrix(
 
 class ItemFeatureTable:
     """:func:`item_feature_matrix` rows of an index's items by rowid, following the index's writes
-    (:class:`~memesearch.search.item_tables.FollowedItemTable`: a write costs a read of the changed items)."""
+    (:class:`~memesearch.search.item_tables.FollowedItemTable`, lazy: a query reads the rows of its candidates
+    it has not seen yet; a write makes the changed items be read again)."""
 
     def __init__(self, index: Any) -> None:
         from memesearch.search.item_tables import FollowedItemTable
 
         self.index = index
-        self._table = FollowedItemTable(index, self._read, len(ITEM_FEATURES))
+        self._table = FollowedItemTable(index, self._read, len(ITEM_FEATURES), lazy=True)
 
     def _read(self, rowids: Sequence[int] | None) -> tuple[np.ndarray, np.ndarray]:
         from memesearch.data.records import is_readable_text

@@ -21,7 +21,9 @@ class Hit:
     calibrated BM25 over caption/OCR words), missing where the branch had no score for the item.
     ``why`` lists human-readable reasons (filled when ``explain=True``). ``relevance`` is the calibrated
     probability that the item is relevant (None when the index has no calibration); when it is there the
-    list is sorted by it and ``score`` equals it. ``generated_caption`` (JSON only) says when the item's
+    list is sorted by it and ``score`` equals it. ``region`` is the item's region that matched best when
+    the ``objects`` branch ranked (``{"box": [x0, y0, x1, y1] in pixels of the image, "score": its cosine,
+    "label"?}``), else None. ``generated_caption`` (JSON only) says when the item's
     text, which the text and lexical branches matched, is (partly) captions a captioner wrote
     (:meth:`IndexedItem.generated_caption`: the captions, the captioner's name and version); null otherwise.
     """
@@ -33,6 +35,7 @@ class Hit:
     item: IndexedItem
     why: list[str] = field(default_factory=list)
     relevance: float | None = None
+    region: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -43,6 +46,7 @@ class Hit:
             "scores": {k: round(float(v), 6) for k, v in self.scores.items()},
             "why": list(self.why),
             "generated_caption": self.item.generated_caption(),
+            "region": None if self.region is None else dict(self.region),
             "item": self.item.to_dict(),
         }
 

@@ -168,11 +168,14 @@ class Searcher:
         explain: bool = False,
         weights: Mapping[str, float] | None = None,
         min_relevance: float | None = None,
+        objects: bool = False,
     ) -> SearchResponse:
         """Rank items for a text query (Chinese or English); see the module docstring.
 
         ``min_relevance``: keep only hits whose calibrated relevance is at least this probability
-        (possibly none); needs a calibrated index.
+        (possibly none); needs a calibrated index. ``objects``: rank by the items' regions (the ``objects``
+        branch stands in for the ``image`` branch; each hit carries the matched ``region``); needs an index
+        built with an objects mode.
         """
         return self.search_batch(
             [text],
@@ -183,6 +186,7 @@ class Searcher:
             explain=explain,
             weights=weights,
             min_relevance=min_relevance,
+            objects=objects,
         )[0]
 
     def search_batch(
@@ -196,6 +200,7 @@ class Searcher:
         explain: bool = False,
         weights: Mapping[str, float] | None = None,
         min_relevance: float | None = None,
+        objects: bool = False,
     ) -> list[SearchResponse]:
         """Many text queries at once (one encoder call); same options as :meth:`search`."""
         if isinstance(texts, str):
@@ -206,6 +211,11 @@ class Searcher:
         w = check_weights(dict(weights)) if weights is not None else self.weights
         calibration = self.calibration if weights is None else None
         cut = self._check_cut(min_relevance, calibration)
+        if objects and not getattr(self.branches.get("objects"), "available", False):
+            raise QueryError(
+                "this index keeps no regions: build it with `memesearch index ... --objects auto` "
+                "(or boxes, or sam2:<dir>) to search by objects"
+            )
         if not queries:
             return []
         t0 = time.perf_counter()
@@ -214,7 +224,7 @@ class Searcher:
         out = []
         for sq in qvecs:
             t1 = time.perf_counter()
-            resp = self._rank(sq, k, filters, w, explain, calibration=calibration, cut=cut)
+            resp = self._rank(sq, k, filters, w, explain, calibration=calibration, cut=cut, objects=objects)
             resp.took_ms = (time.perf_counter() - t1 + per_query) * 1000
             out.append(resp)
         return out
@@ -228,8 +238,15 @@ class Searcher:
         media: str | Sequence[str] | None = None,
         source: str | None = None,
         explain: bool = False,
+        box: Sequence[float] | None = None,
     ) -> SearchResponse:
-        """Items that look like ``image`` (a path, bytes or a PIL image): the image branch alone."""
+        """Items that look like ``image`` (a path, bytes or a PIL image): the image branch alone.
+
+        ``box`` ``(x0, y0, x1, y1)`` in pixels of the image: search by that one object — the object's mask
+        inside the box (the ``auto`` segmenter's box prompt) is cut out as the index cuts its regions
+        (masked crop) and compared with the items' regions (the ``objects`` branch) when the index keeps
+        regions, else with the items' images.
+        """
         from PIL import Image
 
         from memesearch.enrich.media import decode_media
@@ -258,10 +275,15 @@ class Searcher:
                     max_pixels=self.index.config.max_pixels,
                 )
             frames = decoded.frames
+        weights = {"image": 1.0}
+        if box is not None:
+            frames = [_object_crop(frames[0], box)]
+            if getattr(self.branches.get("objects"), "available", False):
+                weights = {"objects": 1.0}
         vecs = self.index.encoder.encode_image(frames, batch_size=64)
         qvec = vecs.mean(axis=0)
         qvec = (qvec / max(float(np.linalg.norm(qvec)), 1e-12)).astype(np.float32)
-        resp = self._rank(SearchQuery(None, qvec), k, filters, {"image": 1.0}, explain, same_sha=sha)
+        resp = self._rank(SearchQuery(None, qvec), k, filters, weights, explain, same_sha=sha)
         resp.took_ms = (time.perf_counter() - t0) * 1000
         return resp
 
@@ -284,7 +306,9 @@ class Searcher:
             rowids = idx.all_vectors("image")[0]
         sq = query_vectors(idx.encoder, queries, batch_size=batch_size)
         out: dict[str, np.ndarray] = {
-            name: branch.score(sq, rowids).astype(np.float32) for name, branch in self.branches.items()
+            name: branch.score(sq, rowids).astype(np.float32)
+            for name, branch in self.branches.items()
+            if getattr(branch, "available", True)  # no objects branch on an index without regions
         }
         if self.calibration is not None and weights is None:
             items = self._item_features.lookup(rowids)
@@ -366,6 +390,7 @@ class Searcher:
         same_sha: str | None = None,
         calibration: Calibration | None = None,
         cut: float | None = None,
+        objects: bool = False,
     ) -> SearchResponse:
         idx = self.index
         query = q.text
@@ -378,6 +403,11 @@ class Searcher:
                 for b, w in weights.items()
                 if w > 0 and (query is not None or self.branches[b].image_queries)
             }
+        if objects and query is not None and "objects" not in active:
+            # the objects branch stands in for the image branch (it holds the global score too)
+            active["objects"] = (active.pop("image", 0.0) or 1.0) if calibration is None else 1.0
+            if calibration is not None:
+                active.pop("image", None)
         with idx.reading():
             total = idx.vector_count("image")
             allowed: np.ndarray | None = None
@@ -401,7 +431,9 @@ class Searcher:
         relevance: np.ndarray | None = None
         if calibration is not None:
             fused = (
-                calibration.relevance(scores, self._item_features.lookup(cand))[0]
+                calibration.relevance(
+                    _calibrated_view(scores, calibration), self._item_features.lookup(cand)
+                )[0]
                 if cand.size
                 else np.zeros(0)
             )
@@ -415,6 +447,7 @@ class Searcher:
             below = sum(1 for i in keep if relevance[i] < cut)
             keep = [i for i in keep if relevance[i] >= cut]
         items = idx.items([int(cand[i]) for i in keep])
+        regions = self._matched_regions(q, cand[keep]) if "objects" in active else {}
         hits: list[Hit] = []
         for i in keep:
             item = items.get(int(cand[i]))
@@ -434,6 +467,7 @@ class Searcher:
                     item=item,
                     why=why,
                     relevance=rel,
+                    region=regions.get(int(cand[i])),
                 )
             )
         return SearchResponse(
@@ -448,6 +482,27 @@ class Searcher:
             below_cut=below,
             untagged_excluded=untagged,
         )
+
+    def _matched_regions(self, q: SearchQuery, rowids: np.ndarray) -> dict[int, dict[str, Any]]:
+        """``rowid -> {box, score, label?}`` of the region that matched ``q`` best (items that have one)."""
+        from memesearch.index.config import REGION_SLOTS
+        from memesearch.search.branches import ObjectsBranch
+
+        branch = self.branches.get("objects")
+        if not isinstance(branch, ObjectsBranch) or not rowids.size:
+            return {}
+        best, rid = branch.best_regions([q], rowids)
+        found = self.index.regions(rowids.tolist(), masks=False)
+        out: dict[int, dict[str, Any]] = {}
+        for j, r in enumerate(rowids.tolist()):
+            if rid[0, j] < 0 or r not in found:
+                continue
+            region = found[r][int(rid[0, j]) % REGION_SLOTS]
+            entry: dict[str, Any] = {"box": [round(v, 2) for v in region.box], "score": float(best[0, j])}
+            if region.label is not None:
+                entry["label"] = region.label
+            out[r] = entry
+        return out
 
     def _candidates(
         self,
@@ -507,6 +562,30 @@ class Searcher:
         if item.duplicate_of:
             why.append(f"near-duplicate of {item.duplicate_of}")
         return why
+
+
+def _object_crop(image: Any, box: Sequence[float]) -> Any:
+    """The object inside ``box`` of ``image`` as the index embeds a region: the ``auto`` segmenter's mask
+    for the box prompt, outside painted white, cut to the box (the plain box when it finds nothing)."""
+    from memesearch.models.regions import region_crop
+    from memesearch.objects import clamp_box, create_segmenter
+
+    rgb = image.convert("RGB")
+    clamped = clamp_box(box, rgb.width, rgb.height)
+    if clamped is None:
+        raise QueryError(f"the box {list(box)} lies outside the {rgb.width}x{rgb.height} image")
+    found = create_segmenter("auto").segment(rgb, boxes=[clamped])
+    if found and found[0].mask is not None:
+        return region_crop(rgb, found[0].box, found[0].decoded_mask())
+    return region_crop(rgb, clamped)
+
+
+def _calibrated_view(scores: dict[str, np.ndarray], calibration: Calibration) -> dict[str, np.ndarray]:
+    """The scores a calibration reads: an ``objects`` score (cosines of the same image tower as the image
+    branch) is read through the image branch's calibration when the calibration has none of its own."""
+    if "objects" in scores and "objects" not in calibration.branches and "image" not in scores:
+        return {**scores, "image": scores["objects"]}
+    return scores
 
 
 def _fuse(scores: dict[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:

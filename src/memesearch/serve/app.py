@@ -226,6 +226,7 @@ def ready(state: StateDep) -> dict[str, Any]:
         "items": len(state.index),
         "model": state.index.info["encoder"]["name"],
         "writes_enabled": state.settings.writes_enabled,
+        "objects": bool(getattr(state.index, "has_regions", False)),
     }
 
 
@@ -251,6 +252,13 @@ def search(
             ge=0.0, le=1.0, description="Only hits whose calibrated relevance is at least this probability."
         ),
     ] = None,
+    objects: Annotated[
+        bool,
+        Query(
+            description="Rank by the items' regions (an index built with --objects); each hit carries the "
+            "matched region's box."
+        ),
+    ] = False,
 ) -> dict[str, Any]:
     """Ranked items for a text query with fused and per-branch scores and the calibrated relevance."""
     response = state.searcher.search(
@@ -260,6 +268,7 @@ def search(
         media=_split_names(media),
         explain=explain,
         min_relevance=min_relevance,
+        objects=objects,
     )
     return response.to_dict()
 
@@ -279,17 +288,42 @@ async def search_image(
     emotion: Annotated[list[str] | None, Query(description="Emotion filter (repeatable).")] = None,
     media: Annotated[list[str] | None, Query(description="Media type filter.")] = None,
     explain: Annotated[bool, Query(description="Add human-readable reasons to each hit.")] = False,
+    box: Annotated[
+        str | None,
+        Query(
+            description="Search by the object in this box of the image: x0,y0,x1,y1 in pixels (against the "
+            "items' regions when the index keeps them)."
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     """Items that look like the uploaded image (multipart part ``file``), same limits as uploads."""
+    picked = _parse_box(box)
     upload = await read_upload(request, max_bytes=state.settings.max_upload_bytes)
     if not upload.data:
         raise ApiError(422, "media-empty", "the uploaded file is empty (0 bytes)")
     response = await run_in_threadpool(
         lambda: state.searcher.search_image(
-            upload.data, k=k, emotion=_split_names(emotion), media=_split_names(media), explain=explain
+            upload.data,
+            k=k,
+            emotion=_split_names(emotion),
+            media=_split_names(media),
+            explain=explain,
+            box=picked,
         )
     )
     return response.to_dict()
+
+
+def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:
+    from memesearch.errors import DataFormatError
+    from memesearch.objects.regions import parse_box
+
+    if text is None:
+        return None
+    try:
+        return parse_box(text)
+    except DataFormatError as exc:
+        raise ApiError(422, "invalid-box", str(exc)) from None
 
 
 @router.get(

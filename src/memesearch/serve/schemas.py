@@ -41,6 +41,7 @@ class Ready(BaseModel):
     items: int = Field(description="Number of items in the index.")
     model: str | None = Field(None, description="Encoder the index was built with.")
     writes_enabled: bool = Field(description="Whether upload and delete are enabled (a token is set).")
+    objects: bool = Field(False, description="Whether the index keeps regions (search with objects=true).")
 
 
 class OCRLineModel(_Open):
@@ -87,6 +88,12 @@ class GeneratedCaptionModel(_Open):
     only: bool = Field(description="The item's whole text is generated (no given caption, no OCR text).")
 
 
+class RegionModel(_Open):
+    box: list[float] = Field(description="x0, y0, x1, y1 in pixels of the item's image (x1, y1 exclusive).")
+    score: float = Field(description="The region's cosine with the query.")
+    label: str | None = None
+
+
 class HitModel(_Open):
     rank: int
     id: str
@@ -103,6 +110,9 @@ class HitModel(_Open):
         None,
         description="Set when the item's text (what the text and lexical branches matched) is a generated "
         "caption: the captions and the captioner; null when no caption of the item was generated.",
+    )
+    region: RegionModel | None = Field(
+        None, description="The item's region that matched best (search with objects=true), else null."
     )
     item: ItemModel
 

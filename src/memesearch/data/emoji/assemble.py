@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from memesearch.data.emoji.card import STYLE_LICENCES
@@ -136,12 +136,17 @@ def make_dataset(
     catalogue: Catalogue,
     config: EmojiBuildConfig,
     image_roots: dict[str, Path] | None = None,
+    svg_files: Mapping[str, Mapping[str, str]] | None = None,
 ) -> tuple[Dataset, list[ImageJob], BuildReport]:
     """Splits, items and queries of the benchmark, and the images they need (nothing is written).
 
     ``image_roots`` maps a style to its ``emoji-datasource-<style>`` folder; without it the jobs'
-    sources are relative to the package folder (``img/<style>/64/<file>``).
+    sources are relative to the package folder (``img/<style>/64/<file>``). ``svg_files`` maps an SVG
+    style to ``{concept key: SVG path}`` (:func:`memesearch.data.emoji.svgstyles.index_svg_style`); a
+    concept draws in an SVG style when it has a file there. The concept split does not depend on the
+    styles, so adding styles never moves a concept.
     """
+    svg = svg_files or {}
     report = BuildReport()
     concepts = catalogue.concepts
     languages = [lang for lang in config.languages if lang in catalogue.languages]
@@ -197,7 +202,7 @@ def make_dataset(
         items: list[Item] = []
         items_of: dict[str, list[str]] = {}
         for c in view_concepts:
-            drawn = [s for s in styles if s in c.styles]
+            drawn = [s for s in styles if s in c.styles or c.key in svg.get(s, {})]
             if not drawn:
                 if styles == (config.heldout_style,):
                     report.no_heldout_image.setdefault(view, []).append(c.key)
@@ -209,11 +214,15 @@ def make_dataset(
                 items.append(item)
                 items_of.setdefault(c.key, []).append(item.id)
                 assert item.path is not None
-                root = image_roots[style] if image_roots else Path()
+                if style in svg:
+                    source = svg[style][c.key]
+                else:
+                    root = image_roots[style] if image_roots else Path()
+                    source = str(root / "img" / style / str(SOURCE_SIZE) / c.image)
                 jobs.setdefault(
                     item.path,
                     ImageJob(
-                        source=str(root / "img" / style / str(SOURCE_SIZE) / c.image),
+                        source=source,
                         target=item.path,
                         size=config.size,
                         background=config.background,

@@ -21,9 +21,11 @@ concepts in its gallery, one query per unique (language, text), graded by the ma
 a text that names one emoji and tags three others has one grade-2 and three grade-1 concepts, and
 each concept's images in the gallery carry its grade. Every query therefore has a relevant item.
 
-Images are 64-px PNGs from ``img/<style>/64/``. The packages' sprite sheets hold the same 64-px
-pixels (``sheets-128`` / ``sheets-256`` are 128- and 256-*colour* quantised sheets, not larger
-images), so sizes 128 and 256 are Lanczos upsamplings of the 64-px drawings and 32 a downsampling.
+Images of the emoji-datasource styles are 64-px PNGs from ``img/<style>/64/``; the SVG styles
+(Fluent, OpenMoji: :mod:`memesearch.data.emoji.svgstyles`) are rendered at the build size. The
+packages' sprite sheets hold the same 64-px pixels (``sheets-128`` / ``sheets-256`` are 128- and
+256-*colour* quantised sheets, not larger images), so sizes 128 and 256 are Lanczos upsamplings of
+the 64-px drawings and 32 a downsampling.
 By default images are composited onto white and saved as RGB, because the sources hold arbitrary
 colours under fully transparent pixels that a plain ``convert("RGB")`` would reveal; ``background=
 "transparent"`` keeps RGBA.
@@ -49,6 +51,7 @@ from memesearch.data.emoji.catalogue import load_catalogue
 from memesearch.data.emoji.config import CARD_JSON, CARD_MD, MSRVTT_DIR, EmojiBuildConfig
 from memesearch.data.emoji.images import write_images
 from memesearch.data.emoji.sources import TEXT_PACKAGE, ensure_packages, installed_version, style_package
+from memesearch.data.emoji.svgstyles import concept_names, index_svg_style
 from memesearch.data.records import Dataset
 from memesearch.errors import ConfigError
 
@@ -110,19 +113,28 @@ def build_emoji_benchmark(
     show = sys.stderr.isatty() if progress is None else progress
 
     t = time.monotonic()
-    packages = ensure_packages(
-        [*(style_package(s) for s in config.all_styles), TEXT_PACKAGE], npm_cache, progress=show
-    )
+    png_styles = [s for s in config.all_styles if s not in config.svg_styles]
+    # emoji-datasource-<first png style> holds the catalogue (emoji.json), even for SVG-only train styles
+    wanted = [style_package(s) for s in (*config.all_styles, png_styles[0])]
+    packages = ensure_packages([*wanted, TEXT_PACKAGE], npm_cache, progress=show)
     timings["packages"] = time.monotonic() - t
     cache = packages[TEXT_PACKAGE].parent.parent
     sources = {name: installed_version(name, cache) or "?" for name in packages}
 
     t = time.monotonic()
-    first_style = packages[style_package(config.train_styles[0])]
-    catalogue = load_catalogue(first_style / "emoji.json", packages[TEXT_PACKAGE], config.languages)
+    emoji_json = packages[style_package(png_styles[0])] / "emoji.json"
+    catalogue = load_catalogue(emoji_json, packages[TEXT_PACKAGE], config.languages)
+    svg_index = {}
+    if config.svg_styles:
+        names = concept_names(catalogue, emoji_json, packages[TEXT_PACKAGE])
+        svg_index = {s: index_svg_style(s, packages[style_package(s)], names) for s in config.svg_styles}
     dataset, jobs, report = make_dataset(
-        catalogue, config, {s: packages[style_package(s)] for s in config.all_styles}
+        catalogue,
+        config,
+        {s: packages[style_package(s)] for s in png_styles},
+        {s: index.files for s, index in svg_index.items()},
     )
+    report.svg_styles = {s: index.summary() for s, index in svg_index.items()}
     timings["catalogue"] = time.monotonic() - t
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -57,6 +57,35 @@ STYLE_LICENCES: dict[str, StyleLicence] = {
         redistributable=False,
         note="Not licensed for redistribution or commercial use: local experiments only; never publish it.",
     ),
+    **{
+        f"fluent-{name}": StyleLicence(
+            source=(
+                "Microsoft Fluent UI Emoji (https://github.com/microsoft/fluentui-emoji), "
+                f"{what} SVGs, via npm fluentui-emoji (icons/{folder})"
+            ),
+            licence="MIT",
+            redistributable=True,
+            note="Redistributable under MIT: keep 'Copyright (c) Microsoft Corporation' and the licence.",
+        )
+        for name, what, folder in (
+            ("flat", "Flat", "flat"),
+            ("color", "Color (gradient)", "modern"),
+            ("high-contrast", "High Contrast (black and white)", "high-contrast"),
+        )
+    },
+    **{
+        f"openmoji-{name}": StyleLicence(
+            source=f"OpenMoji 17 (https://openmoji.org), {what} SVGs, via npm openmoji ({name}/svg)",
+            licence="CC-BY-SA-4.0",
+            redistributable=True,
+            note=(
+                'Redistributable under CC-BY-SA-4.0 with attribution: "All emojis designed by OpenMoji - the '
+                'open-source emoji and icon project. License: CC BY-SA 4.0". ShareAlike: adapted images '
+                "must keep the licence; check what it asks of model weights trained on them before shipping."
+            ),
+        )
+        for name, what in (("color", "colour"), ("black", "black line-art"))
+    },
 }
 
 TEXT_SOURCES: dict[str, str] = {
@@ -136,7 +165,17 @@ def _decisions(config: EmojiBuildConfig) -> list[str]:
         "words, meta.emotions_zh the Chinese ones.",
         f"The held-out style ({config.heldout_style}) is used only for the test views; styles that are not "
         "redistributable must not be published.",
-    ]
+    ] + (
+        [
+            f"SVG styles ({', '.join(config.svg_styles)}) are train-side only and rendered offline with "
+            f"resvg at {config.size} px (longer side, centred), then composited like the PNGs. Their files "
+            "are matched to the catalogue's concepts by code points (OpenMoji metadata) or by CLDR name "
+            "(Fluent file names, a few aliases); skin-tone variants are left out; the unmatched files are "
+            "counted under svg_styles. They only add train and val items: no concept changes split."
+        ]
+        if config.svg_styles
+        else []
+    )
 
 
 def make_card(
@@ -187,6 +226,7 @@ def make_card(
             "per_split": per_split_concepts,
         },
         "splits": split_statistics(dataset),
+        "svg_styles": report.svg_styles,
         "excluded": {
             "no_heldout_image": report.no_heldout_image,
             "no_train_image": report.no_train_image,
@@ -244,6 +284,20 @@ def render_markdown(card: dict[str, Any]) -> str:
         redistributable = "yes" if lic["redistributable"] else "**no**"
         lines.append(f"| {style} | {role} | {lic['licence']} | {redistributable} | {lic['note']} |")
     lines += ["", "Text:"] + [f"- {k}: {v}" for k, v in card["licences"]["text"].items()]
+    if card.get("svg_styles"):
+        lines += [
+            "",
+            "SVG styles (files matched to the catalogue's concepts; unmatched files draw no concept of it):",
+            "",
+            "| style | SVG files | skin-tone variants left out | concepts matched | unmatched | e.g. |",
+            "|---|---|---|---|---|---|",
+        ]
+        for style, st in card["svg_styles"].items():
+            example = ", ".join(st["unmatched_files"][:5])
+            lines.append(
+                f"| {style} | {st['files']} | {st['skin_variants_left_out']} | {st['matched_concepts']} "
+                f"| {st['unmatched']} | {example} |"
+            )
     lines += [
         "",
         "## Splits",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from memesearch.data.emoji.sources import STYLES
+from memesearch.data.emoji.sources import ALL_STYLES, STYLES, SVG_STYLES
 from memesearch.data.emoji.splits import DEFAULT_FRACTIONS, check_fractions
 from memesearch.errors import ConfigError
 
@@ -30,6 +30,9 @@ IMAGES_DIR = "images"
 class EmojiBuildConfig:
     """What to build. ``styles`` are the train styles; the held-out style is removed from them if listed.
 
+    The SVG styles (:data:`~memesearch.data.emoji.sources.SVG_STYLES`: fluent-*, openmoji-*) are train
+    styles only; the held-out style is one of the emoji-datasource styles, as before.
+
     ``max_keyword_concepts``: a keyword that tags more concepts than this in the full catalogue (e.g.
     en "flag" 274, "face" 162; zh 旗 265, 脸 128) is dropped as a query, since nearly any image of its
     family would satisfy it; 0 keeps every keyword. ``limit`` builds a seeded subset of that many
@@ -47,9 +50,15 @@ class EmojiBuildConfig:
     background: str = "white"
 
     def __post_init__(self) -> None:
-        for style in (*self.styles, self.heldout_style):
-            if style not in STYLES:
-                raise ConfigError(f"unknown emoji style {style!r}; choose from {', '.join(STYLES)}")
+        for style in self.styles:
+            if style not in ALL_STYLES:
+                raise ConfigError(f"unknown emoji style {style!r}; choose from {', '.join(ALL_STYLES)}")
+        if self.heldout_style not in STYLES:
+            what = "a train-only (SVG) style" if self.heldout_style in SVG_STYLES else "unknown"
+            raise ConfigError(
+                f"held-out style {self.heldout_style!r} is {what}; the held-out style is one of "
+                f"{', '.join(STYLES)}"
+            )
         if not self.train_styles:
             raise ConfigError(
                 f"no train style left: --styles {','.join(self.styles)} only lists the held-out style "
@@ -72,6 +81,11 @@ class EmojiBuildConfig:
         return tuple(s for s in dict.fromkeys(self.styles) if s != self.heldout_style)
 
     @property
+    def svg_styles(self) -> tuple[str, ...]:
+        """The train styles drawn from SVGs (Fluent, OpenMoji)."""
+        return tuple(s for s in self.train_styles if s in SVG_STYLES)
+
+    @property
     def all_styles(self) -> tuple[str, ...]:
         return (*self.train_styles, self.heldout_style)
 
@@ -85,3 +99,5 @@ class BuildReport:
     no_train_image: list[str] = field(default_factory=list)
     dropped_generic: list[dict[str, Any]] = field(default_factory=list)
     unmapped_subcategories: list[str] = field(default_factory=list)
+    #: per SVG style: files, matched concepts, skin-tone variants left out, unmatched files
+    svg_styles: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -1,7 +1,9 @@
 """Writing the benchmark's images: one :class:`ImageJob` per image, rendered in a process pool.
 
 Each job reads a 64-px source PNG of an npm package, composites it onto white (or keeps RGBA) and
-resamples it to the build size with Lanczos; see :mod:`memesearch.data.emoji.build` for why.
+resamples it to the build size with Lanczos; see :mod:`memesearch.data.emoji.build` for why. A source
+SVG (the Fluent and OpenMoji styles) is rendered directly at the build size
+(:func:`memesearch.data.emoji.svgstyles.render_svg`) and composited the same way.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from memesearch.utils.io import progress_bar
 
 @dataclass(frozen=True, slots=True)
 class ImageJob:
-    """One image to write: source PNG (absolute), destination relative to the dataset folder."""
+    """One image to write: source PNG or SVG (absolute), destination relative to the dataset folder."""
 
     source: str
     target: str
@@ -33,8 +35,13 @@ def write_image(job: ImageJob, root: str) -> None:
 
     target = Path(root) / job.target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with Image.open(job.source) as src:
-        im = src.convert("RGBA")  # twitter PNGs may be palette images
+    if job.source.endswith(".svg"):
+        from memesearch.data.emoji.svgstyles import render_svg
+
+        im = render_svg(job.source, job.size)
+    else:
+        with Image.open(job.source) as src:
+            im = src.convert("RGBA")  # twitter PNGs may be palette images
     if job.background == "white":
         canvas = Image.new("RGBA", im.size, (255, 255, 255, 255))
         canvas.alpha_composite(im)

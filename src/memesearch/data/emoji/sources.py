@@ -6,6 +6,11 @@ The benchmark reads three kinds of npm packages, all installed side by side in o
 * ``emoji-datasource-<style>`` (style = apple, google, twitter, facebook): ``emoji.json`` (one entry per
   emoji: ``unified`` code points, ``image`` file name, category, subcategory, ``has_img_<style>``) and the
   per-emoji 64-px PNGs under ``img/<style>/64/``. ``emoji.json`` is byte-identical in all four packages.
+* ``fluentui-emoji`` (styles fluent-flat, fluent-color, fluent-high-contrast): Microsoft's Fluent emoji
+  as SVGs under ``icons/<flat|modern|high-contrast>/<cldr-name>[-<skin tone>].svg`` (no metadata file:
+  files are matched to emoji by name, :mod:`memesearch.data.emoji.svgstyles`).
+* ``openmoji`` (styles openmoji-color, openmoji-black): SVGs under ``<color|black>/svg/<HEXCODE>.svg``
+  with ``data/openmoji.json`` (one entry per file: hexcode, skin tone, group).
 * ``emojibase-data``: ``<locale>/data.json`` with the CLDR-derived ``label`` (short name) and ``tags``
   (keywords) of every emoji, for ``en`` and ``zh``.
 
@@ -36,8 +41,22 @@ from memesearch.errors import ConfigError, MemesearchError
 
 log = logging.getLogger(__name__)
 
-#: Image styles published by the emoji-datasource packages.
+#: Image styles published by the emoji-datasource packages (64-px PNGs; any may be the held-out style).
 STYLES: tuple[str, ...] = ("apple", "google", "twitter", "facebook")
+
+#: SVG styles: style -> (npm package, folder of its SVGs in the package). Train-side styles only: they
+#: draw the same concepts in more designs for training and are never a held-out (test) style.
+SVG_STYLES: dict[str, tuple[str, str]] = {
+    "fluent-flat": ("fluentui-emoji", "icons/flat"),
+    # the package calls Fluent's gradient "Color" style "modern"
+    "fluent-color": ("fluentui-emoji", "icons/modern"),
+    "fluent-high-contrast": ("fluentui-emoji", "icons/high-contrast"),
+    "openmoji-color": ("openmoji", "color/svg"),
+    "openmoji-black": ("openmoji", "black/svg"),
+}
+
+#: Every style ``datasets build emoji --styles`` accepts.
+ALL_STYLES: tuple[str, ...] = (*STYLES, *SVG_STYLES)
 
 #: Versions installed when a package is missing. The build records the versions it actually read.
 PINNED_VERSIONS: dict[str, str] = {
@@ -46,6 +65,8 @@ PINNED_VERSIONS: dict[str, str] = {
     "emoji-datasource-twitter": "16.0.0",
     "emoji-datasource-facebook": "16.0.0",
     "emojibase-data": "17.0.0",
+    "fluentui-emoji": "1.3.0",
+    "openmoji": "17.0.0",
 }
 
 TEXT_PACKAGE = "emojibase-data"
@@ -57,11 +78,12 @@ class NpmUnavailableError(MemesearchError):
 
 
 def style_package(style: str) -> str:
-    """The npm package holding the images of ``style`` (e.g. ``"google"`` -> ``emoji-datasource-google``)."""
+    """The npm package holding the images of ``style`` (e.g. ``"google"`` -> ``emoji-datasource-google``,
+    ``"openmoji-black"`` -> ``openmoji``)."""
+    if style in SVG_STYLES:
+        return SVG_STYLES[style][0]
     if style not in STYLES:
-        raise ConfigError(
-            f"unknown emoji style {style!r}; the emoji-datasource packages publish: {', '.join(STYLES)}"
-        )
+        raise ConfigError(f"unknown emoji style {style!r}; known styles: {', '.join(ALL_STYLES)}")
     return f"emoji-datasource-{style}"
 
 
@@ -101,7 +123,10 @@ def _looks_complete(name: str, root: Path) -> bool:
     if name.startswith("emoji-datasource-"):
         style = name.removeprefix("emoji-datasource-")
         return (root / "emoji.json").is_file() and (root / "img" / style / "64").is_dir()
-    return True
+    folders = [folder for package, folder in SVG_STYLES.values() if package == name]
+    if name == "openmoji" and not (root / "data" / "openmoji.json").is_file():
+        return False
+    return all((root / folder).is_dir() for folder in folders)
 
 
 def ensure_packages(

@@ -9,7 +9,7 @@
       langToggle: '中文', langToggleAria: 'Switch language to Chinese',
       searchLabel: 'Search memes', searchPlaceholder: 'Type a chat message, e.g. “so sleepy” or “笑哭了”',
       searchButton: 'Search', mediaLabel: 'Media type', mediaAll: 'All media', mediaImage: 'Images',
-      mediaGif: 'GIFs', mediaVideo: 'Videos', explainLabel: 'Explain', emotionsLabel: 'Filter by emotion',
+      mediaGif: 'GIFs', mediaVideo: 'Videos', explainLabel: 'Explain', objectsLabel: 'Objects', emotionsLabel: 'Filter by emotion',
       imageSearchLabel: 'Search by image: drop a file here or', imageSearchChoose: 'choose one',
       resultsLabel: 'Results',
       emptyStart: 'Type a message above to find memes, or drop an image to find similar ones.',
@@ -36,7 +36,7 @@
       langToggle: 'English', langToggleAria: '切换到英文',
       searchLabel: '搜索表情包', searchPlaceholder: '输入一句聊天消息，例如“困死了”或“so sleepy”',
       searchButton: '搜索', mediaLabel: '媒体类型', mediaAll: '全部媒体', mediaImage: '图片',
-      mediaGif: '动图', mediaVideo: '视频', explainLabel: '解释', emotionsLabel: '按情绪筛选',
+      mediaGif: '动图', mediaVideo: '视频', explainLabel: '解释', objectsLabel: '按物体', emotionsLabel: '按情绪筛选',
       imageSearchLabel: '以图搜图：把文件拖到这里，或', imageSearchChoose: '选择文件',
       resultsLabel: '搜索结果',
       emptyStart: '在上方输入消息来查找表情包，或拖入一张图片查找相似的表情。',
@@ -153,6 +153,7 @@
     for (const id of state.selected) params.append('emotion', id);
     if ($('media').value) params.set('media', $('media').value);
     if ($('explain').checked) params.set('explain', 'true');
+    if (state.objects && $('objects').checked) params.set('objects', 'true');
     params.set('k', '24');
     return params;
   }
@@ -263,10 +264,23 @@
     const image = el('img', {
       src: `/api/items/${encodeURIComponent(hit.id)}/thumbnail?size=256`, alt, loading: 'lazy',
     });
+    // The matched region (objects search): a box over the thumbnail, in percent of the image's size.
+    const frame = el('span', { class: 'frame' }, [image]);
+    if (hit.region && item.width > 0 && item.height > 0) {
+      const [x0, y0, x1, y1] = hit.region.box;
+      const pct = (v, n) => `${(100 * v / n).toFixed(2)}%`;
+      const box = el('span', { class: 'region-box', 'data-testid': 'region-box', title: hit.region.label || '' });
+      // CSSOM, not a style attribute: the page's CSP allows no inline styles
+      Object.assign(box.style, {
+        left: pct(x0, item.width), top: pct(y0, item.height),
+        width: pct(x1 - x0, item.width), height: pct(y1 - y0, item.height),
+      });
+      frame.appendChild(box);
+    }
     const link = el('a', {
       class: 'thumb', href: `/api/items/${encodeURIComponent(hit.id)}/image`, target: '_blank',
       rel: 'noopener', title: t('openOriginal'),
-    }, [image]);
+    }, [frame]);
     // With calibration the fused score is the relevance (a probability): one bar for both, in percent.
     const calibrated = typeof hit.relevance === 'number';
     const unlikely = isUnlikely(hit);
@@ -346,6 +360,8 @@
       const body = await api('/api/ready');
       state.items = body.items;
       state.writes = body.writes_enabled;
+      state.objects = Boolean(body.objects);
+      $('objects-label').hidden = !state.objects;
     } catch (err) {
       state.items = null;
     }
