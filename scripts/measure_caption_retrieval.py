@@ -51,11 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("build/caption_retrieval"))
     parser.add_argument("--out", type=Path, default=Path("docs/results/caption_retrieval.json"))
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--build-only", action="store_true", help="Build (or update) the indexes, no search.")
     args = parser.parse_args(argv)
 
     from memesearch.data.formats import read_dataset
     from memesearch.eval.index_eval import evaluate_index, queries_from_dataset
     from memesearch.index import Index
+    from memesearch.index.info import default_calibration
     from memesearch.ingest import add_paths
     from memesearch.search import Searcher
 
@@ -75,12 +77,23 @@ def main(argv: list[str] | None = None) -> int:
         else:
             idx = Index.create(folder, model="starter", captioner=captioner)
         with idx:
+            # an index built earlier searches with the default calibration shipped now
+            shipped = default_calibration(idx.config.model, idx.info["encoder"]["signature"])
+            if shipped != idx.config.calibration:
+                idx.update_config(calibration=shipped)
             summary = add_paths(idx, [listing], workers=args.workers, progress=sys.stderr.isatty())
             stages = {k: round(v["seconds"], 1) for k, v in summary.stages.items()}
+            timing = folder / "build_stages.json"  # the run that indexed the files: its stage times
+            if summary.indexed:
+                timing.write_text(json.dumps(stages) + "\n", encoding="utf-8")
+            elif timing.is_file():
+                stages = json.loads(timing.read_text(encoding="utf-8"))
             print(
                 f"{condition}: {len(idx)} items in {time.perf_counter() - started:.0f} s; {stages}",
                 flush=True,
             )
+            if args.build_only:
+                continue
             per_split = {}
             for split in SPLITS:
                 evaluation = evaluate_index(
@@ -94,7 +107,15 @@ def main(argv: list[str] | None = None) -> int:
                     for group, branches in evaluation.reports.items()
                 }
             report["n_items"] = len(idx)
-            report["conditions"][condition] = {"index_stages_s": stages, "splits": per_split}
+            cal = idx.config.calibration or {}
+            report["conditions"][condition] = {
+                "index_stages_s": stages,
+                "splits": per_split,
+                "calibration": {
+                    "version": cal.get("version"),
+                    "generated_calibrators": sorted(k for k in cal.get("branches", {}) if ":" in k),
+                },
+            }
         args.out.parent.mkdir(parents=True, exist_ok=True)  # after each condition: a partial report survives
         args.out.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         print(

@@ -74,6 +74,12 @@ def retrieval_table(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def calibration_version(data: dict[str, Any]) -> str:
+    """The calibration version the measurement ran with (recorded since version 3)."""
+    first = next(iter(data["conditions"].values()))
+    return str(first.get("calibration", {}).get("version", "2"))
+
+
 def bench_table(data: dict[str, Any]) -> list[str]:
     lines = [
         "| captioner | parameters (mapper + decoder) | batch | captions/s | tokens/s | tokens per caption |",
@@ -98,7 +104,8 @@ def main() -> int:
         data = json.loads(RETRIEVAL.read_text(encoding="utf-8"))
         block += ["", "Search with and without generated captions, realistic conditions (a plain list of "
                   "the held-out-style images: no captions, no manifest emotions; OCR on; `starter` model "
-                  "with its default calibration; gallery = the split's items):", ""]  # fmt: skip
+                  f"with its default calibration, version {calibration_version(data)}; gallery = the split's "
+                  "items):", ""]  # fmt: skip
         block += retrieval_table(data)
         stages = {name: cond["index_stages_s"] for name, cond in data["conditions"].items()}
         timing = "; ".join(

@@ -186,3 +186,17 @@ def test_captioned_copy_of_a_dataset(
     plain = read_dataset(tmp_path / "plain")["test"].items[0]
     assert plain.captions == [plain.meta["generated_captions"][0]["text"]]
     assert plain.meta["caption_kind"] == "generated" and plain.texts(oracle_captions=False) == plain.captions
+    # indexed, the copy's generated captions stay generated: results and calibration tell them apart
+    from memesearch.index import Index
+    from memesearch.ingest import add_paths
+    from memesearch.search import Searcher
+    from memesearch.search.calibration import GENERATED_COLUMN
+
+    with Index.create(tmp_path / "idx", model="tiny-clip:0", ocr=False, emotions=False) as idx:
+        summary = add_paths(idx, [tmp_path / "plain"], splits=["test"], workers=0)
+        assert len(summary.indexed) == 2
+        rowids = np.array(sorted(r[0] for r in idx.context_rows()))
+        by_path = {Path(it.paths[0]).name: (r, it) for r, it in idx.items(rowids.tolist()).items()}
+        rowid, indexed = by_path["a.png"]
+        assert indexed.generated_caption() is not None and indexed.generated_caption()["only"] is True
+        assert Searcher(idx).item_features(np.array([rowid]))[0, GENERATED_COLUMN] == 1.0

@@ -443,7 +443,7 @@ def test_png_decompression_bomb_is_refused_fast_and_small(tmp_path: Path) -> Non
     elapsed = time.perf_counter() - start
     assert err.reason == err_pil.reason == err_bytes.reason == "too-large"
     assert "bomb.png" in str(err)
-    assert elapsed < 1.0
+    assert elapsed < 10.0  # not decoded: decoding 2.5 gigapixels takes minutes (loose: shared, loaded cores)
     assert _peak_rss_mb() - rss_before < 100  # decoding would need 2.5 GB (8-bit) or 312 MB (1-bit)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -82,20 +81,17 @@ def test_transparent_sticker_uses_alpha() -> None:
     assert region.box == (5.0, 5.0, 15.0, 20.0)
 
 
-def test_ten_thousand_specks_stay_bounded_and_fast() -> None:
+def test_ten_thousand_specks_stay_bounded() -> None:
+    """The region count stays bounded (its speed is measured by bench/bench_auto_segmenter.py, not here)."""
     a = np.full((1000, 1000, 3), 255, np.uint8)
     rng = np.random.default_rng(0)
     # 10,000 one-pixel specks 10 px apart, each of a random dark colour (so they are not one texture)
     a[5::10, 5::10] = rng.integers(0, 160, (100, 100, 3), dtype=np.uint8)
     a[302:418, 302:458] = (200, 30, 30)  # one real object over some of them, 7 px from the rest
     image = Image.fromarray(a)
-    start = time.monotonic()
     regions = AutoSegmenter(SegmenterConfig(max_regions=8)).segment(image)
-    assert time.monotonic() - start < 5.0
     assert len(regions) == 1 and regions[0].box == (302.0, 302.0, 458.0, 418.0)  # specks under min area
-    start = time.monotonic()
     kept = AutoSegmenter(SegmenterConfig(max_regions=8, min_area_fraction=0.0)).segment(image)
-    assert time.monotonic() - start < 5.0
     assert len(kept) == 8 and kept[0].box == (302.0, 302.0, 458.0, 418.0)
 
 

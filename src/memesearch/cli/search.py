@@ -144,6 +144,11 @@ def _print_response(resp: object, explain: bool) -> None:
             region = ["-" if box is None else ",".join(f"{v:.0f}" for v in box)]
         table.add_row(str(h.rank), h.id, f"{h.score:.3f}", *[fmt(b) for b in shown], *region, emos, path)
     console.print(table)
+    for h in resp.hits:  # the text these hits matched is (partly) what a captioner wrote: say so
+        info = h.item.generated_caption()
+        if info is not None:
+            texts = ", ".join(f"“{c}”" for c in info["captions"][:3])
+            console.print(f"  {h.rank}. {h.id}: generated caption ({info['captioner']['name']}): {texts}")
     if explain:
         for h in resp.hits:
             console.print(f"  {h.rank}. {h.id}: " + "; ".join(h.why))

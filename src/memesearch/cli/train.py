@@ -80,7 +80,7 @@ def train(
 
 
 def export(
-    run: Path = typer.Argument(..., help="Run directory of a starter or clipcap training run."),
+    run: Path = typer.Argument(..., help="Run directory of a starter, clipcap or uniclip training run."),
     out: Path | None = typer.Option(
         None,
         "--out",
@@ -94,6 +94,7 @@ def export(
     cache_dir: Path | None = typer.Option(
         None, "--cache-dir", help="Text-embedding cache [default: the run's, else ~/.cache/memesearch]."
     ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists (uniclip runs)."),
 ) -> None:
     """Write a run's checkpoint as a weights directory: a starter run (what create_encoder("starter")
     loads) or a clipcap run (a captioner folder, what `caption --model` loads).
@@ -101,6 +102,7 @@ def export(
     Starter: model.safetensors and config.json, and with --dataset metrics.json (QI-branch R@k of the
     val, test and test-seen splits measured through the exported weights). Clipcap: captioner.json,
     model.safetensors, tokenizer/, and with --dataset metrics.json (caption metrics per language).
+    UniCLIP: the plain dual encoder without its training heads, a Hugging Face folder for clip:OUT.
     """
     import logging
 
@@ -111,7 +113,16 @@ def export(
     if which not in ("best", "last"):
         raise ConfigError(f"--which: got {which!r}, expected 'best' or 'last'")
     logging.getLogger("memesearch").setLevel(logging.INFO)
-    if read_checkpoint_info(find_checkpoint(run, which)).get("task") == "clipcap":
+    task = read_checkpoint_info(find_checkpoint(run, which)).get("task")
+    if task == "uniclip":
+        from memesearch.train.uniclip_export import export_uniclip
+
+        if out is None:
+            raise ConfigError("a uniclip run needs --out DIR (the folder to write for clip:DIR)")
+        written = export_uniclip(run, out, which=which, overwrite=overwrite)
+        typer.echo(f"dual encoder written to {written} (load it with clip:{written})")
+        return
+    if task == "clipcap":
         from memesearch.train.caption_export import export_captioner
 
         written = export_captioner(run, out, dataset=dataset, which=which)

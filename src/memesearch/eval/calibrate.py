@@ -12,6 +12,9 @@
    each query's list. Admissible strengths keep every condition's held-out R@1, R@10 and NDCG@10 within a
    standard error of its best single branch; of those, the one of largest mean gain is kept (a
    :class:`PairSet` knows which condition each pair came from: ``group``);
+   Generated captions: with ``split_generated``, the branches named get ``<branch>:generated`` calibrators
+   for the pairs whose item text is all generated, fitted in a second stage with the rest held fixed
+   (:mod:`memesearch.eval.calibrate_generated`);
 3. :func:`calibration_metrics` — expected calibration error (ECE, 10 equal-width bins), the reliability
    curve, and precision / recall of the cut at a probability (0.5) over the candidate pairs, recall also
    against every relevant item of the gallery; :func:`plot_reliability` draws the curve.
@@ -38,7 +41,13 @@ import numpy as np
 from memesearch.errors import ConfigError
 from memesearch.eval.index_eval import IndexQueries
 from memesearch.search.branches import BRANCHES
-from memesearch.search.calibration import BranchCalibration, Calibration, logit, pair_features
+from memesearch.search.calibration import (
+    BranchCalibration,
+    Calibration,
+    generated_rows,
+    logit,
+    pair_features,
+)
 
 #: L2 strengths (scikit-learn's ``C``: smaller = stronger) tried for the per-branch regressions
 C_GRID: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
@@ -168,7 +177,9 @@ def collect_pairs(
     )
 
 
-def _logistic(x: np.ndarray, y: np.ndarray, c: float) -> tuple[list[float], float]:
+def _logistic(
+    x: np.ndarray, y: np.ndarray, c: float, *, offset: np.ndarray | None = None, intercept: bool = True
+) -> tuple[list[float], float]:
     """``(coef, intercept)`` minimising ``c * sum(log-loss) + |coef|^2 / 2`` (the intercept is not
     penalised: scikit-learn's ``LogisticRegression(C=c)`` objective), solved to convergence by damped Newton
     steps: few features over many pairs, where L-BFGS stops early, far from the optimum.
@@ -177,22 +188,28 @@ def _logistic(x: np.ndarray, y: np.ndarray, c: float) -> tuple[list[float], floa
     within [0, 4], item features within [0, 5]): a feature that barely varies where the calibration is
     fitted (an emotion score on a few items) cannot get a coefficient so large that another gallery, where
     it varies more, makes it decide every ranking. Standardising the columns first fits the validation sets
-    as well and breaks a captioned, emotion-tagged gallery completely."""
-    a = np.column_stack([np.asarray(x, np.float64), np.ones(len(y))])
+    as well and breaks a captioned, emotion-tagged gallery completely.
+
+    ``offset``: a fixed ``(N,)`` term added to every pair's log-odds (a model fitted before, kept as is);
+    ``intercept=False`` fits none (returned as 0)."""
+    x = np.asarray(x, np.float64).reshape(len(y), -1)
+    a = np.column_stack([x, np.ones(len(y))]) if intercept else x
     t = np.asarray(y, np.float64)
+    base = np.zeros(len(y)) if offset is None else np.asarray(offset, np.float64)
     ridge = np.ones(a.shape[1])
-    ridge[-1] = 0.0
     w = np.zeros(a.shape[1])
-    rate = float(np.clip(t.mean(), 1e-6, 1 - 1e-6))
-    w[-1] = np.log(rate / (1 - rate))
+    if intercept:
+        ridge[-1] = 0.0
+        rate = float(np.clip(t.mean(), 1e-6, 1 - 1e-6))
+        w[-1] = np.log(rate / (1 - rate))
 
     def objective(v: np.ndarray) -> float:
-        z = a @ v
+        z = a @ v + base
         return float(c * np.sum(np.logaddexp(0.0, z) - t * z) + 0.5 * np.sum(ridge * v * v))
 
     f = objective(w)
     for _ in range(100):
-        p = 1.0 / (1.0 + np.exp(-np.clip(a @ w, -40.0, 40.0)))
+        p = 1.0 / (1.0 + np.exp(-np.clip(a @ w + base, -40.0, 40.0)))
         grad = c * (a.T @ (p - t)) + ridge * w
         hess = c * (a.T * (p * (1.0 - p))) @ a + np.diag(ridge) + 1e-12 * np.eye(a.shape[1])
         step = np.linalg.lstsq(hess, grad, rcond=None)[0]
@@ -209,11 +226,30 @@ def _logistic(x: np.ndarray, y: np.ndarray, c: float) -> tuple[list[float], floa
         else:
             break
         w, f = candidate, fc
+    if not intercept:
+        return [float(v) for v in w], 0.0
     return [float(v) for v in w[:-1]], float(w[-1])
 
 
-def _fit(pairs: PairSet, c: float, c_fusion: float, min_pairs: int) -> Calibration:
-    """:func:`fit_calibration` with a fixed per-branch ``c``."""
+def _enough(y: np.ndarray, min_pairs: int) -> bool:
+    return y.size >= min_pairs and y.min() != y.max()
+
+
+def _fit(
+    pairs: PairSet, c: float, c_fusion: float, min_pairs: int, split_generated: Sequence[str] = ()
+) -> Calibration:
+    """:func:`fit_calibration` with a fixed per-branch ``c``: with ``split_generated`` and pairs whose item
+    text is generated, in two stages (:mod:`memesearch.eval.calibrate_generated`)."""
+    generated = generated_rows(pairs.items)
+    if split_generated and generated.any():
+        from memesearch.eval.calibrate_generated import fit_in_two_stages
+
+        return fit_in_two_stages(pairs, c, c_fusion, min_pairs, split_generated)
+    return _fit_joint(pairs, c, c_fusion, min_pairs)
+
+
+def _fit_joint(pairs: PairSet, c: float, c_fusion: float, min_pairs: int) -> Calibration:
+    """One calibrator per branch over every pair, then the fusion (module docstring)."""
     y = pairs.labels.astype(int)
     if len(pairs) < min_pairs or y.min() == y.max():
         raise ConfigError(
@@ -223,11 +259,9 @@ def _fit(pairs: PairSet, c: float, c_fusion: float, min_pairs: int) -> Calibrati
     branches: dict[str, BranchCalibration] = {}
     for name, feats in pairs.features.items():
         present = ~np.isnan(pairs.scores[name])
-        yb = y[present]
-        if present.sum() < min_pairs or yb.min() == yb.max():
-            continue
-        coef, intercept = _logistic(feats[present], yb, c)
-        branches[name] = BranchCalibration(coef, intercept)
+        if _enough(y[present], min_pairs):
+            coef, intercept = _logistic(feats[present], y[present], c)
+            branches[name] = BranchCalibration(coef, intercept)
     if not branches:
         raise ConfigError(
             "no branch has enough scored pairs with both relevant and irrelevant items to calibrate"
@@ -253,17 +287,18 @@ def fused_logit(calibration: Calibration, pairs: PairSet) -> np.ndarray:
     """``logit(relevance)`` of every pair from the features :func:`collect_pairs` computed (over the same
     candidates search scores, so equal to :func:`relevance_of`, without the per-query loop)."""
     z = np.full(len(pairs), calibration.fusion_intercept, dtype=np.float64)
-    for name, cal in calibration.branches.items():
+    for name in calibration.base_branches:
         s = pairs.scores.get(name)
         if s is None:
             z += calibration.missing.get(name, 0.0)
             continue
         present = ~np.isnan(s)
         p = np.full(len(pairs), 0.5)
-        p[present] = cal.probability(pairs.features[name][present])
-        z += np.where(
-            present, calibration.fusion_weights.get(name, 0.0) * logit(p), calibration.missing.get(name, 0.0)
+        w = np.zeros(len(pairs))
+        p[present], w[present] = calibration.evidence(
+            name, pairs.features[name][present], pairs.items[present]
         )
+        z += np.where(present, w * logit(p), calibration.missing.get(name, 0.0))
     return z
 
 
@@ -327,6 +362,7 @@ def select_branch_c(
     seed: int = 0,
     c_fusion: float = C_FUSION,
     min_pairs: int = 20,
+    split_generated: Sequence[str] = (),
 ) -> tuple[float, dict[str, Any]]:
     """The per-branch ``C`` of ``grid`` whose fused ranking is best on held-out queries, and the record.
 
@@ -363,7 +399,8 @@ def select_branch_c(
         try:
             for f in range(k_folds):
                 held = fold == f
-                z[held] = fused_logit(_fit(pairs.subset(~held), c, c_fusion, min_pairs), pairs.subset(held))
+                fitted = _fit(pairs.subset(~held), c, c_fusion, min_pairs, split_generated)
+                z[held] = fused_logit(fitted, pairs.subset(held))
         except ConfigError:
             rows.append({"c": c, "failed": True})
             continue
@@ -405,8 +442,14 @@ def fit_calibration(
     seed: int = 0,
     fitted_on: dict[str, Any] | None = None,
     min_pairs: int = 20,
+    split_generated: Sequence[str] = (),
 ) -> Calibration:
     """Per-branch logistic calibrators, then the log-odds fusion (see the module docstring).
+
+    ``split_generated``: the branches that get a second calibrator (and fusion weight) for the pairs whose
+    item text is (partly) a generated caption (``<branch>:generated``,
+    :mod:`memesearch.search.calibration`), when both kinds of pairs are enough to fit; the others read
+    generated captions through the ``generated_caption`` item feature only. Choose it on validation data.
 
     ``c``: the per-branch L2 strength (scikit-learn's ``C``); None chooses it from ``c_grid`` by
     cross-validated ranking (:func:`select_branch_c`, recorded in ``fitted_on["branch_c"]``). A branch with
@@ -417,11 +460,12 @@ def fit_calibration(
     record: dict[str, Any]
     if c is None:
         c, record = select_branch_c(pairs, grid=c_grid, folds=folds, seed=seed, c_fusion=c_fusion,
-                                    min_pairs=min_pairs)  # fmt: skip
+                                    min_pairs=min_pairs, split_generated=split_generated)  # fmt: skip
     else:
         record = {"chosen": float(c), "cross_validated": False}
-    calibration = _fit(pairs, float(c), c_fusion, min_pairs)
-    calibration.fitted_on = {**dict(fitted_on or {}), "branch_c": record, "fusion_c": c_fusion}
+    calibration = _fit(pairs, float(c), c_fusion, min_pairs, split_generated)
+    calibration.fitted_on = {**dict(fitted_on or {}), "branch_c": record, "fusion_c": c_fusion,
+                             "split_generated": list(split_generated)}  # fmt: skip
     return calibration
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from memesearch.errors import ConfigError
 from memesearch.eval.calibrate import calibration_metrics, collect_pairs, fit_calibration
 from memesearch.eval.index_eval import IndexEvaluation, IndexQueries, evaluate_index
+from memesearch.search.calibration import generated_key
 
 #: fewest labelled queries (each with a relevant indexed item) ``tune`` accepts, in all
 MIN_QUERIES = 10
@@ -82,8 +83,16 @@ def tune_index(
     current = Searcher(index)
     before = evaluate_index(current, held_q, by_lang=False)
     pairs = collect_pairs(current, fit_q, depth=current.candidates // 4)
+    # generated-caption calibrators: the branches the current calibration gives one (chosen on val for the
+    # default); each is fitted only where the labelled pairs have enough of both kinds
+    split = (
+        [b for b in current.calibration.base_branches if generated_key(b) in current.calibration.branches]
+        if current.calibration
+        else []
+    )
     calibration = fit_calibration(
         pairs,
+        split_generated=split,
         fitted_on={
             "queries": source or queries.source,
             "fit_queries": len(fit_q.queries),

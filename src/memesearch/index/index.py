@@ -365,8 +365,9 @@ class Index:
 
     def context_rows(
         self, rowids: Sequence[int] | None = None
-    ) -> list[tuple[int, str, bool, list[tuple[str, float]]]]:
-        """``(rowid, media, has a caption, [(OCR line, confidence), ...])`` of every item (of ``rowids``)."""
+    ) -> list[tuple[int, str, int, list[tuple[str, float]], int]]:
+        """``(rowid, media, captions, [(OCR line, confidence), ...], generated captions)`` (counts) of every
+        item (of ``rowids``)."""
         return self.store.context_rows(rowids)
 
     def phashes(self) -> tuple[np.ndarray, np.ndarray]:

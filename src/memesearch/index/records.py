@@ -63,6 +63,35 @@ class IndexedItem(ReadContext):
     def emotion_words(self) -> list[str]:
         return [e for e, _ in self.emotions]
 
+    @property
+    def generated_captions(self) -> list[str]:
+        """The captions a captioner wrote (``meta.generated_captions``) that are among the item's captions."""
+        entries = self.meta.get("generated_captions") or []
+        texts = [str(g.get("text", "")) for g in entries if isinstance(g, dict)]
+        return [t for t in dict.fromkeys(texts) if t and t in self.captions]
+
+    @property
+    def captioner_name(self) -> str:
+        """The name of the captioner that wrote the generated captions ("captioner" when unrecorded)."""
+        stamp = self.meta.get("captioner")
+        return str(stamp.get("name") or "captioner") if isinstance(stamp, dict) else "captioner"
+
+    def generated_caption(self) -> dict[str, Any] | None:
+        """What search results say about generated text: ``{"captions", "captioner": {"name", "version"},
+        "only"}`` (``only``: the item's whole text is generated captions, no given caption, no OCR text),
+        or None when no caption of the item was generated."""
+        texts = self.generated_captions
+        if not texts:
+            return None
+        stamp = self.meta.get("captioner")
+        version = stamp.get("version") if isinstance(stamp, dict) else None
+        given = [c for c in self.captions if c not in texts]
+        return {
+            "captions": texts,
+            "captioner": {"name": self.captioner_name, "version": None if version is None else str(version)},
+            "only": not given and not any(line.text.strip() for line in self.ocr or []),
+        }
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["ocr"] = None if self.ocr is None else [line.to_dict() for line in self.ocr]

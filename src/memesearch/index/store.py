@@ -373,14 +373,19 @@ class Store:
 
     def context_rows(
         self, rowids: Sequence[int] | None = None
-    ) -> list[tuple[int, str, bool, list[tuple[str, float]]]]:
-        """``(rowid, media, has a caption, [(OCR line, confidence), ...])`` of every item (or of the items
-        ``rowids``; calibration features, a few bytes per item)."""
-        out: list[tuple[int, str, bool, list[tuple[str, float]]]] = []
-        rows = self._rows_of("SELECT rowid, media, captions != '[]', ocr FROM items", rowids)
-        for rid, media, has_caption, ocr in rows:
+    ) -> list[tuple[int, str, int, list[tuple[str, float]], int]]:
+        """``(rowid, media, captions, [(OCR line, confidence), ...], generated captions)`` of every item (or
+        of the items ``rowids``; calibration features, a few bytes per item: captions and the captions a
+        captioner generated are counted in SQL, not read)."""
+        out: list[tuple[int, str, int, list[tuple[str, float]], int]] = []
+        rows = self._rows_of(
+            "SELECT rowid, media, json_array_length(captions), ocr, "
+            "coalesce(json_array_length(meta, '$.generated_captions'), 0) FROM items",
+            rowids,
+        )
+        for rid, media, n_captions, ocr, n_generated in rows:
             lines = [(str(o["text"]), float(o["score"])) for o in json.loads(ocr)] if ocr else []
-            out.append((int(rid), str(media), bool(has_caption), lines))
+            out.append((int(rid), str(media), int(n_captions or 0), lines, int(n_generated or 0)))
         return out
 
     def rowids_where(

@@ -231,6 +231,9 @@ def _dataset_records(
             oracle = item.meta.get("caption_kind") == "oracle"
             captions = list(item.captions) if (oracle_captions or not oracle) else []
             meta = {k: v for k, v in item.meta.items() if isinstance(v, str | int | float | bool)}
+            for key in ("generated_captions", "captioner"):  # a captioned copy: generated stays apart
+                if key in item.meta:
+                    meta[key] = item.meta[key]
             meta["dataset_item_id"] = item.id
             yield InputRecord(
                 path=_absolute(src),

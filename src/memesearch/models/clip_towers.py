@@ -45,13 +45,14 @@ class ClipParts:
 
 
 def load_clip(model_name: str) -> ClipParts:
-    """Load CLIP towers by encoder name (``clip:<dir>`` or ``tiny-clip:<seed>``) on CPU in float32."""
+    """Load CLIP towers by encoder name (``clip:<dir>``, ``random-clip:<arch>[@seed]`` or
+    ``tiny-clip:<seed>``) on CPU in float32."""
     from memesearch.models import create_encoder
 
-    if not model_name.startswith(("clip:", "tiny-clip")):
+    if not model_name.startswith(("clip:", "tiny-clip", "random-clip:")):
         raise ConfigError(
             f"task_config.model_name={model_name!r}: expected a CLIP encoder name, "
-            "clip:<dir> or tiny-clip:<seed>"
+            "clip:<dir>, random-clip:<arch>[@seed] or tiny-clip:<seed>"
         )
     encoder: Any = create_encoder(model_name, device="cpu", dtype="float32")
     model = encoder.model

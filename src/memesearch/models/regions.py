@@ -155,6 +155,11 @@ def region_embeddings(
         raise ConfigError(f"got {n} boxes but {len(given)} masks; give one mask (or None) per box")
     if method == "mask-pool":
         return _mask_pooled(encoder, image, boxes, given, dense_side)
+    if getattr(encoder, "region_alpha", False):  # a tower trained with a mask input (task object-guided)
+        vecs = encoder.encode_regions(
+            image, boxes, given, masked=method == "masked-crop", batch_size=batch_size
+        )
+        return _unit(np.asarray(vecs, dtype=np.float32))
     crops = [
         region_crop(image, b, m if method == "masked-crop" else None)
         for b, m in zip(boxes, given, strict=True)

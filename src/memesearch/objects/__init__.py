@@ -27,7 +27,8 @@ from memesearch.objects.regions import (
     mask_box,
     parse_box,
 )
-from memesearch.objects.segmenter import SEGMENTERS, Segmenter, SegmenterConfig, create_segmenter
+from memesearch.objects.registry import create_segmenter
+from memesearch.objects.segmenter import SEGMENTERS, Segmenter, SegmenterConfig
 
 __all__ = [
     "DEFAULT_MAX_REGIONS",

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from memesearch.errors import ConfigError, UnknownNameError
+from memesearch.errors import ConfigError
 from memesearch.objects.regions import DEFAULT_MAX_REGIONS, Box, Region
 
 if TYPE_CHECKING:
@@ -111,30 +111,3 @@ def check_objects(spec: str) -> str:
     if name == "sam2" and arg.strip():
         return f"sam2:{arg.strip()}"
     raise ConfigError(f"unknown objects mode {spec!r}; valid: {', '.join(OBJECT_MODES)}")
-
-
-def create_segmenter(
-    spec: str, config: SegmenterConfig | None = None, *, device: str | None = None
-) -> Segmenter:
-    """The segmenter named by ``spec``: ``auto`` or ``sam2:<dir or hub id>`` (unknown: lists the valid).
-
-    ``device`` places a model (``sam2``: ``None`` = CUDA when present); ``auto`` runs on the CPU.
-    """
-    cfg = config or SegmenterConfig()
-    name, _, arg = spec.strip().partition(":")
-    if name == "auto":
-        if arg:
-            raise ConfigError(f"the auto segmenter takes no argument, got {spec!r}")
-        from memesearch.objects.auto import AutoSegmenter
-
-        return AutoSegmenter(cfg)
-    if name == "sam2":
-        if not arg.strip():
-            raise ConfigError(
-                f"sam2 needs a model folder or hub id, got {spec!r}: e.g. sam2:facebook/sam2.1-hiera-tiny"
-            )
-        from memesearch.objects.sam2 import Sam2Segmenter
-
-        return Sam2Segmenter(arg.strip(), cfg, device=device)
-    valid = "; ".join(f"{k} ({v})" for k, v in SEGMENTERS.items())
-    raise UnknownNameError(f"unknown segmenter {spec!r}; valid: {valid}")

@@ -184,6 +184,14 @@ class TextBranch(VectorBranch):
     def explain(self, query: SearchQuery, item: IndexedItem, score: float) -> str:
         text = (item.captions[0] if item.captions else item.passage.replace("\n", " "))[:60]
         source = "caption" if item.captions else "text in the image"
+        generated = item.generated_captions
+        if generated:
+            given = [c for c in item.captions if c not in generated]
+            shown = (given or generated)[0][:60]
+            if given:  # the passage holds both: say which caption is the given one, and what was generated
+                return (f"caption match {score:.3f}: “{shown}”, and a generated caption "
+                        f"({item.captioner_name}): “{generated[0][:60]}”")  # fmt: skip
+            return f"generated caption ({item.captioner_name}) match {score:.3f}: “{shown}”"
         return f"{source} match {score:.3f}: “{text}”"
 
 
@@ -267,7 +275,18 @@ class LexicalBranch:
             return None
         body = item.passage.lower()
         shared = [t for t in terms if t.lower() in body]
-        return f"words matched {score:.3f}: {', '.join(shared[:6])}" if shared else None
+        if not shared:
+            return None
+        reason = f"words matched {score:.3f}: {', '.join(shared[:6])}"
+        generated = " ".join(item.generated_captions).lower()
+        if generated:
+            rest = "\n".join(
+                [c for c in item.captions if c not in item.generated_captions]
+                + [line.text for line in item.ocr or []]
+            ).lower()
+            if any(t.lower() in generated and t.lower() not in rest for t in shared):
+                reason += f", from a generated caption ({item.captioner_name})"
+        return reason
 
 
 class EmotionBranch:

@@ -25,8 +25,21 @@ every branch contributes its top ``n`` candidates, so an item's rank in a branch
 within that branch's top ``n`` (>= :data:`RANK_CAP`), the branch's best score is always a candidate, and the
 count of scored candidates is exact up to :data:`RANK_CAP`.
 
-Version 2 added the ``log_scored`` feature; a version 1 calibration (``index.json`` written before) is read
-with a zero coefficient for it, which gives exactly the relevance it gave before.
+Generated captions (``memesearch index --captioner``) are their own kind of evidence: a captioner that
+names a concept it never saw writes a wrong name as fluently as a right one, so a text match with a generated
+caption is not worth what a match with a given caption is. From version 3, ``has_caption`` means a *given*
+caption (from a manifest or the user), and the item feature ``generated_caption`` is the share of the item's
+text lines (captions and readable OCR lines) that a captioner wrote: 1 = its whole text is generated, in
+between = partly. A calibration may hold a second calibrator for a branch, keyed ``<branch>:generated``
+(:func:`generated_key`), with its own fusion weight: it scores the pairs whose item's text is only generated
+(:func:`generated_rows`), the plain ``<branch>`` calibrator the others (given captions, OCR text, partly
+generated text, with the share as a feature). Which branches get one is chosen by measurement on validation
+data (``fit_calibration``'s ``split_generated``).
+
+Version 2 added the ``log_scored`` feature, version 3 ``generated_caption``; a version 1 or 2 calibration
+(``index.json`` written before) is read with zero coefficients for the features it lacks, no generated
+calibrators, and ``has_caption`` counting generated captions as it did then
+(``caption_includes_generated``), which gives exactly the relevance it gave before.
 
 Example::
 
@@ -44,7 +57,7 @@ import numpy as np
 
 from memesearch.errors import ConfigError
 
-CALIBRATION_VERSION = 2
+CALIBRATION_VERSION = 3
 #: ranks (and counts of scored candidates) beyond this are one feature value ("far down", "many")
 RANK_CAP = 50
 #: the per-pair features of a branch score, in coefficient order
@@ -58,12 +71,43 @@ FEATURES: tuple[str, ...] = (
     "has_caption",
     "is_gif",
     "is_video",
+    "generated_caption",
 )
 #: item features (columns of :func:`item_feature_matrix`), a suffix of :data:`FEATURES`
 ITEM_FEATURES: tuple[str, ...] = FEATURES[4:]
-#: the features of version 1 (no ``log_scored``): read by inserting a zero coefficient
-_V1_FEATURES: tuple[str, ...] = tuple(f for f in FEATURES if f != "log_scored")
+#: the column of ``generated_caption`` in :func:`item_feature_matrix`
+GENERATED_COLUMN = ITEM_FEATURES.index("generated_caption")
+#: the features each older version was written with: read with zero coefficients for the others
+_OLD_FEATURES: dict[int, tuple[str, ...]] = {
+    1: tuple(f for f in FEATURES if f not in ("log_scored", "generated_caption")),
+    2: tuple(f for f in FEATURES if f != "generated_caption"),
+}
+#: the suffix of a branch's calibrator for generated-caption evidence (:func:`generated_key`)
+GENERATED_SUFFIX = ":generated"
 _EPS = 1e-6
+
+
+def generated_key(branch: str) -> str:
+    """The key of ``branch``'s calibrator for pairs whose item text is (partly) a generated caption."""
+    return branch + GENERATED_SUFFIX
+
+
+def generated_rows(items: np.ndarray) -> np.ndarray:
+    """``(N,)`` bool: the items (:func:`item_feature_matrix` rows) whose whole text is generated captions
+    (what a ``<branch>:generated`` calibrator scores)."""
+    x = np.asarray(items, np.float64)
+    if x.ndim != 2 or x.shape[1] <= GENERATED_COLUMN:
+        return np.zeros(x.shape[0] if x.ndim else 0, bool)
+    return np.asarray(x[:, GENERATED_COLUMN] >= 1.0 - 1e-9)
+
+
+def _caption_includes_generated(items: np.ndarray) -> np.ndarray:
+    """``items`` with ``has_caption`` = any caption, given or generated (what versions 1 and 2 read)."""
+    x = np.array(items, np.float64, copy=True)
+    if x.ndim == 2 and x.shape[1] > GENERATED_COLUMN:
+        col = ITEM_FEATURES.index("has_caption")
+        x[:, col] = np.maximum(x[:, col], (x[:, GENERATED_COLUMN] > 0).astype(np.float64))
+    return x
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -108,18 +152,26 @@ def pair_features(scores: np.ndarray, items: np.ndarray) -> np.ndarray:
 
 
 def item_feature_matrix(
-    ocr_lines: np.ndarray, ocr_quality: np.ndarray, has_caption: np.ndarray, media: list[str]
+    ocr_lines: np.ndarray,
+    ocr_quality: np.ndarray,
+    has_caption: np.ndarray,
+    media: list[str],
+    generated: np.ndarray | None = None,
 ) -> np.ndarray:
     """``(N, len(ITEM_FEATURES))`` from per-item arrays (readable OCR lines, capped at 5 by the caller or
-    here; mean OCR confidence of those lines, 0 without; caption present; media type)."""
+    here; mean OCR confidence of those lines, 0 without; a given caption present (not one a captioner
+    wrote); media type; the share of the item's text lines — captions and readable OCR lines — that a
+    captioner generated, 0 when None)."""
     m = np.asarray(media)
+    n = m.shape[0]
     return np.column_stack(
         [
-            np.minimum(np.asarray(ocr_lines, np.float64), 5.0),
-            np.asarray(ocr_quality, np.float64),
-            np.asarray(has_caption, np.float64),
+            np.minimum(np.asarray(ocr_lines, np.float64), 5.0).reshape(n),
+            np.asarray(ocr_quality, np.float64).reshape(n),
+            np.asarray(has_caption, np.float64).reshape(n),
             (m == "gif").astype(np.float64),
             (m == "video").astype(np.float64),
+            np.zeros(n) if generated is None else np.clip(np.asarray(generated, np.float64), 0, 1).reshape(n),
         ]
     )
 
@@ -142,11 +194,15 @@ class ItemFeatureTable:
         if not rows:
             return np.zeros(0, np.int64), np.zeros((0, len(ITEM_FEATURES)))
         readable = [[c for t, c in r[3] if is_readable_text(t)] for r in rows]
+        n_captions = np.array([r[2] for r in rows], np.float64)
+        n_generated = np.minimum(np.array([r[4] for r in rows], np.float64), n_captions)
+        n_lines = n_captions + np.array([len(x) for x in readable], np.float64)
         matrix = item_feature_matrix(
             np.array([len(x) for x in readable]),
             np.array([float(np.mean(x)) if x else 0.0 for x in readable]),
-            np.array([r[2] for r in rows]),
+            n_captions > n_generated,  # a given caption
             [r[1] for r in rows],
+            np.divide(n_generated, n_lines, out=np.zeros_like(n_lines), where=n_lines > 0),
         )
         return np.array([r[0] for r in rows], dtype=np.int64), matrix
 
@@ -184,6 +240,32 @@ class Calibration:
     fitted_on: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     version: int = CALIBRATION_VERSION
+    #: read from version 1 or 2: ``has_caption`` counts generated captions, as it did then
+    caption_includes_generated: bool = False
+
+    @property
+    def base_branches(self) -> list[str]:
+        """The branches this calibration fuses (its keys less the ``:generated`` calibrators)."""
+        return [k for k in self.branches if not k.endswith(GENERATED_SUFFIX)]
+
+    def evidence(self, name: str, features: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(p_b, fusion weight)`` of scored pairs of branch ``name``: ``features`` ``(N, len(FEATURES))``
+        (no NaN), ``items`` their :func:`item_feature_matrix` rows; pairs whose item text is only
+        generated captions go to the branch's generated calibrator when there is one."""
+        n = features.shape[0]
+        if self.caption_includes_generated:
+            items = _caption_includes_generated(items)
+            features = np.column_stack([features[:, : len(FEATURES) - len(ITEM_FEATURES)], items])
+        p = self.branches[name].probability(features) if n else np.zeros(0)
+        w = np.full(n, self.fusion_weights.get(name, 0.0))
+        key = generated_key(name)
+        gen = self.branches.get(key)
+        if gen is not None and n:
+            rows = generated_rows(items)
+            if rows.any():
+                p[rows] = gen.probability(features[rows])
+                w[rows] = self.fusion_weights.get(key, 0.0)
+        return p, w
 
     def relevance(
         self, scores: Mapping[str, np.ndarray], items: np.ndarray
@@ -192,9 +274,11 @@ class Calibration:
         ``N`` candidates: ``scores`` maps a branch to its raw ``(N,)`` scores, ``items`` is their
         :func:`item_feature_matrix`. Branches this calibration does not know are ignored."""
         n = items.shape[0]
+        if self.caption_includes_generated:
+            items = _caption_includes_generated(items)
         z = np.full(n, self.fusion_intercept, dtype=np.float64)
         probs: dict[str, np.ndarray] = {}
-        for name, cal in self.branches.items():
+        for name in self.base_branches:
             s = scores.get(name)
             if s is None:
                 z += self.missing.get(name, 0.0)
@@ -202,13 +286,12 @@ class Calibration:
             s = np.asarray(s, np.float64)
             present = ~np.isnan(s)
             p = np.full(n, np.nan)
+            w = np.zeros(n)
             if present.any():
                 feats = pair_features(s, items)
-                p[present] = cal.probability(feats[present])
+                p[present], w[present] = self.evidence(name, feats[present], items[present])
             probs[name] = p
-            contrib = np.where(
-                present, self.fusion_weights.get(name, 0.0) * logit(np.nan_to_num(p, nan=0.5)), 0.0
-            )
+            contrib = np.where(present, w * logit(np.nan_to_num(p, nan=0.5)), 0.0)
             z += contrib + np.where(present, 0.0, self.missing.get(name, 0.0))
         return _sigmoid(z), probs
 
@@ -227,24 +310,25 @@ class Calibration:
             },
             "fitted_on": dict(self.fitted_on),
             "metrics": dict(self.metrics),
+            **({"caption_includes_generated": True} if self.caption_includes_generated else {}),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
-        """Read what :meth:`to_dict` wrote (this version, or version 1: see the module docstring); a
+        """Read what :meth:`to_dict` wrote (this version, or version 1 or 2: see the module docstring); a
         calibration of other features or version is refused."""
         version = int(data.get("version", 0))
         features = list(data.get("features", []))
-        if version == CALIBRATION_VERSION and features == list(FEATURES):
-            migrate = None
-        elif version == 1 and features == list(_V1_FEATURES):
-            migrate = FEATURES.index("log_scored")
-        else:
+        known = {CALIBRATION_VERSION: FEATURES, **_OLD_FEATURES}
+        if version not in known or features != list(known[version]):
             raise ConfigError(
                 f"the index's calibration has version {data.get('version')!r} and features "
                 f"{data.get('features')!r}; this memesearch reads version {CALIBRATION_VERSION} with "
-                f"{list(FEATURES)} (or version 1 with {list(_V1_FEATURES)}): refit it with `memesearch tune`"
+                f"{list(FEATURES)} (or versions "
+                + ", ".join(f"{v} with {list(f)}" for v, f in sorted(_OLD_FEATURES.items()))
+                + "): refit it with `memesearch tune`"
             )
+        position = {f: i for i, f in enumerate(features)}
 
         def coefficients(values: Any) -> list[float]:
             coef = [float(c) for c in values]
@@ -253,9 +337,7 @@ class Calibration:
                     f"the index's calibration has {len(coef)} coefficients for {len(features)} features: "
                     "refit it with `memesearch tune`"
                 )
-            if migrate is not None:
-                coef.insert(migrate, 0.0)
-            return coef
+            return [coef[position[f]] if f in position else 0.0 for f in FEATURES]
 
         fusion = data["fusion"]
         return cls(
@@ -268,16 +350,21 @@ class Calibration:
             missing={k: float(v) for k, v in fusion.get("missing", {}).items()},
             fitted_on=dict(data.get("fitted_on", {})),
             metrics=dict(data.get("metrics", {})),
+            caption_includes_generated=version < 3 or bool(data.get("caption_includes_generated", False)),
         )
 
 
 __all__ = [
     "FEATURES",
+    "GENERATED_COLUMN",
+    "GENERATED_SUFFIX",
     "ITEM_FEATURES",
     "RANK_CAP",
     "BranchCalibration",
     "Calibration",
     "ItemFeatureTable",
+    "generated_key",
+    "generated_rows",
     "item_feature_matrix",
     "logit",
     "pair_features",

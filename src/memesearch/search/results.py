@@ -23,7 +23,9 @@ class Hit:
     probability that the item is relevant (None when the index has no calibration); when it is there the
     list is sorted by it and ``score`` equals it. ``region`` is the item's region that matched best when
     the ``objects`` branch ranked (``{"box": [x0, y0, x1, y1] in pixels of the image, "score": its cosine,
-    "label"?}``), else None.
+    "label"?}``), else None. ``generated_caption`` (JSON only) says when the item's
+    text, which the text and lexical branches matched, is (partly) captions a captioner wrote
+    (:meth:`IndexedItem.generated_caption`: the captions, the captioner's name and version); null otherwise.
     """
 
     rank: int
@@ -43,6 +45,7 @@ class Hit:
             "relevance": None if self.relevance is None else round(float(self.relevance), 6),
             "scores": {k: round(float(v), 6) for k, v in self.scores.items()},
             "why": list(self.why),
+            "generated_caption": self.item.generated_caption(),
             "region": None if self.region is None else dict(self.region),
             "item": self.item.to_dict(),
         }

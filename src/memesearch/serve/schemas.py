@@ -75,6 +75,19 @@ class ItemModel(_Open):
     added_at: float = 0.0
 
 
+class CaptionerModel(_Open):
+    name: str = Field(description="The captioner's name (e.g. starter-caption).")
+    version: str | None = Field(None, description="Its version (weights and settings).")
+
+
+class GeneratedCaptionModel(_Open):
+    """The item's text is (partly) captions a captioner wrote (``IndexedItem.generated_caption()``)."""
+
+    captions: list[str] = Field(description="The generated captions, as indexed.")
+    captioner: CaptionerModel
+    only: bool = Field(description="The item's whole text is generated (no given caption, no OCR text).")
+
+
 class RegionModel(_Open):
     box: list[float] = Field(description="x0, y0, x1, y1 in pixels of the item's image (x1, y1 exclusive).")
     score: float = Field(description="The region's cosine with the query.")
@@ -92,6 +105,11 @@ class HitModel(_Open):
     relevance: float | None = Field(
         None,
         description="Calibrated probability that the item is relevant (null: the index is not calibrated).",
+    )
+    generated_caption: GeneratedCaptionModel | None = Field(
+        None,
+        description="Set when the item's text (what the text and lexical branches matched) is a generated "
+        "caption: the captions and the captioner; null when no caption of the item was generated.",
     )
     region: RegionModel | None = Field(
         None, description="The item's region that matched best (search with objects=true), else null."

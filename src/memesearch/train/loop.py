@@ -185,6 +185,10 @@ def _setup(config: TrainConfig, env: DistEnv, resume: Path | None) -> tuple[Acti
 def _train_epoch(run: ActiveRun, state: TrainState, epoch: int) -> bool:
     """Train the rest of ``epoch``; False when paused (``stop_after_steps``) before its end."""
     config, env = run.config, run.env
+    # a dataset with per-epoch random draws (UniCLIP's OCR candidates) learns the epoch, as torch samplers do
+    set_epoch = getattr(run.dataset, "set_epoch", None)
+    if callable(set_epoch):
+        set_epoch(epoch)
     sampler = StepBatchSampler(
         len(run.dataset), config.batch_size, config.accum_steps, env.rank, env.world_size,
         config.seed, epoch, state.step_in_epoch,

@@ -49,6 +49,23 @@ def multi_positive_infonce(logits: Tensor, row_groups: Tensor, col_groups: Tenso
             f"got {tuple(row_groups.shape)} and {tuple(col_groups.shape)}"
         )
     positive = row_groups[:, None] == col_groups[None, :]  # (N, M) bool
+    return infonce_with_positives(logits, positive)
+
+
+def infonce_with_positives(logits: Tensor, positive: Tensor) -> Tensor:
+    """Symmetric multi-positive InfoNCE with an explicit ``(N, M)`` boolean ``positive`` matrix.
+
+    For positives that group ids cannot express: a text naming an emoji is positive to every region of
+    that emoji and, at the image level, to every collage holding it, while a collage holds several
+    emoji (so a column is positive to several unrelated rows). Same reduction as
+    :func:`multi_positive_infonce` (rows and columns without a positive are left out of their mean).
+    """
+    if logits.ndim != 2 or positive.shape != logits.shape:
+        raise ValueError(
+            f"logits and positive must be (N, M) of one shape, got {tuple(logits.shape)} and "
+            f"{tuple(positive.shape)}"
+        )
+    positive = positive.to(dtype=torch.bool, device=logits.device)
     return 0.5 * (_mean_positive_nll(logits, positive) + _mean_positive_nll(logits.t(), positive.t()))
 
 

@@ -91,7 +91,10 @@ class Task(ABC):
 
     @abstractmethod
     def train_dataset(self) -> Dataset[Any]:
-        """The training samples: a map-style dataset with ``__len__``; the loop samples and batches it."""
+        """The training samples: a map-style dataset with ``__len__``; the loop samples and batches it.
+
+        A dataset with per-epoch random draws may define ``set_epoch(epoch)``: the loop calls it before
+        each epoch (and a resumed one), so draws can be a function of (seed, epoch, index) on every rank."""
 
     @abstractmethod
     def embed_batch(self, model: nn.Module, batch: Any) -> Mapping[str, Tensor]:
@@ -191,6 +194,8 @@ _BUILTIN: dict[str, str] = {
     "ief": "memesearch.train.tasks.ief:TASK_SPEC",
     "starter": "memesearch.train.tasks.starter:TASK_SPEC",
     "clipcap": "memesearch.train.tasks.clipcap:TASK_SPEC",
+    "uniclip": "memesearch.train.tasks.uniclip:TASK_SPEC",
+    "object-guided": "memesearch.train.tasks.object_guided:TASK_SPEC",
 }
 
 

@@ -41,12 +41,13 @@ from typing import TYPE_CHECKING, Any
 
 from memesearch.errors import ConfigError, DataFormatError
 from memesearch.models.convert.cn_clip_arch import CnClipArch, infer_arch, named_arch
+from memesearch.models.encoders.random_checkpoints import CN_CLIP_VOCAB_FILE
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 #: cn_clip's BERT vocabulary (21128 WordPieces, identical to cn_clip/clip/vocab.txt and BERT-Base Chinese)
-VOCAB_FILE = Path(__file__).with_name("cn_clip_vocab.txt")
+VOCAB_FILE = CN_CLIP_VOCAB_FILE  # the BERT-Base Chinese vocabulary shipped with the encoders
 HEADS_FILE = "training_heads.safetensors"
 CONVERSION_FILE = "conversion.json"
 

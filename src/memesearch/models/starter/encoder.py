@@ -110,6 +110,48 @@ class StarterEncoder(Encoder):
             fmap = tower.body(pixels)  # (N, C, h, w)
         return np.asarray(fmap.float().cpu().numpy())
 
+    @property
+    def region_alpha(self) -> bool:
+        """Whether the tower has a trained alpha (region mask) input (an ``object-guided`` run):
+        :func:`memesearch.models.regions.region_embeddings` then calls :meth:`encode_regions`."""
+        return getattr(self.model, "alpha", None) is not None
+
+    def encode_regions(
+        self,
+        image: Any,
+        boxes: Sequence[Any],
+        masks: Sequence[np.ndarray | None],
+        *,
+        masked: bool,
+        batch_size: int = 64,
+    ) -> np.ndarray:
+        """``(R, dim)`` embeddings (not normalised) of regions of one image through the tower with its alpha
+        input: each region cut out as in training (:func:`memesearch.models.object_guided.region_input`,
+        margin ``extra["region_context"]``) with its mask (or box) as the alpha map."""
+        import torch
+
+        from memesearch.models.object_guided import region_input
+
+        side = self.starter_config.image_size
+        context = float(self.config.extra.get("region_context", 0.0))
+        rgb = load_image(image)
+        pairs = [
+            region_input(rgb, b, m, side=side, context=context, masked=masked)
+            for b, m in zip(boxes, masks, strict=True)
+        ]
+        dtype = next(self.model.parameters()).dtype
+        out = np.empty((len(pairs), self.starter_config.dim), dtype=np.float32)
+        for start in range(0, len(pairs), batch_size):
+            chunk = pairs[start : start + batch_size]
+            pix = torch.from_numpy(np.stack([p for p, _ in chunk])).permute(0, 3, 1, 2).float() / 255.0
+            alpha = torch.from_numpy(np.stack([a for _, a in chunk]))[:, None]
+            with torch.no_grad():
+                vec = self.model.image_features(  # type: ignore[operator]
+                    normalize_pixels(pix).to(self.device, dtype), alpha.to(self.device, dtype)
+                )
+            out[start : start + len(chunk)] = vec.float().cpu().numpy()
+        return out
+
     def pool_to_embedding(self, pooled: np.ndarray) -> np.ndarray:
         """Pooled body features ``(R, C)`` through the tower's norm and head -> ``(R, dim)`` (not
         normalised): the same arithmetic as the global embedding after its mean pool."""
@@ -216,6 +258,8 @@ def load_starter(
     dtype: str | torch.dtype | None = None,
     text_encoders: Callable[..., Encoder],
     described: dict[str, Any] | None = None,
+    alpha: bool = False,
+    region_context: float = 0.0,
 ) -> StarterEncoder:
     """Load the starter encoder from ``weights`` (a directory written by
     :func:`memesearch.train.starter_export.export_weights`; default: the committed package weights) with
@@ -224,7 +268,9 @@ def load_starter(
     The encoder registry passes its :func:`~memesearch.models.encoders.registry.create_encoder` (this
     module does not import the registry that imports it); callers use ``create_encoder("starter")``.
     ``described`` replaces the directory's ``config.json`` (``{"model": StarterConfig dict, ...}``): a
-    training checkpoint's weights are loaded that way (``checkpoint:<run>``).
+    training checkpoint's weights are loaded that way (``checkpoint:<run>``). ``alpha``: the weights are an
+    ``object-guided`` run's with its alpha input: whole images go through the plain tower, regions
+    through the tower with their mask (:meth:`StarterEncoder.encode_regions`, margin ``region_context``).
     """
     import torch
     from safetensors.torch import load_model
@@ -232,7 +278,12 @@ def load_starter(
     path = Path(weights) if weights is not None else weights_dir()
     data = described if described is not None else read_weights_config(path)
     config = StarterConfig.from_dict(data["model"])
-    model = build_model(config)
+    if alpha:  # an object-guided run: the tower plus its alpha input (memesearch.models.object_guided)
+        from memesearch.models.object_guided import ObjectGuidedModel
+
+        model: nn.Module = ObjectGuidedModel(config, alpha=True)
+    else:
+        model = build_model(config)
     try:
         load_model(model, str(path / MODEL_FILE), strict=True)
     except (RuntimeError, OSError) as exc:
@@ -267,6 +318,7 @@ def load_starter(
             "image_preprocess": data.get("image_preprocess", {}),
             "weights_sha256": sha256_file(path / MODEL_FILE),
             "trained_on": data.get("trained_on", {}),
-        },
+        }
+        | ({"region_alpha": True, "region_context": float(region_context)} if alpha else {}),
     )
     return StarterEncoder(encoder_config, model, text, torch.device(device))

@@ -54,7 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from torch import Tensor
 
 #: the Tasks whose runs ``checkpoint:`` serves
-SERVED_TASKS: tuple[str, ...] = ("clip4meme-qi", "clip4meme-qc", "ief", "starter")
+SERVED_TASKS: tuple[str, ...] = ("clip4meme-qi", "clip4meme-qc", "ief", "starter", "object-guided")
 
 
 class Clip4MemeEncoder(Encoder):
@@ -190,7 +190,7 @@ def load_checkpoint_encoder(
     task, settings = _task_settings(info, ckpt)
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    if task == "starter":
+    if task in ("starter", "object-guided"):
         return _starter(name, ckpt, info, settings, device=device, dtype=dtype, text_encoders=text_encoders)
     if task in ("clip4meme-qi", "clip4meme-qc"):
         return _clip4meme(name, ckpt, info, task, settings, device=device, dtype=dtype)
@@ -297,6 +297,15 @@ def _starter(
             "recorded); export it with `memesearch export RUN --out DIR` and use starter:DIR"
         )
     described = {"model": dict(model), "trained_on": _provenance(ckpt, info, settings)}
+    # an object-guided run holds the starter tower (+ its alpha input: whole images go through the plain
+    # tower, regions through the tower with their mask)
     return load_starter(
-        name, weights=ckpt, device=device, dtype=dtype, text_encoders=text_encoders, described=described
+        name,
+        weights=ckpt,
+        device=device,
+        dtype=dtype,
+        text_encoders=text_encoders,
+        described=described,
+        alpha=bool(settings.get("alpha", False)),
+        region_context=float(settings.get("context", 0.0)),
     )

@@ -25,6 +25,7 @@
       fused: 'Fused', image: 'Image', text: 'Text', lexical: 'Words', emotion: 'Emotion', rank: '#{n}', ocr: 'Text in image: {t}',
       media_image: 'image', media_gif: 'GIF', media_video: 'video',
       relevance: 'Relevance', likely: 'likely match {p}', unlikely: 'less likely {p}',
+      generated: 'generated caption ({name})', generatedTitle: 'Written by the captioner {name} {version}, not given with the file',
       resultsForCalibrated: '{likely} likely matches of {n} results for “{q}” · {ms} ms',
       showUnlikely: 'Show {n} less likely results', showUnlikelyOne: 'Show 1 less likely result',
       hideUnlikely: 'Hide the less likely results', unlikelyLabel: 'Less likely results',
@@ -51,6 +52,7 @@
       fused: '融合', image: '图像', text: '文本', lexical: '词匹配', emotion: '情绪', rank: '第 {n} 名', ocr: '图中文字：{t}',
       media_image: '图片', media_gif: '动图', media_video: '视频',
       relevance: '相关度', likely: '很可能匹配 {p}', unlikely: '不太可能 {p}',
+      generated: '生成的描述（{name}）', generatedTitle: '由描述模型 {name} {version} 生成，并非文件自带',
       resultsForCalibrated: '“{q}” 的 {n} 个结果中有 {likely} 个很可能匹配 · {ms} 毫秒',
       showUnlikely: '显示另外 {n} 个不太可能匹配的结果', showUnlikelyOne: '显示另外 1 个不太可能匹配的结果',
       hideUnlikely: '隐藏不太可能匹配的结果', unlikelyLabel: '不太可能匹配的结果',
@@ -294,6 +296,17 @@
       })));
     const ocrText = (item.ocr || []).map((line) => line.text).join(' ');
     const ocr = ocrText ? el('p', { class: 'ocr', 'data-testid': 'ocr-text', text: t('ocr', { t: ocrText }) }) : null;
+    // Text a captioner wrote is labelled as such: it is a guess about the picture, not a given caption.
+    const gen = hit.generated_caption;
+    const generated = gen && gen.captions && gen.captions.length
+      ? el('p', {
+        class: 'generated', 'data-testid': 'generated-caption', 'data-captioner': gen.captioner.name,
+        title: t('generatedTitle', { name: gen.captioner.name, version: gen.captioner.version || '' }),
+      }, [
+        el('span', { class: 'generated-label', 'data-testid': 'generated-label', text: t('generated', { name: gen.captioner.name }) }),
+        el('span', { class: 'generated-text', text: ` “${gen.captions.join('”, “')}”` }),
+      ])
+      : null;
     const why = hit.why && hit.why.length
       ? el('ul', { class: 'why', 'data-testid': 'explain' }, hit.why.map((w) => el('li', { text: w })))
       : null;
@@ -309,7 +322,7 @@
       : null;
     return el('li', {
       class: unlikely ? 'card unlikely' : 'card', 'data-testid': 'result-card', 'data-id': hit.id,
-    }, [link, meta, relevance, bars, chips, ocr, why]);
+    }, [link, meta, relevance, bars, chips, ocr, generated, why]);
   }
 
   // ---- emotion filters -------------------------------------------------------------------------

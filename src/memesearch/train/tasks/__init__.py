@@ -11,4 +11,6 @@
   query–context text, stage-1 branch frozen).
 - :mod:`.ief`: ``ief`` (Cap4Video-style: token-wise interaction for QI, a caption transformer for QC,
   fusion weights chosen on the validation split).
+- :mod:`.object_guided`: ``object-guided`` (issue 14: the starter tower, with a zero-initialised alpha mask
+  input, fine-tuned on collage regions against their names; whole collages per batch).
 """
