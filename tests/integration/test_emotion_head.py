@@ -64,7 +64,12 @@ def test_text_less_folder_gets_image_emotions_and_the_filter_finds_them(
         shutil.copy(p, folder / p.name)  # a plain folder: no captions, no emotions, no manifest
 
     index_dir = tmp_path / "idx"
-    assert cli(["index", str(folder), "--index", str(index_dir)]) == 0  # the defaults: starter, OCR on
+    # the defaults (starter, OCR on) with the head turned on; without it a text-less sticker gets no tag
+    assert cli(["index", str(folder), "--index", str(tmp_path / "off")]) == 0
+    with Index.open(tmp_path / "off") as index:
+        rowids = sorted({entry[0] for p in index.all_paths() if (entry := index.path_entry(p)) is not None})
+        assert not any(it.emotions and not it.ocr_text for it in index.items(rowids).values())
+    assert cli(["index", str(folder), "--index", str(index_dir), "--image-emotions"]) == 0
     with Index.open(index_dir) as index:
         rowids = sorted({entry[0] for p in index.all_paths() if (entry := index.path_entry(p)) is not None})
         items = {Path(it.paths[0]).name: it for it in index.items(rowids).values()}

@@ -33,6 +33,9 @@ class IndexConfig:
         ocr: read the text inside images with RapidOCR; ``ocr_min_score``: keep lines at or above it.
         emotions: tag emotions zero-shot (image embedding vs a bilingual emotion vocabulary) when the
             input gives none; ``emotion_top_k`` emotions at most per item.
+        image_emotions: text-less items get tags from the starter's trained emotion head
+            (:mod:`memesearch.models.starter.emotion_head`); off by default: its held-out precision
+            (0.50 / 0.59) is below the 0.6 it must reach to be on for everyone.
         oracle_captions: keep manifest captions marked ``caption_kind: oracle`` (a benchmark's own
             ground-truth names; off by default so an index never searches its own answers).
         captioner: caption every item with this captioner (``starter-caption``, a captioner folder or a
@@ -66,6 +69,7 @@ class IndexConfig:
     ocr_min_score: float = 0.9
     emotions: bool = True
     emotion_top_k: int = 2
+    image_emotions: bool = False
     oracle_captions: bool = False
     captioner: str | None = None
     max_frames: int = 4

@@ -81,6 +81,7 @@ def default_enrichers(index: Index) -> list[Enricher]:
         captioner=cfg.captioner,
         objects=cfg.objects,
         max_regions=cfg.max_regions,
+        image_emotions=cfg.image_emotions,
     )
 
 

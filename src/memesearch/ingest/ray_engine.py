@@ -137,6 +137,7 @@ class WorkerSetup:
     objects: str = "none"
     max_regions: int = 16
     region_method: str = "masked-crop"
+    image_emotions: bool = False
 
     def load_encoder(self) -> Any:
         """The index's encoder, loaded by name and checked against the signature the index recorded."""
@@ -162,6 +163,7 @@ class WorkerSetup:
             captioner=self.captioner,
             objects=self.objects,
             max_regions=self.max_regions,
+            image_emotions=self.image_emotions,
         )
 
 
@@ -379,6 +381,7 @@ class RayEngine:
             objects=idx.config.objects,
             max_regions=idx.config.max_regions,
             region_method=idx.config.region_embedding,
+            image_emotions=idx.config.image_emotions,
             shipped=None if job.default_enrichers else tuple(job.enrichers),
         )
         here = ray.get_runtime_context().get_node_id()

@@ -136,6 +136,7 @@ def enrichers_for(
     captioner: str | None = None,
     objects: str = "none",
     max_regions: int = 16,
+    image_emotions: bool = False,
 ) -> list[Enricher]:
     """The enrichers an index's settings ask for — the regions enricher when ``objects`` is not ``none``,
     the captioner when ``captioner`` is set (before the emotion tagger, so that emotion tags read its
@@ -151,7 +152,7 @@ def enrichers_for(
 
         out.append(CaptionEnricher(captioner))
     if emotions:
-        out.append(EmotionEnricher(encoder, top_k=top_k))
+        out.append(EmotionEnricher(encoder, top_k=top_k, head="auto" if image_emotions else None))
     return out
 
 
