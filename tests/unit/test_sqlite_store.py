@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from memesearch.data.records import OCRLine
+from memesearch.index import store_writes
 from memesearch.index.records import IndexedItem
 from memesearch.index.store import Store
 from memesearch.index.vector_copies import unsaved_vectors
@@ -25,7 +26,7 @@ def test_store_round_trip_and_reopen(tmp_path: Path) -> None:
     g0 = store.generation
     v = np.eye(4, dtype=np.float32)
     with store.transaction() as conn:
-        a = Store.insert_item(
+        a = store_writes.insert_item(
             conn,
             item(
                 1,
@@ -38,10 +39,10 @@ def test_store_round_trip_and_reopen(tmp_path: Path) -> None:
             v[0],
             v[1],
         )
-        b = Store.insert_item(conn, item(2, media="gif", source="b"), v[2], None)
-        Store.put_path(conn, "/x/a.png", a, 10, 111)
-        Store.put_path(conn, "/x/b.gif", b, 20, 222)
-        Store.put_cache(conn, "k1", "ocr", "v1", b"[]")
+        b = store_writes.insert_item(conn, item(2, media="gif", source="b"), v[2], None)
+        store_writes.put_path(conn, "/x/a.png", a, 10, 111)
+        store_writes.put_path(conn, "/x/b.gif", b, 20, 222)
+        store_writes.put_cache(conn, "k1", "ocr", "v1", b"[]")
     assert store.generation == g0 + 1 and store.count() == 2
     got = store.items_by_rowid([a, b, 999])
     assert set(got) == {a, b}
@@ -72,26 +73,33 @@ def test_paths_orphans_and_deletes(tmp_path: Path) -> None:
     store = Store(tmp_path / "meta.sqlite")
     v = np.ones(2, np.float32) / np.sqrt(2)
     with store.transaction() as conn:
-        a = Store.insert_item(conn, item(1), v, None)
-        b = Store.insert_item(conn, item(2, duplicate_of=f"{1:016x}"), v, None, stored_path="media/b.png")
-        Store.put_path(conn, "/p/a.png", a, 1, 1)
+        a = store_writes.insert_item(conn, item(1), v, None)
+        b = store_writes.insert_item(
+            conn, item(2, duplicate_of=f"{1:016x}"), v, None, stored_path="media/b.png"
+        )
+        store_writes.put_path(conn, "/p/a.png", a, 1, 1)
     with store.transaction() as conn:
-        assert Store.delete_path(conn, "/p/a.png") == a and Store.delete_path(conn, "/nope") is None
-        assert Store.orphan(conn, a) and not Store.orphan(conn, b)  # b holds an uploaded copy
-        assert Store.stored_path_in(conn, b) == "media/b.png"
-        assert Store.delete_items(conn, [a]) == [a]
+        assert (
+            store_writes.delete_path(conn, "/p/a.png") == a
+            and store_writes.delete_path(conn, "/nope") is None
+        )
+        assert store_writes.orphan(conn, a) and not store_writes.orphan(conn, b)  # b holds an uploaded copy
+        assert store_writes.stored_path_in(conn, b) == "media/b.png"
+        assert store_writes.delete_items(conn, [a]) == [a]
     left = store.items_by_rowid([b])[b]
     assert store.count() == 1 and left.duplicate_of is None  # links to deleted items are cleared
     # a failed transaction leaves nothing behind and does not bump the generation
     gen = store.generation
     try:
         with store.transaction() as conn:
-            Store.insert_item(conn, item(3), v, None)
+            store_writes.insert_item(conn, item(3), v, None)
             raise RuntimeError("boom")
     except RuntimeError:
         pass
     assert store.count() == 1 and store.generation == gen
     with store.transaction() as conn:
-        rows, ids = Store.insert_vector_rows(conn, np.stack([v, -v]), media="image", source="s", added_at=2.0)
+        rows, ids = store_writes.insert_vector_rows(
+            conn, np.stack([v, -v]), media="image", source="s", added_at=2.0
+        )
     assert len(rows) == 2 and rows[0] > b and store.rowid_of(ids[1]) == rows[1]
     store.close()

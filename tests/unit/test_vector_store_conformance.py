@@ -211,6 +211,7 @@ def test_reconcile_adds_once_removes_extras_and_replaces_a_reused_rowid(
     """What opening an index after a crash does to a saved store (issue 11: SQLite holds only the vectors
     not yet dropped): pending vectors already in the store are not added twice (an HNSW graph would keep
     both), ids the database lost are removed, a rowid reused for other content gets its new vector."""
+    from memesearch.index import store_writes
     from memesearch.index.store import Store
     from memesearch.index.vector_fields import reconcile
 
@@ -219,7 +220,7 @@ def test_reconcile_adds_once_removes_extras_and_replaces_a_reused_rowid(
     store = Store(tmp_path / "meta.sqlite")
     vecs = unit(rng, 10)
     with store.transaction() as conn:
-        rows, _ = Store.insert_vector_rows(conn, vecs, media="image", source=None, added_at=1.0)
+        rows, _ = store_writes.insert_vector_rows(conn, vecs, media="image", source=None, added_at=1.0)
     ids = np.array(rows, dtype=np.int64)
     vs = new_vector_store(backend, DIM, cfg, tmp_path / f"image.{backend}")
     vs.add(ids[:8], vecs[:8])

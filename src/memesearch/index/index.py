@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from memesearch.errors import ConfigError
-from memesearch.index import region_rows
+from memesearch.index import region_rows, store_writes
 from memesearch.index import vector_fields as vf
 from memesearch.index.config import (
     INDEX_FORMAT,
@@ -479,7 +479,7 @@ class Index:
         with self._lock:
             with self.store.transaction() as conn:
                 for new in batch:
-                    rowid = Store.insert_item(
+                    rowid = store_writes.insert_item(
                         conn, new.item, new.vectors["image"], new.vectors.get("text"), new.stored_path
                     )
                     if new.item.objects:
@@ -488,7 +488,7 @@ class Index:
                     for stamp in new.paths:
                         orphans.extend(self._put_path(conn, stamp, rowid))
                     for key, stage, version, value in new.cache:
-                        Store.put_cache(conn, key, stage, version, value)
+                        store_writes.put_cache(conn, key, stage, version, value)
             self._drop_vectors(orphans)
             rows = np.array(rowids, dtype=np.int64)
             fields = new_item_fields(batch)
@@ -537,10 +537,10 @@ class Index:
 
     @staticmethod
     def _put_path(conn: sqlite3.Connection, stamp: PathStamp, rowid: int) -> list[int]:
-        old = Store.delete_path(conn, stamp.path)
-        Store.put_path(conn, stamp.path, rowid, stamp.size, stamp.mtime_ns)
-        if old is not None and old != rowid and Store.orphan(conn, old):
-            return Store.delete_items(conn, [old])
+        old = store_writes.delete_path(conn, stamp.path)
+        store_writes.put_path(conn, stamp.path, rowid, stamp.size, stamp.mtime_ns)
+        if old is not None and old != rowid and store_writes.orphan(conn, old):
+            return store_writes.delete_items(conn, [old])
         return []
 
     def _drop_vectors(self, rowids: Sequence[int]) -> None:
@@ -602,11 +602,11 @@ class Index:
     def _remove(self, rowids: set[int], paths: Sequence[str]) -> int:
         with self.store.transaction() as conn:
             for p in paths:
-                rid = Store.delete_path(conn, p)
-                if rid is not None and Store.orphan(conn, rid):
+                rid = store_writes.delete_path(conn, p)
+                if rid is not None and store_writes.orphan(conn, rid):
                     rowids.add(rid)
-            stored = [Store.stored_path_in(conn, r) for r in rowids]
-            removed = Store.delete_items(conn, sorted(rowids))
+            stored = [store_writes.stored_path_in(conn, r) for r in rowids]
+            removed = store_writes.delete_items(conn, sorted(rowids))
         self._drop_vectors(removed)
         for rel in stored:
             if rel:
@@ -653,7 +653,7 @@ class Index:
             for start in range(0, len(vecs), chunk):
                 part = vecs[start : start + chunk]
                 with self.store.transaction() as conn:
-                    rows, part_ids = Store.insert_vector_rows(
+                    rows, part_ids = store_writes.insert_vector_rows(
                         conn, part, media=media, source=source, added_at=now
                     )
                 ids.extend(part_ids)
