@@ -94,6 +94,7 @@ class IndexedItem(ReadContext):
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["paths"] = [display_path(p) for p in self.paths]  # valid text for JSON (see display_path)
         data["ocr"] = None if self.ocr is None else [line.to_dict() for line in self.ocr]
         data["emotions"] = [{"emotion": e, "score": round(float(s), 4)} for e, s in self.emotions]
         data["objects"] = [{k: v for k, v in r.to_dict().items() if k != "mask_rle"} for r in self.objects]
@@ -172,3 +173,52 @@ def item_from_row(row: Sequence[Any], paths: list[str], emotions: list[tuple[str
         meta=meta_d,
         added_at=float(added),
     )
+
+
+# File names need not be UTF-8 (a POSIX name is bytes); Python hands the undecodable bytes over as lone
+# surrogates (U+DC80-U+DCFF, ``surrogateescape``), which SQLite's TEXT refuses. The paths table keeps such a
+# name as valid text: each such byte becomes U+FFFF and its two hex digits, a literal U+FFFF becomes U+FFFF
+# and "!". The mapping works character by character, so a folder's text is a prefix of its files' text (the
+# folder queries keep working), and every UTF-8 name is its own text (old indexes need no migration).
+_ESCAPE = "\uffff"
+
+
+def path_to_db(path: str) -> str:
+    """The text the paths table keeps for ``path`` (see above); the identity for every UTF-8 name."""
+    if not any(c == _ESCAPE or "\udc80" <= c <= "\udcff" for c in path):
+        return path
+    out: list[str] = []
+    for c in path:
+        if "\udc80" <= c <= "\udcff":
+            out.append(f"{_ESCAPE}{ord(c) - 0xDC00:02x}")
+        elif c == _ESCAPE:
+            out.append(_ESCAPE + "!")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def path_from_db(text: str) -> str:
+    """The inverse of :func:`path_to_db`: the ``surrogateescape`` str the file system gave."""
+    if _ESCAPE not in text:
+        return text
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c != _ESCAPE:
+            out.append(c)
+            i += 1
+        elif text[i + 1 : i + 2] == "!":
+            out.append(_ESCAPE)
+            i += 2
+        else:
+            out.append(chr(0xDC00 + int(text[i + 1 : i + 3], 16)))
+            i += 3
+    return "".join(out)
+
+
+def display_path(path: str) -> str:
+    """``path`` as text any JSON or terminal can take: bytes of a non-UTF-8 name shown as U+FFFD (the item
+    id, not the path, is what names an item in the API and the CLI)."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")

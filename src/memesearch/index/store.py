@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from memesearch.index import change_logs, region_rows
-from memesearch.index.records import IndexedItem, item_from_row
+from memesearch.index.records import IndexedItem, item_from_row, path_from_db, path_to_db
 
 SCHEMA_VERSION = 2  # 2: vectors in pending_vectors until saved, not in items
 
@@ -257,7 +257,7 @@ class Store:
         """``(item_rowid, size, mtime_ns)`` recorded for ``path``."""
         with self._lock:
             row = self.conn.execute(
-                "SELECT item_rowid, size, mtime_ns FROM paths WHERE path=?", (path,)
+                "SELECT item_rowid, size, mtime_ns FROM paths WHERE path=?", (path_to_db(path),)
             ).fetchone()
         return None if row is None else (int(row[0]), int(row[1]), int(row[2]))
 
@@ -287,7 +287,7 @@ class Store:
         for rid, path in self.conn.execute(
             f"SELECT item_rowid, path FROM paths WHERE item_rowid IN ({marks}) ORDER BY path", rowids
         ):
-            out.setdefault(int(rid), []).append(str(path))
+            out.setdefault(int(rid), []).append(path_from_db(str(path)))
         return out
 
     def _emotions_for(self, rowids: list[int]) -> dict[int, list[tuple[str, float]]]:
@@ -456,13 +456,14 @@ class Store:
         return out
 
     def paths_under(self, prefix: str) -> list[str]:
+        prefix = path_to_db(prefix)
         with self._lock:
             rows = self.conn.execute(
                 "SELECT path FROM paths WHERE path = ? OR substr(path, 1, ?) = ?",
                 (prefix, len(prefix) + 1, prefix.rstrip("/") + "/"),
             ).fetchall()
-        return [str(r[0]) for r in rows]
+        return [path_from_db(str(r[0])) for r in rows]
 
     def all_paths(self) -> list[str]:
         with self._lock:
-            return [str(r[0]) for r in self.conn.execute("SELECT path FROM paths").fetchall()]
+            return [path_from_db(str(r[0])) for r in self.conn.execute("SELECT path FROM paths").fetchall()]

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from memesearch.index import change_logs, region_rows
-from memesearch.index.records import IndexedItem
+from memesearch.index.records import IndexedItem, path_to_db
 from memesearch.index.store import vec_to_blob
 
 
@@ -74,7 +74,7 @@ def put_path(conn: sqlite3.Connection, path: str, rowid: int, size: int, mtime_n
         "INSERT INTO paths(path, item_rowid, size, mtime_ns, seen_at) VALUES (?, ?, ?, ?, ?) "
         "ON CONFLICT(path) DO UPDATE SET item_rowid=excluded.item_rowid, size=excluded.size, "
         "mtime_ns=excluded.mtime_ns, seen_at=excluded.seen_at",
-        (path, rowid, size, mtime_ns, time.time()),
+        (path_to_db(path), rowid, size, mtime_ns, time.time()),
     )
 
 
@@ -99,6 +99,7 @@ def delete_items(conn: sqlite3.Connection, rowids: Iterable[int]) -> list[int]:
 
 def delete_path(conn: sqlite3.Connection, path: str) -> int | None:
     """Forget ``path``; returns the item rowid it pointed to."""
+    path = path_to_db(path)
     row = conn.execute("SELECT item_rowid FROM paths WHERE path=?", (path,)).fetchone()
     if row is None:
         return None

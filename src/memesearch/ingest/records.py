@@ -15,7 +15,9 @@ class IngestFailure:
     message: str
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        from memesearch.index.records import display_path
+
+        return {**asdict(self), "path": display_path(self.path)}  # valid text for JSON
 
 
 @dataclass
