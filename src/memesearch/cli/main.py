@@ -22,6 +22,7 @@ from memesearch.cli import models as models_cli
 from memesearch.cli import search as search_cli
 from memesearch.cli import segment as segment_cli
 from memesearch.cli import serve as serve_cli
+from memesearch.cli import tokens as tokens_cli
 from memesearch.cli import train as train_cli
 from memesearch.cli import tune as tune_cli
 from memesearch.errors import MemesearchError
@@ -35,6 +36,7 @@ app = typer.Typer(
 )
 app.add_typer(datasets_cli.app, name="datasets")
 app.add_typer(models_cli.app, name="models")
+app.add_typer(tokens_cli.app, name="tokens")
 app.command(name="evaluate")(evaluate_cli.evaluate)
 app.command(name="train")(train_cli.train)
 app.command(name="export")(train_cli.export)

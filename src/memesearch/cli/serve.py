@@ -1,9 +1,11 @@
 """``memesearch serve``: the HTTP API and web page over an index.
 
 Binding: loopback (127.0.0.1) by default. A non-loopback ``--host`` (e.g. ``0.0.0.0``) is refused unless
-a token is set — exposing an index to the network is a deliberate act, and the token is what protects
-upload and delete; even then a warning says that plain HTTP sends the token in clear (put a TLS proxy in
-front). Without a token the server is read-only: upload and delete answer 403.
+a token exists (``--token``, or a scoped token of the index made by ``memesearch tokens create``) —
+exposing an index to the network is a deliberate act, and tokens are what protect upload and delete; even
+then a warning says that plain HTTP sends tokens in clear (put a TLS proxy in front). Without a token
+that may write, the server is read-only: upload and delete answer 403. ``--auth-reads`` makes reads need a
+token of scope read too (off by default).
 """
 
 from __future__ import annotations
@@ -45,6 +47,13 @@ def serve(
         help="Bearer token that enables upload and delete (at least 8 characters). Without it the server is "
         "read-only.",
     ),
+    auth_reads: bool = typer.Option(
+        False,
+        "--auth-reads/--open-reads",
+        envvar="MEMESEARCH_AUTH_READS",
+        help="Reads (search, items, media) need a token of scope read (`memesearch tokens create`). Off by "
+        "default: a local index is readable without a token.",
+    ),
     max_upload_mb: float = typer.Option(
         10.0, "--max-upload-mb", min=0.01, help="Largest accepted upload in MiB (larger ones get 413)."
     ),
@@ -61,17 +70,25 @@ def serve(
     import uvicorn
 
     from memesearch.index import Index
+    from memesearch.index.access import TokenStore
     from memesearch.serve.app import create_app
     from memesearch.serve.settings import ServeSettings
 
     settings = ServeSettings.from_env(
-        index_dir=index, host=host, port=port, token=token, max_upload_mb=max_upload_mb, model=model
+        index_dir=index,
+        host=host,
+        port=port,
+        token=token,
+        max_upload_mb=max_upload_mb,
+        model=model,
+        auth_reads=auth_reads or None,
     )
     if not settings.is_loopback:
-        if settings.token is None:
+        if settings.token is None and not TokenStore(settings.index_dir).records():
             raise ConfigError(
-                f"refusing to listen on {host!r} (reachable from other machines) without a token: "
-                "pass --token (or set MEMESEARCH_TOKEN), or keep the default --host 127.0.0.1"
+                f"refusing to listen on {host!r} (reachable from other machines) without a token: create "
+                "one with 'memesearch tokens create --index DIR', or pass --token (or set MEMESEARCH_TOKEN), "
+                "or keep the default --host 127.0.0.1"
             )
         typer.echo(
             f"warning: listening on {host}, reachable from other machines over plain HTTP; the token travels "
@@ -109,7 +126,13 @@ def _announce(server: uvicorn.Server, settings: ServeSettings, items: int, open_
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     shown = f"[{shown}]" if ":" in shown else shown
     url = f"http://{shown}:{port}/"
-    writes = "enabled" if settings.writes_enabled else "disabled (no --token)"
+    from memesearch.index.access import TokenStore
+    from memesearch.serve.auth import writes_enabled
+
+    enabled = writes_enabled(settings, TokenStore(settings.index_dir))
+    writes = "enabled" if enabled else "disabled (no write token)"
+    if settings.auth_reads:
+        writes += "; reads need a token"
     typer.echo(f"memesearch: serving {items} items at {url}  (API docs: {url}docs; uploads {writes})")
     if open_browser:
         webbrowser.open(url)

@@ -23,7 +23,6 @@ the thread pool; writes are serialised by one lock. Example::
 
 from __future__ import annotations
 
-import hmac
 import logging
 import mimetypes
 import re
@@ -37,16 +36,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from memesearch._version import __version__
 from memesearch.index import Index
+from memesearch.index.access import TokenStore
 from memesearch.ingest import Ingestor
 from memesearch.ingest.records import IngestSummary
 from memesearch.search import Searcher
-from memesearch.serve import schemas
+from memesearch.serve import auth, schemas
+from memesearch.serve.auth import ReadAuth, WriteAuth
 from memesearch.serve.http import (
     MEDIA_415,
     ApiError,
@@ -76,11 +76,16 @@ _ID_RE = re.compile(r"^[0-9a-f]{16}$")
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": schemas.ErrorResponse, "description": "Bad input (query, filter name)."},
     404: {"model": schemas.ErrorResponse, "description": "No such item."},
+    401: {"model": schemas.ErrorResponse, "description": "No valid read token (only with --auth-reads)."},
+    403: {"model": schemas.ErrorResponse, "description": "The token's scope is too small."},
     422: {"model": schemas.ErrorResponse, "description": "Invalid parameters or unreadable media."},
 }
 _WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"model": schemas.ErrorResponse, "description": "Missing or wrong bearer token."},
-    403: {"model": schemas.ErrorResponse, "description": "Writes are disabled (no token configured)."},
+    401: {"model": schemas.ErrorResponse, "description": "Missing, unknown, revoked or expired token."},
+    403: {
+        "model": schemas.ErrorResponse,
+        "description": "The token's scope is too small, or writes are disabled (no write token exists).",
+    },
 }
 _UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"model": schemas.ErrorResponse, "description": "The upload is larger than the limit."},
@@ -125,36 +130,6 @@ def get_state(request: Request) -> ServeState:
 
 
 StateDep = Annotated[ServeState, Depends(get_state)]
-
-_bearer = HTTPBearer(auto_error=False, description="The server's token (--token or MEMESEARCH_TOKEN).")
-
-
-def require_token(
-    state: StateDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    """Let a write through only with ``Authorization: Bearer <token>`` matching the server's token."""
-    token = state.settings.token
-    if token is None:
-        raise ApiError(
-            403,
-            "writes-disabled",
-            "uploads and deletes are disabled on this server: start it with --token TOKEN "
-            "(or set MEMESEARCH_TOKEN) and send 'Authorization: Bearer TOKEN'",
-        )
-    challenge = {"WWW-Authenticate": "Bearer"}
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise ApiError(
-            401,
-            "unauthorized",
-            "this endpoint needs the server's token: send 'Authorization: Bearer TOKEN'",
-            headers=challenge,
-        )
-    if not hmac.compare_digest(credentials.credentials.encode(), token.encode()):
-        raise ApiError(401, "unauthorized", "wrong token", headers=challenge)
-
-
-WriteAuth = Annotated[None, Depends(require_token)]
 
 
 def _check_id(item_id: str) -> str:
@@ -219,13 +194,14 @@ def health() -> dict[str, Any]:
     summary="Readiness",
     responses={503: {"model": schemas.ErrorResponse, "description": "The index is not open yet."}},
 )
-def ready(state: StateDep) -> dict[str, Any]:
+def ready(request: Request, state: StateDep) -> dict[str, Any]:
     """The index is open: how many items it holds, its encoder, and whether writes are enabled."""
     return {
         "ready": True,
         "items": len(state.index),
         "model": state.index.info["encoder"]["name"],
-        "writes_enabled": state.settings.writes_enabled,
+        "writes_enabled": auth.writes_enabled(state.settings, auth.token_store(request)),
+        "reads_need_token": state.settings.auth_reads,
         "objects": bool(getattr(state.index, "has_regions", False)),
     }
 
@@ -239,6 +215,7 @@ def ready(state: StateDep) -> dict[str, Any]:
 )
 def search(
     state: StateDep,
+    _auth: ReadAuth,
     q: Annotated[str, Query(description="The query: a chat message, a few words, Chinese or English.")],
     k: Annotated[int, Query(ge=1, le=MAX_K, description="How many results.")] = 20,
     emotion: Annotated[
@@ -284,6 +261,7 @@ def search(
 async def search_image(
     request: Request,
     state: StateDep,
+    _auth: ReadAuth,
     k: Annotated[int, Query(ge=1, le=MAX_K, description="How many results.")] = 20,
     emotion: Annotated[list[str] | None, Query(description="Emotion filter (repeatable).")] = None,
     media: Annotated[list[str] | None, Query(description="Media type filter.")] = None,
@@ -333,7 +311,7 @@ def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:
     summary="One item",
     responses=_ERROR_RESPONSES,
 )
-def get_item(state: StateDep, item_id: str) -> dict[str, Any]:
+def get_item(state: StateDep, _auth: ReadAuth, item_id: str) -> dict[str, Any]:
     """Everything the index knows about one item: OCR lines, emotions, paths, sizes."""
     item = state.index.get(_check_id(item_id))
     if item is None:
@@ -346,9 +324,12 @@ def get_item(state: StateDep, item_id: str) -> dict[str, Any]:
     tags=["items"],
     summary="Original media",
     response_class=FileResponse,
-    responses={200: {"content": {"image/*": {}, "video/*": {}}}, 404: _ERROR_RESPONSES[404]},
+    responses={
+        200: {"content": {"image/*": {}, "video/*": {}}},
+        **{code: _ERROR_RESPONSES[code] for code in (401, 403, 404)},
+    },
 )
-def get_image(state: StateDep, item_id: str) -> FileResponse:
+def get_image(state: StateDep, _auth: ReadAuth, item_id: str) -> FileResponse:
     """The item's original bytes with their content type (detected from the bytes, not the name)."""
     path = state.index.media_path(_check_id(item_id))
     if path is None:
@@ -372,6 +353,7 @@ def get_image(state: StateDep, item_id: str) -> FileResponse:
 )
 def get_thumbnail(
     state: StateDep,
+    _auth: ReadAuth,
     item_id: str,
     size: Annotated[int, Query(ge=MIN_THUMB, le=MAX_THUMB, description="Longest side in pixels.")] = 256,
 ) -> Response:
@@ -446,13 +428,13 @@ def delete_item(state: StateDep, _auth: WriteAuth, item_id: str) -> dict[str, An
 
 
 @router.get("/emotions", response_model=schemas.Emotions, tags=["search"], summary="Emotion vocabulary")
-def emotions() -> dict[str, Any]:
+def emotions(_auth: ReadAuth) -> dict[str, Any]:
     """The bilingual emotion words the ``emotion`` filter accepts (for filter chips)."""
     return {"emotions": emotion_entries()}
 
 
 @router.get("/stats", response_model=schemas.Stats, tags=["service"], summary="Index statistics")
-def stats(state: StateDep) -> dict[str, Any]:
+def stats(state: StateDep, _auth: ReadAuth) -> dict[str, Any]:
     """Counts, encoders and storage parameters of the index."""
     return dict(state.index.stats())
 
@@ -504,7 +486,8 @@ def create_app(settings: ServeSettings, *, index: Index | None = None) -> FastAP
         description=(
             f"JSON API under `/api` (version {API_VERSION}). Errors are "
             '`{"error": {"code": ..., "message": ...}}`. '
-            "Upload and delete need `Authorization: Bearer TOKEN`."
+            "Upload and delete need `Authorization: Bearer TOKEN` with a token of scope write "
+            "(`memesearch tokens create`); reads need scope read only with `--auth-reads`."
         ),
         lifespan=lifespan,
         # FastAPI's own /docs and /redoc load Swagger UI / ReDoc from a CDN: blank pages offline and
@@ -515,8 +498,11 @@ def create_app(settings: ServeSettings, *, index: Index | None = None) -> FastAP
             {"name": "search", "description": "Text and image search, emotion vocabulary."},
             {"name": "items", "description": "Items, their media and thumbnails; upload and delete."},
             {"name": "service", "description": "Health, readiness, statistics."},
+            {"name": "access", "description": "Scoped access tokens (admin)."},
         ],
     )
+    app.state.settings = settings
+    app.state.token_store = TokenStore(index.root if index is not None else settings.index_dir)
     if index is not None:
         app.state.memesearch = ServeState(settings, index, Searcher(index), threading.Lock())
     if settings.cors_origins:
@@ -530,6 +516,7 @@ def create_app(settings: ServeSettings, *, index: Index | None = None) -> FastAP
     app.add_middleware(SecurityHeadersMiddleware)
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(auth.router)
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:

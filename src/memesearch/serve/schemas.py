@@ -40,7 +40,10 @@ class Ready(BaseModel):
     ready: bool
     items: int = Field(description="Number of items in the index.")
     model: str | None = Field(None, description="Encoder the index was built with.")
-    writes_enabled: bool = Field(description="Whether upload and delete are enabled (a token is set).")
+    writes_enabled: bool = Field(description="Whether upload and delete are enabled (a write token exists).")
+    reads_need_token: bool = Field(
+        False, description="Whether reads need a token of scope read (--auth-reads)."
+    )
     objects: bool = Field(False, description="Whether the index keeps regions (search with objects=true).")
 
 
@@ -182,3 +185,20 @@ class Emotions(BaseModel):
 
 class Stats(_Open):
     """``Index.stats()``: counts, encoders, storage parameters."""
+
+
+class TokenInfo(BaseModel):
+    """An access token as listed: never the token or its hash."""
+
+    id: str = Field(description="Short random id (revoke by id or name).")
+    name: str
+    scope: str = Field(description="read, write or admin (each allows the ones before it).")
+    created: float = Field(description="Seconds since the epoch.")
+    expires: float | None = Field(None, description="Seconds since the epoch; null: never.")
+    last_used: float | None = Field(
+        None, description="Seconds since the epoch (updated at most once a minute)."
+    )
+
+
+class TokenList(BaseModel):
+    tokens: list[TokenInfo]

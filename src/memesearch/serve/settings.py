@@ -31,6 +31,7 @@ ENV_VARS: dict[str, str] = {
     "MEMESEARCH_MAX_UPLOAD_MB": "max_upload_mb",
     "MEMESEARCH_MODEL": "model",
     "MEMESEARCH_CORS_ORIGINS": "cors_origins",
+    "MEMESEARCH_AUTH_READS": "auth_reads",
 }
 
 
@@ -40,7 +41,9 @@ class ServeSettings(BaseModel):
     Attributes:
         index_dir: the index directory to serve (made by ``memesearch index``).
         host, port: where :mod:`uvicorn` listens; loopback by default.
-        token: the bearer token write endpoints (upload, delete) require; ``None`` disables writes.
+        token: the server's single bearer token (scope admin); ``None``: only the index's scoped tokens
+            (``memesearch tokens create``) are accepted, and writes are disabled while none may write.
+        auth_reads: reads (search, items, media, stats) need a token of scope read; off by default.
         max_upload_bytes: largest accepted upload (file bytes), enforced while the body streams in.
         model: the encoder the index must have been built with (``None``: whatever the index records).
         cors_origins: origins allowed by CORS; empty (the default) means no CORS headers at all.
@@ -55,6 +58,7 @@ class ServeSettings(BaseModel):
     max_upload_bytes: int = Field(DEFAULT_MAX_UPLOAD_BYTES, ge=1024, le=1024**3)
     model: str | None = None
     cors_origins: tuple[str, ...] = ()
+    auth_reads: bool = False
 
     @field_validator("token")
     @classmethod
