@@ -174,6 +174,7 @@ def test_health_ready_and_openapi(served: Served) -> None:
         "items": len(served.index),
         "model": "starter",
         "writes_enabled": True,
+        "reads_need_token": False,
         "objects": False,
     }
 
