@@ -159,3 +159,21 @@ def test_auth_reads_and_the_legacy_token(
         assert upload(client, (5, 6, 7), LEGACY).status_code == 201
         assert client.get("/api/tokens", headers=bearer(LEGACY)).status_code == 200
     assert main(["tokens", "revoke", "reads-only", "--index", str(root)]) == 0
+
+
+def test_rate_limit_answers_429_with_retry_after(index: Index, live_server: Any) -> None:
+    settings = ServeSettings(index_dir=index.root, rate_limit=0.5)  # bursts of 10, then one per 2 s
+    with (
+        live_server(create_app(settings, index=index)) as url,
+        httpx.Client(base_url=url, timeout=60) as client,
+    ):
+        statuses = [client.get("/api/emotions").status_code for _ in range(12)]
+        assert statuses[:10] == [200] * 10 and statuses[10:] == [429, 429]
+        limited = client.get("/api/stats")
+        message = error_of(limited, 429, "rate-limited")
+        assert "0.5 per second" in message and int(limited.headers["retry-after"]) >= 1
+        assert client.get("/api/health").status_code == 200  # liveness is never limited
+    # without --rate-limit (the default) there is no limit
+    unlimited = create_app(ServeSettings(index_dir=index.root), index=index)
+    with live_server(unlimited) as url, httpx.Client(base_url=url, timeout=60) as client:
+        assert {client.get("/api/emotions").status_code for _ in range(30)} == {200}

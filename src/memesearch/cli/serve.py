@@ -54,6 +54,14 @@ def serve(
         help="Reads (search, items, media) need a token of scope read (`memesearch tokens create`). Off by "
         "default: a local index is readable without a token.",
     ),
+    rate_limit: float | None = typer.Option(
+        None,
+        "--rate-limit",
+        envvar="MEMESEARCH_RATE_LIMIT",
+        min=0.01,
+        help="API requests per second allowed per client address (bursts of twice that); over it: 429. "
+        "Default: no limit.",
+    ),
     max_upload_mb: float = typer.Option(
         10.0, "--max-upload-mb", min=0.01, help="Largest accepted upload in MiB (larger ones get 413)."
     ),
@@ -82,6 +90,7 @@ def serve(
         max_upload_mb=max_upload_mb,
         model=model,
         auth_reads=auth_reads or None,
+        rate_limit=rate_limit,
     )
     if not settings.is_loopback:
         if settings.token is None and not TokenStore(settings.index_dir).records():

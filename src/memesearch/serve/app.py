@@ -54,6 +54,7 @@ from memesearch.serve.http import (
     install_error_handlers,
     short_repr,
 )
+from memesearch.serve.limits import RateLimiter, rate_limit
 from memesearch.serve.settings import ServeSettings
 from memesearch.serve.thumbnails import thumbnail
 from memesearch.serve.uploads import read_upload
@@ -78,6 +79,7 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"model": schemas.ErrorResponse, "description": "No such item."},
     401: {"model": schemas.ErrorResponse, "description": "No valid read token (only with --auth-reads)."},
     403: {"model": schemas.ErrorResponse, "description": "The token's scope is too small."},
+    429: {"model": schemas.ErrorResponse, "description": "Too many requests (with --rate-limit)."},
     422: {"model": schemas.ErrorResponse, "description": "Invalid parameters or unreadable media."},
 }
 _WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -178,7 +180,7 @@ def sniff_content_type(path: Path) -> str:
 
 # -------------------------------------------------------------------------------------------- routes
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", dependencies=[Depends(rate_limit)])
 
 
 @router.get("/health", response_model=schemas.Health, tags=["service"], summary="Liveness")
@@ -502,6 +504,7 @@ def create_app(settings: ServeSettings, *, index: Index | None = None) -> FastAP
         ],
     )
     app.state.settings = settings
+    app.state.rate_limiter = RateLimiter(settings.rate_limit) if settings.rate_limit else None
     app.state.token_store = TokenStore(index.root if index is not None else settings.index_dir)
     if index is not None:
         app.state.memesearch = ServeState(settings, index, Searcher(index), threading.Lock())

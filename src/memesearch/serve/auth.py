@@ -26,6 +26,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from memesearch.index.access import SCOPES, TokenStore, scope_allows
 from memesearch.serve import schemas
 from memesearch.serve.http import ApiError, short_repr
+from memesearch.serve.limits import rate_limit
 
 if TYPE_CHECKING:
     from memesearch.serve.settings import ServeSettings
@@ -116,7 +117,7 @@ AdminAuth = Annotated[str | None, Depends(require("admin"))]
 
 # ------------------------------------------------------------------------------------ admin routes
 
-router = APIRouter(prefix="/api/tokens", tags=["access"])
+router = APIRouter(prefix="/api/tokens", tags=["access"], dependencies=[Depends(rate_limit)])
 
 _ADMIN_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": schemas.ErrorResponse, "description": "Missing, unknown, revoked or expired token."},

@@ -32,6 +32,7 @@ ENV_VARS: dict[str, str] = {
     "MEMESEARCH_MODEL": "model",
     "MEMESEARCH_CORS_ORIGINS": "cors_origins",
     "MEMESEARCH_AUTH_READS": "auth_reads",
+    "MEMESEARCH_RATE_LIMIT": "rate_limit",
 }
 
 
@@ -44,6 +45,8 @@ class ServeSettings(BaseModel):
         token: the server's single bearer token (scope admin); ``None``: only the index's scoped tokens
             (``memesearch tokens create``) are accepted, and writes are disabled while none may write.
         auth_reads: reads (search, items, media, stats) need a token of scope read; off by default.
+        rate_limit: API requests per second allowed per client address (bursts of twice that, at least
+            10); ``None`` (the default): no limit.
         max_upload_bytes: largest accepted upload (file bytes), enforced while the body streams in.
         model: the encoder the index must have been built with (``None``: whatever the index records).
         cors_origins: origins allowed by CORS; empty (the default) means no CORS headers at all.
@@ -59,6 +62,7 @@ class ServeSettings(BaseModel):
     model: str | None = None
     cors_origins: tuple[str, ...] = ()
     auth_reads: bool = False
+    rate_limit: float | None = Field(None, gt=0, le=100_000)
 
     @field_validator("token")
     @classmethod
