@@ -25,6 +25,7 @@ import contextlib
 import json
 import logging
 import os
+import pickle
 import random
 import shutil
 import time
@@ -375,6 +376,10 @@ def load_trainer_state(
     path = Path(checkpoint) / STATE_FILE
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # a pickled object weights_only refuses: nothing was run
+        raise ConfigError(
+            f"refusing trainer state {path}: it holds Python objects, not only tensors"
+        ) from None
     except (OSError, RuntimeError, EOFError) as exc:
         raise ConfigError(f"cannot read trainer state {path}: {exc}") from exc
     if state.get("format") != STATE_FORMAT:

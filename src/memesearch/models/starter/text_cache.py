@@ -79,7 +79,7 @@ class TextEmbeddingCache:
             path = self._path(kind)
             if path.is_file():
                 try:
-                    with np.load(path) as data:
+                    with np.load(path, allow_pickle=False) as data:
                         table = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
                 except (OSError, ValueError, KeyError) as exc:
                     log.warning("ignoring unreadable embedding cache %s (%s)", path, exc)

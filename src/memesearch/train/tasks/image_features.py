@@ -70,7 +70,7 @@ class ImageFeatureCache:
         vectors: np.ndarray | None = None
         if file.is_file():
             try:
-                vectors = np.load(file)
+                vectors = np.load(file, allow_pickle=False)
             except (OSError, ValueError) as exc:
                 log.warning("ignoring unreadable feature cache %s (%s)", file, exc)
         if vectors is None or vectors.shape != (len(paths), encoder.dim):
