@@ -165,7 +165,11 @@ _MAGIC: tuple[tuple[int, bytes, str], ...] = (
 
 
 def sniff_content_type(path: Path) -> str:
-    """Content type of a media file from its first bytes, then its suffix, else octet-stream."""
+    """Content type of a media file from its first bytes, then its suffix, else octet-stream.
+
+    A suffix only ever gives an ``image/*`` or ``video/*`` type, never SVG (it can hold scripts), so an
+    indexed file named ``x.html`` or ``x.svg`` is served as ``application/octet-stream``.
+    """
     try:
         with path.open("rb") as fh:
             head = fh.read(16)
@@ -175,7 +179,9 @@ def sniff_content_type(path: Path) -> str:
         if head[offset : offset + len(magic)] == magic:
             return ctype
     guessed, _ = mimetypes.guess_type(path.name)
-    return guessed or "application/octet-stream"
+    if guessed and guessed.startswith(("image/", "video/")) and "svg" not in guessed:
+        return guessed
+    return "application/octet-stream"
 
 
 # -------------------------------------------------------------------------------------------- routes
