@@ -1,8 +1,9 @@
 """The web page end to end in headless Chromium (Debian ``chromium``, driven by Playwright's Python API).
 
 A real index (starter model, OCR) is served by uvicorn; the browser searches, sees result cards with score
-bars and emotion chips, filters by an emotion, switches to Chinese, uploads an image with the token and
-finds it by the words in it. A screenshot of the results is saved to ``test-artifacts/web-results.png``.
+bars and emotion chips, filters by an emotion, switches to Chinese, uploads an image with a scoped write
+token and finds it by the words in it. A screenshot of the results is saved to
+``test-artifacts/web-results.png``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 from playwright import sync_api
 
 from memesearch.index import Index
+from memesearch.index.access import TokenStore
 from memesearch.ingest import add_paths
 from memesearch.serve import ServeSettings, create_app
 from memesearch.utils.synthetic import word_card
@@ -26,7 +28,8 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOT = REPO / "test-artifacts" / "web-results.png"
-TOKEN = "web-test-token-42"
+#: the page uploads with a scoped write token, as `memesearch tokens create --scope write` makes (set by site)
+TOKEN: dict[str, str] = {}
 CARDS = [
     ("PIZZA PARTY", ["happy", "excited"]),
     ("SO SLEEPY", ["tired"]),
@@ -53,7 +56,8 @@ def site(tmp_path_factory: pytest.TempPathFactory, live_server: Any) -> Iterator
     index = Index.create(root / "index", model="starter", calibration=None)  # the weighted sum: fused bars
     summary = add_paths(index, [corpus / "list.jsonl"], workers=0)
     assert not summary.failed and len(summary.indexed) == len(CARDS)
-    app = create_app(ServeSettings(index_dir=root / "index", token=TOKEN), index=index)
+    _, TOKEN["write"] = TokenStore(root / "index").create("browser", scope="write")
+    app = create_app(ServeSettings(index_dir=root / "index"), index=index)
     with live_server(app) as base_url:
         yield base_url, upload
     index.close()
@@ -124,13 +128,13 @@ def test_search_filter_language_upload_in_chromium(
 
             # 4. upload with the token, then find the image by the words in it (read by OCR)
             page.get_by_test_id("upload-panel").locator("summary").click()
-            page.get_by_test_id("token-input").fill(TOKEN)
+            page.get_by_test_id("token-input").fill(TOKEN["write"])
             page.get_by_test_id("upload-input").set_input_files(str(upload))
             page.get_by_test_id("upload-button").click()
             status = page.get_by_test_id("upload-status")
             expect(status).to_have_attribute("data-item-id", re.compile(r"^[0-9a-f]{16}$"), timeout=90_000)
             item_id = status.get_attribute("data-item-id")
-            assert page.evaluate("() => sessionStorage.getItem('memesearch.token')") == TOKEN
+            assert page.evaluate("() => sessionStorage.getItem('memesearch.token')") == TOKEN["write"]
             page.get_by_test_id("search-input").fill("walrus disco")
             page.get_by_test_id("search-button").click()
             expect(cards.first).to_have_attribute("data-id", item_id or "")
