@@ -94,3 +94,23 @@ def test_cli_create_list_revoke(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["tokens", "create", "--index", idx, "--name", "x", "--scope", "root"]) == 2
     assert main(["tokens", "create", "--index", str(tmp_path / "nope"), "--name", "x"]) == 2
     assert "no index" in capsys.readouterr().err
+
+
+def test_serve_settings_from_env(tmp_path: Path) -> None:
+    from memesearch.serve.settings import ServeSettings
+
+    default = ServeSettings.from_env(env={}, index_dir=tmp_path)
+    assert default.auth_reads is False and default.rate_limit is None
+    env = {"MEMESEARCH_AUTH_READS": "1", "MEMESEARCH_RATE_LIMIT": "5"}
+    settings = ServeSettings.from_env(env=env, index_dir=tmp_path)
+    assert settings.auth_reads is True and settings.rate_limit == 5.0
+    with pytest.raises(ConfigError, match="rate_limit"):
+        ServeSettings.from_env(env={"MEMESEARCH_RATE_LIMIT": "-1"}, index_dir=tmp_path)
+
+
+def test_serve_refuses_a_public_host_without_any_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MEMESEARCH_TOKEN", raising=False)
+    assert main(["serve", "--index", str(tmp_path), "--host", "0.0.0.0"]) == 2
+    assert "memesearch tokens create" in capsys.readouterr().err
