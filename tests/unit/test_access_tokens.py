@@ -69,6 +69,9 @@ def test_parse_expiry() -> None:
 
 def test_cli_create_list_revoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     idx = str(tmp_path)
+    assert main(["tokens", "create", "--index", idx, "--name", "x"]) == 2  # not an index folder
+    assert "no index.json" in capsys.readouterr().err
+    (tmp_path / "index.json").write_text("{}")
     assert (
         main(["tokens", "create", "--index", idx, "--name", "phone", "--scope", "read", "--expires", "7d"])
         == 0

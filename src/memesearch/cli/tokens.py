@@ -13,6 +13,7 @@ from pathlib import Path
 
 import typer
 
+from memesearch.errors import ConfigError
 from memesearch.index.access import SCOPES, TokenStore, parse_expiry
 
 app = typer.Typer(help="Scoped access tokens (read, write, admin) of an index, for memesearch serve.")
@@ -38,6 +39,10 @@ def create(
     ),
 ) -> None:
     """Create a token and print it once (it is stored only as a hash: copy it now)."""
+    if not (index / "index.json").is_file():
+        raise ConfigError(
+            f"no index at {index} (no index.json): make one with 'memesearch index FOLDER --index DIR'"
+        )
     until = parse_expiry(expires) if expires else None
     record, secret = TokenStore(index).create(name, scope=scope, expires=until)
     typer.echo(secret)
