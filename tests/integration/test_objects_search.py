@@ -123,7 +123,7 @@ def test_objects_search_ranks_by_regions_better_than_by_the_whole_image(
 
 
 def test_an_index_without_regions_says_how_to_get_them(collages: Path, tmp_path: Path) -> None:
-    from memesearch.search.searcher import QueryError
+    from memesearch.search.query_checks import QueryError
 
     root = tmp_path / "plain"
     argv = ["index", str(collages), "--index", str(root), "--splits", "val"]

@@ -13,8 +13,9 @@ from memesearch.utils.lazy import lazy_api
 
 if TYPE_CHECKING:  # pragma: no cover
     from memesearch.search.branches import BRANCHES, Branch, SearchQuery, build_branches
+    from memesearch.search.query_checks import MAX_QUERY_CHARS, QueryError, check_query
     from memesearch.search.results import Hit, SearchResponse
-    from memesearch.search.searcher import MAX_QUERY_CHARS, QueryError, Searcher, check_query
+    from memesearch.search.searcher import Searcher
 
 __all__ = [
     "BRANCHES",
@@ -38,9 +39,10 @@ __getattr__, __dir__ = lazy_api(
         },
         **{name: "memesearch.search.results" for name in ("Hit", "SearchResponse")},
         **{
-            name: "memesearch.search.searcher"
-            for name in ("MAX_QUERY_CHARS", "QueryError", "Searcher", "check_query")
+            name: "memesearch.search.query_checks"
+            for name in ("MAX_QUERY_CHARS", "QueryError", "check_query")
         },
+        "Searcher": "memesearch.search.searcher",
     },
     globals(),
 )
