@@ -6,7 +6,9 @@
 * ``GET /api/health`` (liveness) and ``GET /api/ready`` (index open, item count);
 * ``GET /api/search`` (text) and ``POST /api/search/image`` (an uploaded image);
 * ``GET /api/items/{id}``, ``/image`` (original bytes), ``/thumbnail`` (WebP);
-* ``POST /api/items`` (upload) and ``DELETE /api/items/{id}`` — both need ``Authorization: Bearer <token>``;
+* ``POST /api/items`` (upload) and ``DELETE /api/items/{id}`` — both need ``Authorization: Bearer <token>``
+  of scope write (:mod:`memesearch.serve.auth`; reads need scope read only with ``auth_reads``);
+* ``GET /api/tokens`` and ``DELETE /api/tokens/{name}`` (scope admin);
 * ``GET /api/emotions`` (the filter vocabulary) and ``GET /api/stats``;
 * the web page at ``/`` and the API reference at ``/docs`` (static files of this package, nothing from a
   CDN, so both work offline; ``/docs`` renders ``/openapi.json`` in the browser).
