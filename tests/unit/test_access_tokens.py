@@ -117,3 +117,22 @@ def test_serve_refuses_a_public_host_without_any_token(
     monkeypatch.delenv("MEMESEARCH_TOKEN", raising=False)
     assert main(["serve", "--index", str(tmp_path), "--host", "0.0.0.0"]) == 2
     assert "memesearch tokens create" in capsys.readouterr().err
+
+
+def test_concurrent_changes_lose_nothing(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = TokenStore(tmp_path)
+    _, keep = store.create("keep", scope="admin")
+
+    def work(i: int) -> str:
+        mine = TokenStore(tmp_path)  # its own lock file descriptor, as another process would have
+        _, secret = mine.create(f"t{i}", scope="read")
+        mine.verify(keep)  # writes last_used back while others create
+        return secret
+
+    with ThreadPoolExecutor(8) as pool:
+        secrets = list(pool.map(work, range(24)))
+    fresh = TokenStore(tmp_path)
+    assert len(fresh.records()) == 25
+    assert all(fresh.verify(s) is not None for s in [keep, *secrets])
