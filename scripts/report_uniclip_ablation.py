@@ -1,7 +1,8 @@
-"""UniCLIP ablation: two ``uniclip`` runs (e.g. uniclip-small and uniclip-small-itc) on the CBVS protocol.
+"""UniCLIP ablation: two ``uniclip`` or ``uniclip-starter`` runs (e.g. uniclip-small and uniclip-small-itc)
+on the CBVS protocol.
 
     python scripts/report_uniclip_ablation.py RUN_A RUN_B [--dataset data/covers] [--split test] \\
-        [--out docs/results/uniclip_small.json] [--which best]
+        [--out docs/results/uniclip_small.json] [--which best] [--floor starter]
 
 Each run's chosen checkpoint (``--which``: best on validation, else last) is exported as the plain dual
 encoder without its heads (:func:`memesearch.train.uniclip_export.export_uniclip`, into a temporary
@@ -12,6 +13,11 @@ all queries and per language. For runs with a presence head, its accuracy on the
 ("carries text" vs the item's OCR) is measured too; the semantic head needs candidates and is not
 scored here. Writes the JSON (and a Markdown table beside it, same name ``.md``) and prints the table;
 ``delta`` is RUN_A minus RUN_B.
+
+A ``uniclip-starter`` run is exported as the starter network without its heads
+(:func:`~memesearch.train.uniclip_export.export_uniclip_starter`) and evaluated as ``starter:<folder>``
+(frozen e5-small queries). ``--floor MODEL`` adds rows for an untrained encoder on the same split (e.g.
+``starter``, the towers uniclip-starter starts from).
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ def describe_run(run: Path, which: str) -> dict[str, Any]:
     tc = info.get("train_config", {}).get("task_config", {})
     return {
         "run": str(run),
+        "task": info.get("task"),
         "checkpoint": ckpt.name,
         "step": info.get("step"),
         "epoch": info.get("epoch"),
@@ -68,25 +75,43 @@ def presence_accuracy_on(run: Path, dataset: Path, split: str, which: str) -> fl
     return presence_accuracy(p, [it.ocr for it in ds[split].items])
 
 
+def cbvs_metrics(ds: Any, split: str, encoder: Any) -> dict[str, Any]:
+    """The CBVS-protocol metrics of ``encoder``'s image branch on ``split``, all queries and per language."""
+    from memesearch.eval.encoders import evaluate_encoder
+
+    results = evaluate_encoder(ds, split, encoder, branch="image", by_lang=True, threshold=2, protocol="cbvs")
+    return {
+        group: {"n": ev.report.n_queries.get("total", 0), **{c: float(ev.report.metrics[c]) for c in COLUMNS}}
+        for group, ev in results.items()
+    }
+
+
+def evaluate_floor(name: str, dataset: Path, split: str) -> dict[str, Any]:
+    """An untrained reference encoder (e.g. ``starter``, the towers uniclip-starter starts from)."""
+    from memesearch.data.formats import read_dataset
+    from memesearch.models import create_encoder
+
+    t0 = time.perf_counter()
+    metrics = cbvs_metrics(read_dataset(dataset), split, create_encoder(name, device="cpu"))
+    return {"model": name, "metrics": metrics, "seconds": round(time.perf_counter() - t0, 1)}
+
+
 def evaluate_run(run: Path, dataset: Path, split: str, which: str) -> dict[str, Any]:
     from memesearch.data.formats import read_dataset
-    from memesearch.eval.encoders import evaluate_encoder
     from memesearch.models import create_encoder
-    from memesearch.train.uniclip_export import export_uniclip
+    from memesearch.train.uniclip_export import export_uniclip, export_uniclip_starter
 
     out = describe_run(run, which)
     ds = read_dataset(dataset)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="uniclip-export-") as tmp:
-        folder = export_uniclip(run, Path(tmp) / "model", which=which)
-        encoder = create_encoder(f"clip:{folder}", device="cpu")
-        results = evaluate_encoder(
-            ds, split, encoder, branch="image", by_lang=True, threshold=2, protocol="cbvs"
-        )
-    out["metrics"] = {
-        group: {"n": ev.report.n_queries.get("total", 0), **{c: float(ev.report.metrics[c]) for c in COLUMNS}}
-        for group, ev in results.items()
-    }
+        if out["task"] == "uniclip-starter":  # the starter network without the heads, served as starter:DIR
+            folder = export_uniclip_starter(run, Path(tmp) / "model", which=which)
+            encoder = create_encoder(f"starter:{folder}", device="cpu")
+        else:
+            folder = export_uniclip(run, Path(tmp) / "model", which=which)
+            encoder = create_encoder(f"clip:{folder}", device="cpu")
+        out["metrics"] = cbvs_metrics(ds, split, encoder)
     out["presence_acc"] = presence_accuracy_on(run, dataset, split, which)
     out["seconds"] = round(time.perf_counter() - t0, 1)
     return out
@@ -119,6 +144,10 @@ def markdown(report: dict[str, Any]) -> str:
                 f"| {Path(entry['run']).name} | {label(entry)} | {entry['step']} | {group} | {m['n']} "
                 f"| {vals} | {shown} |"
             )
+    for floor in report.get("floors", []):
+        for group, m in floor["metrics"].items():
+            vals = " | ".join(f"{m[c]:.3f}" if c == "PNR" else f"{m[c]:.4f}" for c in COLUMNS)
+            lines.append(f"| `{floor['model']}` (untrained) | none | 0 | {group} | {m['n']} | {vals} | |")
     delta = report["delta"]
     lines += ["", "RUN_A - RUN_B (all queries): " + ", ".join(f"{k} {v:+.4f}" for k, v in delta.items())]
     return "\n".join(lines)
@@ -134,6 +163,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="test")
     parser.add_argument("--which", default="best", choices=("best", "last"))
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "uniclip_small.json")
+    parser.add_argument(
+        "--floor",
+        action="append",
+        default=[],
+        metavar="MODEL",
+        help="Also evaluate this untrained encoder (e.g. starter: what uniclip-starter starts from).",
+    )
     args = parser.parse_args(argv)
 
     runs = [evaluate_run(run, args.dataset, args.split, args.which) for run in (args.run_a, args.run_b)]
@@ -145,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python scripts/report_uniclip_ablation.py "
         + " ".join(sys.argv[1:] if argv is None else argv),
         "runs": runs,
+        "floors": [evaluate_floor(name, args.dataset, args.split) for name in args.floor],
         "delta": {
             k: a[k] - b[k] for k in ("R@1", "R@5", "R@10", "NDCG@1", "NDCG@5", "NDCG@10", "MAP", "PNR")
         },

@@ -102,7 +102,8 @@ def export(
     Starter: model.safetensors and config.json, and with --dataset metrics.json (QI-branch R@k of the
     val, test and test-seen splits measured through the exported weights). Clipcap: captioner.json,
     model.safetensors, tokenizer/, and with --dataset metrics.json (caption metrics per language).
-    UniCLIP: the plain dual encoder without its training heads, a Hugging Face folder for clip:OUT.
+    UniCLIP: the plain dual encoder without its training heads, a Hugging Face folder for clip:OUT;
+    a uniclip-starter run: the starter network without the heads, a folder for starter:OUT.
     """
     import logging
 
@@ -121,6 +122,16 @@ def export(
             raise ConfigError("a uniclip run needs --out DIR (the folder to write for clip:DIR)")
         written = export_uniclip(run, out, which=which, overwrite=overwrite)
         typer.echo(f"dual encoder written to {written} (load it with clip:{written})")
+        return
+    if task == "uniclip-starter":
+        from memesearch.train.uniclip_export import export_uniclip_starter
+
+        if out is None:
+            raise ConfigError("a uniclip-starter run needs --out DIR (the folder to write for starter:DIR)")
+        written = export_uniclip_starter(run, out, which=which, overwrite=overwrite)
+        typer.echo(
+            f"starter weights without the OCR heads written to {written} (load them with starter:{written})"
+        )
         return
     if task == "clipcap":
         from memesearch.train.caption_export import export_captioner

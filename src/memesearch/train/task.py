@@ -195,6 +195,7 @@ _BUILTIN: dict[str, str] = {
     "starter": "memesearch.train.tasks.starter:TASK_SPEC",
     "clipcap": "memesearch.train.tasks.clipcap:TASK_SPEC",
     "uniclip": "memesearch.train.tasks.uniclip:TASK_SPEC",
+    "uniclip-starter": "memesearch.train.tasks.uniclip_starter:TASK_SPEC",
     "object-guided": "memesearch.train.tasks.object_guided:TASK_SPEC",
 }
 

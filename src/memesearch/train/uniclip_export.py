@@ -91,3 +91,78 @@ def export_uniclip(run: str | Path, out: str | Path, *, which: str = "best", ove
     finally:
         tokenizer.model_max_length = previous
     return out_dir
+
+
+def export_uniclip_starter(
+    run: str | Path, out: str | Path, *, which: str = "best", overwrite: bool = False
+) -> Path:
+    """Write a ``uniclip-starter`` run's ``which`` checkpoint (best, else last) as a starter weights folder
+    ``out`` without the OCR heads: ``model.safetensors`` (the starter network's tensors, float32) and
+    ``config.json`` (format ``memesearch-starter``), which ``starter:<out>`` loads."""
+    from safetensors.torch import save_model
+
+    from memesearch.models.starter.encoder import (
+        CONFIG_FILE,
+        MODEL_FILE,
+        WEIGHTS_FORMAT,
+        WEIGHTS_FORMAT_VERSION,
+    )
+    from memesearch.models.starter.model import build_model
+    from memesearch.models.uniclip.starter_model import HEAD_PREFIXES, UniClipStarterModel
+    from memesearch.train.checkpoint import find_checkpoint, load_trained_model
+
+    task, model, config = load_trained_model(run, which=which)
+    if not isinstance(model, UniClipStarterModel):
+        raise ConfigError(f"{run} is a {config.task!r} run; this export writes uniclip-starter runs")
+    try:
+        checkpoint = find_checkpoint(run, which)
+    except ConfigError:
+        checkpoint = find_checkpoint(run, "last")
+    plain = build_model(model.config)
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith(HEAD_PREFIXES)}
+    plain.load_state_dict(state, strict=True)
+    heads = {k: p.numel() for k, p in model.named_parameters() if k.startswith(HEAD_PREFIXES)}
+    step_info = json.loads((checkpoint / "config.json").read_text(encoding="utf-8"))
+    out_dir = Path(out)
+    size = model.config.image_size
+    try:
+        with atomic_dir(out_dir, replace=overwrite) as tmp:
+            save_model(
+                plain.float().cpu(), str(tmp / MODEL_FILE), metadata={"format": "pt", "model": "starter"}
+            )
+            atomic_write_json(
+                tmp / CONFIG_FILE,
+                {
+                    "format": WEIGHTS_FORMAT,
+                    "format_version": WEIGHTS_FORMAT_VERSION,
+                    "memesearch_version": __version__,
+                    "model": model.config.to_dict(),
+                    "dtype": "float32",
+                    "image_preprocess": {
+                        "loader": "memesearch.models.encoders.images.load_image (RGB, transparency on white)",
+                        "resize": f"bicubic to {size}x{size}",
+                        "scale": "pixels / 255 * 2 - 1",
+                    },
+                    "text": {"encoder": model.config.text_encoder, "query_kind": "query"},
+                    "trained_on": {
+                        "task": config.task,
+                        "run": str(Path(run).resolve()),
+                        "checkpoint": checkpoint.name,
+                        "step": step_info.get("step"),
+                        "epoch": step_info.get("epoch"),
+                        "val_metrics": step_info.get("metrics"),
+                        "select_metric": config.select_metric,
+                        "task_config": config.task_config,
+                        "left_out": {
+                            "training heads (parameters)": sum(heads.values()),
+                            "tensors": len(heads),
+                        },
+                    },
+                },
+            )
+    except FileExistsError:
+        raise ConfigError(
+            f"{out_dir} already exists and is not empty; pass --overwrite to replace it"
+        ) from None
+    _ = task
+    return out_dir

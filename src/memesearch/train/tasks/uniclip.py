@@ -220,7 +220,12 @@ class UniClipTask(ClipTowersTask):
 
     def embed_batch(self, model: nn.Module, batch: Any) -> dict[str, Tensor]:
         assert isinstance(model, UniClipModel)
-        image = model.encode_image(batch["image"])
+        return self.head_features(model, model.encode_image(batch["image"]), batch)
+
+    def head_features(self, model: Any, image: Any, batch: Any) -> dict[str, Tensor]:
+        """The loss's features of a batch whose images ``model`` encoded to ``image`` (an
+        :class:`~memesearch.models.uniclip.model.ImageOutput`): text and image embeddings, groups, and
+        the heads' logits and labels when the model has them."""
         out = {
             "text": self.encode_queries(model, batch["text"]),
             "image": image.embedding,
@@ -237,8 +242,7 @@ class UniClipTask(ClipTowersTask):
         return out
 
     def loss(self, model: nn.Module, features: Mapping[str, Tensor]) -> LossOutput:
-        assert isinstance(model, UniClipModel)
-        scale = model.logit_scale()
+        scale: Tensor = model.logit_scale()  # type: ignore[operator]  # UniClipModel or the starter's
         itc = contrastive_loss(features["text"], features["image"], features["group"], scale)
         w_itc, w_ic, w_itm = self.weights
         loss = w_itc * itc
