@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from memesearch.eval.calibrate import PairSet, _enough, _fit_joint, _logistic
+from memesearch.eval.calibration_fit import PairSet, enough_pairs, fit_joint, logistic
 from memesearch.search.calibration import (
     GENERATED_COLUMN,
     BranchCalibration,
@@ -40,18 +40,18 @@ def fit_in_two_stages(
     """Stage 1 on the pairs without generated text, stage 2 on those with only generated text (module
     docstring); ``c`` is the L2 strength of every per-branch regression, ``c_fusion`` of the fusion's."""
     share = pairs.items[:, GENERATED_COLUMN] if pairs.items.size else np.zeros(len(pairs))
-    calibration = _fit_joint(pairs.subset(share <= 0), c, c_fusion, min_pairs)
+    calibration = fit_joint(pairs.subset(share <= 0), c, c_fusion, min_pairs)
     gen = pairs.subset(generated_rows(pairs.items))
     y = gen.labels.astype(int)
-    if not _enough(y, min_pairs):
+    if not enough_pairs(y, min_pairs):
         return calibration
     fitted: dict[str, BranchCalibration] = {}
     for name in split_generated:
         if name not in calibration.branches or name not in gen.features:
             continue
         present = ~np.isnan(gen.scores[name])
-        if _enough(y[present], min_pairs):
-            coef, intercept = _logistic(gen.features[name][present], y[present], c)
+        if enough_pairs(y[present], min_pairs):
+            coef, intercept = logistic(gen.features[name][present], y[present], c)
             fitted[name] = BranchCalibration(coef, intercept)
     if not fitted:
         return calibration
@@ -72,7 +72,7 @@ def fit_in_two_stages(
             columns.append(np.where(present, logit(p), 0.0))
         else:
             offset += np.where(present, calibration.fusion_weights.get(name, 0.0) * logit(p), 0.0)
-    weights, _ = _logistic(np.column_stack(columns), y, c_fusion, offset=offset, intercept=False)
+    weights, _ = logistic(np.column_stack(columns), y, c_fusion, offset=offset, intercept=False)
     names = [n for n in calibration.base_branches if n in fitted]
     for name, weight in zip(names, weights, strict=True):
         calibration.branches[generated_key(name)] = fitted[name]
