@@ -57,6 +57,7 @@ from memesearch.train.task import LossOutput, ParamRole, TaskSpec
 from memesearch.train.tasks.base import RetrievalTask
 from memesearch.train.tasks.retrieval_config import RetrievalConfig
 from memesearch.train.tasks.samples import get_split
+from memesearch.train.tasks.starter_finetune import starter_param_role, train_keeping_batch_norm
 
 log = logging.getLogger(__name__)
 
@@ -214,18 +215,10 @@ class ObjectGuidedTask(RetrievalTask):
         return model
 
     def param_role(self, name: str, param: nn.Parameter) -> ParamRole:
-        if name.startswith("qi."):  # the emotion gate: collages carry no emotion words
-            return ParamRole.FROZEN
-        if name.startswith("tower.") and self.config.init is not None:
-            return ParamRole.PRETRAINED
-        return ParamRole.NEW
+        return starter_param_role(name, pretrained=self.config.init is not None)
 
     def set_train_mode(self, model: nn.Module) -> None:
-        model.train()
-        if self.config.freeze_bn:
-            for m in model.modules():
-                if isinstance(m, nn.BatchNorm2d):
-                    m.eval()
+        train_keeping_batch_norm(model, freeze_bn=self.config.freeze_bn)
 
     # ---- data ---------------------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ from memesearch.models.uniclip.starter_model import HEAD_PREFIXES, UniClipStarte
 from memesearch.train.task import ParamRole, TaskSpec
 from memesearch.train.tasks.base import retrieval_metrics
 from memesearch.train.tasks.samples import get_split, unique_texts
+from memesearch.train.tasks.starter_finetune import starter_param_role, train_keeping_batch_norm
 from memesearch.train.tasks.uniclip import UniClipConfig, UniClipTask, presence_accuracy
 from memesearch.train.tasks.uniclip_data import UniClipSamples, sample_source, training_texts
 
@@ -148,18 +149,10 @@ class UniClipStarterTask(UniClipTask):
         return TextTokenizer(self.tokenizer, self.config.ocr_context)
 
     def param_role(self, name: str, param: nn.Parameter) -> ParamRole:
-        if name.startswith("qi."):  # the emotion gate: covers carry no emotion words
-            return ParamRole.FROZEN
-        if name.startswith("tower.") and self.config.init is not None:
-            return ParamRole.PRETRAINED
-        return ParamRole.NEW
+        return starter_param_role(name, pretrained=self.config.init is not None)
 
     def set_train_mode(self, model: nn.Module) -> None:
-        model.train()
-        if self.config.freeze_bn:
-            for m in model.modules():
-                if isinstance(m, nn.BatchNorm2d):
-                    m.eval()
+        train_keeping_batch_norm(model, freeze_bn=self.config.freeze_bn)
 
     def after_optimizer_step(self, model: nn.Module) -> None:
         model.logit_scale.clamp_()  # type: ignore[operator]
