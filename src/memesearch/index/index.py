@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from memesearch.errors import ConfigError
-from memesearch.index import region_rows, store_writes
+from memesearch.index import frame_rows, region_rows, store_writes
 from memesearch.index import vector_fields as vf
 from memesearch.index.config import (
     INDEX_FORMAT,
@@ -76,6 +76,8 @@ logger = logging.getLogger(__name__)
 #: :mod:`memesearch.index.region_rows`; pending in ``pending_region_vectors``).
 VECTOR_FIELDS: tuple[str, ...] = ("image", "text")
 REGION_FIELD = "region"
+#: ``NewItem.vectors`` key of an animated item's per-frame vectors ``(F, dim)`` (SQLite only: frame_rows)
+FRAME_FIELD = "frames"
 
 
 def vector_fields_of(config: IndexConfig) -> tuple[str, ...]:
@@ -451,6 +453,11 @@ class Index:
         with self.store._lock:
             return region_rows.region_ids_of(self.store.conn, [int(r) for r in rowids])
 
+    def frames(self, rowids: Sequence[int]) -> dict[int, frame_rows.ItemFrames]:
+        """``rowid -> its sampled frames' vectors and times`` (animated items only; :mod:`.frame_rows`)."""
+        with self.store._lock:
+            return frame_rows.frames_of(self.store.conn, [int(r) for r in rowids], self.dim)
+
     def regions(self, rowids: Sequence[int], *, masks: bool = True) -> dict[int, list[Region]]:
         """``rowid -> regions`` (slot order, masks decoded on demand from their RLE)."""
         with self.store._lock:
@@ -484,6 +491,8 @@ class Index:
                     )
                     if new.item.objects:
                         region_rows.insert(conn, rowid, new.item.objects, new.vectors.get(REGION_FIELD))
+                    if new.vectors.get(FRAME_FIELD) is not None:
+                        frame_rows.insert(conn, rowid, new.vectors[FRAME_FIELD], new.frame_times)
                     rowids.append(rowid)
                     for stamp in new.paths:
                         orphans.extend(self._put_path(conn, stamp, rowid))

@@ -404,7 +404,18 @@ class Ingestor:
                 stamps = [f.stamp for f in paths]
                 if e.region_vectors is not None and len(e.regions):
                     vectors["region"] = e.region_vectors
-                new.append(NewItem(item, vectors, paths=stamps, stored_path=stored_path, cache=rows))
+                if e.frame_vectors is not None:
+                    vectors["frames"] = e.frame_vectors
+                times = (
+                    p.frame_times
+                    if p.frame_times is not None and len(p.frame_times) == e.frame_count
+                    else None
+                )
+                new.append(
+                    NewItem(
+                        item, vectors, paths=stamps, stored_path=stored_path, cache=rows, frame_times=times
+                    )
+                )
             rowids = idx.write_batch(new)
             summary.duplicates += sum(max(0, len(paths) - 1) for paths in files)
             summary.indexed.extend(n.item.id for n in new)
