@@ -49,6 +49,26 @@ def _metrics(scores: np.ndarray, queries: list[Any], labels: list[str]) -> dict[
     return {k: round(float(m.metrics[k]), 4) for k in KEYS}
 
 
+def found_at_10(scores: np.ndarray, queries: list[Any], labels: list[str]) -> dict[str, float]:
+    """Share of relevant (query, animation) pairs ranked in the top 10, for animations that show the
+    query's emoji on the cover vs only in a later frame (``query.meta.later_only``)."""
+    col = {label: j for j, label in enumerate(labels)}
+    counts = {"cover": [0, 0], "later": [0, 0]}
+    for i, q in enumerate(queries):
+        later = set(q.meta.get("later_only") or [])
+        row = scores[i]
+        for item, grade in q.qrels.items():
+            if grade <= 0:
+                continue
+            rank = int((row > row[col[item]]).sum()) + 1
+            kind = "later" if item in later else "cover"
+            counts[kind][0] += 1
+            counts[kind][1] += rank <= 10
+    out: dict[str, float] = {f"{k}_pairs": float(v[0]) for k, v in counts.items()}
+    out.update({f"{k}_top10": round(v[1] / v[0], 4) if v[0] else float("nan") for k, v in counts.items()})
+    return out
+
+
 def split_rows(dataset: Path, split: str, model: str, pooling: str = "best") -> dict[str, Any]:
     """Every pooling's metrics on ``split`` (and, on test, what search serves)."""
     from memesearch.data.formats import read_dataset
@@ -91,6 +111,7 @@ def split_rows(dataset: Path, split: str, model: str, pooling: str = "best") -> 
                 "frames_per_item": round(float(np.mean([len(f.times_ms) for f in frames.values()])), 2),
                 "index_seconds": round(seconds, 1),
                 "rows": {p: _metrics(scores[p], queries, labels) for p in POOLINGS},
+                "by_position": {p: found_at_10(scores[p], queries, labels) for p in POOLINGS},
             }
             if split == "test":
                 searcher = Searcher(idx)
@@ -164,9 +185,16 @@ def table(data: dict[str, Any]) -> list[str]:
             f"| {r['MnR']:.1f} |"
         )
     s = test["served_exact"]
+    b = test["by_position"]
+    pairs = f"{int(b['first']['cover_pairs'])} / {int(b['first']['later_pairs'])}"
     lines += [
         f"| served: `Searcher.score_matrix`, frame_pooling={chosen} | {s['R@1']:.4f} | {s['R@5']:.4f} "
         f"| {s['R@10']:.4f} | {s['NDCG@10']:.4f} | {s['MnR']:.1f} |",
+        "",
+        f"Relevant (query, animation) pairs in the top 10, emoji on the cover / only in a later frame "
+        f"({pairs} pairs): "
+        + "; ".join(f"{names[p]} {b[p]['cover_top10']:.3f} / {b[p]['later_top10']:.3f}" for p in POOLINGS)
+        + ".",
         "",
         f"`memesearch search` itself (mean-vector candidates, top {test['search_candidates']}, re-ranked by "
         f"the best frame): R@10 {test['served_search_R@10']:.4f} on the same queries.",

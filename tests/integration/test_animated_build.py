@@ -86,9 +86,11 @@ def test_build_is_deterministic_and_follows_the_splits(tmp_path: Path, npm_cache
                 assert all(white[first_text:])
         grades = {g for q in split.queries for g in q.qrels.values()}
         assert grades <= {1, 2} and 2 in grades
+        by_id = {it.id: it for it in split.items}
         for q in split.queries:
-            for item_id in q.qrels:
-                assert item_id in {it.id for it in split.items}
+            assert set(q.qrels) <= set(by_id) and set(q.meta["later_only"]) <= set(q.qrels)
+        # some relevant animations show the query's emoji only after the cover
+        assert any(q.meta["later_only"] for q in split.queries)
     # some animations carry a caption, and formats vary
     items = [it for split in ds for it in split.items]
     assert any(it.meta["text"] for it in items) and len({it.meta["format"] for it in items}) >= 2

@@ -16,7 +16,7 @@ caption: the CLDR name of the *last* emoji, in en or zh (seeded), drawn only on 
 that the cover frame never shows. Queries are the emoji benchmark's (:func:`memesearch.data.emoji.assemble
 .make_queries`): per language each concept's CLDR name (grade 2) and keywords (grade 1; keywords that tag
 more than ``max_keyword_concepts`` emoji are left out), relevant = the animations that show the concept in
-any frame.
+any frame; ``meta.later_only`` lists the relevant animations whose cover does not show it.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from memesearch.data.animated.config import DATASET_NAME, IMAGES_DIR, AnimatedBu
 from memesearch.data.animated.render import AnimationJob, extension, fits
 from memesearch.data.collages.assemble import view_split, view_styles
 from memesearch.data.collages.config import CATEGORIES
-from memesearch.data.emoji.assemble import keyword_frequency, make_queries
+from memesearch.data.emoji.assemble import _fold, keyword_frequency, make_queries
 from memesearch.data.emoji.card import STYLE_LICENCES
 from memesearch.data.emoji.catalogue import Catalogue, EmojiConcept
 from memesearch.data.emoji.config import SOURCE_SIZE
@@ -151,6 +151,17 @@ def make_dataset(plan: AnimatedPlan, languages: Sequence[str]) -> Dataset:
                 items_of.setdefault(key, []).append(aid)
             items.append(Item(id=aid, path=job.target, media="gif", source=meta["style"], meta=dict(meta)))
         queries = make_queries(view, plan.concepts.get(view, []), items_of, languages, plan.generic)
+        # which relevant animations show the query's emoji only after the cover (what the cover cannot find)
+        keys_of: dict[tuple[str, str], set[str]] = {}
+        for c in plan.concepts.get(view, []):
+            for lang in languages:
+                texts = [c.labels[lang]] if lang in c.labels else []
+                for text in [*texts, *c.tags.get(lang, ())]:
+                    keys_of.setdefault((lang, _fold(text)), set()).add(c.key)
+        cover = {Path(job.target).stem: plan.meta[Path(job.target).stem]["concepts"][0] for job in jobs}
+        for q in queries:
+            keys = keys_of.get((str(q.meta.get("lang")), _fold(q.text)), set())
+            q.meta["later_only"] = sorted(i for i in q.qrels if cover[i] not in keys)
         splits[view] = Split(name=view, items=items, queries=queries)
     return Dataset(name=DATASET_NAME, splits=splits)
 
