@@ -29,7 +29,7 @@ from typing import Any
 
 from memesearch.data.animated.config import DATASET_NAME, IMAGES_DIR, AnimatedBuildConfig
 from memesearch.data.animated.render import AnimationJob, extension, fits
-from memesearch.data.collages.assemble import view_split, view_styles
+from memesearch.data.collages.assemble import deal, view_split, view_styles
 from memesearch.data.collages.config import CATEGORIES
 from memesearch.data.emoji.assemble import _fold, keyword_frequency, make_queries
 from memesearch.data.emoji.card import STYLE_LICENCES
@@ -93,15 +93,7 @@ def plan_animations(
             style = styles[i % len(styles)]
             drawn = [c for c in pool if style in c.styles]
             k = min(rng.randint(config.min_concepts, config.max_concepts), len(drawn))
-            chosen: list[EmojiConcept] = []
-            while len(chosen) < k:
-                deck = decks.setdefault(style, [])
-                if not deck:
-                    deck.extend(drawn)
-                    rng.shuffle(deck)
-                c = deck.pop()
-                if all(c.key != o.key for o in chosen):
-                    chosen.append(c)
+            chosen = deal(rng, decks, style, drawn, k)
             fmt = config.formats[int(unit_hash(config.seed, aid, "fmt:") * len(config.formats))]
             caption = _caption_for(chosen[-1], aid, config, languages)
             job = AnimationJob(
