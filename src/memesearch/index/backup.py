@@ -225,6 +225,15 @@ def _attempt(
             dropped = dropped_generation(db)
         finally:
             db.close()
+        for name, vs in stores.items():
+            if vs is None and vf.vector_path(root, spec, name).exists():  # replaced while it was read
+                report.notes.append(f"attempt {report.attempts}: the {name} vectors changed while read")
+                return False
+            if vs is None and dropped > 0:
+                raise ConfigError(
+                    f"the {name} vectors of {root} are missing or unreadable: run 'memesearch index check "
+                    f"{root}' (and --repair), or back up another copy"
+                )
         recorded = {n: getattr(vs, "saved_generation", None) for n, vs in stores.items() if vs is not None}
         if any(g is None or g < dropped for g in recorded.values()):  # 3. the pair must be a crash state
             report.notes.append(
