@@ -82,6 +82,8 @@ def check(
     else:
         for line in report.repaired:
             typer.echo(f"repaired: {line}")
+        for line in report.notes:
+            typer.echo(f"note: {line}", err=True)
         for f in report.findings:
             more = f" (e.g. {', '.join(f.examples)})" if f.examples else ""
             typer.echo(f"problem [{f.code}]: {f.message}{more}", err=True)

@@ -6,17 +6,22 @@ What is checked (without loading the encoder):
 * ``meta.sqlite``: ``PRAGMA integrity_check``, and paths that point at no item;
 * per vector field (``image``, ``text``, ``region``) and store (FAISS files, milvus-lite, a Milvus server):
   the saved store reads; every row that needs a vector has one, in the store or still in SQLite
-  (``pending_vectors``, which an open adds); the store holds no vector of a row that is gone;
+  (``pending_vectors``, which an open adds); a store that records the database's current generation holds
+  no vector of a row that is gone (one saved earlier may: vectors of rows removed since the last save, like
+  new vectors waiting in SQLite, are normal between saves — a note, not a problem);
 * ``media/`` (uploads): files no item names (orphans: an upload killed before its commit, a temporary file
-  of an interrupted write) and items whose uploaded file is missing.
+  of an interrupted write; younger than :data:`ORPHAN_MIN_AGE_S` they are a note: an upload may be in
+  flight) and items whose uploaded file is missing.
+
+It may run while a writer works: each store is read before the database snapshot it is compared with, and
+read again when a save came in between (the order a backup uses, :mod:`memesearch.index.backup`).
 
 ``--repair`` fixes what can be fixed without guessing, and says what it did: vectors of gone rows are
 removed and vectors still in SQLite are written to the store (an unreadable vector file is rebuilt from its
 SQLite copies); rows whose vectors are lost everywhere are dropped (re-run ``memesearch index`` on their
 folders to embed them again: their paths are forgotten with them, so they are not skipped as unchanged);
 paths pointing at no item are deleted; an item whose uploaded file is missing keeps its indexed paths, or is
-dropped when it has none; orphan media files older than :data:`ORPHAN_MIN_AGE_S` are deleted (younger ones
-may be an upload being written right now). The uploads of rows it drops are moved to ``lost+found/``,
+dropped when it has none; orphan media files older than :data:`ORPHAN_MIN_AGE_S` are deleted. The uploads of rows it drops are moved to ``lost+found/``,
 never deleted. A corrupt database is not repaired (restore a backup: ``memesearch index backup``).
 """
 
@@ -56,6 +61,8 @@ from memesearch.index.vector_store import (
 
 #: orphan media files younger than this are left alone by ``--repair`` (an upload may be mid-write)
 ORPHAN_MIN_AGE_S = 300.0
+#: reads of a field's store and the database when a writer saved in between
+READ_ATTEMPTS = 4
 #: examples named per finding
 EXAMPLES = 5
 
@@ -90,6 +97,7 @@ class CheckReport:
     media_files: int = 0
     findings: list[Finding] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # worth knowing, not problems
 
     @property
     def ok(self) -> bool:
@@ -119,6 +127,7 @@ class CheckReport:
             "media_files": self.media_files,
             "findings": [f.to_dict() for f in self.findings],
             "repaired": self.repaired,
+            "notes": self.notes,
             "verdict": self.verdict(),
         }
 
@@ -172,6 +181,37 @@ def _saved_store(
         loaded.close()
 
 
+def _read_field(
+    root: Path, spec: str, name: str, dim: int, config: IndexConfig, store: Store
+) -> dict[str, Any]:
+    """One field's saved store, then (in that order, as a backup does) one database snapshot; read again
+    when a writer saved in between (a store replaced while read, or one older than the copies SQLite
+    dropped), up to :data:`READ_ATTEMPTS` times."""
+    path = vf.vector_path(root, spec, name)
+    for attempt in range(READ_ATTEMPTS):
+        with _saved_store(root, spec, name, dim, config) as (vs, problem):
+            have = vs.ids()
+            saved_gen = getattr(vs, "saved_generation", None)
+        with store.snapshot():
+            need, pending = _field_ids(store, name, dim)
+            live = live_rowids(store, name) if name != "text" else need
+            gen, dropped = store.generation, dropped_generation(store)
+        racy = (problem is not None and path.exists()) or (saved_gen is not None and saved_gen < dropped)
+        if not racy or attempt == READ_ATTEMPTS - 1:
+            break
+        time.sleep(0.2 * (attempt + 1))
+    return {
+        "have": have,
+        "saved_gen": saved_gen,
+        "problem": problem,
+        "need": need,
+        "pending": pending,
+        "live": live,
+        "gen": gen,
+        "dropped": dropped,
+    }
+
+
 def _check_vectors(
     report: CheckReport, root: Path, info: dict[str, Any], config: IndexConfig, store: Store
 ) -> dict[str, np.ndarray]:
@@ -179,16 +219,10 @@ def _check_vectors(
     from memesearch.index.index import vector_fields_of
 
     dim = int(info["encoder"]["dim"])
-    spec = config.vector_store
     lost: dict[str, np.ndarray] = {}
-    dropped = dropped_generation(store)
     for name in vector_fields_of(config):
-        with store.snapshot():
-            need, pending = _field_ids(store, name, dim)
-            live = live_rowids(store, name) if name != "text" else need
-        with _saved_store(root, spec, name, dim, config) as (vs, problem):
-            have = vs.ids()
-            saved_gen = getattr(vs, "saved_generation", None)
+        f = _read_field(root, config.vector_store, name, dim, config, store)
+        have, saved_gen, problem, dropped = f["have"], f["saved_gen"], f["problem"], f["dropped"]
         report.vectors[name] = int(have.size)
         if problem is not None and (dropped > 0 or have.size):
             report.findings.append(
@@ -204,11 +238,12 @@ def _check_vectors(
                 Finding(
                     f"{name}-store-stale",
                     1,
-                    f"the {name} vector store records generation {saved_gen}, older than the last save "
-                    f"SQLite dropped its copies after ({dropped})",
+                    f"the {name} vector store records generation {saved_gen}, older than the save after "
+                    f"which SQLite dropped its copies ({dropped})",
                     True,
                 )
             )
+        need, pending = f["need"], f["pending"]
         missing = need[~np.isin(need, have) & ~np.isin(need, pending)]
         if missing.size:
             owners = np.unique(region_rows.owners(missing)) if name == "region" else missing
@@ -223,8 +258,9 @@ def _check_vectors(
                     _examples(owners),
                 )
             )
-        extra = have[~np.isin(have, live)]
-        if extra.size:
+        extra = have[~np.isin(have, f["live"])]
+        if extra.size and saved_gen is not None and saved_gen >= f["gen"]:
+            # the store says it is in step with the database, yet holds vectors of rows it does not have
             report.findings.append(
                 Finding(
                     f"{name}-vectors-stale",
@@ -233,6 +269,11 @@ def _check_vectors(
                     True,
                     _examples(extra),
                 )
+            )
+        elif extra.size or pending.size:
+            report.notes.append(
+                f"{name}: {extra.size} vector(s) of removed rows and {pending.size} new vector(s) in SQLite "
+                "wait for the next save (normal between saves; the next writable open or save settles them)"
             )
     return lost
 
@@ -252,15 +293,22 @@ def _media_state(root: Path, store: Store) -> tuple[dict[str, int], list[Path], 
 
 
 def _check_media(report: CheckReport, root: Path, store: Store) -> tuple[list[Path], list[tuple[int, str]]]:
-    named, orphans, missing = _media_state(root, store)
+    named, found, missing = _media_state(root, store)
     report.media_files = len(named) - len(missing)
+    now = time.time()
+    orphans = [p for p in found if now - _mtime(p) >= ORPHAN_MIN_AGE_S]
+    if len(found) > len(orphans):
+        report.notes.append(
+            f"{len(found) - len(orphans)} file(s) in media/ younger than {ORPHAN_MIN_AGE_S:.0f} s belong to "
+            "no item yet (an upload may be in flight); left alone"
+        )
     if orphans:
         report.findings.append(
             Finding(
                 "orphan-media",
                 len(orphans),
-                f"{len(orphans)} file(s) in media/ belong to no item; --repair deletes those older than "
-                f"{ORPHAN_MIN_AGE_S:.0f} s",
+                f"{len(orphans)} file(s) in media/ belong to no item (older than {ORPHAN_MIN_AGE_S:.0f} s); "
+                "--repair deletes them",
                 True,
                 _examples(p.name for p in orphans),
             )
@@ -277,6 +325,13 @@ def _check_media(report: CheckReport, root: Path, store: Store) -> tuple[list[Pa
             )
         )
     return orphans, missing
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.lstat().st_mtime
+    except FileNotFoundError:
+        return time.time()
 
 
 def _dangling_paths(store: Store) -> int:
@@ -395,23 +450,13 @@ def _repair(
     for vs in stores.values():
         vs.close()
     done.append("vector stores brought in step with the database and saved")
-    now = time.time()
-    removed = young = 0
+    removed = 0
     for p in orphans:
-        try:
-            if now - p.lstat().st_mtime < ORPHAN_MIN_AGE_S:
-                young += 1
-                continue
+        with contextlib.suppress(FileNotFoundError):
             p.unlink()
             removed += 1
-        except FileNotFoundError:
-            continue
     if removed:
         done.append(f"deleted {removed} orphan media file(s)")
-    if young:
-        done.append(
-            f"left {young} orphan media file(s) younger than {ORPHAN_MIN_AGE_S:.0f} s (may be mid-upload)"
-        )
     return done
 
 
