@@ -175,3 +175,13 @@ def test_backup_cli_and_milvus_lite(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert hits[0] == hits[1] and len(hits[0]) == 6
     assert cli(["index", "backup", str(src), str(out)]) == 2  # OUT is taken
     assert "not an empty folder" in capsys.readouterr().err
+
+
+def test_a_damaged_source_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "idx"
+    with Index.create(src, model=MODEL) as idx:
+        idx.insert_vectors(_expected(0, idx.dim), source="b0")
+    (src / "vectors" / "image.faiss").write_bytes(b"garbage")
+    assert cli(["index", "backup", str(src), str(tmp_path / "bk")]) == 2
+    assert "memesearch index check" in capsys.readouterr().err
+    assert not (tmp_path / "bk").exists() and not list(tmp_path.glob(".bk.*"))

@@ -50,6 +50,8 @@ from memesearch.index.vector_store import (
 )
 from memesearch.utils.io import fsync_file
 
+#: a store that reads as unreadable this many attempts in a row, its files unchanged, is damaged
+DAMAGED_AFTER = 3
 #: files of the index folder copied as they are (each written atomically by memesearch)
 PLAIN_FILES = ("index.json", "access_tokens.json")
 
@@ -108,6 +110,20 @@ def _read_stores(
         _close(out)
         raise
     return out
+
+
+def _stamp(path: Path) -> tuple[tuple[int, int, int] | None, ...]:
+    """What changes when a store file or its FAISS sidecar is replaced (an atomic save renames a new inode
+    into place)."""
+    out: list[tuple[int, int, int] | None] = []
+    for p in (path, path.with_suffix(path.suffix + ".json")):
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            out.append(None)
+            continue
+        out.append((st.st_ino, st.st_mtime_ns, st.st_size))
+    return tuple(out)
 
 
 def _close(stores: dict[str, VectorStore | None]) -> None:
@@ -197,6 +213,7 @@ def backup_index(
         raise BackupRaceError(
             f"the index {root} was saved and its SQLite vector copies dropped between the vector copy and "
             f"the database snapshot in each of {attempts} attempts; try again when writes are less frequent"
+            + (f" (last: {report.notes[-1]})" if report.notes else "")
         )
     result = check_index(dest)
     if not result.ok:
@@ -215,6 +232,7 @@ def _attempt(
     dim: int,
     report: BackupReport,
 ) -> bool:
+    stamps = {name: _stamp(vf.vector_path(root, spec, name)) for name in fields}
     stores = _read_stores(root, spec, fields, dim, config)  # 1. the vectors first
     try:
         for sub in ("vectors", "media", "thumbs"):
@@ -226,10 +244,14 @@ def _attempt(
         finally:
             db.close()
         for name, vs in stores.items():
-            if vs is None and vf.vector_path(root, spec, name).exists():  # replaced while it was read
+            path = vf.vector_path(root, spec, name)
+            # a file and its sidecar replaced while read (or the sidecar still lagging its file) read as
+            # unreadable: again; the same failure on unchanged files, attempt after attempt, is damage
+            changed = _stamp(path) != stamps.get(name)
+            if vs is None and path.exists() and (changed or report.attempts < DAMAGED_AFTER):
                 report.notes.append(f"attempt {report.attempts}: the {name} vectors changed while read")
                 return False
-            if vs is None and dropped > 0:
+            if vs is None and (dropped > 0 or path.exists()):
                 raise ConfigError(
                     f"the {name} vectors of {root} are missing or unreadable: run 'memesearch index check "
                     f"{root}' (and --repair), or back up another copy"
