@@ -65,7 +65,10 @@ app.command(
 def check(
     index_dir: Path = typer.Argument(..., help="The index folder."),
     repair: bool = typer.Option(
-        False, "--repair", help="Fix what can be fixed safely (says what it did), then check again."
+        False,
+        "--repair",
+        help="Fix what can be fixed safely (says what it did), then check again. It writes the index: stop "
+        "memesearch serve and memesearch index runs on it first (a check alone is safe beside them).",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:

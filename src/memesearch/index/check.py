@@ -21,8 +21,10 @@ removed and vectors still in SQLite are written to the store (an unreadable vect
 SQLite copies); rows whose vectors are lost everywhere are dropped (re-run ``memesearch index`` on their
 folders to embed them again: their paths are forgotten with them, so they are not skipped as unchanged);
 paths pointing at no item are deleted; an item whose uploaded file is missing keeps its indexed paths, or is
-dropped when it has none; orphan media files older than :data:`ORPHAN_MIN_AGE_S` are deleted. The uploads of rows it drops are moved to ``lost+found/``,
-never deleted. A corrupt database is not repaired (restore a backup: ``memesearch index backup``).
+dropped when it has none; orphan media files older than :data:`ORPHAN_MIN_AGE_S` are deleted. The uploads
+of rows it drops are moved to ``lost+found/``, never deleted. A corrupt database is not repaired (restore a
+backup: ``memesearch index backup``). ``--repair`` writes the index: run it with no other writer (server,
+``memesearch index``) on it.
 """
 
 from __future__ import annotations
