@@ -8,9 +8,10 @@ How the copy is consistent (the same rule a crash relies on, :mod:`memesearch.in
 vector lives in SQLite (``pending_vectors``) until every store saved it at some generation ``G``; only then
 are the SQLite copies dropped (``kv.vectors_dropped = G``). So the backup reads, in this order:
 
-1. each saved vector store (FAISS: the file read into memory; milvus-lite: the collection, which no other
-   process can write meanwhile, milvus-lite letting one process open a file), noting the generation it
-   records;
+1. each saved vector store, noting the generation it records (FAISS: its file and sidecar are opened — an
+   open file keeps its content when a save renames a new one into place — and their bytes copied after
+   step 2, so only a few system calls separate the two steps; milvus-lite: the collection, which no other
+   process can write meanwhile, milvus-lite letting one process open a file);
 2. the database, with SQLite's online backup API (one step: one read snapshot; writers go on in WAL mode);
 3. it accepts the pair when every store records at least the generation up to which the database snapshot
    dropped its copies: then every vector of the snapshot's rows is in the store copy or in the snapshot's
@@ -26,6 +27,7 @@ finished folder must pass :func:`memesearch.index.check.check_index`. A store on
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -193,16 +195,28 @@ def backup_index(
     fields = vector_fields_of(config)
     dim = int(info["encoder"]["dim"])
     report = BackupReport(root, dest)
+    unchanged = 0  # attempts in a row that found the copied vectors incomplete, the source files unchanged
     for attempt in range(1, attempts + 1):
         report.attempts = attempt
         work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
+        stamps = {name: _stamp(vf.vector_path(root, spec, name)) for name in fields}
         try:
             if _attempt(root, work, info, config, spec, fields, dim, report):
                 if dest.exists():
                     dest.rmdir()  # an empty folder given as OUT
                 os.replace(work, dest)
                 break
-        except LostVectorsError as exc:  # a race the generation rule did not catch: take another snapshot
+        except LostVectorsError as exc:
+            # a store file and its sidecar replaced between opening the two: again; the same on unchanged
+            # files, attempt after attempt, is a damaged source
+            same = all(_stamp(vf.vector_path(root, spec, n)) == stamps[n] for n in fields)
+            unchanged = unchanged + 1 if same else 0
+            if unchanged >= DAMAGED_AFTER:
+                shutil.rmtree(work, ignore_errors=True)
+                raise ConfigError(
+                    f"the vectors of {root} are damaged ({exc}); run 'memesearch index check {root}' "
+                    "(and --repair), or back up another copy"
+                ) from None
             report.notes.append(f"attempt {attempt}: {exc}")
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
@@ -222,6 +236,120 @@ def backup_index(
     return report
 
 
+def _snapshot_dropped(root: Path, work: Path) -> int:
+    """Step 2, the database snapshot into ``work``; returns the generation its vector copies were dropped
+    up to."""
+    snapshot_database(root / "meta.sqlite", work / "meta.sqlite")
+    db = Store(work / "meta.sqlite")
+    try:
+        return dropped_generation(db)
+    finally:
+        db.close()
+
+
+def _too_old(report: BackupReport, recorded: dict[str, int | None], dropped: int) -> bool:
+    """Step 3: whether a store copy is older than the snapshot's drop (a writer saved in between)."""
+    if any(g is None or g < dropped for g in recorded.values()):
+        report.notes.append(
+            f"attempt {report.attempts}: a store was saved after the copy (records {recorded}, database "
+            f"dropped copies up to {dropped}); again"
+        )
+        return True
+    return False
+
+
+def _missing(root: Path, name: str) -> ConfigError:
+    return ConfigError(
+        f"the {name} vectors of {root} are missing or unreadable: run 'memesearch index check {root}' "
+        "(and --repair), or back up another copy"
+    )
+
+
+def _copy_faiss(
+    root: Path,
+    work: Path,
+    config: IndexConfig,
+    spec: str,
+    fields: tuple[str, ...],
+    dim: int,
+    report: BackupReport,
+) -> bool:
+    """FAISS: step 1 is opening each store file and its sidecar (an open file keeps its content when a save
+    renames a new one into place), so the window before the snapshot is a few system calls; the bytes are
+    copied after it."""
+    handles: dict[str, tuple[Any, Any] | None] = {}
+    try:
+        for name in fields:
+            path = vf.vector_path(root, spec, name)
+            try:
+                side = open(path.with_suffix(path.suffix + ".json"), "rb")  # noqa: SIM115
+            except FileNotFoundError:
+                handles[name] = None
+                continue
+            try:
+                handles[name] = (open(path, "rb"), side)  # noqa: SIM115
+            except FileNotFoundError:
+                side.close()
+                handles[name] = None
+        dropped = _snapshot_dropped(root, work)
+        recorded: dict[str, int | None] = {}
+        for name, pair in handles.items():
+            if pair is None:
+                if dropped > 0:
+                    raise _missing(root, name)
+                continue
+            try:
+                recorded[name] = int(json.loads(pair[1].read().decode("utf-8"))["generation"])
+            except (ValueError, KeyError, TypeError):
+                raise _missing(root, name) from None
+        if _too_old(report, recorded, dropped):
+            return False
+        for name, pair in handles.items():
+            if pair is None:
+                continue
+            dst = vf.vector_path(work, spec, name)
+            with open(dst, "wb") as out:
+                shutil.copyfileobj(pair[0], out, 1 << 20)
+            pair[1].seek(0)
+            with open(dst.with_suffix(dst.suffix + ".json"), "wb") as out:
+                shutil.copyfileobj(pair[1], out)
+            fsync_file(dst)
+        return True
+    finally:
+        for pair in handles.values():
+            if pair is not None:
+                pair[0].close()
+                pair[1].close()
+
+
+def _copy_loaded(
+    root: Path,
+    work: Path,
+    config: IndexConfig,
+    spec: str,
+    fields: tuple[str, ...],
+    dim: int,
+    report: BackupReport,
+) -> bool:
+    """Milvus-lite: step 1 is loading each store (no other process can write the file meanwhile); its rows
+    go into OUT's own milvus-lite file."""
+    stores = _read_stores(root, spec, fields, dim, config)
+    try:
+        dropped = _snapshot_dropped(root, work)
+        for name, vs in stores.items():
+            if vs is None and (dropped > 0 or vf.vector_path(root, spec, name).exists()):
+                raise _missing(root, name)
+        recorded = {n: getattr(vs, "saved_generation", None) for n, vs in stores.items() if vs is not None}
+        if _too_old(report, recorded, dropped):
+            return False
+        for name, vs in stores.items():
+            if vs is not None:
+                _write_store(vs, spec, work, name, dim, config, int(recorded[name] or 0))
+        return True
+    finally:
+        _close(stores)
+
+
 def _attempt(
     root: Path,
     work: Path,
@@ -232,42 +360,11 @@ def _attempt(
     dim: int,
     report: BackupReport,
 ) -> bool:
-    stamps = {name: _stamp(vf.vector_path(root, spec, name)) for name in fields}
-    stores = _read_stores(root, spec, fields, dim, config)  # 1. the vectors first
-    try:
-        for sub in ("vectors", "media", "thumbs"):
-            (work / sub).mkdir()
-        snapshot_database(root / "meta.sqlite", work / "meta.sqlite")  # 2. then the database
-        db = Store(work / "meta.sqlite")
-        try:
-            dropped = dropped_generation(db)
-        finally:
-            db.close()
-        for name, vs in stores.items():
-            path = vf.vector_path(root, spec, name)
-            # a file and its sidecar replaced while read (or the sidecar still lagging its file) read as
-            # unreadable: again; the same failure on unchanged files, attempt after attempt, is damage
-            changed = _stamp(path) != stamps.get(name)
-            if vs is None and path.exists() and (changed or report.attempts < DAMAGED_AFTER):
-                report.notes.append(f"attempt {report.attempts}: the {name} vectors changed while read")
-                return False
-            if vs is None and (dropped > 0 or path.exists()):
-                raise ConfigError(
-                    f"the {name} vectors of {root} are missing or unreadable: run 'memesearch index check "
-                    f"{root}' (and --repair), or back up another copy"
-                )
-        recorded = {n: getattr(vs, "saved_generation", None) for n, vs in stores.items() if vs is not None}
-        if any(g is None or g < dropped for g in recorded.values()):  # 3. the pair must be a crash state
-            report.notes.append(
-                f"attempt {report.attempts}: a store was saved after the copy (records {recorded}, database "
-                f"dropped copies up to {dropped}); again"
-            )
-            return False
-        for name, vs in stores.items():
-            if vs is not None:
-                _write_store(vs, spec, work, name, dim, config, int(recorded[name] or 0))
-    finally:
-        _close(stores)
+    for sub in ("vectors", "media", "thumbs"):
+        (work / sub).mkdir()
+    copy = _copy_faiss if parse_store_spec(spec)[0] == "faiss" else _copy_loaded
+    if not copy(root, work, config, spec, fields, dim, report):
+        return False
     for name in PLAIN_FILES:
         if (root / name).is_file():
             shutil.copy2(root / name, work / name)
