@@ -218,3 +218,37 @@ def test_index_paths_still_work_beside_the_operations(
     assert summary["indexed"] == 2 and summary["items_in_index"] == 2
     assert cli(["index", "check", "idx"]) == 0
     assert capsys.readouterr().out.startswith("ok: idx: 2 items")
+
+
+def test_an_index_with_regions_checks_backs_up_and_repairs(tmp_path: Path) -> None:
+    from PIL import Image, ImageDraw
+
+    from memesearch.index.backup import backup_index
+    from memesearch.ingest import add_paths
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(4):
+        im = Image.new("RGB", (96, 96), "white")
+        d = ImageDraw.Draw(im)
+        d.rectangle((8, 8, 40, 40), fill=(200, 30 * i, 0))
+        d.ellipse((52, 52, 90, 90), fill=(0, 30 * i, 200))
+        im.save(folder / f"s{i}.png")
+    idx_dir = tmp_path / "idx"
+    with Index.create(idx_dir, model=MODEL, ocr=False, emotions=False, objects="auto") as idx:
+        add_paths(idx, [folder], workers=0)
+        regions = idx.vector_count("region")
+    assert regions >= 8
+    report = check_index(idx_dir)
+    assert report.ok and report.vectors["region"] == regions, report.verdict()
+    backup = backup_index(idx_dir, tmp_path / "bk")
+    assert backup.vectors["region"] == regions and check_index(backup.out).ok
+    # the region vectors are lost (file gone, SQLite copies dropped): their items are dropped by repair
+    (idx_dir / "vectors" / "region.faiss").unlink()
+    lost = check_index(idx_dir)
+    assert {"region-store-unreadable", "region-vectors-lost"} <= _codes(lost), lost.verdict()
+    assert next(f for f in lost.findings if f.code == "region-vectors-lost").count == 4
+    assert check_index(idx_dir, repair=True).ok
+    # the backup still has them all
+    with Index.open(backup.out) as restored:
+        assert len(restored) == 4 and restored.vector_count("region") == regions
