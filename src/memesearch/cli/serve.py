@@ -115,9 +115,23 @@ def serve(
         threading.Thread(
             target=_announce, args=(server, settings, len(idx), open_browser), daemon=True
         ).start()
+        _close_on_sigterm()
         server.run()
     finally:
         idx.close()
+
+
+def _close_on_sigterm() -> None:
+    """After uvicorn's graceful shutdown on SIGTERM it raises the signal again; by default that ends the
+    process at once, before the index saves and lets go of its writer lock. Make it an ordinary exit
+    (code 0) instead, so that ``finally: idx.close()`` runs."""
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        raise typer.Exit(0)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
 
 
 def _announce(server: uvicorn.Server, settings: ServeSettings, items: int, open_browser: bool) -> None:

@@ -16,6 +16,7 @@ Layout of ``DIR``::
                         vectors/<field>.milvus per collection; ``milvus:URI``: the sidecars only)
     media/              uploaded files, named by their SHA-256 (never by the client's file name)
     thumbs/             thumbnail cache (written by the server)
+    write.lock          held by the one process that has the index open for writing (writer_lock)
 
 Example::
 
@@ -62,9 +63,11 @@ from memesearch.index.info import (
     versions,
 )
 from memesearch.index.records import IndexedItem, NewItem, PathStamp
+from memesearch.index.recovery import remove_orphan_media
 from memesearch.index.store import Store
 from memesearch.index.vector_fields import keeps_fields, new_item_fields, vector_path
 from memesearch.index.vector_store import RowFields, RowFilter, VectorStore
+from memesearch.index.writer_lock import WriterLock
 from memesearch.objects.regions import Region
 from memesearch.utils.io import atomic_write_bytes, atomic_write_json, progress_bar
 
@@ -106,15 +109,26 @@ class Index:
         self.encoder = encoder
         self.readonly = readonly
         self._lock = threading.RLock()
-        self.store = Store(root / "meta.sqlite", readonly=readonly)
+        # one writer per index (writer_lock): taken before anything is written, let go by close()
+        self._writer = WriterLock(root)
+        if not readonly:
+            self._writer.acquire()
+        try:
+            self.store = Store(root / "meta.sqlite", readonly=readonly)
+        except BaseException:
+            self._writer.release()
+            raise
         self.dim = int(encoder.dim)
         try:
             spec, fields = config.vector_store, vector_fields_of(config)
             self._vectors: dict[str, VectorStore] = vf.open_field_stores(
                 root, spec, fields, self.dim, config.vectors, self.store, readonly=readonly
             )
+            if not readonly:  # uploads a crash cut off between their media file and their row
+                remove_orphan_media(root, self.store)
         except BaseException:
             self.store.close()
+            self._writer.release()
             raise
         self._dirty = False
         self._unsaved = 0  # items written or removed since the last save
@@ -227,9 +241,12 @@ class Index:
                 if self._dirty and not self.readonly:
                     self.flush()
             finally:
-                for vs in self._vectors.values():
-                    vs.close()
-                self.store.close()
+                try:
+                    for vs in self._vectors.values():
+                        vs.close()
+                    self.store.close()
+                finally:
+                    self._writer.release()
 
     def __enter__(self) -> Index:
         return self
