@@ -52,6 +52,7 @@ from memesearch.index.config import (
     IndexConfig,
     encoder_signature,
 )
+from memesearch.index.follow import VectorFollower, follows
 from memesearch.index.info import (
     EncoderMismatchError,
     IndexLockedError,
@@ -121,8 +122,18 @@ class Index:
         self.dim = int(encoder.dim)
         try:
             spec, fields = config.vector_store, vector_fields_of(config)
-            self._vectors: dict[str, VectorStore] = vf.open_field_stores(
-                root, spec, fields, self.dim, config.vectors, self.store, readonly=readonly
+            # a read-only FAISS view follows the writes of other processes (index/follow.py)
+            self._follower = (
+                VectorFollower(root, spec, fields, self.dim, config.vectors, self.store)
+                if follows(spec, readonly)
+                else None
+            )
+            self._vectors: dict[str, VectorStore] = (
+                self._follower.open()
+                if self._follower is not None
+                else vf.open_field_stores(
+                    root, spec, fields, self.dim, config.vectors, self.store, readonly=readonly
+                )
             )
             if not readonly:  # uploads a crash cut off between their media file and their row
                 remove_orphan_media(root, self.store)
@@ -294,6 +305,11 @@ class Index:
         with self._lock:
             yield self
 
+    def _follow(self) -> None:
+        """A read-only view: take in what other processes committed since (call under ``_lock``)."""
+        if self._follower is not None:
+            self._vectors = self._follower.sync(self._vectors)
+
     # ---- reading items -------------------------------------------------------------------------
     def get(self, item_id: str) -> IndexedItem | None:
         """The item with id ``item_id`` (16 hex digits) or None."""
@@ -405,15 +421,20 @@ class Index:
 
     def vector_count(self, field: str) -> int:
         """Live vectors of ``field`` (``image`` or ``text``)."""
-        return len(self._vectors[field])
+        with self._lock:
+            self._follow()
+            return len(self._vectors[field])
 
     def vector_store(self, field: str) -> VectorStore:
         """The vector store of ``field`` (read it under :meth:`reading` when writes may run)."""
-        return self._vectors[field]
+        with self._lock:
+            self._follow()
+            return self._vectors[field]
 
     def nearest(self, field: str, query: np.ndarray, k: int) -> np.ndarray:
         """Rowids of the ``k`` nearest ``field`` vectors to ``query`` ``(dim,)``, best first."""
         with self._lock:
+            self._follow()
             vs = self._vectors[field]
             if len(vs) == 0 or k < 1:
                 return np.zeros(0, np.int64)
@@ -425,6 +446,7 @@ class Index:
         the vector store applies the filter itself (Milvus); None when it cannot (FAISS): then take
         :meth:`nearest` and keep what :meth:`rowids_where` allows."""
         with self._lock:
+            self._follow()
             vs = self._vectors[field]
             if not vs.can_filter(where):
                 return None
@@ -441,6 +463,7 @@ class Index:
         if rowids.size == 0:
             return out
         with self._lock:
+            self._follow()
             vs = self._vectors[field]
             present = vs.contains(rowids)
             if present.any():
@@ -456,6 +479,7 @@ class Index:
     def nearest_regions(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` nearest region vectors to ``query`` ``(dim,)``: ``(scores, region ids)``, best first."""
         with self._lock:
+            self._follow()
             vs = self._vectors.get(REGION_FIELD)
             if vs is None or len(vs) == 0 or k < 1:
                 return np.zeros(0, np.float32), np.zeros(0, np.int64)
@@ -476,6 +500,7 @@ class Index:
     def all_vectors(self, field: str) -> tuple[np.ndarray, np.ndarray]:
         """Every live ``(rowids sorted, vectors)`` of ``field``."""
         with self._lock:
+            self._follow()
             vs = self._vectors[field]
             ids = vs.ids()
             return ids, vs.reconstruct(ids)
