@@ -269,7 +269,7 @@ def run_load(
     if unknown:
         raise ValueError(f"unknown operations in the mix: {sorted(unknown)}; known: {OPERATIONS}")
     report = LoadReport(clients, seconds, {name: OpStats() for name in mix})
-    images = [png_bytes(-1 - i) for i in range(8)]  # search images: never uploaded
+    images = [png_bytes((1 << 40) + i) for i in range(8)]  # search images: never uploaded
     lock = threading.Lock()
     workers = [_Client(url, token, seed * 10_007 + i + 1, report, lock) for i in range(clients)]
     t0 = time.monotonic()
