@@ -1,14 +1,17 @@
-"""One writer per index: a second writable open — in this process, from `memesearch index`, from
-`memesearch serve` — is refused at once with a message naming the writer, readers are not, nothing is
-corrupted; and a writable open removes the media files no row references (uploads cut off by a crash)."""
+"""One writer per index: a second writable open — in this process, from `memesearch index` — is refused at
+once with a message naming the writer, readers are not, nothing is corrupted; `memesearch serve` started
+while another process writes serves the index read-only (searches follow the writer, uploads answer 409
+naming it); and a writable open removes the media files no row references (uploads cut off by a crash)."""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -108,17 +111,11 @@ def test_cli_and_server_writing_one_index_are_serialised(small_index: Path, tmp_
         assert f"process {server.proc.pid}" in lines[0] and "serve" in lines[0], lines[0]
         assert "upload API" in lines[0]
         # the server still writes
-        request = urllib.request.Request(
-            f"{server.url}/api/items",
-            data=png_bytes(4),
-            headers={"Content-Type": "image/png", "Authorization": f"Bearer {TOKEN}"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=120) as resp:
-            assert resp.status == 201
+        assert _post(f"{server.url}/api/items", png_bytes(4), TOKEN)[0] == 201
     finally:
         assert server.stop() == 0
-    # a writer in another process holds the lock: `memesearch serve` is refused the same way
+    # a writer in another process holds the lock: `memesearch serve` starts read-only and says so; its
+    # searches follow the other writer, its uploads answer 409 naming the writer
     holder = subprocess.Popen(
         [sys.executable, "-c", _HOLD, str(small_index)],
         stdout=subprocess.PIPE,
@@ -126,28 +123,57 @@ def test_cli_and_server_writing_one_index_are_serialised(small_index: Path, tmp_
         text=True,
     )
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
-        run = _cli("serve", "--index", str(small_index), "--port", "0")
-        assert run.returncode == 2, run.stderr
-        assert "open for writing by process" in run.stderr and "Traceback" not in run.stderr, run.stderr
+        assert holder.stdout is not None and holder.stdin is not None
+        assert holder.stdout.readline().strip() == "holding"
+        reader = start_server(small_index, token=TOKEN)
+        try:
+            warning = next(line for line in reader.output if line.startswith("warning:"))
+            assert f"open for writing by process {holder.pid}" in warning and "read-only" in warning
+            refused = _post(f"{reader.url}/api/items", png_bytes(5), TOKEN)
+            assert refused[0] == 409 and refused[1]["error"]["code"] == "index-busy", refused
+            assert f"process {holder.pid}" in refused[1]["error"]["message"]
+            ready = json.loads(urllib.request.urlopen(f"{reader.url}/api/ready", timeout=60).read())
+            assert ready["writes_enabled"] is False
+            holder.stdin.write("add\n")
+            holder.stdin.flush()
+            added = holder.stdout.readline().strip()
+            found = _post(f"{reader.url}/api/search/image?k=1", png_bytes(6), None)
+            assert found[0] == 200 and found[1]["hits"][0]["id"] == added, found
+        finally:
+            assert reader.stop() == 0
         # the search command only reads: it works while the writer holds the lock
-        found = _cli("search", "red shapes", "--index", str(small_index), "--json")
-        assert found.returncode == 0, found.stderr
+        searched = _cli("search", "red shapes", "--index", str(small_index), "--json")
+        assert searched.returncode == 0, searched.stderr
     finally:
         holder.communicate("\n", timeout=120)
     # serialised, not lost: once the server is gone the CLI writes
     run = _cli("index", str(more), "--index", str(small_index), "--workers", "0")
     assert run.returncode == 0, run.stderr
-    assert _assert_whole(small_index) == 6 + 1 + 4
+    assert _assert_whole(small_index) == 6 + 1 + 1 + 4
 
 
 _HOLD = """
 import sys
 from memesearch.index import Index
-with Index.open(sys.argv[1]):
+from memesearch.ingest import add_bytes
+from memesearch.serve.load import png_bytes
+with Index.open(sys.argv[1]) as idx:
     print("holding", flush=True)
-    sys.stdin.readline()
+    while sys.stdin.readline().strip() == "add":
+        print(add_bytes(idx, png_bytes(6)).indexed[0], flush=True)
 """
+
+
+def _post(url: str, data: bytes, token: str | None) -> tuple[int, dict]:
+    headers = {"Content-Type": "image/png"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=120) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
 
 
 def test_busy_message_without_holder_record(tmp_path: Path) -> None:

@@ -10,9 +10,6 @@
 from __future__ import annotations
 
 import http.client
-import json
-import threading
-import time
 import urllib.parse
 from pathlib import Path
 
@@ -22,7 +19,7 @@ import pytest
 from memesearch.index import Index
 from memesearch.index.recovery import orphan_media
 from memesearch.ingest import add_paths
-from memesearch.serve.load import check_after, png_bytes, run_load, start_server
+from memesearch.serve.load import check_after, run_load, start_server, upload_until_killed
 from memesearch.utils.synthetic import shapes_image
 
 pytestmark = pytest.mark.slow
@@ -78,46 +75,8 @@ def test_short_load_has_no_errors_and_leaves_a_consistent_index(tmp_path: Path) 
 def test_kill_9_during_uploads_loses_no_acknowledged_upload(tmp_path: Path) -> None:
     root = _seed_index(tmp_path / "idx", tmp_path / "seed", n=8)
     server = start_server(root, token=TOKEN)
-    acked: list[str] = []
-    answered = threading.Event()
-    stop = threading.Event()
-    failures: list[str] = []
-
-    def client(k: int) -> None:
-        parts = urllib.parse.urlsplit(server.url)
-        n = 0
-        while not stop.is_set():
-            n += 1
-            conn = http.client.HTTPConnection(parts.hostname or "", parts.port or 80, timeout=60)
-            try:
-                conn.request(
-                    "POST",
-                    "/api/items",
-                    body=png_bytes(7_000_000 + 1000 * k + n),
-                    headers={"Content-Type": "image/png", "Authorization": f"Bearer {TOKEN}"},
-                )
-                resp = conn.getresponse()
-                body = resp.read()
-            except (OSError, http.client.HTTPException):
-                return  # the server is gone: this upload was never acknowledged
-            finally:
-                conn.close()
-            if 200 <= resp.status < 300:
-                acked.append(json.loads(body)["id"])
-                if len(acked) >= 12:
-                    answered.set()
-            else:
-                failures.append(f"{resp.status}: {body[:200]!r}")
-
-    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(4)]
-    for t in threads:
-        t.start()
-    assert answered.wait(240), f"too few uploads acknowledged: {len(acked)} ({failures[:3]})"
-    time.sleep(0.05)  # let the next uploads get under way
-    assert server.stop(kill=True) == -9
-    stop.set()
-    for t in threads:
-        t.join(timeout=120)
+    acked, failures = upload_until_killed(server, token=TOKEN, clients=4, acks=12)
+    assert server.proc.returncode == -9
     assert failures == []
     seen = set(acked)
     # what the crash left on disk, before any recovery (a read-only look changes nothing)

@@ -77,9 +77,9 @@ def serve(
     """Serve the JSON API (/api, docs at /docs) and the search web page (/) over an index."""
     import uvicorn
 
-    from memesearch.index import Index
     from memesearch.index.access import TokenStore
     from memesearch.serve.app import create_app
+    from memesearch.serve.index_open import busy_warning, open_for_serving
     from memesearch.serve.settings import ServeSettings
 
     settings = ServeSettings.from_env(
@@ -106,9 +106,11 @@ def serve(
         )
     # Open the index here (not in the app's startup) so that a missing index or an encoder mismatch is
     # one readable error line from the CLI, not a server traceback.
-    idx = Index.open(settings.index_dir, model=settings.model)
+    idx, busy = open_for_serving(settings.index_dir, model=settings.model)
+    if busy:
+        typer.echo(busy_warning(busy), err=True)
     try:
-        app = create_app(settings, index=idx)
+        app = create_app(settings, index=idx, read_only_reason=busy)
         server = uvicorn.Server(
             uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
         )

@@ -56,6 +56,7 @@ from memesearch.serve.http import (
     install_error_handlers,
     short_repr,
 )
+from memesearch.serve.index_open import check_writable, open_for_serving
 from memesearch.serve.limits import RateLimiter, rate_limit
 from memesearch.serve.settings import ServeSettings
 from memesearch.serve.thumbnails import thumbnail
@@ -90,6 +91,10 @@ _WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
         "model": schemas.ErrorResponse,
         "description": "The token's scope is too small, or writes are disabled (no write token exists).",
     },
+    409: {
+        "model": schemas.ErrorResponse,
+        "description": "Another process has the index open for writing; this server serves it read-only.",
+    },
 }
 _UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"model": schemas.ErrorResponse, "description": "The upload is larger than the limit."},
@@ -121,6 +126,8 @@ class ServeState:
     index: Index
     searcher: Searcher
     write_lock: threading.Lock
+    #: why the index is read-only (another process writes it: index_open), None when writable
+    read_only_reason: str | None = None
 
 
 # ---------------------------------------------------------------------------------------------- deps
@@ -210,7 +217,8 @@ def ready(request: Request, state: StateDep) -> dict[str, Any]:
         "ready": True,
         "items": len(state.index),
         "model": state.index.info["encoder"]["name"],
-        "writes_enabled": auth.writes_enabled(state.settings, auth.token_store(request)),
+        "writes_enabled": not state.index.readonly
+        and auth.writes_enabled(state.settings, auth.token_store(request)),
         "reads_need_token": state.settings.auth_reads,
         "objects": bool(getattr(state.index, "has_regions", False)),
     }
@@ -400,6 +408,8 @@ async def add_item(request: Request, state: StateDep, _auth: WriteAuth) -> Respo
             422, "media-empty", "the uploaded file is empty (0 bytes): choose an image or video file"
         )
 
+    check_writable(state.index, state.read_only_reason)
+
     def write() -> IngestSummary:
         with state.write_lock:
             return Ingestor(state.index).add_bytes(upload.data, source="upload", filename=upload.filename)
@@ -430,6 +440,7 @@ def delete_item(state: StateDep, _auth: WriteAuth, item_id: str) -> dict[str, An
     """Remove the item from the index (uploaded media files are deleted with it)."""
     # Index.remove also accepts paths and folders: only ever pass it the id of an existing item.
     _check_id(item_id)
+    check_writable(state.index, state.read_only_reason)
     with state.write_lock:
         if state.index.get(item_id) is None:
             raise ApiError(404, "not-found", f"no item with id {item_id!r} in this index")
@@ -465,11 +476,13 @@ def emotion_entries() -> list[dict[str, Any]]:
 # ------------------------------------------------------------------------------------------ the app
 
 
-def _open_index(settings: ServeSettings) -> Index:
-    return Index.open(settings.index_dir, model=settings.model)
+def _open_index(settings: ServeSettings) -> tuple[Index, str | None]:
+    return open_for_serving(settings.index_dir, model=settings.model)
 
 
-def create_app(settings: ServeSettings, *, index: Index | None = None) -> FastAPI:
+def create_app(
+    settings: ServeSettings, *, index: Index | None = None, read_only_reason: str | None = None
+) -> FastAPI:
     """Build the app serving ``index`` (or the index at ``settings.index_dir``, opened at startup).
 
     An index passed in stays owned by the caller (not closed at shutdown); one opened here is closed.
@@ -479,9 +492,12 @@ def create_app(settings: ServeSettings, *, index: Index | None = None) -> FastAP
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         opened: Index | None = None
         if getattr(app.state, "memesearch", None) is None:
-            opened = await run_in_threadpool(_open_index, settings)
-            app.state.memesearch = ServeState(settings, opened, Searcher(opened).warm(), threading.Lock())
-            logger.info("serving %s (%d items)", settings.index_dir, len(opened))
+            index_open, reason = await run_in_threadpool(_open_index, settings)
+            opened = index_open
+            app.state.memesearch = ServeState(
+                settings, index_open, Searcher(index_open).warm(), threading.Lock(), read_only_reason=reason
+            )
+            logger.info("serving %s (%d items)", settings.index_dir, len(index_open))
         try:
             yield
         finally:
@@ -515,7 +531,9 @@ def create_app(settings: ServeSettings, *, index: Index | None = None) -> FastAP
     app.state.rate_limiter = RateLimiter(settings.rate_limit) if settings.rate_limit else None
     app.state.token_store = TokenStore(index.root if index is not None else settings.index_dir)
     if index is not None:
-        app.state.memesearch = ServeState(settings, index, Searcher(index), threading.Lock())
+        app.state.memesearch = ServeState(
+            settings, index, Searcher(index), threading.Lock(), read_only_reason=read_only_reason
+        )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

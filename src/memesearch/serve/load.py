@@ -389,3 +389,61 @@ def start_server(
             proc.wait()
         raise RuntimeError("memesearch serve did not start:\n" + "\n".join(output[-30:]))
     return ServerProcess(proc, found[0], output)
+
+
+def upload_until_killed(
+    server: ServerProcess,
+    *,
+    token: str,
+    clients: int = 4,
+    acks: int = 12,
+    delay_s: float = 0.05,
+    timeout_s: float = 240.0,
+    seed: int = 0,
+) -> tuple[list[str], list[str]]:
+    """``clients`` threads upload new pictures until ``acks`` uploads were acknowledged (2xx), then, after
+    ``delay_s`` (uploads in flight), the server gets SIGKILL. Returns ``(acknowledged ids, unexpected
+    answers)``; an upload cut off by the kill is neither (it was never acknowledged)."""
+    parts = urllib.parse.urlsplit(server.url)
+    acked: list[str] = []
+    failures: list[str] = []
+    enough = threading.Event()
+    lock = threading.Lock()
+
+    def client(k: int) -> None:
+        n = 0
+        while server.proc.poll() is None:
+            n += 1
+            conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=60)
+            try:
+                conn.request(
+                    "POST",
+                    "/api/items",
+                    body=png_bytes(seed * 1_000_003 + 10_000 * k + n),
+                    headers={"Content-Type": "image/png", "Authorization": f"Bearer {token}"},
+                )
+                resp = conn.getresponse()
+                body = resp.read()
+            except (OSError, http.client.HTTPException):
+                return  # the server is gone
+            finally:
+                conn.close()
+            with lock:
+                if 200 <= resp.status < 300:
+                    acked.append(str(json.loads(body)["id"]))
+                    if len(acked) >= acks:
+                        enough.set()
+                else:
+                    failures.append(f"{resp.status}: {body[:200]!r}")
+
+    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(clients)]
+    for t in threads:
+        t.start()
+    reached = enough.wait(timeout_s)
+    time.sleep(delay_s)
+    server.stop(kill=True)
+    for t in threads:
+        t.join(timeout=120)
+    if not reached:
+        failures.append(f"only {len(acked)} uploads acknowledged in {timeout_s:g} s")
+    return list(acked), failures
