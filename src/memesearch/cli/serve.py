@@ -5,7 +5,8 @@ a token exists (``--token``, or a scoped token of the index made by ``memesearch
 exposing an index to the network is a deliberate act, and tokens are what protect upload and delete; even
 then a warning says that plain HTTP sends tokens in clear (put a TLS proxy in front). Without a token
 that may write, the server is read-only: upload and delete answer 403. ``--auth-reads`` makes reads need a
-token of scope read too (off by default).
+token of scope read too (off by default). While another process writes the index (``memesearch index``),
+the server starts anyway and serves it read-only (a warning says so; uploads answer 409).
 """
 
 from __future__ import annotations
