@@ -16,7 +16,9 @@
 Routes are thin: they validate input, call the index/searcher and return ``to_dict()`` JSON. Every
 domain error (:class:`~memesearch.errors.MemesearchError`) becomes a 4xx ``{"error": {"code", "message"}}``
 in one place (:func:`_error_status`); only a bug in memesearch gives a 500. Reads run concurrently in
-the thread pool; writes are serialised by one lock. Example::
+the thread pool; writes are serialised by one lock (an upload holds it while it decodes and embeds, but
+not the index's lock, so searches go on meanwhile: letting uploads embed in parallel instead made searches
+4x slower at p50 on 2 cores, bench/bench_load.py). Example::
 
     from memesearch.serve import ServeSettings, create_app
     app = create_app(ServeSettings(index_dir="build/index", token="s3cret-token"))
