@@ -182,3 +182,13 @@ def test_busy_message_without_holder_record(tmp_path: Path) -> None:
     text = busy_message(tmp_path, None)
     assert "another process" in text and "one writer at a time" in text
     assert io.StringIO(text).read().count("\n") == 0
+
+
+def test_check_repair_takes_the_writer_lock(small_index: Path) -> None:
+    from memesearch.index.check import check_index
+
+    with Index.open(small_index):
+        assert check_index(small_index).ok  # the check alone only reads
+        with pytest.raises(IndexBusyError, match="one writer at a time"):
+            check_index(small_index, repair=True)
+    assert check_index(small_index, repair=True).ok  # the lock went with the writer

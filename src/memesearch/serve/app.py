@@ -50,6 +50,7 @@ from memesearch.ingest import Ingestor
 from memesearch.ingest.records import IngestSummary
 from memesearch.search import Searcher
 from memesearch.serve import auth, schemas
+from memesearch.serve import metrics as serve_metrics
 from memesearch.serve.auth import ReadAuth, WriteAuth
 from memesearch.serve.http import (
     MEDIA_415,
@@ -417,6 +418,7 @@ async def add_item(request: Request, state: StateDep, _auth: WriteAuth) -> Respo
             return Ingestor(state.index).add_bytes(upload.data, source="upload", filename=upload.filename)
 
     summary = await run_in_threadpool(write)
+    serve_metrics.record_upload(request.app, summary)
     if summary.failed:
         failure = summary.failed[0]
         status = 415 if failure.reason in MEDIA_415 else 422
@@ -496,8 +498,9 @@ def create_app(
         if getattr(app.state, "memesearch", None) is None:
             index_open, reason = await run_in_threadpool(_open_index, settings)
             opened = index_open
+            searcher = serve_metrics.instrument(app, Searcher(index_open).warm())
             app.state.memesearch = ServeState(
-                settings, index_open, Searcher(index_open).warm(), threading.Lock(), read_only_reason=reason
+                settings, index_open, searcher, threading.Lock(), read_only_reason=reason
             )
             logger.info("serving %s (%d items)", settings.index_dir, len(index_open))
         try:
@@ -530,11 +533,13 @@ def create_app(
         ],
     )
     app.state.settings = settings
+    serve_metrics.install(app, API_VERSION)  # its own registry, the request middleware, GET /metrics
     app.state.rate_limiter = RateLimiter(settings.rate_limit) if settings.rate_limit else None
     app.state.token_store = TokenStore(index.root if index is not None else settings.index_dir)
     if index is not None:
+        searcher = serve_metrics.instrument(app, Searcher(index))
         app.state.memesearch = ServeState(
-            settings, index, Searcher(index), threading.Lock(), read_only_reason=read_only_reason
+            settings, index, searcher, threading.Lock(), read_only_reason=read_only_reason
         )
     if settings.cors_origins:
         app.add_middleware(
