@@ -27,7 +27,7 @@ BATCH = 5
 # batch, and removes the oldest batch after every third: any state it passes through is a contiguous run
 # of whole batches. Writes the number of batches done to LOG after each step; stops when STOP exists.
 WRITER = """
-import sys, time
+import os, sys, time
 from pathlib import Path
 import numpy as np
 from memesearch.index import Index
@@ -44,7 +44,9 @@ while not stop.exists():
     if s % 3 == 2:
         idx.remove(batches.pop(min(batches)))
     s += 1
-    log.write_text(str(s))
+    tmp = log.with_suffix(".tmp")
+    tmp.write_text(str(s))
+    os.replace(tmp, log)  # atomic: the test never reads a half-written count
 idx.close()
 """.replace("BATCH_SIZE", str(BATCH))
 
