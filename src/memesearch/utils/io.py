@@ -8,7 +8,6 @@ Example::
 
     >>> from pathlib import Path
     >>> import tempfile
-import threading
     >>> p = Path(tempfile.mkdtemp()) / "a" / "b.json"
     >>> atomic_write_json(p, {"x": 1})
     >>> p.read_text()
@@ -175,6 +174,31 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 def sha256_bytes(data: bytes) -> str:
     """Hex SHA-256 of ``data`` (same value as :func:`sha256_file` on a file holding these bytes)."""
     return hashlib.sha256(data).hexdigest()
+
+
+# ---- JSON from outside ----------------------------------------------------------------------------
+def loads_json(text: str, **kwargs: Any) -> Any:
+    """``json.loads`` for text that came from a file or a request, where every failure is a
+    :class:`json.JSONDecodeError`, so one ``except`` clause covers them all.
+
+    ``json.loads`` raises other errors on two hostile inputs besides bad syntax: ``RecursionError`` on
+    arrays or objects nested deeper than Python's recursion limit (``[[[[...`` 100,000 deep, 200 KB), and
+    ``ValueError`` on an integer longer than ``sys.get_int_max_str_digits()`` (4,300 digits).
+
+    Example::
+
+        >>> loads_json("[" * 100_000 + "]" * 100_000)
+        Traceback (most recent call last):
+        json.decoder.JSONDecodeError: nested too deeply (more than ~1,000 levels): line 1 column 1 (char 0)
+    """
+    try:
+        return json.loads(text, **kwargs)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply (more than ~1,000 levels)", text, 0) from None
+    except ValueError as exc:  # an integer with more digits than Python converts
+        raise json.JSONDecodeError(str(exc).split(";")[0], text, 0) from None
 
 
 # ---- progress ------------------------------------------------------------------------------------
