@@ -393,7 +393,9 @@ def test_corrupt_header(tmp_path: Path) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # PIL warns about damaged TIFF tags before failing
-@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF", "anim-GIF", "anim-WEBP"])
+@pytest.mark.parametrize(
+    "fmt", ["PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF", "AVIF", "anim-GIF", "anim-WEBP"]
+)
 def test_damaged_files_never_crash(fmt: str) -> None:
     """Seeded random damage (flipped bytes, cuts, overwritten runs): decoded or a MediaError, nothing else."""
     image = _shapes((60, 40))

@@ -40,7 +40,7 @@ from PIL import Image, UnidentifiedImageError
 
 from memesearch.data.formats.media import MEDIA_EXTENSIONS, detect_media_stream
 from memesearch.enrich.video import read_video
-from memesearch.errors import MemesearchError
+from memesearch.errors import MemesearchError, printable
 from memesearch.models.encoders.images import to_rgb
 
 logger = logging.getLogger(__name__)
@@ -90,9 +90,11 @@ _CANONICAL_EXTENSION: dict[str, str] = {
 _TYPE_SUFFIX = re.compile(r"^\.[a-z][a-z0-9]{1,4}$")
 # PIL's format names that are variants of a family above.
 _PIL_FORMATS = {"mpo": "jpeg", "apng": "png", "dib": "bmp"}
-# What PIL's plugins and decoders raise on damaged data (seen by fuzzing PNG, JPEG, GIF, WebP, BMP, TIFF).
+# What PIL's plugins and decoders raise on damaged data (seen by fuzzing PNG, JPEG, GIF, WebP, BMP, TIFF;
+# the AVIF plugin raises RuntimeError, e.g. "Failed to decode frame 0: Decoding of color planes failed").
 _PIL_DECODE_ERRORS = (
     OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError, struct.error, zlib.error,
+    RuntimeError,
 )  # fmt: skip
 
 
@@ -300,12 +302,7 @@ class _Context:
         return suffix not in _FORMAT_EXTENSIONS.get(fmt, frozenset({"." + fmt}))
 
 
-def _printable(text: str) -> str:
-    """``text`` with control and format characters (newlines, RTL overrides) escaped, so a file name
-    cannot break a one-line message or reorder it on screen; other Unicode (CJK, emoji) is kept."""
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+_printable = printable  # one home for the escaping of names in messages: memesearch.errors
 
 
 def _decode_stream(fh: BinaryIO, ctx: _Context) -> DecodedMedia:
@@ -372,7 +369,7 @@ def _decode_image(fh: BinaryIO, head: bytes, ctx: _Context) -> DecodedMedia:
         ) from None
     except UnidentifiedImageError:
         _raise_image_failure(fh, head, ctx, None)
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except _PIL_DECODE_ERRORS as exc:
         _raise_image_failure(fh, head, ctx, exc)
     fmt = _image_format(head, image.format)
     width, height = image.size
