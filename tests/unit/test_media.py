@@ -459,6 +459,30 @@ def test_pixel_limit_is_checked_before_decoding() -> None:
     assert decode_media(small, max_pixels=120 * 80).width == 120
 
 
+def _gif_of_big_frames(side: int, frames: int) -> bytes:
+    """A GIF of ``frames`` frames of ``side x side`` red pixels, 20 ms each: ~4 KB per 4 MP frame."""
+    image = Image.new("P", (side, side), 1)
+    image.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    data = _encoded(image, "GIF")
+    start = data.index(b",")  # the image descriptor: Pillow writes no extension before it
+    control = b"!\xf9\x04\x04\x02\x00\x00\x00"  # graphic control: keep the frame, 20 ms
+    return data[:start] + (control + data[start:-1]) * frames + b";"
+
+
+def test_an_animation_is_decoded_within_a_pixel_budget() -> None:
+    from memesearch.enrich.media import ANIMATION_PIXEL_BUDGET
+
+    data = _gif_of_big_frames(2000, 200)  # 800 MP in all, in 770 KB: 16 s to decode whole
+    assert len(data) < 1_000_000
+    decoded = decode_media(data, name="bomb.gif", max_frames=4)
+    decoded_frames = ANIMATION_PIXEL_BUDGET // (2000 * 2000)  # 25
+    assert decoded.total_frames == 200 and len(decoded.frames) == 4
+    assert decoded.duration_s is None  # the part not decoded has no known length
+    assert decoded.frame_times is not None and max(decoded.frame_times) < decoded_frames * 0.02
+    small = decode_media(_gif_of_big_frames(100, 30), name="small.gif", max_frames=4)
+    assert small.total_frames == 30 and small.duration_s == pytest.approx(0.6)  # under budget: whole
+
+
 # ------------------------------------------------------------------------------------------------ file names
 
 

@@ -13,6 +13,10 @@
   same as in the encoders: EXIF orientation applied, alpha composited onto white, CMYK / 16-bit converted;
 * a frame larger than ``max_pixels`` (width x height, read from the header) is refused **before**
   any pixel is decoded, which defuses decompression bombs (a 50,000 x 50,000 PNG of a few hundred KB);
+* an animation is decoded for at most :data:`ANIMATION_FRAME_LIMIT` frames and
+  :data:`ANIMATION_PIXEL_BUDGET` pixels in all (a 768 KB GIF of 200 frames of 2000 x 2000 took 16 s to
+  decode whole): past that, the kept frames are spaced over the part decoded and ``duration_s`` is
+  ``None``, while ``total_frames`` still counts every frame;
 * every failure is a :class:`MediaError` with a machine-readable ``reason`` and a message that names the
   file and says what was expected.
 
@@ -48,6 +52,11 @@ logger = logging.getLogger(__name__)
 #: Largest frame (width x height) decoded by default: 40 MP covers 8K screenshots and long phone
 #: screenshots (1440 x 27,000) while keeping one decoded RGB frame under ~120 MB.
 DEFAULT_MAX_PIXELS = 40_000_000
+
+#: Frames of one animation decoded at most (each frame is decoded in order: GIF/APNG frames build on the
+#: previous one), and pixels decoded at most over all of them (~2 s at ~50 MP/s): frame-count bombs.
+ANIMATION_FRAME_LIMIT = 10_000
+ANIMATION_PIXEL_BUDGET = 100_000_000
 
 #: Every value :attr:`MediaError.reason` can take.
 MEDIA_ERROR_REASONS: frozenset[str] = frozenset(
@@ -424,12 +433,17 @@ def _animation_frames(
     GIF/APNG frames depend on the previous ones (disposal, blending), so PIL decodes each frame in
     order while seeking; the pass also collects every frame's duration.
     """
-    wanted = set(_spaced(total, ctx.max_frames))
+    area = max(1, image.width * image.height)
+    scanned = min(total, ANIMATION_FRAME_LIMIT, max(1, ANIMATION_PIXEL_BUDGET // area))
+    if scanned < total:
+        what = f"{total} frames of {image.width} x {image.height}"
+        logger.info("%s: %s; only the first %d are decoded", ctx.label, what, scanned)
+    wanted = set(_spaced(scanned, ctx.max_frames))
     frames: list[Image.Image] = []
     starts_ms: list[float] = []
     duration_ms = 0.0
     has_duration = False
-    for index in range(total):
+    for index in range(scanned):
         # a damaged later frame raises (EOFError, OSError): the file is reported, not half-indexed
         image.seek(index)
         if index:  # a GIF frame can grow the canvas
@@ -447,6 +461,8 @@ def _animation_frames(
             frames.append(frame.copy() if frame is image else frame)
     if not has_duration:
         return frames, None, None
+    if scanned < total:  # the length of the part not decoded is unknown
+        return frames, None, [ms / 1000.0 for ms in starts_ms]
     return frames, duration_ms / 1000.0, [ms / 1000.0 for ms in starts_ms]
 
 
