@@ -205,6 +205,16 @@ def gif_frame_bomb(frames: int) -> bytes:
     return head + loop + bytes(body) + b";"
 
 
+def gif_area_bomb(side: int, frames: int) -> bytes:
+    """``frames`` frames of ``side x side`` pixels of one colour: ~4 KB per 4 MP frame on disk."""
+    image = Image.new("P", (side, side), 1)
+    image.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    data = _save(image, "GIF")
+    start = data.index(b",")  # the image descriptor (Pillow writes no extension before it)
+    control = b"!\xf9\x04\x04\x02\x00\x00\x00"
+    return data[:start] + (control + data[start:-1]) * frames + b";"
+
+
 def gif_screen_bomb() -> bytes:
     """A GIF whose logical screen is 65535 x 65535 (4.3 gigapixels) holding one 1x1 frame."""
     head = b"GIF89a" + struct.pack("<HHBBB", 65535, 65535, 0x80, 0, 0) + b"\x00\x00\x00\xff\xff\xff"
@@ -308,6 +318,9 @@ def build_media_corpus(root: Path, *, formats: tuple[str, ...] | None = None) ->
     corpus.add("tiff-strip-tables.tif", tiff_strip_bomb(), "bombs", "failed")
     corpus.add("gif-3000-frames.gif", gif_frame_bomb(3000), "bombs", "either", note="frame count")
     corpus.add("gif-20000-frames.gif", gif_frame_bomb(20_000), "bombs", "either", note="frame count")
+    corpus.add(
+        "gif-200-frames-of-4mp.gif", gif_area_bomb(2000, 200), "bombs", "either", note="frames x pixels"
+    )
     apng = bytearray(originals.get("apng") or FORMATS["apng"][1](904))
     actl = apng.find(b"acTL")
     if actl > 0:  # claims 2^31 - 1 frames, holds 3
