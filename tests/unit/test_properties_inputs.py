@@ -151,12 +151,20 @@ def test_regions_read_from_json_or_say_why(value: Any) -> None:
 
 def _small_image(fmt: str) -> bytes:
     rgb = np.arange(16 * 12 * 3, dtype=np.uint8).reshape(12, 16, 3)  # (H, W, 3)
+    first = Image.fromarray(rgb, "RGB")
     out = io.BytesIO()
-    Image.fromarray(rgb, "RGB").save(out, fmt)
+    if fmt.startswith("anim-"):  # three frames: APNG, animated GIF, animated WebP
+        more = [first.rotate(90), first.transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
+        first.save(out, fmt[5:], save_all=True, append_images=more, duration=40)
+    else:
+        first.save(out, fmt)
     return out.getvalue()
 
 
-VALID = {fmt: _small_image(fmt) for fmt in ("PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF")}
+VALID = {
+    fmt: _small_image(fmt)
+    for fmt in ("PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF", "AVIF", "anim-PNG", "anim-GIF", "anim-WEBP")
+}
 
 
 @SETTINGS
