@@ -425,6 +425,17 @@ def test_damaged_files_never_crash(fmt: str) -> None:
     assert reasons <= MEDIA_ERROR_REASONS and reasons  # cutting a file in two always fails somewhere
 
 
+def test_a_damaged_avif_is_corrupt_when_avif_can_be_decoded() -> None:
+    from PIL import features
+
+    if not features.check("avif"):
+        pytest.skip("this Pillow has no AVIF decoder")
+    data = bytearray(_encoded(_shapes((60, 40)), "AVIF"))
+    data[40:48] = b"\xff" * 8  # inside the boxes that describe the image
+    err = _reason(bytes(data), name="damaged.avif")
+    assert err.reason in {"corrupt", "truncated"} and "cannot decode" not in err.message.split("(")[0]
+
+
 def test_png_bomb_construction_is_a_valid_png() -> None:
     # the same writer as the bomb, small enough to decode: proves the bomb is a real PNG
     image = Image.open(io.BytesIO(_png_zeros(3000, 700)))

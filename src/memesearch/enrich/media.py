@@ -30,6 +30,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import os
@@ -475,7 +476,7 @@ def _raise_image_failure(fh: BinaryIO, head: bytes, ctx: _Context, exc: BaseExce
             f"the image data ends early{detail}",
             hint="the file was cut off (interrupted download or copy); fetch it again",
         ) from None
-    if len(head) >= 12 and head[4:8] == b"ftyp":
+    if len(head) >= 12 and head[4:8] == b"ftyp" and not (head[8:12] in _AVIF_BRANDS and _avif_decoder()):
         raise ctx.error(
             "unsupported",
             f"AVIF/HEIF image that this installation cannot decode{detail}",
@@ -486,6 +487,17 @@ def _raise_image_failure(fh: BinaryIO, head: bytes, ctx: _Context, exc: BaseExce
         f"the content starts like an image but cannot be decoded{detail}",
         hint="the header or the data is damaged; re-export or fetch the file again",
     ) from None
+
+
+_AVIF_BRANDS = (b"avif", b"avis")
+
+
+@functools.cache
+def _avif_decoder() -> bool:
+    """Whether this Pillow decodes AVIF: then a damaged AVIF is corrupt, not unsupported."""
+    from PIL import features
+
+    return bool(features.check("avif"))
 
 
 def _looks_truncated(fh: BinaryIO, head: bytes) -> bool:
