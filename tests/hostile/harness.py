@@ -200,9 +200,8 @@ def run_media_corpus(
     first = cli(_index_args([str(tmp / "good")], index_dir, ocr=ocr, workers=workers), timeout=timeout)
     runs.append(_run_record("good set", first))
     _check_run("good set", first, problems)
-    before = first.summary()
-    good_ids = list(before.get("ids", []))
-    if len(good_ids) != good:
+    good_ids = _ids_of(index_dir, good_paths) if first.returncode == 0 else {}
+    if len(set(good_ids.values())) != good:
         problems.append(f"the good set gave {len(good_ids)} items, not {good}: {first.stderr[-2000:]}")
 
     # the dashed name is given relative to its folder, after "--", so it cannot be read as an option
@@ -227,17 +226,15 @@ def run_media_corpus(
             problems.append("a second run reported a different number of failures")
 
     with Index.open(index_dir, readonly=True) as idx:
-        all_paths = idx.all_paths()
-        indexed = {display_path(p) for p in all_paths}
-        entries = [idx.path_entry(p) for p in all_paths]
-        present = {item.id for item in idx.items([e[0] for e in entries if e is not None]).values()}
+        indexed = {display_path(p) for p in idx.all_paths()}
     figures, more = _account(corpus.cases, indexed, failures)
     problems += more
-    lost = [i for i in good_ids if i not in present]
-    problems += [f"good item {i} was lost" for i in lost]
+    after = _ids_of(index_dir, good_paths)
+    lost = [path.name for path, item_id in good_ids.items() if after.get(path) != item_id]
+    problems += [f"good item {name} was lost" for name in lost]
 
     not_found = 0
-    for path, item_id in zip(good_paths, good_ids, strict=False):
+    for path, item_id in good_ids.items():
         found = (
             cli(
                 ["search", "--index", str(index_dir), "--image", str(path), "-k", "1", "--json"],
@@ -269,6 +266,20 @@ def run_media_corpus(
         categories=figures,
         problems=problems,
     )
+
+
+def _ids_of(index_dir: Path, paths: list[Path]) -> dict[Path, str]:
+    """``{path: item id}`` for the given files that the index holds (with the item itself present)."""
+    from memesearch.index import Index
+
+    out: dict[Path, str] = {}
+    with Index.open(index_dir, readonly=True) as idx:
+        for path in paths:
+            entry = idx.path_entry(str(path))
+            item = idx.items([entry[0]]).get(entry[0]) if entry is not None else None
+            if item is not None:
+                out[path] = item.id
+    return out
 
 
 def _search_in_process(index_dir: Path, picture: Path) -> str | None:
