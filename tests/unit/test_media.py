@@ -4,9 +4,11 @@ every kind of bad input (missing, empty, text, truncated, corrupt, decompression
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import resource
 import struct
+import threading
 import time
 import unicodedata
 import zlib
@@ -492,6 +494,32 @@ def test_an_animation_is_decoded_within_a_pixel_budget() -> None:
     assert decoded.frame_times is not None and max(decoded.frame_times) < decoded_frames * 0.02
     small = decode_media(_gif_of_big_frames(100, 30), name="small.gif", max_frames=4)
     assert small.total_frames == 30 and small.duration_s == pytest.approx(0.6)  # under budget: whole
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_a_named_pipe_or_a_device_is_refused_without_blocking(tmp_path: Path) -> None:
+    from memesearch.data.formats.media import detect_media
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    device = tmp_path / "zero.jpg"
+    device.symlink_to("/dev/zero")
+    outcome: dict[str, object] = {}
+
+    def read() -> None:
+        for path in (fifo, device):
+            outcome[path.name] = _reason(path).reason
+            with pytest.raises(OSError, match="not a regular file"):
+                detect_media(path)
+
+    worker = threading.Thread(target=read, daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    if worker.is_alive():  # a plain open() waits for a writer: give it one so the test can end
+        with open(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK), "wb"):
+            pass
+        pytest.fail("decoding a named pipe blocked")
+    assert outcome == {"pipe.png": "not-media", "zero.jpg": "not-media"}
 
 
 # ------------------------------------------------------------------------------------------------ file names

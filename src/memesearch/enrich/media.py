@@ -47,6 +47,7 @@ from memesearch.data.formats.media import MEDIA_EXTENSIONS, detect_media_stream
 from memesearch.enrich.video import read_video
 from memesearch.errors import MemesearchError, printable
 from memesearch.models.encoders.images import to_rgb
+from memesearch.utils.io import NotRegularFileError, open_regular
 
 logger = logging.getLogger(__name__)
 
@@ -235,11 +236,15 @@ def decode_media(
     path = os.fspath(source)
     ctx = _Context(path=path, name=name or path, max_frames=max_frames, max_pixels=max_pixels)
     try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed below; PIL reads lazily from it
+        fh = open_regular(path)  # closed below; PIL reads lazily from it
     except FileNotFoundError:
         raise ctx.error("missing", "file not found", hint="check the path") from None
     except IsADirectoryError:
         raise ctx.error("not-media", "is a folder, not a file", hint=_EXPECTED) from None
+    except NotRegularFileError:
+        raise ctx.error(
+            "not-media", "is a named pipe, a device or a socket, not a file", hint=_EXPECTED
+        ) from None
     except OSError as exc:
         raise ctx.error("missing", f"cannot open the file ({exc.strerror or exc})") from None
     with fh:

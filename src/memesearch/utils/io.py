@@ -19,15 +19,17 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, BinaryIO, TypeVar
 
 T = TypeVar("T")
 
@@ -151,6 +153,45 @@ def _umask() -> int:
         mask = os.umask(0o022)
         os.umask(mask)
     return mask
+
+
+# ---- reading files that may not be files -------------------------------------------------------------
+class NotRegularFileError(OSError):
+    """The path is a named pipe, a device or a socket: reading it could block forever or never end."""
+
+
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """Open a regular file for binary reading; a named pipe, device or socket raises
+    :class:`NotRegularFileError` and a folder :class:`IsADirectoryError`, without blocking.
+
+    A plain ``open()`` of a named pipe waits for a writer that may never come (``memesearch search --image
+    pipe.png`` hung). The type is checked before opening (a device is never opened) and again on the open
+    descriptor (the path may change in between), which is opened non-blocking and made blocking after.
+
+    Example::
+
+        >>> os.mkfifo(p := Path(tempfile.mkdtemp()) / "pipe.png")
+        >>> open_regular(p)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        memesearch.utils.io.NotRegularFileError: [Errno 22] not a regular file (a named pipe, ...
+    """
+
+    def check(mode: int) -> None:
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a folder", os.fspath(path))
+        if not stat.S_ISREG(mode):
+            message = "not a regular file (a named pipe, a device or a socket)"
+            raise NotRegularFileError(errno.EINVAL, message, os.fspath(path))
+
+    check(os.stat(path).st_mode)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        check(os.fstat(fd).st_mode)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 # ---- content hashes -------------------------------------------------------------------------------
