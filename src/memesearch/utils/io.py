@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -29,7 +30,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any, BinaryIO, TypeVar
+from typing import IO, Any, TypeVar
 
 T = TypeVar("T")
 
@@ -160,7 +161,7 @@ class NotRegularFileError(OSError):
     """The path is a named pipe, a device or a socket: reading it could block forever or never end."""
 
 
-def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+def open_regular(path: str | os.PathLike[str]) -> io.BufferedReader:
     """Open a regular file for binary reading; a named pipe, device or socket raises
     :class:`NotRegularFileError` and a folder :class:`IsADirectoryError`, without blocking.
 
@@ -198,12 +199,13 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """Hex SHA-256 of a file's bytes, read in 1 MiB chunks (constant memory for any file size).
 
-    Raises :class:`OSError` (e.g. ``FileNotFoundError``) when the file cannot be read.
+    Raises :class:`OSError` (e.g. ``FileNotFoundError``, :class:`NotRegularFileError` for a named pipe or a
+    device, which could block or never end) when the file cannot be read.
     """
     digest = hashlib.sha256()
     buffer = bytearray(_CHUNK)
     view = memoryview(buffer)
-    with open(path, "rb", buffering=0) as fh:
+    with open_regular(path) as fh:
         while True:
             n = fh.readinto(view)
             if not n:
