@@ -255,10 +255,24 @@ def run_media_corpus(
                 f"good item {item_id} ({path.name}) is not the top hit for its own picture: {top}"
             )
 
+    # a query picture that is a named pipe: one error line, no hang
+    fifo = next(c.path for c in corpus.cases if c.note == "named pipe")
+    query = cli(["search", "--index", str(index_dir), "--image", fifo, "--json"], timeout=timeout)
+    runs.append(_run_record("search --image on a named pipe", query))
+    runs_all.append(query)
+    errors = [line for line in query.stderr.splitlines() if line.startswith("error: ")]
+    if query.hung or query.crashed or query.returncode != 2 or len(errors) != 1:
+        problems.append(f"search --image on a named pipe: exit {query.returncode}, {query.stderr[-800:]!r}")
+    missing = in_process(["search", "--index", str(index_dir), "--image", str(tmp / "gone.png")])
+    if missing.crashed or missing.returncode != 2:
+        problems.append(
+            f"search --image on a missing file: exit {missing.returncode}, {missing.stderr[-800:]!r}"
+        )
+
     return MediaReport(
         inputs=len(corpus.cases),
         runs=runs,
-        crashes=sum(r.crashed or r.returncode not in (0, 1) for r in runs_all if not r.hung),
+        crashes=sum(r.crashed or r.returncode not in (0, 1, 2) for r in runs_all if not r.hung),
         hangs=sum(r.hung for r in runs_all),
         good_items=len(good_ids),
         good_items_lost=len(lost),
