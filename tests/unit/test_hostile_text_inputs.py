@@ -91,3 +91,17 @@ def test_a_list_that_is_a_named_pipe_is_refused_without_blocking(tmp_path: Path,
         pytest.fail("reading a list that is a named pipe blocked")
     (error,) = outcome
     assert isinstance(error, DataFormatError) and "regular file" in str(error) and name in str(error)
+
+
+def test_dataset_items_without_a_local_file_are_reported_not_dropped(tmp_path: Path) -> None:
+    (tmp_path / "test").mkdir()
+    (tmp_path / "dataset.json").write_text(
+        json.dumps({"format": "memesearch", "version": 1, "name": "d", "splits": ["test"]})
+    )
+    (tmp_path / "a.png").write_bytes(b"x")
+    rows = [{"id": "a", "path": "a.png"}, {"id": "web", "url": "https://example.org/x.png"}, {"id": "none"}]
+    (tmp_path / "test" / "items.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    expanded = expand_inputs([tmp_path])
+    assert [r.path.name for r in expanded.records] == ["a.png"]
+    (message,) = expanded.messages
+    assert "2 item(s) have no local file" in message and "web, none" in message

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from memesearch.errors import DataFormatError
+from memesearch.errors import DataFormatError, printable
 from memesearch.ingest.records import IngestFailure
 from memesearch.objects.regions import Region
 from memesearch.utils.io import loads_json
@@ -87,8 +87,17 @@ def expand_inputs(
         path = _absolute(path)
         if path.is_dir():
             if (path / "dataset.json").is_file():
-                for rec in _dataset_records(path, oracle_captions, splits):
+                no_file: list[str] = []
+                for rec in _dataset_records(path, oracle_captions, splits, no_file):
                     push(rec)
+                if no_file:
+                    shown = ", ".join(printable(i) for i in no_file[:5]) + (
+                        ", ..." if len(no_file) > 5 else ""
+                    )
+                    out.messages.append(
+                        f"{path}: {len(no_file)} item(s) have no local file (only a URL, or no path) and "
+                        f"are not indexed: {shown}"
+                    )
                 continue
             out.folders.append(path)
             n = 0
@@ -254,7 +263,7 @@ def _jsonl_records(path: Path) -> Iterator[InputRecord]:
 
 
 def _dataset_records(
-    folder: Path, oracle_captions: bool, splits: Sequence[str] | None
+    folder: Path, oracle_captions: bool, splits: Sequence[str] | None, no_file: list[str]
 ) -> Iterator[InputRecord]:
     from memesearch.data.formats import read_dataset
 
@@ -264,7 +273,11 @@ def _dataset_records(
     for split in chosen:
         for item in split.items:
             src = item.resolve_path(ds.root)
-            if item.id in seen or src is None:
+            if item.id in seen:
+                continue
+            if src is None:
+                no_file.append(item.id)
+                seen.add(item.id)
                 continue
             seen.add(item.id)
             oracle = item.meta.get("caption_kind") == "oracle"
