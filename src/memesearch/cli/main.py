@@ -19,6 +19,7 @@ from memesearch.cli import datasets as datasets_cli
 from memesearch.cli import demo as demo_cli
 from memesearch.cli import evaluate as evaluate_cli
 from memesearch.cli import index as index_cli
+from memesearch.cli import index_ops as index_ops_cli
 from memesearch.cli import models as models_cli
 from memesearch.cli import search as search_cli
 from memesearch.cli import segment as segment_cli
@@ -41,7 +42,7 @@ app.add_typer(tokens_cli.app, name="tokens")
 app.command(name="evaluate")(evaluate_cli.evaluate)
 app.command(name="train")(train_cli.train)
 app.command(name="export")(train_cli.export)
-app.command(name="index")(index_cli.index)
+app.add_typer(index_ops_cli.app, name="index")  # index PATH... --index DIR; index check|backup
 app.command(name="remove")(index_cli.remove)
 app.command(name="search")(search_cli.search)
 app.command(name="tune")(tune_cli.tune)
