@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 
 import typer
@@ -68,6 +69,12 @@ def _root(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if verbose:
+        logging.captureWarnings(True)
+    else:
+        # Pillow warns about a damaged file (two lines, one of them its own source) before decode_media
+        # reports the file with its reason: the report says it once; --verbose shows the warnings
+        warnings.filterwarnings("ignore", module=r"PIL\.")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

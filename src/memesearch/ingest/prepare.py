@@ -98,6 +98,11 @@ def prepare(task: PrepareTask) -> Prepared | IngestFailure:
         return IngestFailure(task.path, "unreadable", str(exc))
     except (OSError, ValueError, MemoryError) as exc:  # anything the decoders did not classify
         return IngestFailure(task.path, "unreadable", f"{task.path}: cannot decode the file ({exc})")
+    except Exception as exc:  # a decoder library's own failure on one file must not end a run of thousands
+        logger.warning("unexpected %s decoding %s", type(exc).__name__, task.path, exc_info=True)
+        return IngestFailure(
+            task.path, "unreadable", f"{task.path}: cannot decode the file ({type(exc).__name__}: {exc})"
+        )
     cover = decoded.frames[0]
     lines: list[OCRLine] | None = None
     if task.run_ocr:

@@ -19,10 +19,12 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 import numpy as np
 
@@ -178,9 +180,31 @@ def run_prepare(tasks: list[PrepareTask], workers: int) -> Iterator[Prepared | I
     from concurrent.futures import ProcessPoolExecutor
 
     window = max(64, workers * 16)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=mp.get_context("spawn"),
+        # workers warn (or stay quiet) like this process
+        initializer=partial(_use_warning_filters, _picklable(list(warnings.filters))),
+    ) as pool:
         for start in range(0, len(tasks), window):
             yield from pool.map(prepare, tasks[start : start + window], chunksize=4)
+
+
+def _picklable(entries: list[Any]) -> list[Any]:
+    import pickle
+
+    out = []
+    for entry in entries:  # a warning class defined inside a function cannot travel to a worker
+        try:
+            pickle.dumps(entry)
+        except Exception:  # pickle raises many kinds; such a filter stays in this process
+            continue
+        out.append(entry)
+    return out
+
+
+def _use_warning_filters(filters: list[Any]) -> None:
+    cast("list[Any]", warnings.filters)[:] = filters  # in place: the C module holds the same list
 
 
 def with_cached_ocr(result: Prepared | IngestFailure, cached_ocr: bytes | None) -> Prepared | IngestFailure:

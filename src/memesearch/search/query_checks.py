@@ -39,7 +39,7 @@ def check_query(text: Any) -> str:
 def check_k(k: Any) -> int:
     try:
         value = int(k)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: k = inf
         raise QueryError(f"k must be a whole number between 1 and {MAX_K}, got {k!r}") from None
     if not 1 <= value <= MAX_K:
         raise QueryError(f"k must be between 1 and {MAX_K}, got {value}")

@@ -209,12 +209,12 @@ class Searcher:
                     name="query image",
                 )
             else:
-                sha = sha256_file(str(image))
-                decoded = decode_media(
+                decoded = decode_media(  # first: a missing file or a named pipe is a MediaError, not a hang
                     str(image),
                     max_frames=self.index.config.max_frames,
                     max_pixels=self.index.config.max_pixels,
                 )
+                sha = sha256_file(str(image))
             frames = decoded.frames
         weights = {"image": 1.0}
         if box is not None:
