@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from memesearch.models.encoders.base import Encoder, TextKind, package_versions
-from memesearch.models.starter.model import emotion_text
+from memesearch.models.starter.config import emotion_text
 from memesearch.utils.io import atomic_open
 
 log = logging.getLogger(__name__)
