@@ -358,7 +358,7 @@ def prompt_cache_key(encoder: Encoder, prompt_kind: str) -> str | None:
 
 
 def _prompt_cache_file(encoder: Encoder, prompt_kind: str) -> Path | None:
-    from memesearch.models.starter.text_cache import default_cache_dir
+    from memesearch.utils.cache import default_cache_dir
 
     key = prompt_cache_key(encoder, prompt_kind)
     return None if key is None else default_cache_dir() / "emotion-prompts" / f"{key[:32]}.npy"

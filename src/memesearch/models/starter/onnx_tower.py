@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from memesearch.errors import ConfigError
-from memesearch.models.starter.text_cache import default_cache_dir
+from memesearch.utils.cache import default_cache_dir
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
