@@ -71,8 +71,7 @@ def search(
         help="With --server: the access token to send (needed when the server runs with --auth-reads).",
     ),
 ) -> None:
-    """Search INDEX (or the index of a running server) and print ranked results with per-branch scores
-    and emotions."""
+    """Search INDEX (or a running server's) and print ranked results with per-branch scores and emotions."""
     given = sum(x is not None for x in (query, image, queries_file))
     if given != 1:
         raise ConfigError("give exactly one of: a query text, --image PATH, or --file QUERIES.txt")
