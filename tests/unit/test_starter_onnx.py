@@ -113,3 +113,16 @@ def test_an_unknown_runtime_is_refused(cache: Path, monkeypatch: pytest.MonkeyPa
     enc = create_encoder("starter")
     with pytest.raises(ConfigError, match="MEMESEARCH_IMAGE_RUNTIME"):
         enc.encode_image(_images(1))
+
+
+def test_memesearch_models_onnx_builds_the_file_ahead(
+    cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from memesearch.cli.main import main
+
+    assert main(["models", "onnx", "starter"]) == 0
+    out = capsys.readouterr().out
+    path = Path(out.split()[0])
+    assert path.is_file() and path.parent == cache / "onnx"
+    diff = float(out.split("=")[1].split()[0])
+    assert diff < 1e-5

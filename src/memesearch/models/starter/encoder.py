@@ -116,6 +116,26 @@ class StarterEncoder(Encoder):
         """``"onnx"`` or ``"torch"``: what embeds images (decided, and the ONNX file built, on first call)."""
         return "onnx" if self._tower() is not None else "torch"
 
+    @property
+    def onnx_path(self) -> Path | None:
+        """Where this encoder's ONNX file is (or will be) in the user cache."""
+        return None if self._onnx_key is None else onnx_file(self._onnx_key)
+
+    def runtime_difference(self, images: Sequence[ImageInput]) -> float:
+        """``max |onnx - torch|`` of the unit image embeddings of ``images``; builds the ONNX file when it
+        is missing (raises :class:`EncoderLoadError` when it cannot be built)."""
+        tower = self._tower()
+        if tower is None:
+            raise EncoderLoadError("the starter's ONNX tower is not available here (see the warning above)")
+        loaded = [load_image(x) for x in images]
+        got = self.encode_image(loaded)
+        self._onnx, self._onnx_off = None, True
+        try:
+            want = self.encode_image(loaded)
+        finally:
+            self._onnx, self._onnx_off = tower, False
+        return float(np.abs(got - want).max())
+
     def _tower(self) -> OnnxTower | None:
         """The ONNX tower when images go through onnxruntime; None: through torch."""
         if self._onnx is not None or self._onnx_off:
