@@ -209,7 +209,6 @@ def _print_response(resp: dict[str, Any], explain: bool) -> None:
     from rich.table import Table
 
     from memesearch.data.emotions import EMOTIONS
-    from memesearch.search.branches import BRANCHES
 
     console = Console(highlight=False)
     hits: list[dict[str, Any]] = resp["hits"]
@@ -223,9 +222,10 @@ def _print_response(resp: dict[str, Any], explain: bool) -> None:
     table = Table(title=f"{title}  ({len(hits)} of {resp.get('total_items', 0)} items, {took:.0f} ms)")
     score_col = "relevance" if resp.get("calibrated") else "score"
     with_regions = any(h.get("region") is not None for h in hits)
-    shown = [b for b in BRANCHES if b != "objects" or with_regions]
+    branches: list[str] = list(resp.get("branches") or [])  # the response's branches, in order
+    shown = [b for b in branches if b != "objects" or with_regions]
     for col in ("#", "id", score_col, *shown, *(["region"] if with_regions else []), "emotions", "file"):
-        table.add_column(col, justify="right" if col in ("#", score_col, *BRANCHES) else "left")
+        table.add_column(col, justify="right" if col in ("#", score_col, *branches) else "left")
     for h in hits:
         scores: dict[str, float] = h.get("scores") or {}
         item: dict[str, Any] = h.get("item") or {}
