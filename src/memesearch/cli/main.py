@@ -25,7 +25,6 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("evaluate", "evaluate"),
     "train": ("train", "train"),
     "export": ("train", "export"),
-    "index": ("index", "index"),
     "remove": ("index", "remove"),
     "search": ("search", "search"),
     "tune": ("tune", "tune"),
@@ -34,7 +33,12 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "caption": ("caption", "caption"),
     "segment": ("segment", "segment"),
 }
-_GROUPS: dict[str, str] = {"datasets": "datasets", "models": "models", "tokens": "tokens"}
+_GROUPS: dict[str, str] = {
+    "datasets": "datasets",
+    "models": "models",
+    "tokens": "tokens",
+    "index": "index_ops",  # index PATH... --index DIR; index check|backup
+}
 _ORDER = ["datasets", "models", "tokens", "evaluate", "train", "export", "index", "remove", "search", "tune",
           "serve", "demo", "caption", "segment"]  # fmt: skip
 
