@@ -126,3 +126,13 @@ def test_memesearch_models_onnx_builds_the_file_ahead(
     assert path.is_file() and path.parent == cache / "onnx"
     diff = float(out.split("=")[1].split()[0])
     assert diff < 1e-5
+
+
+def test_a_damaged_cache_file_is_exported_again(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    images = _images(4, seed=2)
+    first = _embed("starter", "onnx", images, monkeypatch)
+    (path,) = (cache / "onnx").glob("starter-*.onnx")
+    path.write_bytes(b"not an onnx graph")
+    again = _embed("starter", "onnx", images, monkeypatch)
+    assert again["runtime"] == "onnx" and path.stat().st_size > 1_000_000
+    np.testing.assert_allclose(again["image"], first["image"], rtol=0, atol=1e-6)

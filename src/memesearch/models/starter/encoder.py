@@ -151,7 +151,12 @@ class StarterEncoder(Encoder):
             if not path.is_file():
                 log.info("exporting the starter tower to ONNX (once for these weights): %s", path)
                 export_onnx(self.model, path)
-            self._onnx = OnnxTower(path)
+            try:
+                self._onnx = OnnxTower(path)
+            except RuntimeError as exc:  # a damaged cache file: export it again, once
+                log.warning("%s; exporting it again", str(exc).splitlines()[0])
+                export_onnx(self.model, path)
+                self._onnx = OnnxTower(path)
         except (ImportError, OSError, RuntimeError, ValueError) as exc:
             if runtime == "onnx":
                 raise EncoderLoadError(f"cannot run the starter tower with onnxruntime: {exc}") from None

@@ -148,7 +148,10 @@ class OnnxTower:
         if threads:
             options.intra_op_num_threads = int(threads)
         self.path = Path(path)
-        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime's own errors (InvalidProtobuf, Fail) are no RuntimeError
+            raise RuntimeError(f"onnxruntime cannot load {self.path}: {exc}") from exc
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.gated = "emotion" in self.inputs
         self.emotion_dim = int(self.session.get_inputs()[1].shape[1]) if self.gated else 0
