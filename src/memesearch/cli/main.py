@@ -1,55 +1,76 @@
 """Entry point of the ``memesearch`` command.
 
 Every command group is a module of this package with a typer ``app``; this file only wires them
-together and turns domain errors into one readable line and exit code 2 (STYLE 13).
+together — importing only the module of the command being run, so a ``memesearch search`` does not pay for
+the imports of training or dataset commands — and turns domain errors into one readable line and exit
+code 2 (STYLE 13).
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import typer
 
 from memesearch._version import __version__
-from memesearch.cli import caption as caption_cli
-from memesearch.cli import datasets as datasets_cli
-from memesearch.cli import demo as demo_cli
-from memesearch.cli import evaluate as evaluate_cli
-from memesearch.cli import index as index_cli
-from memesearch.cli import index_ops as index_ops_cli
-from memesearch.cli import models as models_cli
-from memesearch.cli import search as search_cli
-from memesearch.cli import segment as segment_cli
-from memesearch.cli import serve as serve_cli
-from memesearch.cli import tokens as tokens_cli
-from memesearch.cli import train as train_cli
-from memesearch.cli import tune as tune_cli
 from memesearch.errors import MemesearchError
 
-app = typer.Typer(
-    name="memesearch",
-    help="Search memes, stickers and video covers by text, emotion and image; train and evaluate the models.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-app.add_typer(datasets_cli.app, name="datasets")
-app.add_typer(models_cli.app, name="models")
-app.add_typer(tokens_cli.app, name="tokens")
-app.command(name="evaluate")(evaluate_cli.evaluate)
-app.command(name="train")(train_cli.train)
-app.command(name="export")(train_cli.export)
-app.add_typer(index_ops_cli.app, name="index")  # index PATH... --index DIR; index check|backup
-app.command(name="remove")(index_cli.remove)
-app.command(name="search")(search_cli.search)
-app.command(name="tune")(tune_cli.tune)
-app.command(name="serve")(serve_cli.serve)
-app.command(name="demo")(demo_cli.demo)
-app.command(name="caption")(caption_cli.caption)
-app.command(name="segment")(segment_cli.segment)
+#: command name -> (module of memesearch.cli, function); groups: name -> module (its ``app``). A run imports
+#: only the module of the command it runs (``memesearch search`` starts without the other commands' imports).
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "evaluate": ("evaluate", "evaluate"),
+    "train": ("train", "train"),
+    "export": ("train", "export"),
+    "remove": ("index", "remove"),
+    "search": ("search", "search"),
+    "tune": ("tune", "tune"),
+    "serve": ("serve", "serve"),
+    "demo": ("demo", "demo"),
+    "caption": ("caption", "caption"),
+    "segment": ("segment", "segment"),
+}
+_GROUPS: dict[str, str] = {
+    "datasets": "datasets",
+    "models": "models",
+    "tokens": "tokens",
+    "index": "index_ops",  # index PATH... --index DIR; index check|backup
+}
+_ORDER = ["datasets", "models", "tokens", "evaluate", "train", "export", "index", "remove", "search", "tune",
+          "serve", "demo", "caption", "segment"]  # fmt: skip
+
+
+def build_app(only: str | None = None) -> typer.Typer:
+    """The ``memesearch`` Typer app with every command, or with only the command ``only``."""
+    app = typer.Typer(
+        name="memesearch",
+        help="Search memes, stickers and video covers by text, emotion and image; "
+        "train and evaluate the models.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    app.callback()(_root)
+    for name in [only] if only in _COMMANDS or only in _GROUPS else _ORDER:
+        assert name is not None
+        if name in _GROUPS:
+            module = importlib.import_module(f"memesearch.cli.{_GROUPS[name]}")
+            app.add_typer(module.app, name=name)
+        else:
+            module_name, function = _COMMANDS[name]
+            module = importlib.import_module(f"memesearch.cli.{module_name}")
+            app.command(name=name)(getattr(module, function))
+    return app
+
+
+def __getattr__(name: str) -> Any:  # ``memesearch.cli.main.app``: the whole app, built on first use
+    if name == "app":
+        return build_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _version_callback(value: bool) -> None:
@@ -58,7 +79,6 @@ def _version_callback(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages to stderr."),
     version: bool = typer.Option(
@@ -85,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = list(sys.argv[1:] if argv is None else argv)
     try:
+        app = build_app(args[0] if args else None)
         result = app(args=args, prog_name="memesearch", standalone_mode=False)
     except MemesearchError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -238,7 +238,7 @@ class LexicalBranch:
             gen = self.index.generation
             if self._lex is None or gen != self._generation:
                 if self._lex is None:
-                    self._lex, self._position = LiveLexicon(), 0
+                    self._lex, self._position = LiveLexicon(token_cache=True), 0
                 self._position, changes = self.index.text_changes(self._position)
                 added: dict[int, str] = {}
                 for rowid, passage in changes:  # in log order: a removal cancels an earlier addition
