@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from memesearch.cli.search import _print_response
 from memesearch.index import Index
 from memesearch.ingest import add_paths
 from memesearch.models import create_encoder
@@ -44,7 +45,9 @@ def _files(root: Path) -> dict[str, Path]:
     return {"target": root / "target.png", "late": root / "late.gif", "never": root / "never.gif"}
 
 
-def test_best_frame_ranks_the_gif_whose_later_frame_matches(tmp_path: Path, encoder, store: str) -> None:
+def test_best_frame_ranks_the_gif_whose_later_frame_matches(
+    tmp_path: Path, encoder, store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     files = _files(tmp_path / "m")
     query = tmp_path / "query.png"
     files["target"].rename(query)  # the query picture is not itself indexed
@@ -73,6 +76,8 @@ def test_best_frame_ranks_the_gif_whose_later_frame_matches(tmp_path: Path, enco
         assert never.rank > top.rank and never.frame is not None
         assert json.loads(json.dumps(resp.to_dict()))["hits"][0]["frame"]["index"] == 2
         assert all(h.frame is None for h in resp.hits if h.item.media == "image")
+        _print_response(resp.to_dict(), explain=False)  # what `memesearch search` prints under its table
+        assert f"1. {late_id}: image matched frame 3/3 at 0.80 s" in capsys.readouterr().out
     # mean pooling: the old behaviour, the same GIF scores its mean vector's cosine, no frame in results
     with Index.create(
         tmp_path / "idx_mean", encoder=encoder, vector_store=store, ocr=False, frame_pooling="mean"
@@ -83,7 +88,9 @@ def test_best_frame_ranks_the_gif_whose_later_frame_matches(tmp_path: Path, enco
         assert hit.scores["image"] < 0.999 and hit.frame is None
 
 
-def test_text_only_in_frame_3_is_found_by_search(tmp_path: Path, encoder) -> None:
+def test_text_only_in_frame_3_is_found_by_search(
+    tmp_path: Path, encoder, capsys: pytest.CaptureFixture[str]
+) -> None:
     pytest.importorskip("rapidocr")
     root = tmp_path / "m"
     root.mkdir()
@@ -99,3 +106,5 @@ def test_text_only_in_frame_3_is_found_by_search(tmp_path: Path, encoder) -> Non
         lines = [ln for ln in resp.hits[0].item.ocr or [] if "PIZZA" in ln.text.upper()]
         assert len(lines) == 1 and lines[0].frame == 2 and lines[0].time_ms == 600
         assert resp.hits[0].to_dict()["item"]["ocr"][0]["time_ms"] == 600
+        _print_response(resp.to_dict(), explain=False)
+        assert "text in later frames: “PIZZA” at 0.60 s" in capsys.readouterr().out.replace("\n", "")
