@@ -47,12 +47,14 @@ from memesearch.index.access import TokenStore
 from memesearch.ingest import Ingestor
 from memesearch.ingest.records import IngestSummary
 from memesearch.search import Searcher
+from memesearch.search.query_checks import MAX_QUERY_CHARS
 from memesearch.serve import auth, schemas
 from memesearch.serve.auth import ReadAuth, WriteAuth
 from memesearch.serve.http import (
     MEDIA_415,
     ApiError,
     SecurityHeadersMiddleware,
+    include_routers,
     install_error_handlers,
     short_repr,
 )
@@ -226,7 +228,14 @@ def ready(request: Request, state: StateDep) -> dict[str, Any]:
 def search(
     state: StateDep,
     _auth: ReadAuth,
-    q: Annotated[str, Query(description="The query: a chat message, a few words, Chinese or English.")],
+    q: Annotated[
+        str,
+        Query(
+            description="The query: a chat message, a few words, Chinese or English (not blank, at most "
+            f"{MAX_QUERY_CHARS} characters).",
+            json_schema_extra={"minLength": 1},
+        ),
+    ],
     k: Annotated[int, Query(ge=1, le=MAX_K, description="How many results.")] = 20,
     emotion: Annotated[
         list[str] | None, Query(description="Keep items with this emotion (repeatable; any of them).")
@@ -288,7 +297,7 @@ async def search_image(
     picked = _parse_box(box)
     upload = await read_upload(request, max_bytes=state.settings.max_upload_bytes)
     if not upload.data:
-        raise ApiError(422, "media-empty", "the uploaded file is empty (0 bytes)")
+        raise ApiError(422, "media-empty", "the uploaded file is empty (0 bytes)", field="file")
     response = await run_in_threadpool(
         lambda: state.searcher.search_image(
             upload.data,
@@ -311,7 +320,7 @@ def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:
     try:
         return parse_box(text)
     except DataFormatError as exc:
-        raise ApiError(422, "invalid-box", str(exc)) from None
+        raise ApiError(422, "invalid-box", str(exc), field="box") from None
 
 
 @router.get(
@@ -397,7 +406,10 @@ async def add_item(request: Request, state: StateDep, _auth: WriteAuth) -> Respo
     upload = await read_upload(request, max_bytes=state.settings.max_upload_bytes)
     if not upload.data:
         raise ApiError(
-            422, "media-empty", "the uploaded file is empty (0 bytes): choose an image or video file"
+            422,
+            "media-empty",
+            "the uploaded file is empty (0 bytes): choose an image or video file",
+            field="file",
         )
 
     def write() -> IngestSummary:
@@ -408,7 +420,7 @@ async def add_item(request: Request, state: StateDep, _auth: WriteAuth) -> Respo
     if summary.failed:
         failure = summary.failed[0]
         status = 415 if failure.reason in MEDIA_415 else 422
-        raise ApiError(status, f"media-{failure.reason}", failure.message)
+        raise ApiError(status, f"media-{failure.reason}", failure.message, field="file")
     created = bool(summary.indexed)
     ids = summary.indexed or summary.existing
     item = state.index.get(ids[0]) if ids else None
@@ -437,13 +449,28 @@ def delete_item(state: StateDep, _auth: WriteAuth, item_id: str) -> dict[str, An
     return {"id": item_id, "removed": removed}
 
 
-@router.get("/emotions", response_model=schemas.Emotions, tags=["search"], summary="Emotion vocabulary")
+_READ_ONLY_RESPONSES: dict[int | str, dict[str, Any]] = {c: _ERROR_RESPONSES[c] for c in (401, 403, 429)}
+
+
+@router.get(
+    "/emotions",
+    response_model=schemas.Emotions,
+    tags=["search"],
+    summary="Emotion vocabulary",
+    responses=_READ_ONLY_RESPONSES,
+)
 def emotions(_auth: ReadAuth) -> dict[str, Any]:
     """The bilingual emotion words the ``emotion`` filter accepts (for filter chips)."""
     return {"emotions": emotion_entries()}
 
 
-@router.get("/stats", response_model=schemas.Stats, tags=["service"], summary="Index statistics")
+@router.get(
+    "/stats",
+    response_model=schemas.Stats,
+    tags=["service"],
+    summary="Index statistics",
+    responses=_READ_ONLY_RESPONSES,
+)
 def stats(state: StateDep, _auth: ReadAuth) -> dict[str, Any]:
     """Counts, encoders and storage parameters of the index."""
     return dict(state.index.stats())
@@ -526,8 +553,8 @@ def create_app(settings: ServeSettings, *, index: Index | None = None) -> FastAP
 
     app.add_middleware(SecurityHeadersMiddleware)
     install_error_handlers(app)
-    app.include_router(router)
-    app.include_router(auth.router)
+    include_routers(app, router, auth.router)
+    auth.document_scopes(app, auth_reads=settings.auth_reads)
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:

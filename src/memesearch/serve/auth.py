@@ -17,15 +17,17 @@ answers 401 (with ``WWW-Authenticate: Bearer``), a token of too small a scope 40
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from memesearch.index.access import SCOPES, TokenStore, scope_allows
 from memesearch.serve import schemas
-from memesearch.serve.http import ApiError, short_repr
+from memesearch.serve.http import ApiError, api_routes, short_repr
 from memesearch.serve.limits import rate_limit
 
 if TYPE_CHECKING:
@@ -42,6 +44,9 @@ bearer = HTTPBearer(
 )
 
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+#: the dependency functions made by :func:`require`, with the scope each one lets through
+_SCOPE_CHECKS: dict[Callable[..., Any], str] = {}
 
 
 def token_store(request: Request) -> TokenStore:
@@ -107,7 +112,57 @@ def require(need: str) -> Callable[..., Any]:
             )
         return scope
 
+    _SCOPE_CHECKS[check] = need
     return check
+
+
+def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
+    for dep in dependant.dependencies:
+        if dep.call is not None:
+            yield dep.call
+        yield from _calls(dep)
+
+
+def route_scope(route: APIRoute) -> str | None:
+    """The scope a route's token check asks for (``read``, ``write``, ``admin``), or None: no check."""
+    for call in _calls(route.dependant):
+        if call in _SCOPE_CHECKS:
+            return _SCOPE_CHECKS[call]
+    return None
+
+
+def document_scopes(app: FastAPI, *, auth_reads: bool) -> None:
+    """Make ``app.openapi()`` state the token each operation needs, as this server enforces it.
+
+    FastAPI marks every route with the bearer dependency as requiring the token; but reads take no token
+    unless the server runs with ``--auth-reads``. On such a server their security becomes optional
+    (``[{}, {"bearerToken": []}]``), so that clients and API fuzzers read the truth. Each operation's
+    description also says which scope it needs.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        for route in api_routes(app):
+            need = route_scope(route) if route.include_in_schema else None
+            if need is None:
+                continue
+            for method in route.methods or ():
+                op = schema["paths"][route.path_format][method.lower()]
+                enforced = need != "read" or auth_reads
+                if not enforced:
+                    op["security"] = [{}, {bearer.scheme_name: []}]
+                note = (
+                    f"Needs a token of scope `{need}` (`Authorization: Bearer TOKEN`)."
+                    if enforced
+                    else "No token needed on this server (it runs without `--auth-reads`)."
+                )
+                op["description"] = f"{op.get('description', '').rstrip()}\n\n{note}".lstrip()
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 ReadAuth = Annotated[str | None, Depends(require("read"))]
