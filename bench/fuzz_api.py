@@ -22,6 +22,7 @@ JSON with ``--out``. Exit code 1 when anything failed. Run by hand (the test sui
 examples, ``tests/integration/test_api_fuzz.py``)::
 
     .venv/bin/python bench/fuzz_api.py --examples 100 --out build/fuzz_api.json
+    .venv/bin/python bench/fuzz_api.py --examples 25 --src /tmp/old/src   # another checkout's server
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 BENCH = Path(__file__).resolve().parent
+#: the memesearch sources the index, tokens and servers run from by default (``--src``: another checkout's)
 SRC = BENCH.parent / "src"
 
 #: Checks left out, with the reason. ``positive_data_acceptance`` wants every schema-valid request
@@ -60,18 +62,18 @@ RUNS: tuple[tuple[str, str, str | None], ...] = (
 )
 
 
-def _env() -> dict[str, str]:
+def _env(src: Path = SRC) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEMESEARCH_")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), env.get("PYTHONPATH", "")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(src), env.get("PYTHONPATH", "")) if p)
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
 
-def _memesearch(*args: str, cwd: Path) -> str:
+def _memesearch(*args: str, cwd: Path, src: Path) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "memesearch", *args],
         cwd=cwd,
-        env=_env(),
+        env=_env(src),
         capture_output=True,
         text=True,
         timeout=600,
@@ -81,7 +83,7 @@ def _memesearch(*args: str, cwd: Path) -> str:
     return done.stdout
 
 
-def build_index(work: Path) -> tuple[Path, dict[str, str]]:
+def build_index(work: Path, src: Path = SRC) -> tuple[Path, dict[str, str]]:
     """The index the servers serve and ``{"read": token, "admin": token}``."""
     from PIL import Image, ImageDraw
 
@@ -111,11 +113,20 @@ def build_index(work: Path) -> tuple[Path, dict[str, str]]:
     index = work / "index"
     _memesearch(
         "index", str(listing), "--index", str(index), "--model", "tiny-clip:0", "--no-ocr",
-        "--objects", "boxes", "--workers", "0", cwd=work,
+        "--objects", "boxes", "--workers", "0", cwd=work, src=src,
     )  # fmt: skip
     tokens = {
         scope: _memesearch(
-            "tokens", "create", "--index", str(index), "--name", f"fuzz-{scope}", "--scope", scope, cwd=work
+            "tokens",
+            "create",
+            "--index",
+            str(index),
+            "--name",
+            f"fuzz-{scope}",
+            "--scope",
+            scope,
+            cwd=work,
+            src=src,
         ).strip()
         for scope in ("read", "admin")
     }
@@ -123,12 +134,12 @@ def build_index(work: Path) -> tuple[Path, dict[str, str]]:
 
 
 @contextmanager
-def serve(index: Path, work: Path, *extra: str) -> Iterator[tuple[str, Path]]:
+def serve(index: Path, work: Path, *extra: str, src: Path = SRC) -> Iterator[tuple[str, Path]]:
     """``memesearch serve --index INDEX --port 0 EXTRA`` in a subprocess: yields (base URL, its log file)."""
     log = work / f"serve{'-'.join(['', *[e.strip('-') for e in extra]])}.log"
     argv = [sys.executable, "-m", "memesearch", "serve", "--index", str(index), "--port", "0", *extra]
     proc = subprocess.Popen(
-        argv, cwd=work, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        argv, cwd=work, env=_env(src), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     lines: queue.Queue[str | None] = queue.Queue()
 
@@ -220,13 +231,13 @@ def _server_tracebacks(log: Path) -> int:
     return text.count("Traceback (most recent call last)")
 
 
-def fuzz(examples: int, seed: int, work: Path) -> dict[str, Any]:
-    """Every run of :data:`RUNS`; the figures per run and in total."""
-    index, tokens = build_index(work)
+def fuzz(examples: int, seed: int, work: Path, src: Path = SRC) -> dict[str, Any]:
+    """Every run of :data:`RUNS` against the memesearch of ``src``; the figures per run and in total."""
+    index, tokens = build_index(work, src)
     results: list[dict[str, Any]] = []
     tracebacks: dict[str, int] = {}
     for server, extra in (("open", ()), ("auth-reads", ("--auth-reads",))):
-        with serve(index, work, *extra) as (url, log):
+        with serve(index, work, *extra, src=src) as (url, log):
             for name, which, token in RUNS:
                 if which != server:
                     continue
@@ -252,6 +263,7 @@ def fuzz(examples: int, seed: int, work: Path) -> dict[str, Any]:
     return {
         "examples_per_operation": examples,
         "seed": seed,
+        "src": str(src),
         "excluded_checks": EXCLUDED_CHECKS,
         "runs": results,
         "server_tracebacks": tracebacks,
@@ -265,11 +277,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="Write the figures as JSON here.")
     parser.add_argument("--workdir", type=Path, help="Keep the index, logs and reports here (default: temp).")
+    parser.add_argument("--src", type=Path, default=SRC, help="Serve the memesearch of this src folder.")
     args = parser.parse_args(argv)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="fuzz-api-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        result = fuzz(args.examples, args.seed, work)
+        result = fuzz(args.examples, args.seed, work, args.src.resolve())
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
