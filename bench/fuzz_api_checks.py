@@ -4,8 +4,8 @@
 ``errors_are_json_naming_the_field``: every 4xx answer is ``{"error": {"code", "message"}}`` JSON with a
 non-empty code and message; a 400 or 422 (the request's own content was refused) also carries
 ``details: [{"field", "message"}]`` whose field is a parameter of the operation (query, path, header), the
-uploaded ``file``, the ``body``, or the ``Content-Type`` / ``Content-Length`` header, and the message names
-it too — so a client always learns which of its inputs to fix.
+uploaded ``file``, the ``body``, the ``Content-Type`` / ``Content-Length`` header, or the whole ``request``
+(not valid HTTP), and the message names it too — so a client always learns which of its inputs to fix.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 
 import schemathesis
 
-#: fields a 400/422 may name besides the operation's own parameters
-BODY_FIELDS = {"file", "body", "Content-Type", "Content-Length"}
+#: fields a 400/422 may name besides the operation's own parameters ("request": not valid HTTP at all)
+BODY_FIELDS = {"file", "body", "Content-Type", "Content-Length", "request"}
 
 
 def _parameter_names(case: Any) -> set[str]:

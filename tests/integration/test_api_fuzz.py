@@ -13,10 +13,12 @@ every method of the path; every 400/422 naming the field at fault.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -199,3 +201,36 @@ def test_every_400_and_422_names_the_field(client: TestClient) -> None:
     _field_error(
         client.post("/api/items", content=b"x", headers=bad_length), 400, "invalid-request", "Content-Length"
     )
+
+
+def _load_fuzz_module() -> Any:
+    spec = importlib.util.spec_from_file_location("fuzz_api", FUZZ)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_memesearch_serve_answers_malformed_http_with_a_json_400(tmp_path: Path) -> None:
+    """uvicorn answers a request that is not HTTP itself (text/plain); ``memesearch serve`` makes it JSON."""
+    from memesearch.ingest import Ingestor
+
+    with Index.create(tmp_path / "index", model="tiny-clip:0", ocr=False) as idx:
+        Ingestor(idx).add_bytes(png((10, 200, 10)), filename="green.png")
+    fuzz_api = _load_fuzz_module()
+    with fuzz_api.serve(tmp_path / "index", tmp_path) as (url, _log):
+        port = int(url.rsplit(":", 1)[1])
+        for raw in (
+            b"DELETE /api/items/0 HTTP/1.1\r\nHost: x\r\nContent-Length: ^\r\n\r\n",  # what the fuzzer sent
+            b"NOT HTTP AT ALL\r\n\r\n",
+        ):
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+                sock.sendall(raw)
+                answer = b""
+                while chunk := sock.recv(65536):
+                    answer += chunk
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 400 "), answer[:200]
+            assert b"content-type: application/json" in head.lower()
+            error = json.loads(body)["error"]
+            assert error["code"] == "bad-http-request" and error["details"][0]["field"] == "request"

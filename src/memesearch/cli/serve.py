@@ -80,6 +80,7 @@ def serve(
     from memesearch.index import Index
     from memesearch.index.access import TokenStore
     from memesearch.serve.app import create_app
+    from memesearch.serve.http import json_error_http_protocol
     from memesearch.serve.settings import ServeSettings
 
     settings = ServeSettings.from_env(
@@ -109,9 +110,15 @@ def serve(
     idx = Index.open(settings.index_dir, model=settings.model)
     try:
         app = create_app(settings, index=idx)
-        server = uvicorn.Server(
-            uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            access_log=False,
+            http=json_error_http_protocol(),  # malformed HTTP gets a JSON 400 too
         )
+        server = uvicorn.Server(config)
         threading.Thread(
             target=_announce, args=(server, settings, len(idx), open_browser), daemon=True
         ).start()

@@ -9,6 +9,7 @@ request parameter, the uploaded ``file``, the ``body`` or a header) — every 40
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import Any
@@ -227,3 +228,48 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+#: what a request that is not valid HTTP/1.1 gets (uvicorn answers it before any route runs)
+_BAD_HTTP_MESSAGE = (
+    "request: this is not a valid HTTP/1.1 request (a malformed request line, header name or value, or "
+    "Content-Length); send a well-formed request"
+)
+
+
+def json_error_http_protocol() -> type[Any]:
+    """uvicorn's h11 protocol class, with a request that is not valid HTTP answered by the API's JSON error.
+
+    uvicorn answers such a request itself, before the app sees it, with a ``text/plain`` 400; the API
+    promises JSON errors everywhere (found by fuzzing: a ``Content-Length: ^`` header). Pass the class as
+    ``uvicorn.Config(..., http=json_error_http_protocol())``.
+    """
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class JsonErrorH11Protocol(H11Protocol):
+        def send_400_response(self, msg: str) -> None:
+            body = json.dumps(
+                {
+                    "error": {
+                        "code": "bad-http-request",
+                        "message": _BAD_HTTP_MESSAGE,
+                        "details": [{"field": "request", "message": _BAD_HTTP_MESSAGE[len("request: ") :]}],
+                    }
+                }
+            ).encode()
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-content-type-options", b"nosniff"),
+                (b"connection", b"close"),
+            ]
+            for event in (
+                h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+                h11.Data(data=body),
+                h11.EndOfMessage(),
+            ):
+                self.transport.write(self.conn.send(event) or b"")
+            self.transport.close()
+
+    return JsonErrorH11Protocol
