@@ -145,6 +145,7 @@ def document_scopes(app: FastAPI, *, auth_reads: bool) -> None:
         if app.openapi_schema is not None:
             return app.openapi_schema
         schema = generate()
+        _drop_null_query_branches(schema)
         for route in api_routes(app):
             need = route_scope(route) if route.include_in_schema else None
             if need is None:
@@ -163,6 +164,22 @@ def document_scopes(app: FastAPI, *, auth_reads: bool) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _drop_null_query_branches(schema: dict[str, Any]) -> None:
+    """``emotion: list[str] | None = None`` renders as ``anyOf: [array, null]``; a query string cannot carry
+    a null (an absent parameter is the None), so the parameter's schema is the non-null branch alone."""
+    for ops in schema.get("paths", {}).values():
+        for op in ops.values():
+            for param in op.get("parameters", []) if isinstance(op, dict) else []:
+                inner = param.get("schema", {})
+                branches = inner.get("anyOf")
+                if param.get("in") != "query" or param.get("required") or not isinstance(branches, list):
+                    continue
+                kept = [b for b in branches if b != {"type": "null"}]
+                if len(kept) == 1 and len(kept) < len(branches):
+                    rest = {k: v for k, v in inner.items() if k != "anyOf"}
+                    param["schema"] = {**kept[0], **rest}
 
 
 ReadAuth = Annotated[str | None, Depends(require("read"))]
