@@ -84,6 +84,11 @@ def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
     for r in runs.values():
         assert r["operations"] == r["operations_total"] == total["operations"] >= 13, r
         assert r["cases"] >= 10 * r["operations"], r  # every phase ran: far more than one case each
+    # the tokens worked: the admin token got past auth everywhere; the read token everywhere but writes/admin
+    label = {(m, p): f"{m.upper()} {p}" for m, p in READS | WRITES | ADMIN}
+    assert runs["open-reads/admin-token"]["only_401_403"] == []
+    assert set(runs["auth-reads/read-token"]["only_401_403"]) <= {label[k] for k in WRITES | ADMIN}
+    assert {label[k] for k in READS} <= set(runs["auth-reads/anonymous"]["only_401_403"])  # enforced
     assert done.returncode == 0, done.stdout[-2000:]
     assert "total: " in done.stdout
 
