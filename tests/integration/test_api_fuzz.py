@@ -45,6 +45,7 @@ READS = {
 }
 WRITES = {("post", "/api/items"), ("delete", "/api/items/{item_id}")}
 ADMIN = {("get", "/api/tokens"), ("delete", "/api/tokens/{name_or_id}")}
+METRICS = ("get", "/metrics")  # open like the reads; scope admin with --auth-reads
 
 
 def png(colour: tuple[int, int, int], size: tuple[int, int] = (40, 30)) -> bytes:
@@ -85,9 +86,11 @@ def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
         assert r["operations"] == r["operations_total"] == total["operations"] >= 13, r
         assert r["cases"] >= 10 * r["operations"], r  # every phase ran: far more than one case each
     # the tokens worked: the admin token got past auth everywhere; the read token everywhere but writes/admin
-    label = {(m, p): f"{m.upper()} {p}" for m, p in READS | WRITES | ADMIN}
+    label = {(m, p): f"{m.upper()} {p}" for m, p in READS | WRITES | ADMIN | {METRICS}}
     assert runs["open-reads/admin-token"]["only_401_403"] == []
-    assert set(runs["auth-reads/read-token"]["only_401_403"]) <= {label[k] for k in WRITES | ADMIN}
+    assert set(runs["auth-reads/read-token"]["only_401_403"]) <= {
+        label[k] for k in WRITES | ADMIN | {METRICS}
+    }
     assert {label[k] for k in READS} <= set(runs["auth-reads/anonymous"]["only_401_403"])  # enforced
     assert done.returncode == 0, done.stdout[-2000:]
     assert "total: " in done.stdout
@@ -137,6 +140,11 @@ def test_openapi_states_the_token_each_operation_needs(index: Index, auth_reads:
         assert ops[key]["security"] == [{"bearerToken": []}], key
         scope = "write" if key in WRITES else "admin"
         assert f"scope `{scope}`" in ops[key]["description"]
+    metrics = ops[METRICS]
+    if auth_reads:
+        assert metrics["security"] == [{"bearerToken": []}] and "scope `admin`" in metrics["description"]
+    else:
+        assert metrics["security"] == [{}, {"bearerToken": []}]
     for key in (("get", "/api/health"), ("get", "/api/ready")):
         assert "security" not in ops[key]
 

@@ -27,7 +27,9 @@ def _leaves(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[st
     subcommands = getattr(command, "commands", None)
     if subcommands:
         for name, sub in sorted(subcommands.items()):
-            yield from _leaves(sub, (*path, name))
+            # a hidden command is its group's default (`memesearch index PATH...` runs `index add`): it is
+            # typed as the group
+            yield from _leaves(sub, path if getattr(sub, "hidden", False) else (*path, name))
     else:
         yield path, command
 

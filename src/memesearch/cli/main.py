@@ -24,6 +24,7 @@ from memesearch.cli import datasets as datasets_cli
 from memesearch.cli import demo as demo_cli
 from memesearch.cli import evaluate as evaluate_cli
 from memesearch.cli import index as index_cli
+from memesearch.cli import index_ops as index_ops_cli
 from memesearch.cli import models as models_cli
 from memesearch.cli import search as search_cli
 from memesearch.cli import segment as segment_cli
@@ -54,7 +55,7 @@ app.add_typer(tokens_cli.app, name="tokens")
 app.command(name="evaluate")(evaluate_cli.evaluate)
 app.command(name="train")(train_cli.train)
 app.command(name="export")(train_cli.export)
-app.command(name="index")(index_cli.index)
+app.add_typer(index_ops_cli.app, name="index")  # index PATH... --index DIR; index check|backup
 app.command(name="remove")(index_cli.remove)
 app.command(name="search")(search_cli.search)
 app.command(name="tune")(tune_cli.tune)
@@ -65,9 +66,12 @@ app.command(name="segment")(segment_cli.segment)
 
 
 def _with_exit_codes(typer_app: typer.Typer) -> None:
-    """Every command's ``--help`` ends with :data:`EXIT_CODES_HELP` (unless it has an epilog of its own)."""
+    """Every command's ``--help`` ends with :data:`EXIT_CODES_HELP` (after its own epilog, if any)."""
     for command in typer_app.registered_commands:
-        command.epilog = command.epilog or EXIT_CODES_HELP
+        if not command.epilog:
+            command.epilog = EXIT_CODES_HELP
+        elif EXIT_CODES_HELP not in command.epilog:
+            command.epilog = f"{command.epilog} {EXIT_CODES_HELP}"
     for group in typer_app.registered_groups:
         if group.typer_instance is not None:
             _with_exit_codes(group.typer_instance)
@@ -102,7 +106,8 @@ def _usage_lines(exc: typer.TyperException) -> list[str]:
     if ctx is None:
         return [f"error: {message}"]
     usage = " ".join(ctx.get_usage().split())  # "Usage: memesearch index [OPTIONS] PATHS..."
-    return [f"error: {message}", f"{usage}  (see '{ctx.command_path} --help')"]
+    command = " ".join(ctx.command_path.split())  # the hidden default of `index` has an empty name
+    return [f"error: {message}", f"{usage}  (see '{command} --help')"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

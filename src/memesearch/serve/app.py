@@ -48,6 +48,7 @@ from memesearch.ingest.records import IngestSummary
 from memesearch.search import Searcher
 from memesearch.search.query_checks import MAX_QUERY_CHARS
 from memesearch.serve import auth, schemas
+from memesearch.serve import metrics as serve_metrics
 from memesearch.serve.auth import ReadAuth, WriteAuth
 from memesearch.serve.http import (
     MEDIA_415,
@@ -381,6 +382,7 @@ async def add_item(request: Request, state: StateDep, _auth: WriteAuth) -> Respo
             return Ingestor(state.index).add_bytes(upload.data, source="upload", filename=upload.filename)
 
     summary = await run_in_threadpool(write)
+    serve_metrics.record_upload(request.app, summary)
     if summary.failed:
         failure = summary.failed[0]
         status = 415 if failure.reason in MEDIA_415 else 422
@@ -471,7 +473,8 @@ def create_app(settings: ServeSettings, *, index: Index | None = None) -> FastAP
         opened: Index | None = None
         if getattr(app.state, "memesearch", None) is None:
             opened = await run_in_threadpool(_open_index, settings)
-            app.state.memesearch = ServeState(settings, opened, Searcher(opened).warm(), threading.Lock())
+            searcher = serve_metrics.instrument(app, Searcher(opened).warm())
+            app.state.memesearch = ServeState(settings, opened, searcher, threading.Lock())
             logger.info("serving %s (%d items)", settings.index_dir, len(opened))
         try:
             yield
@@ -503,10 +506,12 @@ def create_app(settings: ServeSettings, *, index: Index | None = None) -> FastAP
         ],
     )
     app.state.settings = settings
+    serve_metrics.install(app, API_VERSION)  # its own registry, the request middleware, GET /metrics
     app.state.rate_limiter = RateLimiter(settings.rate_limit) if settings.rate_limit else None
     app.state.token_store = TokenStore(index.root if index is not None else settings.index_dir)
     if index is not None:
-        app.state.memesearch = ServeState(settings, index, Searcher(index), threading.Lock())
+        searcher = serve_metrics.instrument(app, Searcher(index))
+        app.state.memesearch = ServeState(settings, index, searcher, threading.Lock())
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -47,6 +47,15 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 #: the dependency functions made by :func:`require`, with the scope each one lets through
 _SCOPE_CHECKS: dict[Callable[..., Any], str] = {}
+#: endpoints that check the token themselves, open like the reads: the scope they need with --auth-reads
+_READ_LIKE_ENDPOINTS: dict[Callable[..., Any], str] = {}
+
+
+def open_like_reads(endpoint: Callable[..., Any], scope: str) -> None:
+    """Document ``endpoint`` (which checks tokens itself) as open like the reads, needing ``scope`` when the
+    server runs with ``--auth-reads`` (``GET /metrics``: admin)."""
+    assert scope in SCOPES
+    _READ_LIKE_ENDPOINTS[endpoint] = scope
 
 
 def token_store(request: Request) -> TokenStore:
@@ -148,11 +157,16 @@ def document_scopes(app: FastAPI, *, auth_reads: bool) -> None:
         _drop_null_query_branches(schema)
         for route in api_routes(app):
             need = route_scope(route) if route.include_in_schema else None
-            if need is None:
+            read_like = _READ_LIKE_ENDPOINTS.get(route.endpoint) if route.include_in_schema else None
+            if need is None and read_like is None:
                 continue
             for method in route.methods or ():
                 op = schema["paths"][route.path_format][method.lower()]
-                enforced = need != "read" or auth_reads
+                if read_like is not None:
+                    need, enforced = read_like, auth_reads
+                else:
+                    assert need is not None
+                    enforced = need != "read" or auth_reads
                 if not enforced:
                     op["security"] = [{}, {bearer.scheme_name: []}]
                 note = (
