@@ -116,6 +116,7 @@ def test_vector_file_lost_drops_only_rows_without_any_copy(
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     new_ids = opened.insert_vectors(vecs, save_now=False)
     opened.store.close()  # no flush: the process died here
+    opened._writer.release()  # (and with it went its writer lock)
     (idx / "vectors" / "image.faiss").write_bytes(b"not a faiss index at all")
     report = check_index(idx)
     assert {"image-store-unreadable", "image-vectors-lost"} <= _codes(report)
@@ -144,6 +145,7 @@ def test_stale_vectors_and_dangling_paths(tmp_path: Path, monkeypatch: pytest.Mo
     first = opened.store.items_by_rowid([1])[1].id
     opened.remove([first])  # committed in SQLite; the vector files are saved later (or the process dies)
     opened.store.close()
+    opened._writer.release()  # as when the process dies
     # normal between saves: a note, not a problem
     waiting = check_index(idx)
     assert waiting.ok and any("1 vector(s) of removed rows" in n for n in waiting.notes), waiting.notes

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from memesearch.cli import datasets_animated  # noqa: F401  (registers `datasets build animated`)
 from memesearch.cli.datasets_build import app as build_app
 from memesearch.data.formats import (
     FORMATS,

@@ -89,6 +89,12 @@ def index(
         "--region-embedding",
         help="How a region becomes a vector (new index): masked-crop (default), crop or mask-pool.",
     ),
+    frame_pooling: str | None = typer.Option(
+        None,
+        "--frame-pooling",
+        help="How the image branch scores animations and videos (new index): best (default: the best "
+        "sampled frame, a re-rank of the mean vector's candidates) or mean (the mean vector only).",
+    ),
     splits: str | None = typer.Option(
         None, "--splits", help="Dataset folders: only these splits (comma-separated)."
     ),
@@ -149,6 +155,8 @@ def index(
         settings["objects"] = check_objects(objects)
     if max_regions is not None:
         settings["max_regions"] = max_regions
+    if frame_pooling is not None:
+        settings["frame_pooling"] = frame_pooling.strip()
     if region_embedding is not None:
         from memesearch.models.regions import check_region_method
 

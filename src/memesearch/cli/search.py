@@ -144,6 +144,15 @@ def _print_response(resp: object, explain: bool) -> None:
             region = ["-" if box is None else ",".join(f"{v:.0f}" for v in box)]
         table.add_row(str(h.rank), h.id, f"{h.score:.3f}", *[fmt(b) for b in shown], *region, emos, path)
     console.print(table)
+    from memesearch.search.frames import describe_frame
+
+    for h in resp.hits:  # animated hits: which frame the image branch matched, and text from later frames
+        if h.frame is not None:
+            console.print(f"  {h.rank}. {h.id}: image matched {describe_frame(h.frame)}")
+        later = [ln for ln in h.item.ocr or [] if ln.time_ms]
+        if later:
+            shown_text = ", ".join(f"“{ln.text}” at {(ln.time_ms or 0) / 1000:.2f} s" for ln in later[:3])
+            console.print(f"  {h.rank}. {h.id}: text in later frames: {shown_text}")
     for h in resp.hits:  # the text these hits matched is (partly) what a captioner wrote: say so
         info = h.item.generated_caption()
         if info is not None:

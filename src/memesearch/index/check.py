@@ -60,6 +60,7 @@ from memesearch.index.vector_store import (
     parse_store_spec,
     vector_store_class,
 )
+from memesearch.index.writer_lock import WriterLock
 
 #: orphan media files younger than this are left alone by ``--repair`` (an upload may be mid-write)
 ORPHAN_MIN_AGE_S = 300.0
@@ -371,7 +372,15 @@ def check_index(root: str | os.PathLike[str], *, repair: bool = False) -> CheckR
             )
         )
         return report  # the rest reads the same damaged file
-    store = Store(db, readonly=not repair)
+    # a repair writes: it takes the writer lock (refused at once while a server or an ingest writes)
+    lock = WriterLock(path)
+    if repair:
+        lock.acquire()
+    try:
+        store = Store(db, readonly=not repair)
+    except BaseException:
+        lock.release()
+        raise
     try:
         report.items = store.count()
         dangling = _dangling_paths(store)
@@ -389,6 +398,7 @@ def check_index(root: str | os.PathLike[str], *, repair: bool = False) -> CheckR
         done = _repair(path, info, config, store, lost, orphans, missing)
     finally:
         store.close()
+        lock.release()
     again = check_index(path)
     again.repaired = done
     return again

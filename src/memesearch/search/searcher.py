@@ -399,6 +399,7 @@ class Searcher:
             keep = [i for i in keep if relevance[i] >= cut]
         items = idx.items([int(cand[i]) for i in keep])
         regions = self._matched_regions(q, cand[keep]) if "objects" in active else {}
+        frames = self._matched_frames(q, cand[keep]) if "image" in active else {}
         hits: list[Hit] = []
         for i in keep:
             item = items.get(int(cand[i]))
@@ -408,6 +409,11 @@ class Searcher:
                 b: float(scores[b][i]) for b in self.branches if b in scores and not math.isnan(scores[b][i])
             }
             why = self._explain(q, item, branch, filters, same_sha) if explain else []
+            frame = frames.get(int(cand[i]))
+            if explain and frame is not None:
+                from memesearch.search.frames import describe_frame
+
+                why.append(f"best image match in {describe_frame(frame)}")
             rel = None if relevance is None else float(relevance[i])
             hits.append(
                 Hit(
@@ -419,6 +425,7 @@ class Searcher:
                     why=why,
                     relevance=rel,
                     region=regions.get(int(cand[i])),
+                    frame=frame,
                 )
             )
         return SearchResponse(
@@ -433,6 +440,17 @@ class Searcher:
             below_cut=below,
             untagged_excluded=untagged,
         )
+
+    def _matched_frames(self, q: SearchQuery, rowids: np.ndarray) -> dict[int, dict[str, Any]]:
+        """``rowid -> {index, time_ms, score, frames}`` of the frame of each animated hit that matched ``q``
+        best, when the image branch scores by the best frame (:mod:`memesearch.search.frames`)."""
+        from memesearch.search.branches import ImageBranch
+        from memesearch.search.frames import matched_frames
+
+        branch = self.branches.get("image")
+        if not isinstance(branch, ImageBranch) or not branch.best_frame or not rowids.size:
+            return {}
+        return matched_frames(self.index, q.vector_for("image"), rowids)
 
     def _matched_regions(self, q: SearchQuery, rowids: np.ndarray) -> dict[int, dict[str, Any]]:
         """``rowid -> {box, score, label?}`` of the region that matched ``q`` best (items that have one)."""

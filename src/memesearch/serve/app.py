@@ -16,7 +16,9 @@
 Routes are thin: they validate input, call the index/searcher and return ``to_dict()`` JSON. Every
 domain error (:class:`~memesearch.errors.MemesearchError`) becomes a 4xx ``{"error": {"code", "message"}}``
 in one place (:func:`_error_status`); only a bug in memesearch gives a 500. Reads run concurrently in
-the thread pool; writes are serialised by one lock. Example::
+the thread pool; writes are serialised by one lock (an upload holds it while it decodes and embeds, but
+not the index's lock, so searches go on meanwhile: letting uploads embed in parallel instead made searches
+4x slower at p50 on 2 cores, bench/bench_load.py). Example::
 
     from memesearch.serve import ServeSettings, create_app
     app = create_app(ServeSettings(index_dir="build/index", token="s3cret-token"))
@@ -58,6 +60,7 @@ from memesearch.serve.http import (
     install_error_handlers,
     short_repr,
 )
+from memesearch.serve.index_open import check_writable, open_for_serving
 from memesearch.serve.limits import RateLimiter, rate_limit
 from memesearch.serve.media_types import sniff_content_type
 from memesearch.serve.settings import ServeSettings
@@ -93,6 +96,10 @@ _WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
         "model": schemas.ErrorResponse,
         "description": "The token's scope is too small, or writes are disabled (no write token exists).",
     },
+    409: {
+        "model": schemas.ErrorResponse,
+        "description": "Another process has the index open for writing; this server serves it read-only.",
+    },
 }
 _UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"model": schemas.ErrorResponse, "description": "The upload is larger than the limit."},
@@ -124,6 +131,8 @@ class ServeState:
     index: Index
     searcher: Searcher
     write_lock: threading.Lock
+    #: why the index is read-only (another process writes it: index_open), None when writable
+    read_only_reason: str | None = None
 
 
 # ---------------------------------------------------------------------------------------------- deps
@@ -177,7 +186,8 @@ def ready(request: Request, state: StateDep) -> dict[str, Any]:
         "ready": True,
         "items": len(state.index),
         "model": state.index.info["encoder"]["name"],
-        "writes_enabled": auth.writes_enabled(state.settings, auth.token_store(request)),
+        "writes_enabled": not state.index.readonly
+        and auth.writes_enabled(state.settings, auth.token_store(request)),
         "reads_need_token": state.settings.auth_reads,
         "objects": bool(getattr(state.index, "has_regions", False)),
     }
@@ -377,6 +387,8 @@ async def add_item(request: Request, state: StateDep, _auth: WriteAuth) -> Respo
             field="file",
         )
 
+    check_writable(state.index, state.read_only_reason)
+
     def write() -> IngestSummary:
         with state.write_lock:
             return Ingestor(state.index).add_bytes(upload.data, source="upload", filename=upload.filename)
@@ -408,6 +420,7 @@ def delete_item(state: StateDep, _auth: WriteAuth, item_id: str) -> dict[str, An
     """Remove the item from the index (uploaded media files are deleted with it)."""
     # Index.remove also accepts paths and folders: only ever pass it the id of an existing item.
     _check_id(item_id)
+    check_writable(state.index, state.read_only_reason)
     with state.write_lock:
         if state.index.get(item_id) is None:
             raise ApiError(404, "not-found", f"no item with id {item_id!r} in this index")
@@ -458,11 +471,13 @@ def emotion_entries() -> list[dict[str, Any]]:
 # ------------------------------------------------------------------------------------------ the app
 
 
-def _open_index(settings: ServeSettings) -> Index:
-    return Index.open(settings.index_dir, model=settings.model)
+def _open_index(settings: ServeSettings) -> tuple[Index, str | None]:
+    return open_for_serving(settings.index_dir, model=settings.model)
 
 
-def create_app(settings: ServeSettings, *, index: Index | None = None) -> FastAPI:
+def create_app(
+    settings: ServeSettings, *, index: Index | None = None, read_only_reason: str | None = None
+) -> FastAPI:
     """Build the app serving ``index`` (or the index at ``settings.index_dir``, opened at startup).
 
     An index passed in stays owned by the caller (not closed at shutdown); one opened here is closed.
@@ -472,10 +487,13 @@ def create_app(settings: ServeSettings, *, index: Index | None = None) -> FastAP
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         opened: Index | None = None
         if getattr(app.state, "memesearch", None) is None:
-            opened = await run_in_threadpool(_open_index, settings)
-            searcher = serve_metrics.instrument(app, Searcher(opened).warm())
-            app.state.memesearch = ServeState(settings, opened, searcher, threading.Lock())
-            logger.info("serving %s (%d items)", settings.index_dir, len(opened))
+            index_open, reason = await run_in_threadpool(_open_index, settings)
+            opened = index_open
+            searcher = serve_metrics.instrument(app, Searcher(index_open).warm())
+            app.state.memesearch = ServeState(
+                settings, index_open, searcher, threading.Lock(), read_only_reason=reason
+            )
+            logger.info("serving %s (%d items)", settings.index_dir, len(index_open))
         try:
             yield
         finally:
@@ -511,7 +529,9 @@ def create_app(settings: ServeSettings, *, index: Index | None = None) -> FastAP
     app.state.token_store = TokenStore(index.root if index is not None else settings.index_dir)
     if index is not None:
         searcher = serve_metrics.instrument(app, Searcher(index))
-        app.state.memesearch = ServeState(settings, index, searcher, threading.Lock())
+        app.state.memesearch = ServeState(
+            settings, index, searcher, threading.Lock(), read_only_reason=read_only_reason
+        )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -24,6 +24,7 @@
       items: '{n} items in the index', docs: 'API docs', openOriginal: 'Open the original',
       fused: 'Fused', image: 'Image', text: 'Text', lexical: 'Words', emotion: 'Emotion', rank: '#{n}', ocr: 'Text in image: {t}',
       media_image: 'image', media_gif: 'GIF', media_video: 'video',
+      frameAt: 'best frame {i}/{n} at {s} s', frameNo: 'best frame {i}/{n}', atTime: '{t} (at {s} s)',
       relevance: 'Relevance', likely: 'likely match {p}', unlikely: 'less likely {p}',
       generated: 'generated caption ({name})', generatedTitle: 'Written by the captioner {name} {version}, not given with the file',
       resultsForCalibrated: '{likely} likely matches of {n} results for “{q}” · {ms} ms',
@@ -51,6 +52,7 @@
       items: '索引中共 {n} 个条目', docs: 'API 文档', openOriginal: '打开原图',
       fused: '融合', image: '图像', text: '文本', lexical: '词匹配', emotion: '情绪', rank: '第 {n} 名', ocr: '图中文字：{t}',
       media_image: '图片', media_gif: '动图', media_video: '视频',
+      frameAt: '最佳帧 {i}/{n}（{s} 秒）', frameNo: '最佳帧 {i}/{n}', atTime: '{t}（{s} 秒）',
       relevance: '相关度', likely: '很可能匹配 {p}', unlikely: '不太可能 {p}',
       generated: '生成的描述（{name}）', generatedTitle: '由描述模型 {name} {version} 生成，并非文件自带',
       resultsForCalibrated: '“{q}” 的 {n} 个结果中有 {likely} 个很可能匹配 · {ms} 毫秒',
@@ -294,7 +296,9 @@
         class: 'chip', 'data-testid': 'emotion-chip', 'data-emotion': e.emotion, title: e.score.toFixed(2),
         text: emotionLabel(e.emotion),
       })));
-    const ocrText = (item.ocr || []).map((line) => line.text).join(' ');
+    // Lines first read in a later frame of an animation say when they show.
+    const ocrText = (item.ocr || []).map((line) => (line.time_ms
+      ? t('atTime', { t: line.text, s: (line.time_ms / 1000).toFixed(2) }) : line.text)).join(' ');
     const ocr = ocrText ? el('p', { class: 'ocr', 'data-testid': 'ocr-text', text: t('ocr', { t: ocrText }) }) : null;
     // Text a captioner wrote is labelled as such: it is a guess about the picture, not a given caption.
     const gen = hit.generated_caption;
@@ -313,6 +317,12 @@
     const meta = el('div', { class: 'meta' }, [
       el('span', { text: t('rank', { n: hit.rank }) }), el('span', { text: t(`media_${item.media}`) }),
     ]);
+    if (hit.frame) {  // an animated item scored by its best frame: which one matched
+      const vars = { i: hit.frame.index + 1, n: hit.frame.frames };
+      const text = typeof hit.frame.time_ms === 'number'
+        ? t('frameAt', { ...vars, s: (hit.frame.time_ms / 1000).toFixed(2) }) : t('frameNo', vars);
+      meta.appendChild(el('span', { class: 'matched-frame', 'data-testid': 'matched-frame', text }));
+    }
     const relevance = calibrated
       ? el('p', {
         class: unlikely ? 'relevance unlikely' : 'relevance likely', 'data-testid': 'relevance',
