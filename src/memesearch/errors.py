@@ -27,6 +27,10 @@ def printable(text: str) -> str:
 class MemesearchError(Exception):
     """Base class of every error memesearch raises on purpose."""
 
+    #: The argument at fault, when the error is about one (``"text"``, ``"k"``, ``"emotion"``, ...): the
+    #: HTTP API names it in its error details. Set by the code that knows which argument it checked.
+    field: str | None = None
+
 
 class DataFormatError(MemesearchError):
     """A file does not follow the format it was read as.

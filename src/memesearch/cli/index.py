@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import typer
@@ -121,7 +122,8 @@ def index(
 ) -> None:
     """Index media into INDEX: dedup, OCR, emotions, embeddings, SQLite + a vector store (FAISS or Milvus).
 
-    Re-runs skip unchanged files; a killed run resumes where it stopped.
+    Re-runs skip unchanged files; a killed run resumes where it stopped. Exits 1 when some inputs could not
+    be indexed (each is listed with its reason; the others are indexed).
     """
     from memesearch.index import Index, IndexConfig, parse_weights
     from memesearch.index.vector_store import VectorConfig, parse_store_spec
@@ -193,6 +195,7 @@ def index(
         total = len(idx)
     if json_out:
         typer.echo(json.dumps({**summary.to_dict(), "items_in_index": total}, ensure_ascii=False, indent=2))
+        _exit_if_failed(summary.failed)
         return
     typer.echo(
         f"indexed {len(summary.indexed)}, skipped {summary.skipped} unchanged, "
@@ -223,6 +226,13 @@ def index(
         typer.echo(f"failed [{f.reason}]: {f.message}", err=True)
     if len(summary.failed) > 50:
         typer.echo(f"... and {len(summary.failed) - 50} more failures (use --json for all)", err=True)
+    _exit_if_failed(summary.failed)
+
+
+def _exit_if_failed(failed: Sequence[object]) -> None:
+    """Exit code 1 when some inputs could not be indexed (the others were; README "Exit codes")."""
+    if failed:
+        raise typer.Exit(1)
 
 
 def remove(

@@ -2,8 +2,14 @@
 
 Every command group is a module of this package with a typer ``app``; this file only wires them
 together — importing only the module of the command being run, so a ``memesearch search`` does not pay for
-the imports of training or dataset commands — and turns domain errors into one readable line and exit
-code 2 (STYLE 13).
+the imports of training or dataset commands — and turns mistakes into readable lines and exit codes, never a
+traceback (STYLE 13):
+
+* a usage mistake (unknown option or command, missing argument, bad value) prints the error naming the
+  option and the command's usage line, and exits 2;
+* a domain error (:class:`~memesearch.errors.MemesearchError`: no index there, unknown model, ...) prints
+  ``error: <message>`` and exits 2;
+* a command that ran but could not process some inputs (``memesearch index`` with unreadable files) exits 1.
 """
 
 from __future__ import annotations
@@ -19,6 +25,13 @@ import typer
 
 from memesearch._version import __version__
 from memesearch.errors import MemesearchError
+
+#: The exit codes of every command (README "Exit codes"; shown at the end of ``--help``).
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_CODES_HELP = (
+    "Exit codes: 0 ok; 1 some inputs failed (the others were processed); "
+    "2 usage or input error (unknown option, missing argument, bad value, no index there)."
+)
 
 #: command name -> (module of memesearch.cli, function); groups: name -> module (its ``app``). A run imports
 #: only the module of the command it runs (``memesearch search`` starts without the other commands' imports).
@@ -53,6 +66,7 @@ def build_app(only: str | None = None) -> typer.Typer:
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
+        epilog=EXIT_CODES_HELP,
     )
     app.callback()(_root)
     for name in [only] if only in _COMMANDS or only in _GROUPS else _ORDER:
@@ -64,6 +78,7 @@ def build_app(only: str | None = None) -> typer.Typer:
             module_name, function = _COMMANDS[name]
             module = importlib.import_module(f"memesearch.cli.{module_name}")
             app.command(name=name)(getattr(module, function))
+    _with_exit_codes(app)
     return app
 
 
@@ -71,6 +86,18 @@ def __getattr__(name: str) -> Any:  # ``memesearch.cli.main.app``: the whole app
     if name == "app":
         return build_app()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _with_exit_codes(typer_app: typer.Typer) -> None:
+    """Every command's ``--help`` ends with :data:`EXIT_CODES_HELP` (after its own epilog, if any)."""
+    for command in typer_app.registered_commands:
+        if not command.epilog:
+            command.epilog = EXIT_CODES_HELP
+        elif EXIT_CODES_HELP not in command.epilog:
+            command.epilog = f"{command.epilog} {EXIT_CODES_HELP}"
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _with_exit_codes(group.typer_instance)
 
 
 def _version_callback(value: bool) -> None:
@@ -97,11 +124,28 @@ def _root(
         warnings.filterwarnings("ignore", module=r"PIL\.")
 
 
+def _usage_lines(exc: typer.TyperException) -> list[str]:
+    """``error: ...`` naming the option or argument, then the command's usage line (no traceback)."""
+    message = exc.format_message()
+    ctx = getattr(exc, "ctx", None)
+    if ctx is None:
+        return [f"error: {message}"]
+    usage = " ".join(ctx.get_usage().split())  # "Usage: memesearch index [OPTIONS] PATHS..."
+    command = " ".join(ctx.command_path.split())  # the hidden default of `index` has an empty name
+    return [f"error: {message}", f"{usage}  (see '{command} --help')"]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and return the exit code.
 
-    Domain errors (:class:`~memesearch.errors.MemesearchError`) become ``error: <message>`` on stderr
-    and exit code 2, never a traceback.
+    Usage mistakes (a mistyped option, a missing argument, a bad value) print ``error: ...`` naming the
+    option plus the usage line and return 2; domain errors (:class:`~memesearch.errors.MemesearchError`)
+    print ``error: <message>`` and return 2; never a traceback. Example::
+
+        >>> main(["index", "memes/", "--index", "idx", "--colour", "x"])  # doctest: +SKIP
+        error: No such option: --colour
+        Usage: memesearch index [OPTIONS] PATHS...  (see 'memesearch index --help')
+        2
     """
     args = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -109,22 +153,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = app(args=args, prog_name="memesearch", standalone_mode=False)
     except MemesearchError as exc:
         typer.echo(f"error: {exc}", err=True)
-        return 2
+        return EXIT_USAGE
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
     except typer.Abort:
         typer.echo("aborted", err=True)
-        return 1
+        return EXIT_SOME_FAILED
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         return 130
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        raise
+    except typer.TyperException as exc:  # typer's own click: usage errors (exit code 2), file errors
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `memesearch` alone: its help (rich prints it)
+            text = exc.format_message()
+            if text.strip():
+                typer.echo(text, err=True)
+            return EXIT_USAGE
+        for line in _usage_lines(exc):
+            typer.echo(line, err=True)
+        return int(getattr(exc, "exit_code", EXIT_USAGE))
     # standalone_mode=False returns typer.Exit(n)'s code instead of raising it.
     return result if isinstance(result, int) else 0
 

@@ -80,6 +80,7 @@ def serve(
 
     from memesearch.index.access import TokenStore
     from memesearch.serve.app import create_app
+    from memesearch.serve.http import json_error_http_protocol
     from memesearch.serve.index_open import busy_warning, open_for_serving
     from memesearch.serve.settings import ServeSettings
 
@@ -112,9 +113,15 @@ def serve(
         typer.echo(busy_warning(busy), err=True)
     try:
         app = create_app(settings, index=idx, read_only_reason=busy)
-        server = uvicorn.Server(
-            uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            access_log=False,
+            http=json_error_http_protocol(),  # malformed HTTP gets a JSON 400 too
         )
+        server = uvicorn.Server(config)
         threading.Thread(
             target=_announce, args=(server, settings, len(idx), open_browser), daemon=True
         ).start()

@@ -28,7 +28,6 @@ not the index's lock, so searches go on meanwhile: letting uploads embed in para
 from __future__ import annotations
 
 import logging
-import mimetypes
 import re
 import threading
 from collections.abc import AsyncIterator
@@ -49,6 +48,7 @@ from memesearch.index.access import TokenStore
 from memesearch.ingest import Ingestor
 from memesearch.ingest.records import IngestSummary
 from memesearch.search import Searcher
+from memesearch.search.query_checks import MAX_QUERY_CHARS
 from memesearch.serve import auth, schemas
 from memesearch.serve import metrics as serve_metrics
 from memesearch.serve.auth import ReadAuth, WriteAuth
@@ -56,11 +56,13 @@ from memesearch.serve.http import (
     MEDIA_415,
     ApiError,
     SecurityHeadersMiddleware,
+    include_routers,
     install_error_handlers,
     short_repr,
 )
 from memesearch.serve.index_open import check_writable, open_for_serving
 from memesearch.serve.limits import RateLimiter, rate_limit
+from memesearch.serve.media_types import sniff_content_type
 from memesearch.serve.settings import ServeSettings
 from memesearch.serve.thumbnails import thumbnail
 from memesearch.serve.uploads import read_upload
@@ -160,42 +162,6 @@ def _split_names(values: list[str] | None) -> list[str] | None:
     return names or None
 
 
-# Magic numbers of the formats the index accepts; the stored extension may be wrong (uploads keep the
-# detected format, but indexed folders keep the user's file names).
-_MAGIC: tuple[tuple[int, bytes, str], ...] = (
-    (0, b"\x89PNG\r\n\x1a\n", "image/png"),
-    (0, b"\xff\xd8\xff", "image/jpeg"),
-    (0, b"GIF87a", "image/gif"),
-    (0, b"GIF89a", "image/gif"),
-    (0, b"BM", "image/bmp"),
-    (8, b"WEBP", "image/webp"),
-    (8, b"AVI ", "video/x-msvideo"),
-    (0, b"\x1a\x45\xdf\xa3", "video/webm"),
-    (4, b"ftypqt", "video/quicktime"),
-    (4, b"ftyp", "video/mp4"),
-)
-
-
-def sniff_content_type(path: Path) -> str:
-    """Content type of a media file from its first bytes, then its suffix, else octet-stream.
-
-    A suffix only ever gives an ``image/*`` or ``video/*`` type, never SVG (it can hold scripts), so an
-    indexed file named ``x.html`` or ``x.svg`` is served as ``application/octet-stream``.
-    """
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(16)
-    except OSError:
-        head = b""
-    for offset, magic, ctype in _MAGIC:
-        if head[offset : offset + len(magic)] == magic:
-            return ctype
-    guessed, _ = mimetypes.guess_type(path.name)
-    if guessed and guessed.startswith(("image/", "video/")) and "svg" not in guessed:
-        return guessed
-    return "application/octet-stream"
-
-
 # -------------------------------------------------------------------------------------------- routes
 
 router = APIRouter(prefix="/api", dependencies=[Depends(rate_limit)])
@@ -237,7 +203,14 @@ def ready(request: Request, state: StateDep) -> dict[str, Any]:
 def search(
     state: StateDep,
     _auth: ReadAuth,
-    q: Annotated[str, Query(description="The query: a chat message, a few words, Chinese or English.")],
+    q: Annotated[
+        str,
+        Query(
+            description="The query: a chat message, a few words, Chinese or English (not blank, at most "
+            f"{MAX_QUERY_CHARS} characters).",
+            json_schema_extra={"minLength": 1},
+        ),
+    ],
     k: Annotated[int, Query(ge=1, le=MAX_K, description="How many results.")] = 20,
     emotion: Annotated[
         list[str] | None, Query(description="Keep items with this emotion (repeatable; any of them).")
@@ -299,7 +272,7 @@ async def search_image(
     picked = _parse_box(box)
     upload = await read_upload(request, max_bytes=state.settings.max_upload_bytes)
     if not upload.data:
-        raise ApiError(422, "media-empty", "the uploaded file is empty (0 bytes)")
+        raise ApiError(422, "media-empty", "the uploaded file is empty (0 bytes)", field="file")
     response = await run_in_threadpool(
         lambda: state.searcher.search_image(
             upload.data,
@@ -322,7 +295,7 @@ def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:
     try:
         return parse_box(text)
     except DataFormatError as exc:
-        raise ApiError(422, "invalid-box", str(exc)) from None
+        raise ApiError(422, "invalid-box", str(exc), field="box") from None
 
 
 @router.get(
@@ -408,7 +381,10 @@ async def add_item(request: Request, state: StateDep, _auth: WriteAuth) -> Respo
     upload = await read_upload(request, max_bytes=state.settings.max_upload_bytes)
     if not upload.data:
         raise ApiError(
-            422, "media-empty", "the uploaded file is empty (0 bytes): choose an image or video file"
+            422,
+            "media-empty",
+            "the uploaded file is empty (0 bytes): choose an image or video file",
+            field="file",
         )
 
     check_writable(state.index, state.read_only_reason)
@@ -422,7 +398,7 @@ async def add_item(request: Request, state: StateDep, _auth: WriteAuth) -> Respo
     if summary.failed:
         failure = summary.failed[0]
         status = 415 if failure.reason in MEDIA_415 else 422
-        raise ApiError(status, f"media-{failure.reason}", failure.message)
+        raise ApiError(status, f"media-{failure.reason}", failure.message, field="file")
     created = bool(summary.indexed)
     ids = summary.indexed or summary.existing
     item = state.index.get(ids[0]) if ids else None
@@ -452,13 +428,28 @@ def delete_item(state: StateDep, _auth: WriteAuth, item_id: str) -> dict[str, An
     return {"id": item_id, "removed": removed}
 
 
-@router.get("/emotions", response_model=schemas.Emotions, tags=["search"], summary="Emotion vocabulary")
+_READ_ONLY_RESPONSES: dict[int | str, dict[str, Any]] = {c: _ERROR_RESPONSES[c] for c in (401, 403, 429)}
+
+
+@router.get(
+    "/emotions",
+    response_model=schemas.Emotions,
+    tags=["search"],
+    summary="Emotion vocabulary",
+    responses=_READ_ONLY_RESPONSES,
+)
 def emotions(_auth: ReadAuth) -> dict[str, Any]:
     """The bilingual emotion words the ``emotion`` filter accepts (for filter chips)."""
     return {"emotions": emotion_entries()}
 
 
-@router.get("/stats", response_model=schemas.Stats, tags=["service"], summary="Index statistics")
+@router.get(
+    "/stats",
+    response_model=schemas.Stats,
+    tags=["service"],
+    summary="Index statistics",
+    responses=_READ_ONLY_RESPONSES,
+)
 def stats(state: StateDep, _auth: ReadAuth) -> dict[str, Any]:
     """Counts, encoders and storage parameters of the index."""
     return dict(state.index.stats())
@@ -551,8 +542,8 @@ def create_app(
 
     app.add_middleware(SecurityHeadersMiddleware)
     install_error_handlers(app)
-    app.include_router(router)
-    app.include_router(auth.router)
+    include_routers(app, router, auth.router)
+    auth.document_scopes(app, auth_reads=settings.auth_reads)
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:

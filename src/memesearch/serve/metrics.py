@@ -41,8 +41,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from memesearch._version import __version__
 from memesearch.index.access import scope_allows
 from memesearch.serve import schemas
-from memesearch.serve.auth import Credentials, scope_of, token_store
-from memesearch.serve.http import ApiError
+from memesearch.serve.auth import Credentials, open_like_reads, scope_of, token_store
+from memesearch.serve.http import ApiError, include_routers
 
 #: request latency buckets (seconds): a cached thumbnail takes a millisecond, an image search a second
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -265,12 +265,15 @@ def metrics_endpoint(request: Request, credentials: Credentials) -> Response:
     return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
+open_like_reads(metrics_endpoint, "admin")  # what the OpenAPI description says (serve/auth.py)
+
+
 def install(app: FastAPI, api_version: str) -> ServeMetrics:
     """Give ``app`` its registry, the request middleware and ``GET /metrics``."""
     metrics = ServeMetrics(api_version)
     app.state.metrics = metrics
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.include_router(router)
+    include_routers(app, router)
     return metrics
 
 
