@@ -25,6 +25,7 @@ Example::
 
     memesearch datasets build covers --out data/covers
     memesearch train --preset uniclip-starter          # the ablation baseline: --preset uniclip-starter-itc
+    memesearch train --preset uniclip-starter-128      # the tower at 128 px (task_config.image_size)
 """
 
 from __future__ import annotations
