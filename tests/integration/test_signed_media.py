@@ -104,3 +104,18 @@ def test_open_reads_keep_plain_urls(index: Index, live_server: Any) -> None:
         assert client.get(item["thumbnail_url"]).status_code == 200
         # exp/sig are ignored where reads are open
         assert client.get(item["image_url"], params={"exp": "1", "sig": "x"}).status_code == 200
+
+
+def test_openapi_declares_the_signature_parameters(index: Index) -> None:
+    from fastapi.testclient import TestClient
+
+    app = create_app(ServeSettings(index_dir=index.root, auth_reads=True), index=index)
+    with TestClient(app) as client:
+        spec = client.get("/openapi.json").json()
+    for route in ("thumbnail", "image"):
+        op = spec["paths"][f"/api/items/{{item_id}}/{route}"]["get"]
+        params = {p["name"]: p for p in op["parameters"] if p["in"] == "query"}
+        assert {"exp", "sig"} <= set(params) and not params["sig"].get("required")
+        assert "signed URL" in op["description"] and op["security"] == [{"bearerToken": []}]
+    item = spec["components"]["schemas"]["ItemModel"]["properties"]
+    assert {"thumbnail_url", "image_url"} <= set(item)

@@ -63,7 +63,7 @@ from memesearch.serve.http import (
 from memesearch.serve.index_open import check_writable, open_for_serving
 from memesearch.serve.limits import RateLimiter, rate_limit
 from memesearch.serve.media_types import sniff_content_type
-from memesearch.serve.media_urls import MediaAuth, MediaSigner, add_media_urls
+from memesearch.serve.media_urls import MediaAuth, MediaSigner, add_media_urls, with_media_urls
 from memesearch.serve.settings import ServeSettings
 from memesearch.serve.thumbnails import thumbnail
 from memesearch.serve.uploads import read_upload
@@ -243,7 +243,7 @@ def search(
         min_relevance=min_relevance,
         objects=objects,
     )
-    return _with_media_urls(request, response.to_dict())
+    return with_media_urls(request, response.to_dict())
 
 
 @router.post(
@@ -285,15 +285,7 @@ async def search_image(
             box=picked,
         )
     )
-    return _with_media_urls(request, response.to_dict())
-
-
-def _with_media_urls(request: Request, body: dict[str, Any]) -> dict[str, Any]:
-    """Each hit's item gets its thumbnail_url and image_url (signed with --auth-reads)."""
-    for hit in body.get("hits", []):
-        if isinstance(hit.get("item"), dict):
-            add_media_urls(request, hit["item"])
-    return body
+    return with_media_urls(request, response.to_dict())
 
 
 def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:

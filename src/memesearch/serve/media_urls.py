@@ -101,6 +101,14 @@ def add_media_urls(request: Request, item: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
+def with_media_urls(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+    """A search answer's hits: each hit's item gets its ``thumbnail_url`` and ``image_url``."""
+    for hit in body.get("hits", []):
+        if isinstance(hit.get("item"), dict):
+            add_media_urls(request, hit["item"])
+    return body
+
+
 _read_check = auth.require("read")
 
 
