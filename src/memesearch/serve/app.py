@@ -63,6 +63,7 @@ from memesearch.serve.http import (
 from memesearch.serve.index_open import check_writable, open_for_serving
 from memesearch.serve.limits import RateLimiter, rate_limit
 from memesearch.serve.media_types import sniff_content_type
+from memesearch.serve.media_urls import MediaAuth, MediaSigner, add_media_urls, with_media_urls
 from memesearch.serve.settings import ServeSettings
 from memesearch.serve.thumbnails import thumbnail
 from memesearch.serve.uploads import read_upload
@@ -201,6 +202,7 @@ def ready(request: Request, state: StateDep) -> dict[str, Any]:
     responses=_ERROR_RESPONSES,
 )
 def search(
+    request: Request,
     state: StateDep,
     _auth: ReadAuth,
     q: Annotated[
@@ -241,7 +243,7 @@ def search(
         min_relevance=min_relevance,
         objects=objects,
     )
-    return response.to_dict()
+    return with_media_urls(request, response.to_dict())
 
 
 @router.post(
@@ -283,7 +285,7 @@ async def search_image(
             box=picked,
         )
     )
-    return response.to_dict()
+    return with_media_urls(request, response.to_dict())
 
 
 def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:
@@ -305,12 +307,12 @@ def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:
     summary="One item",
     responses=_ERROR_RESPONSES,
 )
-def get_item(state: StateDep, _auth: ReadAuth, item_id: str) -> dict[str, Any]:
+def get_item(request: Request, state: StateDep, _auth: ReadAuth, item_id: str) -> dict[str, Any]:
     """Everything the index knows about one item: OCR lines, emotions, paths, sizes."""
     item = state.index.get(_check_id(item_id))
     if item is None:
         raise ApiError(404, "not-found", f"no item with id {item_id!r} in this index")
-    return item.to_dict()
+    return add_media_urls(request, item.to_dict())
 
 
 @router.get(
@@ -323,8 +325,10 @@ def get_item(state: StateDep, _auth: ReadAuth, item_id: str) -> dict[str, Any]:
         **{code: _ERROR_RESPONSES[code] for code in (401, 403, 404)},
     },
 )
-def get_image(state: StateDep, _auth: ReadAuth, item_id: str) -> FileResponse:
-    """The item's original bytes with their content type (detected from the bytes, not the name)."""
+def get_image(state: StateDep, _auth: MediaAuth, item_id: str) -> FileResponse:
+    """The item's original bytes with their content type (detected from the bytes, not the name).
+
+    With --auth-reads: a read token, or the signed URL of the item's ``image_url`` (``exp``, ``sig``)."""
     path = state.index.media_path(_check_id(item_id))
     if path is None:
         raise ApiError(404, "not-found", f"no item with id {item_id!r} in this index")
@@ -347,11 +351,14 @@ def get_image(state: StateDep, _auth: ReadAuth, item_id: str) -> FileResponse:
 )
 def get_thumbnail(
     state: StateDep,
-    _auth: ReadAuth,
+    _auth: MediaAuth,
     item_id: str,
     size: Annotated[int, Query(ge=MIN_THUMB, le=MAX_THUMB, description="Longest side in pixels.")] = 256,
 ) -> Response:
-    """A WebP thumbnail of the item's first frame (cached by the index)."""
+    """A WebP thumbnail of the item's first frame (cached by the index).
+
+    With --auth-reads: a read token, or the signed URL of the item's ``thumbnail_url`` (``exp``, ``sig``;
+    any ``size``)."""
     data = thumbnail(state.index, _check_id(item_id), size=size)
     if data is None:
         raise ApiError(404, "not-found", f"no item with id {item_id!r} in this index (or its file is gone)")
@@ -405,7 +412,8 @@ async def add_item(request: Request, state: StateDep, _auth: WriteAuth) -> Respo
     if item is None:
         logger.error("upload of %d bytes gave no item: %s", len(upload.data), summary.to_dict())
         raise ApiError(500, "internal", "the upload was read but no item was added (see the server log)")
-    body = {"id": item.id, "created": created, "summary": summary.to_dict(), "item": item.to_dict()}
+    item_json = add_media_urls(request, item.to_dict())
+    body = {"id": item.id, "created": created, "summary": summary.to_dict(), "item": item_json}
     return JSONResponse(body, status_code=201 if created else 200)
 
 
@@ -525,6 +533,7 @@ def create_app(
     )
     app.state.settings = settings
     serve_metrics.install(app, API_VERSION)  # its own registry, the request middleware, GET /metrics
+    app.state.media_signer = MediaSigner()  # a fresh random secret per server start (media_urls)
     app.state.rate_limiter = RateLimiter(settings.rate_limit) if settings.rate_limit else None
     app.state.token_store = TokenStore(index.root if index is not None else settings.index_dir)
     if index is not None:

@@ -58,6 +58,12 @@ def open_like_reads(endpoint: Callable[..., Any], scope: str) -> None:
     _READ_LIKE_ENDPOINTS[endpoint] = scope
 
 
+def register_scope_check(check: Callable[..., Any], scope: str) -> None:
+    """Document a dependency made elsewhere (media routes: token or signed URL) as a check of ``scope``."""
+    assert scope in SCOPES
+    _SCOPE_CHECKS[check] = scope
+
+
 def token_store(request: Request) -> TokenStore:
     store: TokenStore | None = getattr(request.app.state, "token_store", None)
     if store is None:

@@ -80,6 +80,14 @@ class ItemModel(_Open):
     source: str | None = None
     meta: dict[str, Any] = {}
     added_at: float = 0.0
+    thumbnail_url: str | None = Field(
+        None,
+        description="Where to load the item's thumbnail (add &size=N or ?size=N); on a server run with "
+        "--auth-reads a signed URL (exp, sig) that loads without a token until exp (about an hour).",
+    )
+    image_url: str | None = Field(
+        None, description="Where to load the item's original media; signed like thumbnail_url."
+    )
 
 
 class CaptionerModel(_Open):
