@@ -28,11 +28,9 @@ not the index's lock, so searches go on meanwhile: letting uploads embed in para
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -51,6 +49,14 @@ from memesearch.search import Searcher
 from memesearch.search.query_checks import MAX_QUERY_CHARS
 from memesearch.serve import auth, schemas
 from memesearch.serve import metrics as serve_metrics
+from memesearch.serve.api_docs import (
+    API_VERSION,
+    ERROR_RESPONSES,
+    READ_ONLY_RESPONSES,
+    UPLOAD_BODY,
+    UPLOAD_RESPONSES,
+    WRITE_RESPONSES,
+)
 from memesearch.serve.auth import ReadAuth, WriteAuth
 from memesearch.serve.http import (
     MEDIA_415,
@@ -58,20 +64,18 @@ from memesearch.serve.http import (
     SecurityHeadersMiddleware,
     include_routers,
     install_error_handlers,
-    short_repr,
 )
 from memesearch.serve.index_open import check_writable, open_for_serving
 from memesearch.serve.limits import RateLimiter, rate_limit
 from memesearch.serve.media_types import sniff_content_type
 from memesearch.serve.media_urls import MediaAuth, MediaSigner, add_media_urls, with_media_urls
 from memesearch.serve.settings import ServeSettings
+from memesearch.serve.state import ServeState, StateDep, check_id, split_names
 from memesearch.serve.thumbnails import thumbnail
 from memesearch.serve.uploads import read_upload
 
 logger = logging.getLogger(__name__)
 
-#: Version of the HTTP API (recorded in OpenAPI and /api/health); bump on an incompatible change.
-API_VERSION = "1.0"
 #: Largest ``k`` a client may ask for.
 MAX_K = 200
 #: Thumbnail sizes a client may ask for (pixels, longest side).
@@ -79,89 +83,8 @@ MIN_THUMB, MAX_THUMB = 16, 1024
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
-# Item ids are hex digests (16 digits by default); anything else cannot name an item. Checked before any
-# lookup, so ids like '../../etc/passwd' never reach the index or the file system.
-_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 
-_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": schemas.ErrorResponse, "description": "Bad input (query, filter name)."},
-    404: {"model": schemas.ErrorResponse, "description": "No such item."},
-    401: {"model": schemas.ErrorResponse, "description": "No valid read token (only with --auth-reads)."},
-    403: {"model": schemas.ErrorResponse, "description": "The token's scope is too small."},
-    429: {"model": schemas.ErrorResponse, "description": "Too many requests (with --rate-limit)."},
-    422: {"model": schemas.ErrorResponse, "description": "Invalid parameters or unreadable media."},
-}
-_WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"model": schemas.ErrorResponse, "description": "Missing, unknown, revoked or expired token."},
-    403: {
-        "model": schemas.ErrorResponse,
-        "description": "The token's scope is too small, or writes are disabled (no write token exists).",
-    },
-    409: {
-        "model": schemas.ErrorResponse,
-        "description": "Another process has the index open for writing; this server serves it read-only.",
-    },
-}
-_UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
-    413: {"model": schemas.ErrorResponse, "description": "The upload is larger than the limit."},
-    415: {"model": schemas.ErrorResponse, "description": "Not an image or video."},
-}
-
-_UPLOAD_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                }
-            },
-            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-        },
-    }
-}
-
-
-@dataclass
-class ServeState:
-    """What the routes share: settings, the open index, its searcher and the write lock."""
-
-    settings: ServeSettings
-    index: Index
-    searcher: Searcher
-    write_lock: threading.Lock
-    #: why the index is read-only (another process writes it: index_open), None when writable
-    read_only_reason: str | None = None
-
-
-# ---------------------------------------------------------------------------------------------- deps
-
-
-def get_state(request: Request) -> ServeState:
-    state: ServeState | None = getattr(request.app.state, "memesearch", None)
-    if state is None:
-        raise ApiError(503, "not-ready", "the index is not open yet; retry in a moment")
-    return state
-
-
-StateDep = Annotated[ServeState, Depends(get_state)]
-
-
-def _check_id(item_id: str) -> str:
-    if not _ID_RE.match(item_id):
-        raise ApiError(404, "not-found", f"no item with id {short_repr(item_id)}: ids are 16 hex digits")
-    return item_id
-
-
-def _split_names(values: list[str] | None) -> list[str] | None:
-    """Repeated and comma-separated filter values, blanks dropped: ['a,b', 'c'] -> ['a', 'b', 'c']."""
-    if not values:
-        return None
-    names = [v.strip() for value in values for v in re.split(r"[,，]", value) if v.strip()]
-    return names or None
-
+__all__ = ["API_VERSION", "create_app", "create_app_from_env"]
 
 # -------------------------------------------------------------------------------------------- routes
 
@@ -199,7 +122,7 @@ def ready(request: Request, state: StateDep) -> dict[str, Any]:
     response_model=schemas.SearchResult,
     tags=["search"],
     summary="Search by text",
-    responses=_ERROR_RESPONSES,
+    responses=ERROR_RESPONSES,
 )
 def search(
     request: Request,
@@ -237,8 +160,8 @@ def search(
     response = state.searcher.search(
         q,
         k=k,
-        emotion=_split_names(emotion),
-        media=_split_names(media),
+        emotion=split_names(emotion),
+        media=split_names(media),
         explain=explain,
         min_relevance=min_relevance,
         objects=objects,
@@ -251,8 +174,8 @@ def search(
     response_model=schemas.SearchResult,
     tags=["search"],
     summary="Search by image",
-    responses={**_ERROR_RESPONSES, **_UPLOAD_RESPONSES},
-    openapi_extra=_UPLOAD_BODY,
+    responses={**ERROR_RESPONSES, **UPLOAD_RESPONSES},
+    openapi_extra=UPLOAD_BODY,
 )
 async def search_image(
     request: Request,
@@ -279,8 +202,8 @@ async def search_image(
         lambda: state.searcher.search_image(
             upload.data,
             k=k,
-            emotion=_split_names(emotion),
-            media=_split_names(media),
+            emotion=split_names(emotion),
+            media=split_names(media),
             explain=explain,
             box=picked,
         )
@@ -305,11 +228,11 @@ def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:
     response_model=schemas.ItemModel,
     tags=["items"],
     summary="One item",
-    responses=_ERROR_RESPONSES,
+    responses=ERROR_RESPONSES,
 )
 def get_item(request: Request, state: StateDep, _auth: ReadAuth, item_id: str) -> dict[str, Any]:
     """Everything the index knows about one item: OCR lines, emotions, paths, sizes."""
-    item = state.index.get(_check_id(item_id))
+    item = state.index.get(check_id(item_id))
     if item is None:
         raise ApiError(404, "not-found", f"no item with id {item_id!r} in this index")
     return add_media_urls(request, item.to_dict())
@@ -322,14 +245,14 @@ def get_item(request: Request, state: StateDep, _auth: ReadAuth, item_id: str) -
     response_class=FileResponse,
     responses={
         200: {"content": {"image/*": {}, "video/*": {}}},
-        **{code: _ERROR_RESPONSES[code] for code in (401, 403, 404)},
+        **{code: ERROR_RESPONSES[code] for code in (401, 403, 404)},
     },
 )
 def get_image(state: StateDep, _auth: MediaAuth, item_id: str) -> FileResponse:
     """The item's original bytes with their content type (detected from the bytes, not the name).
 
     With --auth-reads: a read token, or the signed URL of the item's ``image_url`` (``exp``, ``sig``)."""
-    path = state.index.media_path(_check_id(item_id))
+    path = state.index.media_path(check_id(item_id))
     if path is None:
         raise ApiError(404, "not-found", f"no item with id {item_id!r} in this index")
     path = Path(path)
@@ -347,7 +270,7 @@ def get_image(state: StateDep, _auth: MediaAuth, item_id: str) -> FileResponse:
     tags=["items"],
     summary="Thumbnail",
     response_class=Response,
-    responses={200: {"content": {"image/webp": {}}}, **_ERROR_RESPONSES},
+    responses={200: {"content": {"image/webp": {}}}, **ERROR_RESPONSES},
 )
 def get_thumbnail(
     state: StateDep,
@@ -359,7 +282,7 @@ def get_thumbnail(
 
     With --auth-reads: a read token, or the signed URL of the item's ``thumbnail_url`` (``exp``, ``sig``;
     any ``size``)."""
-    data = thumbnail(state.index, _check_id(item_id), size=size)
+    data = thumbnail(state.index, check_id(item_id), size=size)
     if data is None:
         raise ApiError(404, "not-found", f"no item with id {item_id!r} in this index (or its file is gone)")
     return Response(data, media_type="image/webp", headers={"Cache-Control": "private, max-age=3600"})
@@ -373,11 +296,11 @@ def get_thumbnail(
     summary="Add an image or video (token)",
     responses={
         200: {"model": schemas.UploadResult, "description": "The same bytes were already indexed."},
-        **_ERROR_RESPONSES,
-        **_WRITE_RESPONSES,
-        **_UPLOAD_RESPONSES,
+        **ERROR_RESPONSES,
+        **WRITE_RESPONSES,
+        **UPLOAD_RESPONSES,
     },
-    openapi_extra=_UPLOAD_BODY,
+    openapi_extra=UPLOAD_BODY,
 )
 async def add_item(request: Request, state: StateDep, _auth: WriteAuth) -> Response:
     """Index one uploaded file (multipart part ``file``, or a raw image/video body).
@@ -422,12 +345,12 @@ async def add_item(request: Request, state: StateDep, _auth: WriteAuth) -> Respo
     response_model=schemas.DeleteResult,
     tags=["items"],
     summary="Remove an item (token)",
-    responses={**_ERROR_RESPONSES, **_WRITE_RESPONSES},
+    responses={**ERROR_RESPONSES, **WRITE_RESPONSES},
 )
 def delete_item(state: StateDep, _auth: WriteAuth, item_id: str) -> dict[str, Any]:
     """Remove the item from the index (uploaded media files are deleted with it)."""
     # Index.remove also accepts paths and folders: only ever pass it the id of an existing item.
-    _check_id(item_id)
+    check_id(item_id)
     check_writable(state.index, state.read_only_reason)
     with state.write_lock:
         if state.index.get(item_id) is None:
@@ -436,15 +359,12 @@ def delete_item(state: StateDep, _auth: WriteAuth, item_id: str) -> dict[str, An
     return {"id": item_id, "removed": removed}
 
 
-_READ_ONLY_RESPONSES: dict[int | str, dict[str, Any]] = {c: _ERROR_RESPONSES[c] for c in (401, 403, 429)}
-
-
 @router.get(
     "/emotions",
     response_model=schemas.Emotions,
     tags=["search"],
     summary="Emotion vocabulary",
-    responses=_READ_ONLY_RESPONSES,
+    responses=READ_ONLY_RESPONSES,
 )
 def emotions(_auth: ReadAuth) -> dict[str, Any]:
     """The bilingual emotion words the ``emotion`` filter accepts (for filter chips)."""
@@ -456,7 +376,7 @@ def emotions(_auth: ReadAuth) -> dict[str, Any]:
     response_model=schemas.Stats,
     tags=["service"],
     summary="Index statistics",
-    responses=_READ_ONLY_RESPONSES,
+    responses=READ_ONLY_RESPONSES,
 )
 def stats(state: StateDep, _auth: ReadAuth) -> dict[str, Any]:
     """Counts, encoders and storage parameters of the index."""
