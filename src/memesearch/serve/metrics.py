@@ -128,40 +128,35 @@ class _IndexCollector(Collector):
         )
 
 
-class _TimedBranch:
-    """A search branch whose candidate and score calls are timed into ``search_branch_duration_seconds``;
-    everything else is the branch's own."""
+def _time_branch(branch: Any, name: str, histogram: Histogram) -> Any:
+    """Time ``branch``'s candidate and score calls into ``search_branch_duration_seconds``, in place.
 
-    def __init__(self, inner: Any, name: str, histogram: Histogram) -> None:
-        self._inner = inner
-        self._name = name
-        self._histogram = histogram
+    The timed methods are set on the instance itself, so the branch keeps its class: the searcher tells
+    branches apart with ``isinstance`` (best-frame scoring, matched regions, calibration features), and a
+    wrapper object would silently switch those off."""
+    for attr in _PHASES:
+        method = getattr(branch, attr, None)
+        if not callable(method) or attr in vars(branch):  # absent, or already timed
+            continue
+        observe = histogram.labels(name, "candidates" if attr.startswith("cand") else attr).observe
 
-    def __getattr__(self, attr: str) -> Any:
-        value = getattr(self._inner, attr)
-        if attr not in _PHASES or not callable(value):
-            return value
-        observe = self._histogram.labels(
-            self._name, "candidates" if attr.startswith("cand") else attr
-        ).observe
-
-        def timed(*args: Any, **kwargs: Any) -> Any:
+        def timed(*args: Any, _method: Any = method, _observe: Any = observe, **kwargs: Any) -> Any:
             t0 = time.perf_counter()
             try:
-                return value(*args, **kwargs)
+                return _method(*args, **kwargs)
             finally:
-                observe(time.perf_counter() - t0)
+                _observe(time.perf_counter() - t0)
 
-        return timed
+        setattr(branch, attr, timed)
+    return branch
 
 
 def instrument(app: FastAPI, searcher: Any) -> Any:
     """Time ``searcher``'s branches into ``app``'s metrics, and read the index gauges from its index.
     Returns ``searcher``. Call after :meth:`~memesearch.search.Searcher.warm` (it type-checks branches)."""
     metrics: ServeMetrics = app.state.metrics
-    searcher.branches = {
-        name: _TimedBranch(branch, name, metrics.branch_latency) for name, branch in searcher.branches.items()
-    }
+    for name, branch in searcher.branches.items():
+        _time_branch(branch, name, metrics.branch_latency)
     index = searcher.index
     metrics.index = lambda: index
     return searcher
