@@ -108,3 +108,40 @@ def test_text_only_in_frame_3_is_found_by_search(
         assert resp.hits[0].to_dict()["item"]["ocr"][0]["time_ms"] == 600
         _print_response(resp.to_dict(), explain=False)
         assert "text in later frames: “PIZZA” at 0.60 s" in capsys.readouterr().out.replace("\n", "")
+        # OCR's per-frame text flags are stored with the frame vectors
+        rowid = idx.rowid_of(resp.hits[0].id)
+        assert rowid is not None
+        flags = idx.frames([rowid])[rowid].has_text
+        assert flags is not None and flags.tolist() == [False, False, True]
+
+
+def test_best_textless_pooling_does_not_let_the_caption_frame_win(tmp_path: Path, encoder) -> None:
+    pytest.importorskip("rapidocr")
+    root = tmp_path / "m"
+    root.mkdir()
+    card = word_card("PIZZA", (250, 250, 250))
+    frames = [
+        shapes_image(70, (96, 96)).resize(card.size),
+        shapes_image(71, (96, 96)).resize(card.size),
+        card,
+    ]
+    gif = save_animation(root / "late_text.gif", frames, duration_ms=300)
+    for i in range(3):
+        shapes_image(60 + i, (96, 96)).save(root / f"still_{i}.png")
+    query = tmp_path / "query.png"
+    card.save(query)  # the caption frame itself: under plain best it matches that frame
+    got = {}
+    for pooling in ("best", "best-textless"):
+        with Index.create(tmp_path / pooling, encoder=encoder, emotions=False, frame_pooling=pooling) as idx:
+            add_paths(idx, [root], workers=0)
+            hit = next(h for h in Searcher(idx).search_image(query, k=10).hits if h.item.paths == [str(gif)])
+            rowid = idx.rowid_of(hit.id)
+            assert rowid is not None
+            kept = idx.frames([rowid])[rowid]
+            assert kept.has_text is not None and kept.has_text.tolist() == [False, False, True]
+            got[pooling] = hit
+    assert got["best"].frame is not None and got["best"].frame["index"] == 2
+    textless = got["best-textless"]
+    assert textless.frame is not None and textless.frame["index"] in (0, 1)
+    assert textless.scores["image"] < got["best"].scores["image"]
+    assert textless.scores["image"] == pytest.approx(textless.frame["score"], abs=1e-5)

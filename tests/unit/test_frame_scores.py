@@ -62,7 +62,50 @@ def test_frame_rows_round_trip_and_delete() -> None:
 
 
 def test_frame_pooling_setting() -> None:
-    assert IndexConfig().frame_pooling == "best"
+    assert IndexConfig().frame_pooling == "best-textless"  # chosen on the animated val split
     assert IndexConfig.from_dict({"frame_pooling": "mean"}).frame_pooling == "mean"
     with pytest.raises(ConfigError, match="frame_pooling"):
         IndexConfig(frame_pooling="max")
+
+
+def test_a_caption_frames_high_score_does_not_win_when_a_text_free_frame_exists() -> None:
+    query = _unit([1, 0, 0])[None, :]
+    # frame 2 carries a caption: it matches the query best (rendered text lifts every cosine)
+    vecs = np.stack([_unit([0.2, 1, 0]), _unit([0.5, 0, 1]), _unit([1, 0.1, 0])])
+    flags = np.array([False, False, True])
+    base = np.zeros((1, 1), np.float32)
+    plain = {5: frame_rows.ItemFrames(vecs, [0, 100, 200], flags)}
+    scores, best = best_frame_scores(base, query, np.array([5]), plain)
+    assert best[0, 0] == 2  # best: the caption frame wins
+    scores, best = best_frame_scores(base, query, np.array([5]), plain, textless=True)
+    assert best[0, 0] == 1 and scores[0, 0] == pytest.approx(float(vecs[1] @ query[0]))
+    # text in every frame, or flags unknown: the best of all frames
+    every = {5: frame_rows.ItemFrames(vecs, [0, 100, 200], np.ones(3, bool))}
+    unknown = {5: frame_rows.ItemFrames(vecs, [0, 100, 200], None)}
+    for frames in (every, unknown):
+        scores, best = best_frame_scores(base, query, np.array([5]), frames, textless=True)
+        assert best[0, 0] == 2 and scores[0, 0] == pytest.approx(float(vecs[2] @ query[0]))
+
+
+def test_frame_text_flags_round_trip_and_an_old_table_reads_them_as_unknown() -> None:
+    conn = sqlite3.connect(":memory:")
+    # a frame table from before the flags
+    conn.execute(
+        "CREATE TABLE frame_vectors (item_rowid INTEGER NOT NULL, k INTEGER NOT NULL, time_ms INTEGER, "
+        "vec BLOB NOT NULL, PRIMARY KEY (item_rowid, k))"
+    )
+    vecs = np.stack([_unit([1, 0, 0]), _unit([0, 1, 0])])
+    conn.executemany(
+        "INSERT INTO frame_vectors VALUES (?, ?, ?, ?)", [(1, k, None, vecs[k].tobytes()) for k in range(2)]
+    )
+    assert frame_rows.frames_of(conn, [1], 3)[1].has_text is None  # read-only: no column, unknown
+    frame_rows.add_columns(conn)
+    frame_rows.add_columns(conn)  # idempotent
+    assert frame_rows.frames_of(conn, [1], 3)[1].has_text is None
+    frame_rows.insert(conn, 2, vecs, [0.0, 0.5], [False, True])
+    got = frame_rows.frames_of(conn, [1, 2], 3)
+    assert got[2].has_text is not None and got[2].has_text.tolist() == [False, True]
+    assert got[1].has_text is None
+    with pytest.raises(ValueError, match="text flags"):
+        frame_rows.insert(conn, 3, vecs, None, [True])
+    assert IndexConfig(frame_pooling="best-textless").frame_pooling == "best-textless"

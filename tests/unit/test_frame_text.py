@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from memesearch.data.records import OCRLine
-from memesearch.enrich.frame_text import dedupe_lines, normalise_line, read_frames
+from memesearch.enrich.frame_text import dedupe_lines, normalise_line, read_frames, text_frames
 from memesearch.enrich.media import decode_media
 from memesearch.utils.synthetic import save_animation, word_card
 
@@ -30,6 +30,16 @@ def test_dedupe_keeps_the_first_frame_of_each_line_with_its_time() -> None:
     ]
     # unknown frame times: the frame index still says where
     assert [(ln.frame, ln.time_ms) for ln in dedupe_lines([[], [b]], None)] == [(1, None)]
+    # every frame that shows a line is kept, and gives the per-frame text flags
+    assert [ln.frames for ln in out] == [(0, 1), (1, 2)]
+    assert text_frames(out, 4) == [True, True, True, False]
+    assert text_frames(dedupe_lines([[], [], [b]], None), 3) == [False, False, True]
+    assert text_frames([], 3) == [False, False, False]  # OCR ran, read nothing
+    assert text_frames(None, 3) is None and text_frames(out, 1) is None  # no OCR; a still image
+    # lines recorded before ``frames`` count for their first frame
+    assert text_frames([OCRLine("x", 0.9, frame=1)], 3) == [False, True, False]
+    kept = OCRLine.from_dict(out[0].to_dict())
+    assert out[0].to_dict()["frames"] == [0, 1] and kept == out[0]
 
 
 def test_line_json_round_trips_and_still_image_lines_are_unchanged() -> None:

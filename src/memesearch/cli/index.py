@@ -92,8 +92,9 @@ def index(
     frame_pooling: str | None = typer.Option(
         None,
         "--frame-pooling",
-        help="How the image branch scores animations and videos (new index): best (default: the best "
-        "sampled frame, a re-rank of the mean vector's candidates) or mean (the mean vector only).",
+        help="How the image branch scores animations and videos (new index): best (the best sampled "
+        "frame, a re-rank of the mean vector's candidates), best-textless (default: the best frame where OCR "
+        "read no text, when there is one) or mean (the mean vector only). Default: index settings.",
     ),
     splits: str | None = typer.Option(
         None, "--splits", help="Dataset folders: only these splits (comma-separated)."

@@ -36,7 +36,9 @@ class OCRLine:
     ``box`` is ``(x0, y0, x1, y1)`` in pixels of the decoded frame the text was read from. For an
     animation or a video (OCR over its sampled frames, :mod:`memesearch.enrich.frame_text`) ``frame`` is the
     index of the sampled frame where the line first appears and ``time_ms`` that frame's time in
-    milliseconds (None when the file gives no frame times); both are None for still images, and only
+    milliseconds (None when the file gives no frame times); ``frames`` lists every sampled frame that shows
+    the line (so the frames that carry text are known: :mod:`memesearch.search.frames` discounts them; None
+    in records from before it, where only ``frame`` is known). All three are None for still images, and only
     written to JSON when set, so a still image's lines read as before.
     """
 
@@ -45,6 +47,7 @@ class OCRLine:
     box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     frame: int | None = None
     time_ms: int | None = None
+    frames: tuple[int, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"text": self.text, "score": round(float(self.score), 4), "box": list(self.box)}
@@ -52,18 +55,21 @@ class OCRLine:
             out["frame"] = int(self.frame)
         if self.time_ms is not None:
             out["time_ms"] = int(self.time_ms)
+        if self.frames is not None:
+            out["frames"] = [int(k) for k in self.frames]
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OCRLine:
         box = tuple(float(v) for v in data.get("box", (0, 0, 0, 0)))
-        frame, time_ms = data.get("frame"), data.get("time_ms")
+        frame, time_ms, frames = data.get("frame"), data.get("time_ms"), data.get("frames")
         return cls(
             text=str(data["text"]),
             score=float(data["score"]),
             box=box,  # type: ignore[arg-type]
             frame=None if frame is None else int(frame),
             time_ms=None if time_ms is None else int(time_ms),
+            frames=None if frames is None else tuple(int(k) for k in frames),
         )
 
 

@@ -4,7 +4,9 @@ A sticker GIF often shows its caption only in a later frame ("...", then "我太
 alone misses it. :func:`read_frames` reads each sampled frame with one
 :class:`~memesearch.enrich.ocr.OCRReader` and keeps each distinct line once, where it first appears:
 ``frame`` (index among the sampled frames) and ``time_ms`` (that frame's time, when the file gives frame
-times) are set on the kept :class:`~memesearch.data.records.OCRLine`. Lines are the same when their
+times) are set on the kept :class:`~memesearch.data.records.OCRLine`, and ``frames``: every sampled frame
+that shows the line (:func:`text_frames` turns the lines into a per-frame "has text" flag, which the
+image branch uses to discount caption frames, :mod:`memesearch.search.frames`). Lines are the same when their
 :func:`normalise_line` forms are equal (Unicode NFKC, case folded, only letters and digits kept), so
 "SO SLEEPY!" in frame 0 and "so sleepy" in frame 2 are one line. A frame whose pixels equal an earlier
 frame's is not read again. The result keeps frame order, and reading order within a frame.
@@ -48,19 +50,43 @@ def dedupe_lines(
     per_frame: Iterable[Sequence[OCRLine]], times: Sequence[float] | None = None
 ) -> list[OCRLine]:
     """Each distinct line (by :func:`normalise_line`) once, from the first frame that shows it, with that
-    frame's index and time in ms (``times`` in seconds per frame, None = unknown). Frame order, then the
-    reading order inside a frame."""
-    seen: set[str] = set()
+    frame's index and time in ms (``times`` in seconds per frame, None = unknown) and the indices of every
+    frame that shows it (``frames``). Frame order, then the reading order inside a frame."""
+    seen: dict[str, int] = {}
     out: list[OCRLine] = []
+    shows: list[list[int]] = []
     for k, lines in enumerate(per_frame):
         time_ms = None if times is None or k >= len(times) else round(float(times[k]) * 1000)
         for line in lines:
             key = normalise_line(line.text)
-            if not key or key in seen:
+            if not key:
                 continue
-            seen.add(key)
+            if key in seen:
+                if shows[seen[key]][-1] != k:
+                    shows[seen[key]].append(k)
+                continue
+            seen[key] = len(out)
             out.append(replace(line, frame=k, time_ms=time_ms))
-    return out
+            shows.append([k])
+    return [replace(line, frames=tuple(ks)) for line, ks in zip(out, shows, strict=True)]
+
+
+def text_frames(lines: Sequence[OCRLine] | None, count: int) -> list[bool] | None:
+    """Per sampled frame (``count`` of them), whether OCR read any line in it; None when unknown (no OCR
+    run, or ``count`` < 2). Lines recorded before ``frames`` was kept count for their first frame only.
+
+    >>> text_frames([OCRLine("hi", 0.9, frame=1, frames=(1, 2))], 4)
+    [False, True, True, False]
+    """
+    if lines is None or count < 2:
+        return None
+    flags = [False] * count
+    for line in lines:
+        ks = line.frames if line.frames is not None else (() if line.frame is None else (line.frame,))
+        for k in ks:
+            if 0 <= k < count:
+                flags[k] = True
+    return flags
 
 
 def read_frames(
@@ -71,15 +97,15 @@ def read_frames(
     if len(frames) <= 1:
         return list(reader.read(frames[0])) if frames else []
     per_frame: list[list[OCRLine]] = []
-    read: set[bytes] = set()
+    read: dict[bytes, int] = {}
     for frame in frames:
         digest = hashlib.blake2b(frame.tobytes(), digest_size=16).digest() + repr(frame.size).encode()
         if digest in read:
-            per_frame.append([])  # the same pixels as an earlier frame: its lines are there already
+            per_frame.append(per_frame[read[digest]])  # the same pixels as an earlier frame: not read again
             continue
-        read.add(digest)
+        read[digest] = len(per_frame)
         per_frame.append(list(reader.read(frame)))
     return dedupe_lines(per_frame, times)
 
 
-__all__ = ["dedupe_lines", "normalise_line", "read_frames"]
+__all__ = ["dedupe_lines", "normalise_line", "read_frames", "text_frames"]

@@ -22,8 +22,11 @@ DEFAULT_WEIGHTS: dict[str, float] = {"image": 0.2, "text": 0.5, "lexical": 0.3}
 BRANCHES: tuple[str, ...] = ("image", "text", "lexical", "emotion", "objects")
 #: region ids in the ``region`` vector store are ``item rowid * REGION_SLOTS + k`` (k < REGION_SLOTS)
 REGION_SLOTS = 64
-#: how the image branch scores an animated item: ``best`` frame (max over frames) or the ``mean`` vector
-FRAME_POOLINGS: tuple[str, ...] = ("best", "mean")
+#: how the image branch scores an animated item: ``best`` frame (max over frames), ``best-textless`` (max
+#: over the frames where OCR read no text, when there is one) or the ``mean`` vector
+FRAME_POOLINGS: tuple[str, ...] = ("best", "best-textless", "mean")
+#: the poolings that re-score an animated candidate by one of its frames
+BEST_POOLINGS: tuple[str, ...] = ("best", "best-textless")
 
 
 @dataclass
@@ -45,8 +48,10 @@ class IndexConfig:
         max_frames: frames used for animated images and videos (cover + evenly spaced frames).
         frame_pooling: how the image branch scores an item with several frames (:data:`FRAME_POOLINGS`):
             ``best`` (its best frame: max over the frames' cosines, a re-rank of the candidates the mean
-            vector found) or ``mean`` (the mean vector alone, as before). Chosen on the animated
-            benchmark's val split (README, "Animated stickers").
+            vector found), ``best-textless`` (default; the best of the frames where OCR read no text,
+            when at least one exists, else the best of all: a frame with a rendered caption matches every
+            query more with the starter tower; without OCR it is ``best``) or ``mean`` (the mean vector).
+            Chosen on the animated benchmark's val split (README, "Animated stickers").
         max_pixels: frames larger than this (width × height) are refused (decompression bombs).
         near_duplicate_distance: perceptual-hash Hamming distance at or below which two items are
             near-duplicates (reported and linked, both stay searchable).
@@ -79,7 +84,7 @@ class IndexConfig:
     oracle_captions: bool = False
     captioner: str | None = None
     max_frames: int = 4
-    frame_pooling: str = "best"
+    frame_pooling: str = "best-textless"
     max_pixels: int = 40_000_000
     near_duplicate_distance: int = 4
     batch_size: int = 32

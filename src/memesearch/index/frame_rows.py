@@ -3,7 +3,9 @@
 An item's image vector (the one the vector stores search, FAISS or Milvus) is the renormalised mean of its
 sampled frames' vectors. An item with more than one sampled frame also keeps each frame's unit vector and
 time here, in ``frame_vectors`` keyed by ``(item_rowid, k)`` (``k``: the frame's index among the sampled
-frames, 0 = the cover). The image branch finds candidates by the mean vector and then scores an animated
+frames, 0 = the cover), and whether OCR read text in that frame (``has_text``: 1/0, NULL when unknown — the
+index runs no OCR, or it was written before the column, which :func:`add_columns` adds to an old table).
+The image branch finds candidates by the mean vector and then scores an animated
 candidate by its best frame (:mod:`memesearch.search.frames`); the frames are read for the candidates
 only. Frame vectors live in SQLite alone — the vector stores hold one vector per item, whichever store the
 index uses — so a FAISS index and a Milvus index of the same files hold the same frames, and they commit
@@ -26,6 +28,7 @@ CREATE TABLE IF NOT EXISTS frame_vectors (
     k INTEGER NOT NULL,
     time_ms INTEGER,
     vec BLOB NOT NULL,
+    has_text INTEGER,
     PRIMARY KEY (item_rowid, k)
 );
 """
@@ -34,10 +37,12 @@ CREATE TABLE IF NOT EXISTS frame_vectors (
 @dataclass
 class ItemFrames:
     """One item's sampled frames: ``vectors`` ``(F, dim)`` unit vectors, ``times_ms`` each frame's time
-    (None entries when the file gave none)."""
+    (None entries when the file gave none), ``has_text`` ``(F,)`` bool: OCR read text in the frame (None
+    when that is not known for every frame)."""
 
     vectors: np.ndarray
     times_ms: list[int | None]
+    has_text: np.ndarray | None = None
 
 
 def has_table(conn: sqlite3.Connection) -> bool:
@@ -46,23 +51,41 @@ def has_table(conn: sqlite3.Connection) -> bool:
     return row is not None
 
 
+def _has_text_column(conn: sqlite3.Connection) -> bool:
+    return any(row[1] == "has_text" for row in conn.execute("PRAGMA table_info(frame_vectors)"))
+
+
+def add_columns(conn: sqlite3.Connection) -> None:
+    """Add ``has_text`` to a frame table from before it (its rows read as unknown); no-op otherwise."""
+    if has_table(conn) and not _has_text_column(conn):
+        conn.execute("ALTER TABLE frame_vectors ADD COLUMN has_text INTEGER")
+
+
 def insert(
-    conn: sqlite3.Connection, item_rowid: int, vectors: np.ndarray, times_s: Sequence[float] | None
+    conn: sqlite3.Connection,
+    item_rowid: int,
+    vectors: np.ndarray,
+    times_s: Sequence[float] | None,
+    has_text: Sequence[bool] | None = None,
 ) -> None:
-    """Write an item's frame vectors ``(F, dim)`` and times (seconds, or None); nothing for one frame."""
+    """Write an item's frame vectors ``(F, dim)``, times (seconds, or None) and per-frame "OCR read text"
+    flags (or None: unknown); nothing for one frame."""
     vecs = np.ascontiguousarray(vectors, dtype=np.float32)
     if vecs.ndim != 2 or len(vecs) < 2:
         return
     if times_s is not None and len(times_s) != len(vecs):
         raise ValueError(f"{len(vecs)} frame vectors but {len(times_s)} frame times")
+    if has_text is not None and len(has_text) != len(vecs):
+        raise ValueError(f"{len(vecs)} frame vectors but {len(has_text)} text flags")
     conn.executemany(
-        "INSERT OR REPLACE INTO frame_vectors(item_rowid, k, time_ms, vec) VALUES (?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO frame_vectors(item_rowid, k, time_ms, vec, has_text) VALUES (?, ?, ?, ?, ?)",
         [
             (
                 int(item_rowid),
                 k,
                 None if times_s is None else round(float(times_s[k]) * 1000),
                 vecs[k].tobytes(),
+                None if has_text is None else int(bool(has_text[k])),
             )
             for k in range(len(vecs))
         ],
@@ -83,18 +106,21 @@ def frames_of(conn: sqlite3.Connection, rowids: Sequence[int], dim: int) -> dict
     if not len(rowids) or not has_table(conn):
         return out
     ids = [int(r) for r in rowids]
-    rows: dict[int, list[tuple[int | None, bytes]]] = {}
+    text_col = "has_text" if _has_text_column(conn) else "NULL"  # an index from before the column
+    rows: dict[int, list[tuple[int | None, bytes, int | None]]] = {}
     for start in range(0, len(ids), 900):
         chunk = ids[start : start + 900]
-        for rowid, time_ms, blob in conn.execute(
-            f"SELECT item_rowid, time_ms, vec FROM frame_vectors "
+        for rowid, time_ms, blob, text in conn.execute(
+            f"SELECT item_rowid, time_ms, vec, {text_col} FROM frame_vectors "
             f"WHERE item_rowid IN ({','.join('?' * len(chunk))}) ORDER BY item_rowid, k",
             chunk,
         ):
-            rows.setdefault(int(rowid), []).append((None if time_ms is None else int(time_ms), blob))
+            rows.setdefault(int(rowid), []).append((None if time_ms is None else int(time_ms), blob, text))
     for rowid, frames in rows.items():
-        vecs = np.frombuffer(b"".join(b for _, b in frames), dtype=np.float32).reshape(len(frames), dim)
-        out[rowid] = ItemFrames(vectors=vecs, times_ms=[t for t, _ in frames])
+        vecs = np.frombuffer(b"".join(f[1] for f in frames), dtype=np.float32).reshape(len(frames), dim)
+        flags = [f[2] for f in frames]
+        has_text = None if any(t is None for t in flags) else np.array(flags, dtype=bool)
+        out[rowid] = ItemFrames(vectors=vecs, times_ms=[f[0] for f in frames], has_text=has_text)
     return out
 
 
@@ -105,4 +131,4 @@ def count(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT COUNT(DISTINCT item_rowid) FROM frame_vectors").fetchone()[0])
 
 
-__all__ = ["SCHEMA", "ItemFrames", "count", "delete", "frames_of", "has_table", "insert"]
+__all__ = ["SCHEMA", "ItemFrames", "add_columns", "count", "delete", "frames_of", "has_table", "insert"]

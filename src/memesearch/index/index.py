@@ -534,7 +534,9 @@ class Index:
                     if new.item.objects:
                         region_rows.insert(conn, rowid, new.item.objects, new.vectors.get(REGION_FIELD))
                     if new.vectors.get(FRAME_FIELD) is not None:
-                        frame_rows.insert(conn, rowid, new.vectors[FRAME_FIELD], new.frame_times)
+                        frame_rows.insert(
+                            conn, rowid, new.vectors[FRAME_FIELD], new.frame_times, new.frame_text
+                        )
                     rowids.append(rowid)
                     for stamp in new.paths:
                         orphans.extend(self._put_path(conn, stamp, rowid))

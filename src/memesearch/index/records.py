@@ -118,7 +118,8 @@ class NewItem:
     ``vectors`` maps a vector field (``image``, ``text``) to a unit vector ``(dim,)``; ``image`` is required,
     ``text`` only for items with context text, ``region`` ``(R, dim)`` one per ``item.objects`` entry,
     ``frames`` ``(F, dim)`` one per sampled frame of an animated item (``frame_times``: their times in
-    seconds, or None; :mod:`memesearch.index.frame_rows`). ``cache`` holds ``(key, stage, version, value)``
+    seconds, or None; ``frame_text``: whether OCR read text in each, or None when unknown;
+    :mod:`memesearch.index.frame_rows`). ``cache`` holds ``(key, stage, version, value)``
     rows.
     """
 
@@ -128,6 +129,7 @@ class NewItem:
     stored_path: str | None = None
     cache: list[tuple[str, str, str, bytes]] = field(default_factory=list)
     frame_times: list[float] | None = None
+    frame_text: list[bool] | None = None
 
 
 def item_text(captions: Sequence[str], ocr: Sequence[dict[str, Any]] | None) -> str:

@@ -129,6 +129,7 @@ class Store:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.executescript(_SCHEMA + change_logs.SCHEMA + region_rows.SCHEMA + frame_rows.SCHEMA)
+            frame_rows.add_columns(self.conn)  # a frame table from before has_text
             if self.get_kv("schema_version") is None:
                 self.set_kv("schema_version", str(SCHEMA_VERSION))
             for key, fill in (

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from memesearch.enrich.enrichers import Enricher
+from memesearch.enrich.frame_text import text_frames
 from memesearch.errors import ConfigError
 from memesearch.index.index import Index
 from memesearch.index.records import IndexedItem, NewItem, PathStamp
@@ -421,7 +422,13 @@ class Ingestor:
                 )
                 new.append(
                     NewItem(
-                        item, vectors, paths=stamps, stored_path=stored_path, cache=rows, frame_times=times
+                        item,
+                        vectors,
+                        paths=stamps,
+                        stored_path=stored_path,
+                        cache=rows,
+                        frame_times=times,
+                        frame_text=text_frames(p.ocr, e.frame_count) if ocr_ver else None,
                     )
                 )
             rowids = idx.write_batch(new)

@@ -71,9 +71,10 @@ def ocr_reader(min_score: float) -> Any:
 
 def ocr_version(min_score: float) -> str:
     """The cache version of an item's OCR lines: the reader's, and that every sampled frame is read
-    (lines de-duplicated across frames, :mod:`memesearch.enrich.frame_text`); OCR cached when only the
-    cover was read is read again."""
-    return f"{ocr_reader(min_score).version};frames=sampled"
+    (lines de-duplicated across frames, each with every frame that shows it,
+    :mod:`memesearch.enrich.frame_text`); OCR cached when only the cover was read, or before each line
+    kept all its frames, is read again."""
+    return f"{ocr_reader(min_score).version};frames=sampled,every"
 
 
 def prepare(task: PrepareTask) -> Prepared | IngestFailure:

@@ -38,7 +38,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from memesearch.errors import MemesearchError
-from memesearch.index.config import BRANCHES
+from memesearch.index.config import BEST_POOLINGS, BRANCHES
 from memesearch.index.records import IndexedItem
 
 logger = logging.getLogger(__name__)
@@ -142,8 +142,8 @@ class ImageBranch(VectorBranch):
     tokens are missing (a cache row lost) keeps its vector score, with a warning.
 
     An animated item (several sampled frames) is scored by its best frame when the index's
-    ``frame_pooling`` is ``best`` (:mod:`memesearch.search.frames`); candidates still come from the mean
-    vector.
+    ``frame_pooling`` is ``best`` or ``best-textless`` (frames where OCR read text left out when a text-free
+    frame exists; :mod:`memesearch.search.frames`); candidates still come from the mean vector.
     """
 
     image_queries = True
@@ -156,7 +156,7 @@ class ImageBranch(VectorBranch):
     @property
     def best_frame(self) -> bool:
         """Whether animated items are scored by their best frame (the index's ``frame_pooling``)."""
-        return not self.late and getattr(self.index.config, "frame_pooling", "mean") == "best"
+        return not self.late and getattr(self.index.config, "frame_pooling", "mean") in BEST_POOLINGS
 
     def score(self, queries: Sequence[SearchQuery], rowids: np.ndarray) -> np.ndarray:
         texts = [q.text for q in queries]
@@ -168,7 +168,8 @@ class ImageBranch(VectorBranch):
                 frames = self.index.frames([int(r) for r in rowids])
                 if frames:
                     qv = np.stack([q.vector_for(self.field) for q in queries])
-                    base, _ = best_frame_scores(base, qv, rowids, frames)
+                    textless = self.index.config.frame_pooling == "best-textless"
+                    base, _ = best_frame_scores(base, qv, rowids, frames, textless=textless)
             return base
         from memesearch.index.tokens import TOKENS_STAGE, token_key, token_version
 

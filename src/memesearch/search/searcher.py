@@ -451,7 +451,8 @@ class Searcher:
         branch = self.branches.get("image")
         if not isinstance(branch, ImageBranch) or not branch.best_frame or not rowids.size:
             return {}
-        return matched_frames(self.index, q.vector_for("image"), rowids)
+        textless = getattr(self.index.config, "frame_pooling", "") == "best-textless"
+        return matched_frames(self.index, q.vector_for("image"), rowids, textless=textless)
 
     def _matched_regions(self, q: SearchQuery, rowids: np.ndarray) -> dict[int, dict[str, Any]]:
         """``rowid -> {box, score, label?}`` of the region that matched ``q`` best (items that have one)."""

@@ -55,6 +55,9 @@ class OCRLineModel(_Open):
         None, description="Animations and videos: the sampled frame (0-based) where the line first shows."
     )
     time_ms: int | None = Field(None, description="Animations and videos: that frame's time in milliseconds.")
+    frames: list[int] | None = Field(
+        None, description="Animations and videos: every sampled frame (0-based) that shows the line."
+    )
 
 
 class EmotionScore(_Open):
