@@ -57,7 +57,7 @@ def compare_views(a: str | Path, b: str | Path, views: Sequence[str] = HELDOUT_V
         if ids:
             diffs = [
                 int(np.abs(x - y).max()) if x.shape == y.shape else 255
-                for x, y in zip(_pixels(da.root, sa), _pixels(db.root, sb), strict=True)
+                for x, y in zip(_pixels(Path(str(da.root)), sa), _pixels(Path(str(db.root)), sb), strict=True)
             ]
             max_diff = max(diffs, default=0)
         out[view] = {
