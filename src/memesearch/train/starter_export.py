@@ -188,9 +188,9 @@ def _training_summary(run: Path, train_config: Any, command: str) -> dict[str, A
     }
     data_file = Path(str(train_config.task_config.get("dataset", ""))) / "dataset.json"
     if data_file.is_file():
-        built = json.loads(data_file.read_text(encoding="utf-8"))
-        summary["dataset_build"] = built.get("command")
-        summary["dataset_licences"] = (built.get("licences") or {}).get("images")
+        meta = json.loads(data_file.read_text(encoding="utf-8")).get("meta") or {}
+        summary["dataset_build"] = meta.get("command")
+        summary["dataset_licences"] = (meta.get("licences") or {}).get("images")
     log_file = run / "train.log"
     if log_file.is_file():
         lines = [ln for ln in log_file.read_text(encoding="utf-8").splitlines() if ln[:4].isdigit()]
