@@ -29,6 +29,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 MARK_START = "<!-- starter-table:start -->"
 MARK_END = "<!-- starter-table:end -->"
+VERSIONS_START = "<!-- starter-versions:start -->"
+VERSIONS_END = "<!-- starter-versions:end -->"
 COLUMNS = ("R@1", "R@5", "R@10", "MdR", "MR")
 LABELS = {
     "image": "image (starter)",
@@ -51,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         help="Starter versions compared (image branch); '' = none.",
     )
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "starter-versions")
+    parser.add_argument(
+        "--only-versions", action="store_true", help="Only the versions table (the main table is left as is)."
+    )
     args = parser.parse_args(argv)
 
     from memesearch.cli.main import main as cli
@@ -63,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         if code:
             return code
     ds = read_dataset(args.dataset)
+    if args.versions:
+        report_versions(args, ds)
+    if args.only_versions:
+        return 0
     starter = create_encoder("starter")
     e5 = create_encoder("e5-small")
     branches = cmp.default_branches(
@@ -84,24 +93,6 @@ def main(argv: list[str] | None = None) -> int:
         for r in res.rows():
             rows.append({"view": view, **r})
             print(view, r["queries"], r["branch"], {c: round(float(r[c]), 4) for c in COLUMNS}, flush=True)
-
-    versions = [v for v in args.versions.split(",") if v]
-    version_rows: list[dict[str, object]] = []
-    for version in versions:
-        scorer = {"image": cmp.image_encoder_scorer(create_encoder(version))}
-        for view in args.views.split(","):
-            res = cmp.compare_branches(ds, view, scorer, val_split="val", by_lang=True, metric="R@10")
-            for r in res.rows():
-                if r["branch"] == "image":
-                    version_rows.append({"version": version, "condition": view, **r})
-                    print(
-                        version, view, r["queries"], {c: round(float(r[c]), 4) for c in COLUMNS}, flush=True
-                    )
-        for r in plain_folder_image(version, ds, "test", args.work):
-            version_rows.append({"version": version, **r})
-            print(
-                version, r["condition"], r["queries"], {c: round(float(r[c]), 4) for c in COLUMNS}, flush=True
-            )
 
     lines = [
         "Emoji benchmark, held-out style (facebook); `test` = unseen concepts, `test-seen` = concepts "
@@ -125,14 +116,12 @@ def main(argv: list[str] | None = None) -> int:
             f"Fusion for `{view}`: weights {w} chosen on `val` (R@10 fused {s['val_R@10_fused']:.4f} vs best "  # type: ignore[index]
             f"single branch {s['val_R@10_best_single_branch']:.4f})."  # type: ignore[index]
         )
-    if version_rows:
-        lines += ["", *version_table(versions, version_rows)]
     lines += ["", "Reproduce: `python scripts/report_starter_table.py` (after `make install`)."]
     table = "\n".join(lines)
 
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "starter_emoji.md").write_text(table + "\n", encoding="utf-8")
-    payload = {"rows": rows, "fusion": selections, "versions": version_rows}
+    payload = {"rows": rows, "fusion": selections}
     (args.out / "starter_emoji.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     if not args.no_readme:
         readme = ROOT / "README.md"
@@ -143,6 +132,46 @@ def main(argv: list[str] | None = None) -> int:
             readme.write_text(f"{head}{MARK_START}\n{table}\n{MARK_END}{tail}", encoding="utf-8")
     print(table)
     return 0
+
+
+def report_versions(args: Any, ds: Any) -> None:
+    """The versions table: ``docs/results/starter_versions.{md,json}`` and the README block between the
+    ``starter-versions`` markers."""
+    from memesearch.eval import compare as cmp
+    from memesearch.models import create_encoder
+
+    versions = [v for v in args.versions.split(",") if v]
+    version_rows: list[dict[str, object]] = []
+    for version in versions:
+        scorer = {"image": cmp.image_encoder_scorer(create_encoder(version))}
+        for view in args.views.split(","):
+            res = cmp.compare_branches(ds, view, scorer, val_split="val", by_lang=True, metric="R@10")
+            for r in res.rows():
+                if r["branch"] == "image":
+                    version_rows.append({"version": version, "condition": view, **r})
+                    print(
+                        version, view, r["queries"], {c: round(float(r[c]), 4) for c in COLUMNS}, flush=True
+                    )
+        for r in plain_folder_image(version, ds, "test", args.work):
+            version_rows.append({"version": version, **r})
+            print(
+                version, r["condition"], r["queries"], {c: round(float(r[c]), 4) for c in COLUMNS}, flush=True
+            )
+
+    table = "\n".join(version_table(versions, version_rows))
+    table += "\n\nReproduce: `python scripts/report_starter_table.py --only-versions`."
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "starter_versions.md").write_text(table + "\n", encoding="utf-8")
+    payload = {"versions": versions, "rows": version_rows, "dataset": str(args.dataset)}
+    (args.out / "starter_versions.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    if not args.no_readme:
+        readme = ROOT / "README.md"
+        text = readme.read_text(encoding="utf-8")
+        if VERSIONS_START in text and VERSIONS_END in text:
+            head, rest = text.split(VERSIONS_START, 1)
+            _, tail = rest.split(VERSIONS_END, 1)
+            readme.write_text(f"{head}{VERSIONS_START}\n{table}\n{VERSIONS_END}{tail}", encoding="utf-8")
+    print(table)
 
 
 def plain_folder_image(version: str, ds: Any, split: str, work: Path) -> list[dict[str, Any]]:
