@@ -275,7 +275,7 @@ register_encoder(
 register_encoder(
     "starter-v2",
     _starter_version,
-    description="starter v2: seven emoji styles, sticker augmentation, emotion-word queries; committed weights",
+    description="starter v2: seven emoji styles, emotion-word queries, fine-tuned from v1; committed weights",
 )
 register_encoder(
     "checkpoint",

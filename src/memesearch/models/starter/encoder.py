@@ -68,7 +68,11 @@ WEIGHTS_PATH = ("weights", "starter")
 #: ``starter`` is the default (today v1, the first model); ``starter-v1`` and ``starter-v2`` name a
 #: version whatever the default is. An index records the weights' SHA-256, so an index built with
 #: ``starter`` keeps the version it was built with if the default changes (:func:`committed_weights`).
-COMMITTED_WEIGHTS: dict[str, str] = {"starter": "starter", "starter-v1": "starter", "starter-v2": "starter-v2"}
+COMMITTED_WEIGHTS: dict[str, str] = {
+    "starter": "starter",
+    "starter-v1": "starter",
+    "starter-v2": "starter-v2",
+}
 
 
 class StarterEncoder(Encoder):
