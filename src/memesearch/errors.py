@@ -9,8 +9,27 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def printable(text: str) -> str:
+    r"""``text`` with control and format characters (newlines, tabs, RTL overrides, undecodable bytes)
+    escaped, so that a file name cannot break a one-line message or reorder it on screen; other Unicode
+    (CJK, emoji) is kept.
+
+    Example::
+
+        >>> printable("a\nb\u202e.png")
+        'a\\nb\\u202e.png'
+    """
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
+
+
 class MemesearchError(Exception):
     """Base class of every error memesearch raises on purpose."""
+
+    #: The argument at fault, when the error is about one (``"text"``, ``"k"``, ``"emotion"``, ...): the
+    #: HTTP API names it in its error details. Set by the code that knows which argument it checked.
+    field: str | None = None
 
 
 class DataFormatError(MemesearchError):

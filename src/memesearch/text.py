@@ -33,12 +33,14 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from memesearch.errors import ConfigError, MemesearchError
@@ -169,6 +171,9 @@ class TextConfig:
 
 _JIEBA_LOCK = threading.Lock()
 _JIEBA: dict[tuple[str, ...], jieba.Tokenizer] = {}
+_JIEBA_LOOKUP: dict[str, jieba.Tokenizer] = {}
+#: bump when the SQLite copy of jieba's dictionary changes layout
+JIEBA_LOOKUP_VERSION = 1
 
 
 def _jieba_tokenizer(user_words: tuple[str, ...]) -> jieba.Tokenizer:
@@ -206,6 +211,100 @@ def _jieba_tokenizer(user_words: tuple[str, ...]) -> jieba.Tokenizer:
         return tok
 
 
+# --- jieba for queries: the dictionary read on demand ---------------------------------------------------
+# Loading jieba's dictionary (~600,000 prefixes) costs 0.5-2 s on 2 cores: more than a whole search should.
+# A query needs a few dozen of its entries, so query tokenisers (``Tokenizer(lookup=True)``) read them from a
+# SQLite copy of the dictionary in the user cache (written once, from the loaded dictionary, per jieba
+# version); jieba's own segmentation code runs on it, so the tokens are the same (tested).
+
+
+class _FrequencyLookup:
+    """jieba's ``FREQ`` mapping, read from the SQLite copy one word at a time (memoised)."""
+
+    def __init__(self, path: Path) -> None:
+        import sqlite3
+
+        self._con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        self._lock = threading.Lock()
+        self._memo: dict[str, int | None] = {}
+        self.total = int(self._con.execute("SELECT f FROM meta WHERE k = 'total'").fetchone()[0])
+
+    def get(self, word: str, default: Any = None) -> Any:
+        with self._lock:
+            if word not in self._memo:
+                row = self._con.execute("SELECT f FROM freq WHERE w = ?", (word,)).fetchone()
+                self._memo[word] = None if row is None else int(row[0])
+            value = self._memo[word]
+        return default if value is None else value
+
+    def __contains__(self, word: object) -> bool:
+        return isinstance(word, str) and self.get(word) is not None
+
+    def __getitem__(self, word: str) -> int:
+        value = self.get(word)
+        if value is None:
+            raise KeyError(word)
+        return int(value)
+
+
+@functools.cache
+def _jieba_version() -> str:
+    from importlib.metadata import version
+
+    return version("jieba")
+
+
+def _frequency_file() -> Path:
+    from memesearch.utils.cache import default_cache_dir
+
+    return default_cache_dir() / "jieba" / f"freq-{_jieba_version()}-{JIEBA_LOOKUP_VERSION}.sqlite"
+
+
+def _write_frequency_file(base: jieba.Tokenizer, path: Path) -> None:
+    import os
+    import sqlite3
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        con = sqlite3.connect(tmp)
+        with con:
+            con.execute("CREATE TABLE freq (w TEXT PRIMARY KEY, f INTEGER NOT NULL) WITHOUT ROWID")
+            con.execute("CREATE TABLE meta (k TEXT PRIMARY KEY, f INTEGER NOT NULL)")
+            con.executemany("INSERT INTO freq VALUES (?, ?)", base.FREQ.items())
+            con.execute("INSERT INTO meta VALUES ('total', ?)", (int(base.total),))
+        con.close()
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _jieba_lookup_tokenizer() -> jieba.Tokenizer:
+    """A jieba tokenizer whose dictionary is read on demand (the default word list only)."""
+    path = _frequency_file()
+    with _JIEBA_LOCK:
+        tok = _JIEBA_LOOKUP.get(str(path))
+    if tok is not None:
+        return tok
+    if not path.is_file():
+        base = _jieba_tokenizer(())
+        try:
+            _write_frequency_file(base, path)
+        except OSError as exc:  # a read-only cache: this process uses the loaded dictionary
+            logger.info("cannot write jieba's dictionary copy %s (%s)", path, exc)
+            return base
+    import jieba
+
+    freq = _FrequencyLookup(path)
+    tok = jieba.Tokenizer()
+    tok.FREQ, tok.total, tok.initialized = freq, freq.total, True
+    with _JIEBA_LOCK:
+        return _JIEBA_LOOKUP.setdefault(str(path), tok)
+
+
 # --- tokeniser --------------------------------------------------------------------------------------------
 
 
@@ -230,15 +329,17 @@ class Tokenizer:
     ['cat', 'mat']
     """
 
-    def __init__(self, config: TextConfig | None = None) -> None:
+    def __init__(self, config: TextConfig | None = None, *, lookup: bool = False) -> None:
         self.config = config or TextConfig()
         self._stopwords = _stopword_set(self.config.stopwords, self.config.lowercase)
+        # lookup: read jieba's dictionary on demand instead of loading it (for queries: a few words each)
+        self.lookup = lookup and not self.config.user_words
 
     def __repr__(self) -> str:
         return f"Tokenizer({self.config!r})"
 
     def _han(self, run: str) -> list[str]:
-        jb = _jieba_tokenizer(self.config.user_words)
+        jb = _jieba_lookup_tokenizer() if self.lookup else _jieba_tokenizer(self.config.user_words)
         if self.config.jieba_mode == "search":
             words = jb.lcut_for_search(run, HMM=self.config.hmm)
         else:

@@ -51,7 +51,8 @@ def test_a_folder_with_names_that_are_not_utf8(tmp_path: Path, capsys: pytest.Ca
         fh.write(b"not an image")
     index_dir = tmp_path / "idx"
 
-    assert cli(["index", str(folder), "--index", str(index_dir), "--no-ocr", "--json"]) == 0
+    # exit code 1: one input (broken\xff.png) failed, the others were indexed
+    assert cli(["index", str(folder), "--index", str(index_dir), "--no-ocr", "--json"]) == 1
     summary = json.loads(capsys.readouterr().out)
     assert summary["indexed"] == 2 and summary["items_in_index"] == 2
     (failure,) = summary["failed"]
@@ -63,7 +64,7 @@ def test_a_folder_with_names_that_are_not_utf8(tmp_path: Path, capsys: pytest.Ca
         assert entry is not None
         assert idx.items([entry[0]])[entry[0]].paths == [bad]  # the exact name comes back
 
-    assert cli(["index", str(folder), "--index", str(index_dir), "--no-ocr", "--json"]) == 0
+    assert cli(["index", str(folder), "--index", str(index_dir), "--no-ocr", "--json"]) == 1  # broken again
     again = json.loads(capsys.readouterr().out)
     assert again["indexed"] == 0 and again["skipped"] == 2  # found again: unchanged, not re-indexed
 

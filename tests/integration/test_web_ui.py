@@ -41,7 +41,8 @@ CARDS = [
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, live_server: Any) -> Iterator[tuple[str, Path]]:
+def web_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Index, Path]]:
+    """The index the page is tested on (six word cards) and a file to upload."""
     root = tmp_path_factory.mktemp("web")
     corpus = root / "corpus"
     corpus.mkdir()
@@ -57,10 +58,17 @@ def site(tmp_path_factory: pytest.TempPathFactory, live_server: Any) -> Iterator
     summary = add_paths(index, [corpus / "list.jsonl"], workers=0)
     assert not summary.failed and len(summary.indexed) == len(CARDS)
     _, TOKEN["write"] = TokenStore(root / "index").create("browser", scope="write")
-    app = create_app(ServeSettings(index_dir=root / "index"), index=index)
+    _, TOKEN["read"] = TokenStore(root / "index").create("browser-reads", scope="read")
+    yield index, upload
+    index.close()
+
+
+@pytest.fixture(scope="module")
+def site(web_index: tuple[Index, Path], live_server: Any) -> Iterator[tuple[str, Path]]:
+    index, upload = web_index
+    app = create_app(ServeSettings(index_dir=index.root), index=index)
     with live_server(app) as base_url:
         yield base_url, upload
-    index.close()
 
 
 def test_search_filter_language_upload_in_chromium(
@@ -222,7 +230,9 @@ def test_api_docs_page_in_chromium(site: tuple[str, Path], chromium: tuple[str, 
             expect(ok.locator("a.schema-ref").first).to_have_text("SearchResult")
             expect(ok.locator('[data-testid="field"][data-name="hits"]')).to_have_count(1)
             upload = page.locator('[data-testid="operation"][data-method="post"][data-path="/api/items"]')
-            expect(upload.get_by_test_id("security")).to_contain_text("Authorization: Bearer")
+            expect(upload.get_by_test_id("security")).to_contain_text("Needs Authorization: Bearer")
+            # reads take no token on this server (no --auth-reads): optional in the spec and on the page
+            expect(search.get_by_test_id("security")).to_contain_text("auth optional")
             expect(
                 upload.locator('[data-testid="request-content"][data-type="multipart/form-data"]')
             ).to_contain_text("file")
@@ -271,3 +281,73 @@ def test_api_docs_page_in_chromium(site: tuple[str, Path], chromium: tuple[str, 
     assert not errors, errors
     # nothing but this server was asked for anything (blob: is the thumbnail shown from memory)
     assert requested and all(url.startswith((base_url + "/", "blob:")) for url in requested), requested
+
+
+def test_page_under_auth_reads_asks_for_the_token_and_loads_signed_thumbnails(
+    web_index: tuple[Index, Path], live_server: Any, chromium: tuple[str, list[str]]
+) -> None:
+    """--auth-reads: the page shows the token field (no request refused on load), sends the token with
+    every API call once entered, and the thumbnails load through the signed URLs the server gives."""
+    index, _ = web_index
+    executable, chromium_args = chromium
+    errors: list[str] = []
+    refused: list[str] = []
+    app = create_app(ServeSettings(index_dir=index.root, auth_reads=True), index=index)
+    with live_server(app) as base_url, sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, headless=True, args=chromium_args)
+        try:
+            page = browser.new_page(locale="en-US", viewport={"width": 1200, "height": 900})
+            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("response", lambda r: refused.append(r.url) if r.status == 401 else None)
+            expect = sync_api.expect
+            expect.set_options(timeout=30_000)
+            page.goto(base_url + "/")
+            auth = page.get_by_test_id("auth-form")
+            expect(auth).to_be_visible()
+            expect(page.get_by_test_id("auth-note")).to_contain_text("needs a token")
+            token = auth.get_by_test_id("token-input")  # moved up from the upload panel, label "Token"
+            expect(token).to_be_visible()
+            expect(auth.locator("label")).to_contain_text("Token")
+            assert refused == [] and errors == []  # /api/ready said so: nothing was asked without a token
+
+            # a wrong token: the search is refused, the page says so and keeps the field
+            token.fill("ms_not-a-real-token")
+            page.get_by_test_id("search-input").fill("party")
+            page.get_by_test_id("search-input").press("Enter")
+            expect(page.get_by_test_id("error")).to_contain_text("unknown, revoked or expired token")
+            expect(page.get_by_test_id("auth-note")).to_contain_text("refused")
+
+            # the read token: search works, filters load, every thumbnail loads from its signed URL
+            token.fill(TOKEN["read"])
+            page.get_by_test_id("token-save").click()
+            expect(page.get_by_test_id("emotion-filter")).not_to_have_count(0)
+            cards = page.get_by_test_id("result-card")
+            expect(cards).not_to_have_count(0)
+            expect(page.get_by_test_id("error")).to_be_hidden()
+            page.wait_for_function("() => [...document.images].every(img => img.complete)")
+            images = cards.locator("img")
+            for i in range(images.count()):
+                src = images.nth(i).get_attribute("src") or ""
+                assert "exp=" in src and "sig=" in src and "size=256" in src, src
+                assert images.nth(i).evaluate("img => img.naturalWidth") > 0
+            href = cards.first.locator("a.thumb").get_attribute("href") or ""
+            assert "/image?exp=" in href and "sig=" in href
+            assert page.evaluate("() => sessionStorage.getItem('memesearch.token')") == TOKEN["read"]
+
+            # reloading keeps the token for this tab: results and filters come back without asking
+            before = len(refused)
+            page.reload()
+            expect(page.get_by_test_id("token-input")).to_have_value(TOKEN["read"])
+            expect(cards).not_to_have_count(0)
+            expect(page.get_by_test_id("emotion-filter")).not_to_have_count(0)
+            page.wait_for_function("() => [...document.images].every(img => img.complete)")
+            assert cards.first.locator("img").evaluate("img => img.naturalWidth") > 0
+            assert len(refused) == before
+        finally:
+            sync_api.expect.set_options(timeout=None)
+            browser.close()
+    # the only refusals: the wrong token's search (logged by Chromium as a failed load)
+    assert refused and all("/api/search" in url for url in refused), refused
+    unexpected = [e for e in errors if "status of 401" not in e]
+    assert not unexpected, unexpected

@@ -4,9 +4,11 @@ every kind of bad input (missing, empty, text, truncated, corrupt, decompression
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import resource
 import struct
+import threading
 import time
 import unicodedata
 import zlib
@@ -393,7 +395,9 @@ def test_corrupt_header(tmp_path: Path) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # PIL warns about damaged TIFF tags before failing
-@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF", "anim-GIF", "anim-WEBP"])
+@pytest.mark.parametrize(
+    "fmt", ["PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF", "AVIF", "anim-GIF", "anim-WEBP"]
+)
 def test_damaged_files_never_crash(fmt: str) -> None:
     """Seeded random damage (flipped bytes, cuts, overwritten runs): decoded or a MediaError, nothing else."""
     image = _shapes((60, 40))
@@ -421,6 +425,17 @@ def test_damaged_files_never_crash(fmt: str) -> None:
         else:
             assert decoded.frames and all(frame.mode == "RGB" for frame in decoded.frames)
     assert reasons <= MEDIA_ERROR_REASONS and reasons  # cutting a file in two always fails somewhere
+
+
+def test_a_damaged_avif_is_corrupt_when_avif_can_be_decoded() -> None:
+    from PIL import features
+
+    if not features.check("avif"):
+        pytest.skip("this Pillow has no AVIF decoder")
+    data = bytearray(_encoded(_shapes((60, 40)), "AVIF"))
+    data[40:48] = b"\xff" * 8  # inside the boxes that describe the image
+    err = _reason(bytes(data), name="damaged.avif")
+    assert err.reason in {"corrupt", "truncated"} and "cannot decode" not in err.message.split("(")[0]
 
 
 def test_png_bomb_construction_is_a_valid_png() -> None:
@@ -455,6 +470,56 @@ def test_pixel_limit_is_checked_before_decoding() -> None:
     small = _encoded(_shapes(), "PNG")
     assert _reason(small, max_pixels=120 * 80 - 1).reason == "too-large"
     assert decode_media(small, max_pixels=120 * 80).width == 120
+
+
+def _gif_of_big_frames(side: int, frames: int) -> bytes:
+    """A GIF of ``frames`` frames of ``side x side`` red pixels, 20 ms each: ~4 KB per 4 MP frame."""
+    image = Image.new("P", (side, side), 1)
+    image.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    data = _encoded(image, "GIF")
+    start = data.index(b",")  # the image descriptor: Pillow writes no extension before it
+    control = b"!\xf9\x04\x04\x02\x00\x00\x00"  # graphic control: keep the frame, 20 ms
+    return data[:start] + (control + data[start:-1]) * frames + b";"
+
+
+def test_an_animation_is_decoded_within_a_pixel_budget() -> None:
+    from memesearch.enrich.media import ANIMATION_PIXEL_BUDGET
+
+    data = _gif_of_big_frames(2000, 200)  # 800 MP in all, in 770 KB: 16 s to decode whole
+    assert len(data) < 1_000_000
+    decoded = decode_media(data, name="bomb.gif", max_frames=4)
+    decoded_frames = ANIMATION_PIXEL_BUDGET // (2000 * 2000)  # 25
+    assert decoded.total_frames == 200 and len(decoded.frames) == 4
+    assert decoded.duration_s is None  # the part not decoded has no known length
+    assert decoded.frame_times is not None and max(decoded.frame_times) < decoded_frames * 0.02
+    small = decode_media(_gif_of_big_frames(100, 30), name="small.gif", max_frames=4)
+    assert small.total_frames == 30 and small.duration_s == pytest.approx(0.6)  # under budget: whole
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_a_named_pipe_or_a_device_is_refused_without_blocking(tmp_path: Path) -> None:
+    from memesearch.data.formats.media import detect_media
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    device = tmp_path / "zero.jpg"
+    device.symlink_to("/dev/zero")
+    outcome: dict[str, object] = {}
+
+    def read() -> None:
+        for path in (fifo, device):
+            outcome[path.name] = _reason(path).reason
+            with pytest.raises(OSError, match="not a regular file"):
+                detect_media(path)
+
+    worker = threading.Thread(target=read, daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    if worker.is_alive():  # a plain open() waits for a writer: give it one so the test can end
+        with open(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK), "wb"):
+            pass
+        pytest.fail("decoding a named pipe blocked")
+    assert outcome == {"pipe.png": "not-media", "zero.jpg": "not-media"}
 
 
 # ------------------------------------------------------------------------------------------------ file names

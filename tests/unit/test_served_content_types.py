@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from memesearch.serve.app import sniff_content_type
+from memesearch.serve.media_types import sniff_content_type
 
 
 @pytest.mark.parametrize(

@@ -164,3 +164,14 @@ def test_export_without_heads_serves_the_trained_tower(toy: Path, cache: Path, t
         trained = model.eval().encode_image(pixels).embedding.numpy()
     assert np.allclose(served, trained, atol=1e-5)
     assert not any(k.startswith(("presence", "semantic")) for k in encoder.model.state_dict())  # type: ignore[attr-defined]
+
+
+def test_candidate_tokenizer_reads_cn_clip_vocabulary() -> None:
+    from memesearch.train.tasks.uniclip_starter import candidate_tokenizer
+
+    tokenizer = candidate_tokenizer()
+    assert len(tokenizer) == 21128
+    ids = tokenizer("Chestnut 十大")["input_ids"]
+    # [CLS] ch ##est ##n ##ut 十 大 [SEP] in cn_clip's vocabulary: no word falls back to [UNK]
+    assert ids == [101, 9537, 10414, 8171, 9194, 1282, 1920, 102]
+    assert tokenizer.unk_token_id not in ids

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from memesearch.cli import datasets_animated  # noqa: F401  (registers `datasets build animated`)
 from memesearch.cli.datasets_build import app as build_app
 from memesearch.data.formats import (
     FORMATS,
@@ -71,6 +72,11 @@ def _counts_table(dataset: Dataset, title: str) -> Table:
     return table
 
 
+def _shorten(text: str, limit: int = 120) -> str:
+    # an example id can be megabytes long (a hostile row): folding it into table cells takes minutes
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _print_skipped(console: Console, report: BadRowReport) -> None:
     if not len(report):
         return
@@ -78,7 +84,7 @@ def _print_skipped(console: Console, report: BadRowReport) -> None:
     table.add_column("where", overflow="fold")
     table.add_column("reason", overflow="fold")
     for row in report:
-        table.add_row(Text(row.location), Text(row.reason))
+        table.add_row(Text(_shorten(row.location)), Text(_shorten(row.reason, 400)))
     console.print(table)
 
 
@@ -162,7 +168,8 @@ def validate(
         for column in ("split", "level", "problem", "count", "examples"):
             table.add_column(column, justify="right" if column == "count" else "left", overflow="fold")
         for p in problems:
-            table.add_row(Text(p.split), p.severity, p.kind, str(p.count), Text(", ".join(p.examples)))
+            examples = ", ".join(_shorten(e) for e in p.examples)
+            table.add_row(Text(p.split), p.severity, p.kind, str(p.count), Text(examples))
         console.print(table)
     else:
         console.print("nothing suspicious found")

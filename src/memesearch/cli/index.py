@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import typer
@@ -88,6 +89,12 @@ def index(
         "--region-embedding",
         help="How a region becomes a vector (new index): masked-crop (default), crop or mask-pool.",
     ),
+    frame_pooling: str | None = typer.Option(
+        None,
+        "--frame-pooling",
+        help="How the image branch scores animations and videos (new index): best (default: the best "
+        "sampled frame, a re-rank of the mean vector's candidates) or mean (the mean vector only).",
+    ),
     splits: str | None = typer.Option(
         None, "--splits", help="Dataset folders: only these splits (comma-separated)."
     ),
@@ -115,7 +122,8 @@ def index(
 ) -> None:
     """Index media into INDEX: dedup, OCR, emotions, embeddings, SQLite + a vector store (FAISS or Milvus).
 
-    Re-runs skip unchanged files; a killed run resumes where it stopped.
+    Re-runs skip unchanged files; a killed run resumes where it stopped. Exits 1 when some inputs could not
+    be indexed (each is listed with its reason; the others are indexed).
     """
     from memesearch.index import Index, IndexConfig, parse_weights
     from memesearch.index.vector_store import VectorConfig, parse_store_spec
@@ -147,6 +155,8 @@ def index(
         settings["objects"] = check_objects(objects)
     if max_regions is not None:
         settings["max_regions"] = max_regions
+    if frame_pooling is not None:
+        settings["frame_pooling"] = frame_pooling.strip()
     if region_embedding is not None:
         from memesearch.models.regions import check_region_method
 
@@ -185,6 +195,7 @@ def index(
         total = len(idx)
     if json_out:
         typer.echo(json.dumps({**summary.to_dict(), "items_in_index": total}, ensure_ascii=False, indent=2))
+        _exit_if_failed(summary.failed)
         return
     typer.echo(
         f"indexed {len(summary.indexed)}, skipped {summary.skipped} unchanged, "
@@ -215,6 +226,13 @@ def index(
         typer.echo(f"failed [{f.reason}]: {f.message}", err=True)
     if len(summary.failed) > 50:
         typer.echo(f"... and {len(summary.failed) - 50} more failures (use --json for all)", err=True)
+    _exit_if_failed(summary.failed)
+
+
+def _exit_if_failed(failed: Sequence[object]) -> None:
+    """Exit code 1 when some inputs could not be indexed (the others were; README "Exit codes")."""
+    if failed:
+        raise typer.Exit(1)
 
 
 def remove(

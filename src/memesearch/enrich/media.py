@@ -13,6 +13,10 @@
   same as in the encoders: EXIF orientation applied, alpha composited onto white, CMYK / 16-bit converted;
 * a frame larger than ``max_pixels`` (width x height, read from the header) is refused **before**
   any pixel is decoded, which defuses decompression bombs (a 50,000 x 50,000 PNG of a few hundred KB);
+* an animation is decoded for at most :data:`ANIMATION_FRAME_LIMIT` frames and
+  :data:`ANIMATION_PIXEL_BUDGET` pixels in all (a 768 KB GIF of 200 frames of 2000 x 2000 took 16 s to
+  decode whole): past that, the kept frames are spaced over the part decoded and ``duration_s`` is
+  ``None``, while ``total_frames`` still counts every frame;
 * every failure is a :class:`MediaError` with a machine-readable ``reason`` and a message that names the
   file and says what was expected.
 
@@ -26,6 +30,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import os
@@ -40,14 +45,20 @@ from PIL import Image, UnidentifiedImageError
 
 from memesearch.data.formats.media import MEDIA_EXTENSIONS, detect_media_stream
 from memesearch.enrich.video import read_video
-from memesearch.errors import MemesearchError
+from memesearch.errors import MemesearchError, printable
 from memesearch.models.encoders.images import to_rgb
+from memesearch.utils.io import NotRegularFileError, open_regular
 
 logger = logging.getLogger(__name__)
 
 #: Largest frame (width x height) decoded by default: 40 MP covers 8K screenshots and long phone
 #: screenshots (1440 x 27,000) while keeping one decoded RGB frame under ~120 MB.
 DEFAULT_MAX_PIXELS = 40_000_000
+
+#: Frames of one animation decoded at most (each frame is decoded in order: GIF/APNG frames build on the
+#: previous one), and pixels decoded at most over all of them (~2 s at ~50 MP/s): frame-count bombs.
+ANIMATION_FRAME_LIMIT = 10_000
+ANIMATION_PIXEL_BUDGET = 100_000_000
 
 #: Every value :attr:`MediaError.reason` can take.
 MEDIA_ERROR_REASONS: frozenset[str] = frozenset(
@@ -90,9 +101,11 @@ _CANONICAL_EXTENSION: dict[str, str] = {
 _TYPE_SUFFIX = re.compile(r"^\.[a-z][a-z0-9]{1,4}$")
 # PIL's format names that are variants of a family above.
 _PIL_FORMATS = {"mpo": "jpeg", "apng": "png", "dib": "bmp"}
-# What PIL's plugins and decoders raise on damaged data (seen by fuzzing PNG, JPEG, GIF, WebP, BMP, TIFF).
+# What PIL's plugins and decoders raise on damaged data (seen by fuzzing PNG, JPEG, GIF, WebP, BMP, TIFF;
+# the AVIF plugin raises RuntimeError, e.g. "Failed to decode frame 0: Decoding of color planes failed").
 _PIL_DECODE_ERRORS = (
     OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError, struct.error, zlib.error,
+    RuntimeError,
 )  # fmt: skip
 
 
@@ -223,11 +236,15 @@ def decode_media(
     path = os.fspath(source)
     ctx = _Context(path=path, name=name or path, max_frames=max_frames, max_pixels=max_pixels)
     try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed below; PIL reads lazily from it
+        fh = open_regular(path)  # closed below; PIL reads lazily from it
     except FileNotFoundError:
         raise ctx.error("missing", "file not found", hint="check the path") from None
     except IsADirectoryError:
         raise ctx.error("not-media", "is a folder, not a file", hint=_EXPECTED) from None
+    except NotRegularFileError:
+        raise ctx.error(
+            "not-media", "is a named pipe, a device or a socket, not a file", hint=_EXPECTED
+        ) from None
     except OSError as exc:
         raise ctx.error("missing", f"cannot open the file ({exc.strerror or exc})") from None
     with fh:
@@ -300,12 +317,7 @@ class _Context:
         return suffix not in _FORMAT_EXTENSIONS.get(fmt, frozenset({"." + fmt}))
 
 
-def _printable(text: str) -> str:
-    """``text`` with control and format characters (newlines, RTL overrides) escaped, so a file name
-    cannot break a one-line message or reorder it on screen; other Unicode (CJK, emoji) is kept."""
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+_printable = printable  # one home for the escaping of names in messages: memesearch.errors
 
 
 def _decode_stream(fh: BinaryIO, ctx: _Context) -> DecodedMedia:
@@ -372,7 +384,7 @@ def _decode_image(fh: BinaryIO, head: bytes, ctx: _Context) -> DecodedMedia:
         ) from None
     except UnidentifiedImageError:
         _raise_image_failure(fh, head, ctx, None)
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except _PIL_DECODE_ERRORS as exc:
         _raise_image_failure(fh, head, ctx, exc)
     fmt = _image_format(head, image.format)
     width, height = image.size
@@ -427,12 +439,17 @@ def _animation_frames(
     GIF/APNG frames depend on the previous ones (disposal, blending), so PIL decodes each frame in
     order while seeking; the pass also collects every frame's duration.
     """
-    wanted = set(_spaced(total, ctx.max_frames))
+    area = max(1, image.width * image.height)
+    scanned = min(total, ANIMATION_FRAME_LIMIT, max(1, ANIMATION_PIXEL_BUDGET // area))
+    if scanned < total:
+        what = f"{total} frames of {image.width} x {image.height}"
+        logger.info("%s: %s; only the first %d are decoded", ctx.label, what, scanned)
+    wanted = set(_spaced(scanned, ctx.max_frames))
     frames: list[Image.Image] = []
     starts_ms: list[float] = []
     duration_ms = 0.0
     has_duration = False
-    for index in range(total):
+    for index in range(scanned):
         # a damaged later frame raises (EOFError, OSError): the file is reported, not half-indexed
         image.seek(index)
         if index:  # a GIF frame can grow the canvas
@@ -450,6 +467,8 @@ def _animation_frames(
             frames.append(frame.copy() if frame is image else frame)
     if not has_duration:
         return frames, None, None
+    if scanned < total:  # the length of the part not decoded is unknown
+        return frames, None, [ms / 1000.0 for ms in starts_ms]
     return frames, duration_ms / 1000.0, [ms / 1000.0 for ms in starts_ms]
 
 
@@ -462,7 +481,7 @@ def _raise_image_failure(fh: BinaryIO, head: bytes, ctx: _Context, exc: BaseExce
             f"the image data ends early{detail}",
             hint="the file was cut off (interrupted download or copy); fetch it again",
         ) from None
-    if len(head) >= 12 and head[4:8] == b"ftyp":
+    if len(head) >= 12 and head[4:8] == b"ftyp" and not (head[8:12] in _AVIF_BRANDS and _avif_decoder()):
         raise ctx.error(
             "unsupported",
             f"AVIF/HEIF image that this installation cannot decode{detail}",
@@ -473,6 +492,17 @@ def _raise_image_failure(fh: BinaryIO, head: bytes, ctx: _Context, exc: BaseExce
         f"the content starts like an image but cannot be decoded{detail}",
         hint="the header or the data is damaged; re-export or fetch the file again",
     ) from None
+
+
+_AVIF_BRANDS = (b"avif", b"avis")
+
+
+@functools.cache
+def _avif_decoder() -> bool:
+    """Whether this Pillow decodes AVIF: then a damaged AVIF is corrupt, not unsupported."""
+    from PIL import features
+
+    return bool(features.check("avif"))
 
 
 def _looks_truncated(fh: BinaryIO, head: bytes) -> bool:

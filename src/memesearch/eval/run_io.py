@@ -27,6 +27,7 @@ import numpy as np
 
 from memesearch.errors import DataFormatError
 from memesearch.eval.run import Run, as_grade
+from memesearch.utils.io import loads_json
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +176,7 @@ def read_run(path: str | Path, fmt: str = "cbvs") -> Run:
 
 def _parse_jsonl_row(line: str, path: Path, lineno: int) -> tuple[str, str, Any, int | None]:
     try:
-        obj = json.loads(line)
+        obj = loads_json(line)
     except json.JSONDecodeError as exc:
         raise DataFormatError(f"invalid JSON ({exc.msg})", path=path, line=lineno, hint=_JSONL_HINT) from None
     if not isinstance(obj, dict):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from memesearch.index.vector_store import RowFields, RowFilter
 
 logger = logging.getLogger(__name__)
+
+#: how often :meth:`FaissVectorStore.load` reads again after a torn read (50 ms apart)
+TORN_READ_RETRIES = 40
 
 
 def _faiss() -> Any:
@@ -276,16 +280,27 @@ class FaissVectorStore:
         faiss = _faiss()
         path = Path(path)
         side_path = path.with_suffix(path.suffix + ".json")
-        try:
-            side = json.loads(side_path.read_text(encoding="utf-8"))
-            if int(side["generation"]) < int(generation) or int(side["dim"]) != int(dim):
+        # A writer in another process saves the index file, then its sidecar (two renames): a reader
+        # between the two would pair one save's file with the other's sidecar. Such a torn read shows as
+        # a sidecar that changed while the file was read, or a count that does not match: read again.
+        for attempt in range(TORN_READ_RETRIES + 1):
+            try:
+                text = side_path.read_text(encoding="utf-8")
+                side = json.loads(text)
+                if int(side["generation"]) < int(generation) or int(side["dim"]) != int(dim):
+                    return None
+                index = faiss.read_index(str(path))
+                torn = side_path.read_text(encoding="utf-8") != text or int(index.ntotal) != int(
+                    side["ntotal"]
+                )
+            except (OSError, ValueError, KeyError, RuntimeError) as exc:
+                logger.info("vector file %s not usable (%s); rebuilding from the database", path, exc)
                 return None
-            index = faiss.read_index(str(path))
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            logger.info("vector file %s not usable (%s); rebuilding from the database", path, exc)
-            return None
-        if int(index.ntotal) != int(side["ntotal"]):
-            return None
+            if not torn:
+                break
+            if attempt == TORN_READ_RETRIES:
+                return None
+            time.sleep(0.05)
         out = cls(dim, config)
         out._index = index
         out.kind = str(side["kind"])

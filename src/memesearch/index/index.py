@@ -16,6 +16,7 @@ Layout of ``DIR``::
                         vectors/<field>.milvus per collection; ``milvus:URI``: the sidecars only)
     media/              uploaded files, named by their SHA-256 (never by the client's file name)
     thumbs/             thumbnail cache (written by the server)
+    write.lock          held by the one process that has the index open for writing (writer_lock)
 
 Example::
 
@@ -42,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from memesearch.errors import ConfigError
-from memesearch.index import region_rows, store_writes
+from memesearch.index import frame_rows, region_rows, store_writes
 from memesearch.index import vector_fields as vf
 from memesearch.index.config import (
     INDEX_FORMAT,
@@ -51,6 +52,7 @@ from memesearch.index.config import (
     IndexConfig,
     encoder_signature,
 )
+from memesearch.index.follow import VectorFollower, follows
 from memesearch.index.info import (
     EncoderMismatchError,
     IndexLockedError,
@@ -62,9 +64,11 @@ from memesearch.index.info import (
     versions,
 )
 from memesearch.index.records import IndexedItem, NewItem, PathStamp
+from memesearch.index.recovery import remove_orphan_media
 from memesearch.index.store import Store
 from memesearch.index.vector_fields import keeps_fields, new_item_fields, vector_path
 from memesearch.index.vector_store import RowFields, RowFilter, VectorStore
+from memesearch.index.writer_lock import WriterLock
 from memesearch.objects.regions import Region
 from memesearch.utils.io import atomic_write_bytes, atomic_write_json, progress_bar
 
@@ -76,6 +80,8 @@ logger = logging.getLogger(__name__)
 #: :mod:`memesearch.index.region_rows`; pending in ``pending_region_vectors``).
 VECTOR_FIELDS: tuple[str, ...] = ("image", "text")
 REGION_FIELD = "region"
+#: ``NewItem.vectors`` key of an animated item's per-frame vectors ``(F, dim)`` (SQLite only: frame_rows)
+FRAME_FIELD = "frames"
 
 
 def vector_fields_of(config: IndexConfig) -> tuple[str, ...]:
@@ -106,15 +112,36 @@ class Index:
         self.encoder = encoder
         self.readonly = readonly
         self._lock = threading.RLock()
-        self.store = Store(root / "meta.sqlite", readonly=readonly)
+        # one writer per index (writer_lock): taken before anything is written, let go by close()
+        self._writer = WriterLock(root)
+        if not readonly:
+            self._writer.acquire()
+        try:
+            self.store = Store(root / "meta.sqlite", readonly=readonly)
+        except BaseException:
+            self._writer.release()
+            raise
         self.dim = int(encoder.dim)
         try:
             spec, fields = config.vector_store, vector_fields_of(config)
-            self._vectors: dict[str, VectorStore] = vf.open_field_stores(
-                root, spec, fields, self.dim, config.vectors, self.store, readonly=readonly
+            # a read-only FAISS view follows the writes of other processes (index/follow.py)
+            self._follower = (
+                VectorFollower(root, spec, fields, self.dim, config.vectors, self.store)
+                if follows(spec, readonly)
+                else None
             )
+            self._vectors: dict[str, VectorStore] = (
+                self._follower.open()
+                if self._follower is not None
+                else vf.open_field_stores(
+                    root, spec, fields, self.dim, config.vectors, self.store, readonly=readonly
+                )
+            )
+            if not readonly:  # uploads a crash cut off between their media file and their row
+                remove_orphan_media(root, self.store)
         except BaseException:
             self.store.close()
+            self._writer.release()
             raise
         self._dirty = False
         self._unsaved = 0  # items written or removed since the last save
@@ -227,9 +254,12 @@ class Index:
                 if self._dirty and not self.readonly:
                     self.flush()
             finally:
-                for vs in self._vectors.values():
-                    vs.close()
-                self.store.close()
+                try:
+                    for vs in self._vectors.values():
+                        vs.close()
+                    self.store.close()
+                finally:
+                    self._writer.release()
 
     def __enter__(self) -> Index:
         return self
@@ -276,6 +306,11 @@ class Index:
         """Hold the index still (no write in this process) across several reads."""
         with self._lock:
             yield self
+
+    def _follow(self) -> None:
+        """A read-only view: take in what other processes committed since (call under ``_lock``)."""
+        if self._follower is not None:
+            self._vectors = self._follower.sync(self._vectors)
 
     # ---- reading items -------------------------------------------------------------------------
     def get(self, item_id: str) -> IndexedItem | None:
@@ -388,15 +423,20 @@ class Index:
 
     def vector_count(self, field: str) -> int:
         """Live vectors of ``field`` (``image`` or ``text``)."""
-        return len(self._vectors[field])
+        with self._lock:
+            self._follow()
+            return len(self._vectors[field])
 
     def vector_store(self, field: str) -> VectorStore:
         """The vector store of ``field`` (read it under :meth:`reading` when writes may run)."""
-        return self._vectors[field]
+        with self._lock:
+            self._follow()
+            return self._vectors[field]
 
     def nearest(self, field: str, query: np.ndarray, k: int) -> np.ndarray:
         """Rowids of the ``k`` nearest ``field`` vectors to ``query`` ``(dim,)``, best first."""
         with self._lock:
+            self._follow()
             vs = self._vectors[field]
             if len(vs) == 0 or k < 1:
                 return np.zeros(0, np.int64)
@@ -408,6 +448,7 @@ class Index:
         the vector store applies the filter itself (Milvus); None when it cannot (FAISS): then take
         :meth:`nearest` and keep what :meth:`rowids_where` allows."""
         with self._lock:
+            self._follow()
             vs = self._vectors[field]
             if not vs.can_filter(where):
                 return None
@@ -424,6 +465,7 @@ class Index:
         if rowids.size == 0:
             return out
         with self._lock:
+            self._follow()
             vs = self._vectors[field]
             present = vs.contains(rowids)
             if present.any():
@@ -439,6 +481,7 @@ class Index:
     def nearest_regions(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` nearest region vectors to ``query`` ``(dim,)``: ``(scores, region ids)``, best first."""
         with self._lock:
+            self._follow()
             vs = self._vectors.get(REGION_FIELD)
             if vs is None or len(vs) == 0 or k < 1:
                 return np.zeros(0, np.float32), np.zeros(0, np.int64)
@@ -451,6 +494,11 @@ class Index:
         with self.store._lock:
             return region_rows.region_ids_of(self.store.conn, [int(r) for r in rowids])
 
+    def frames(self, rowids: Sequence[int]) -> dict[int, frame_rows.ItemFrames]:
+        """``rowid -> its sampled frames' vectors and times`` (animated items only; :mod:`.frame_rows`)."""
+        with self.store._lock:
+            return frame_rows.frames_of(self.store.conn, [int(r) for r in rowids], self.dim)
+
     def regions(self, rowids: Sequence[int], *, masks: bool = True) -> dict[int, list[Region]]:
         """``rowid -> regions`` (slot order, masks decoded on demand from their RLE)."""
         with self.store._lock:
@@ -459,6 +507,7 @@ class Index:
     def all_vectors(self, field: str) -> tuple[np.ndarray, np.ndarray]:
         """Every live ``(rowids sorted, vectors)`` of ``field``."""
         with self._lock:
+            self._follow()
             vs = self._vectors[field]
             ids = vs.ids()
             return ids, vs.reconstruct(ids)
@@ -484,6 +533,8 @@ class Index:
                     )
                     if new.item.objects:
                         region_rows.insert(conn, rowid, new.item.objects, new.vectors.get(REGION_FIELD))
+                    if new.vectors.get(FRAME_FIELD) is not None:
+                        frame_rows.insert(conn, rowid, new.vectors[FRAME_FIELD], new.frame_times)
                     rowids.append(rowid)
                     for stamp in new.paths:
                         orphans.extend(self._put_path(conn, stamp, rowid))

@@ -116,8 +116,10 @@ class NewItem:
     found, an uploaded copy (path relative to the index folder) and enrichment results to cache.
 
     ``vectors`` maps a vector field (``image``, ``text``) to a unit vector ``(dim,)``; ``image`` is required,
-    ``text`` only for items with context text, ``region`` ``(R, dim)`` one per ``item.objects`` entry.
-    ``cache`` holds ``(key, stage, version, value)`` rows.
+    ``text`` only for items with context text, ``region`` ``(R, dim)`` one per ``item.objects`` entry,
+    ``frames`` ``(F, dim)`` one per sampled frame of an animated item (``frame_times``: their times in
+    seconds, or None; :mod:`memesearch.index.frame_rows`). ``cache`` holds ``(key, stage, version, value)``
+    rows.
     """
 
     item: IndexedItem
@@ -125,6 +127,7 @@ class NewItem:
     paths: list[PathStamp] = field(default_factory=list)
     stored_path: str | None = None
     cache: list[tuple[str, str, str, bytes]] = field(default_factory=list)
+    frame_times: list[float] | None = None
 
 
 def item_text(captions: Sequence[str], ocr: Sequence[dict[str, Any]] | None) -> str:

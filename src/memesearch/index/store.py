@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from memesearch.index import change_logs, region_rows
+from memesearch.index import change_logs, frame_rows, region_rows
 from memesearch.index.records import IndexedItem, item_from_row, path_from_db, path_to_db
 
 SCHEMA_VERSION = 2  # 2: vectors in pending_vectors until saved, not in items
@@ -128,7 +128,7 @@ class Store:
                 self.conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.executescript(_SCHEMA + change_logs.SCHEMA + region_rows.SCHEMA)
+            self.conn.executescript(_SCHEMA + change_logs.SCHEMA + region_rows.SCHEMA + frame_rows.SCHEMA)
             if self.get_kv("schema_version") is None:
                 self.set_kv("schema_version", str(SCHEMA_VERSION))
             for key, fill in (

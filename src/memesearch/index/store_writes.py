@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from memesearch.index import change_logs, region_rows
+from memesearch.index import change_logs, frame_rows, region_rows
 from memesearch.index.records import IndexedItem, path_to_db
 from memesearch.index.store import vec_to_blob
 
@@ -93,6 +93,7 @@ def delete_items(conn: sqlite3.Connection, rowids: Iterable[int]) -> list[int]:
         conn.execute(f"DELETE FROM items WHERE rowid IN ({marks})", chunk)
         conn.execute(f"DELETE FROM pending_vectors WHERE item_rowid IN ({marks})", chunk)
         region_rows.delete(conn, chunk)
+        frame_rows.delete(conn, chunk)
         change_logs.log_removed(conn, chunk)  # one tombstone per removed item (rowids can be reused)
     return ids
 

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from memesearch.errors import DataFormatError
+from memesearch.errors import DataFormatError, printable
 from memesearch.ingest.records import IngestFailure
 from memesearch.objects.regions import Region
+from memesearch.utils.io import loads_json
 
 LIST_SUFFIXES = (".csv", ".jsonl")
 
@@ -86,8 +87,17 @@ def expand_inputs(
         path = _absolute(path)
         if path.is_dir():
             if (path / "dataset.json").is_file():
-                for rec in _dataset_records(path, oracle_captions, splits):
+                no_file: list[str] = []
+                for rec in _dataset_records(path, oracle_captions, splits, no_file):
                     push(rec)
+                if no_file:
+                    shown = ", ".join(printable(i) for i in no_file[:5]) + (
+                        ", ..." if len(no_file) > 5 else ""
+                    )
+                    out.messages.append(
+                        f"{path}: {len(no_file)} item(s) have no local file (only a URL, or no path) and "
+                        f"are not indexed: {shown}"
+                    )
                 continue
             out.folders.append(path)
             n = 0
@@ -132,38 +142,76 @@ def _split_values(value: str | None) -> list[str]:
     return [v.strip() for v in value.split("|") if v.strip()]
 
 
+def _require_regular(path: Path) -> None:
+    # opening a named pipe or a device blocks or never ends: a list must be a plain file
+    if not path.is_file():
+        raise DataFormatError(
+            "a list file must be a regular file (this is a pipe, a device or a socket)",
+            path=path,
+            hint="copy the list into a regular .csv or .jsonl file",
+        )
+
+
 def _csv_records(path: Path) -> Iterator[InputRecord]:
-    base = path.parent
+    _require_regular(path)
     try:
         fh = path.open(encoding="utf-8-sig", newline="")
     except OSError as exc:
         raise DataFormatError(f"cannot read the list file: {exc}", path=path) from None
     with fh:
         reader = csv.DictReader(fh)
-        if reader.fieldnames is None or "path" not in reader.fieldnames:
+        try:
+            yield from _csv_rows(path, reader)
+        except UnicodeDecodeError as exc:
             raise DataFormatError(
-                f"a CSV list needs a header row with a 'path' column, got columns {reader.fieldnames}",
+                f"not valid UTF-8 (byte 0x{exc.object[exc.start : exc.start + 1].hex()})",
                 path=path,
-                line=1,
-                hint="first line like: path,captions,emotions,source",
+                line=_first_non_utf8_line(path),  # the decoder reads ahead: its position is not the row's
+                hint="save the list as UTF-8",
+            ) from None
+        except csv.Error as exc:
+            raise DataFormatError(
+                f"not a valid CSV list ({exc})", path=path, line=reader.line_num, hint="check quotes"
+            ) from None
+
+
+def _first_non_utf8_line(path: Path) -> int | None:
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return None
+
+
+def _csv_rows(path: Path, reader: csv.DictReader[str]) -> Iterator[InputRecord]:
+    base = path.parent
+    if reader.fieldnames is None or "path" not in reader.fieldnames:
+        raise DataFormatError(
+            f"a CSV list needs a header row with a 'path' column, got columns {reader.fieldnames}",
+            path=path,
+            line=1,
+            hint="first line like: path,captions,emotions,source",
+        )
+    for line_no, row in enumerate(reader, start=2):
+        value = (row.get("path") or "").strip()
+        if not value:
+            raise DataFormatError(
+                "empty 'path' value", path=path, line=line_no, hint="every row needs a path"
             )
-        for line_no, row in enumerate(reader, start=2):
-            value = (row.get("path") or "").strip()
-            if not value:
-                raise DataFormatError(
-                    "empty 'path' value", path=path, line=line_no, hint="every row needs a path"
-                )
-            emotions = _split_values(row.get("emotions"))
-            yield InputRecord(
-                path=_absolute(base / value),
-                captions=_split_values(row.get("captions")),
-                emotions=emotions or None,
-                source=(row.get("source") or "").strip() or None,
-            )
+        emotions = _split_values(row.get("emotions"))
+        yield InputRecord(
+            path=_absolute(base / value),
+            captions=_split_values(row.get("captions")),
+            emotions=emotions or None,
+            source=(row.get("source") or "").strip() or None,
+        )
 
 
 def _jsonl_records(path: Path) -> Iterator[InputRecord]:
     base = path.parent
+    _require_regular(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -172,7 +220,7 @@ def _jsonl_records(path: Path) -> Iterator[InputRecord]:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = loads_json(line)
         except json.JSONDecodeError as exc:
             raise DataFormatError(
                 f"not valid JSON ({exc.msg})", path=path, line=line_no, record=line[:200]
@@ -215,7 +263,7 @@ def _jsonl_records(path: Path) -> Iterator[InputRecord]:
 
 
 def _dataset_records(
-    folder: Path, oracle_captions: bool, splits: Sequence[str] | None
+    folder: Path, oracle_captions: bool, splits: Sequence[str] | None, no_file: list[str]
 ) -> Iterator[InputRecord]:
     from memesearch.data.formats import read_dataset
 
@@ -225,7 +273,11 @@ def _dataset_records(
     for split in chosen:
         for item in split.items:
             src = item.resolve_path(ds.root)
-            if item.id in seen or src is None:
+            if item.id in seen:
+                continue
+            if src is None:
+                no_file.append(item.id)
+                seen.add(item.id)
                 continue
             seen.add(item.id)
             oracle = item.meta.get("caption_kind") == "oracle"

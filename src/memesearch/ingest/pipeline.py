@@ -215,39 +215,47 @@ class Ingestor:
         label = clean_filename(filename) if filename else "upload"
         with clock.stage("hash", 1):
             sha = sha256_bytes(data)
+        if idx.rowid_by_sha(sha) is not None:
+            return self._known(summary, sha, t0)
+        # decoding, enrichers and the encoder run without the index's lock: searches are not held up
+        # behind an upload (only the write below takes the lock)
+        with clock.stage("prepare", 1):
+            result = prepare(self._task(label, sha, data=data))
+        if isinstance(result, IngestFailure):
+            summary.failed.append(result)
+            summary.seconds = time.perf_counter() - t0
+            return summary
+        ext = MEDIA_EXTENSIONS.get(result.format.upper(), result.format.lower() or "bin")
+        rec = InputRecord(
+            Path(f"media/{sha}.{ext}"),
+            captions=list(captions),
+            emotions=list(emotions) if emotions else None,
+            source=source,
+            meta={"filename": label} if filename else {},
+        )
+        embedded = enrich_embed(
+            [(result, rec)],
+            idx.encoder,
+            self.enrichers,
+            idx.cached,
+            clock,
+            region_method=idx.config.region_embedding,
+        )
         with idx.reading():
-            existing = idx.rowid_by_sha(sha)
-            if existing is not None:
-                summary.duplicates += 1
-                summary.existing.append(sha[:16])
-                summary.seconds = time.perf_counter() - t0
-                return summary
-            with clock.stage("prepare", 1):
-                result = prepare(self._task(label, sha, data=data))
-            if isinstance(result, IngestFailure):
-                summary.failed.append(result)
-                summary.seconds = time.perf_counter() - t0
-                return summary
-            ext = MEDIA_EXTENSIONS.get(result.format.upper(), result.format.lower() or "bin")
-            rec = InputRecord(
-                Path(f"media/{sha}.{ext}"),
-                captions=list(captions),
-                emotions=list(emotions) if emotions else None,
-                source=source,
-                meta={"filename": label} if filename else {},
-            )
+            if idx.rowid_by_sha(sha) is not None:  # the same bytes were added meanwhile
+                return self._known(summary, sha, t0)
+            # the file first, then the row (index/recovery.py removes a file whose row never came)
             stored = idx.store_upload(sha, ext, data)
-            embedded = enrich_embed(
-                [(result, rec)],
-                idx.encoder,
-                self.enrichers,
-                idx.cached,
-                clock,
-                region_method=idx.config.region_embedding,
-            )
             self._write(embedded, [[]], summary, clock, "", stored_path=stored)
             idx.save_if_due()  # not a full save of a large index per upload: see Index.save_if_due
         summary.stages = clock.report()
+        summary.seconds = time.perf_counter() - t0
+        return summary
+
+    @staticmethod
+    def _known(summary: IngestSummary, sha: str, t0: float) -> IngestSummary:
+        summary.duplicates += 1
+        summary.existing.append(sha[:16])
         summary.seconds = time.perf_counter() - t0
         return summary
 
@@ -404,7 +412,18 @@ class Ingestor:
                 stamps = [f.stamp for f in paths]
                 if e.region_vectors is not None and len(e.regions):
                     vectors["region"] = e.region_vectors
-                new.append(NewItem(item, vectors, paths=stamps, stored_path=stored_path, cache=rows))
+                if e.frame_vectors is not None:
+                    vectors["frames"] = e.frame_vectors
+                times = (
+                    p.frame_times
+                    if p.frame_times is not None and len(p.frame_times) == e.frame_count
+                    else None
+                )
+                new.append(
+                    NewItem(
+                        item, vectors, paths=stamps, stored_path=stored_path, cache=rows, frame_times=times
+                    )
+                )
             rowids = idx.write_batch(new)
             summary.duplicates += sum(max(0, len(paths) - 1) for paths in files)
             summary.indexed.extend(n.item.id for n in new)

@@ -51,6 +51,7 @@ class Prepared:
     ocr: list[OCRLine] | None = None
     extension_mismatch: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    frame_times: list[float] | None = None  # each frame's time (s) in an animation or video, if known
 
 
 _OCR: dict[float, Any] = {}
@@ -69,7 +70,10 @@ def ocr_reader(min_score: float) -> Any:
 
 
 def ocr_version(min_score: float) -> str:
-    return str(ocr_reader(min_score).version)
+    """The cache version of an item's OCR lines: the reader's, and that every sampled frame is read
+    (lines de-duplicated across frames, :mod:`memesearch.enrich.frame_text`); OCR cached when only the
+    cover was read is read again."""
+    return f"{ocr_reader(min_score).version};frames=sampled"
 
 
 def prepare(task: PrepareTask) -> Prepared | IngestFailure:
@@ -77,6 +81,7 @@ def prepare(task: PrepareTask) -> Prepared | IngestFailure:
 
     Returns an :class:`IngestFailure` (never raises) for anything wrong with the file itself.
     """
+    from memesearch.enrich.frame_text import read_frames
     from memesearch.enrich.hashing import phash, phash_hex
     from memesearch.enrich.media import MediaError, decode_media
 
@@ -93,11 +98,16 @@ def prepare(task: PrepareTask) -> Prepared | IngestFailure:
         return IngestFailure(task.path, "unreadable", str(exc))
     except (OSError, ValueError, MemoryError) as exc:  # anything the decoders did not classify
         return IngestFailure(task.path, "unreadable", f"{task.path}: cannot decode the file ({exc})")
+    except Exception as exc:  # a decoder library's own failure on one file must not end a run of thousands
+        logger.warning("unexpected %s decoding %s", type(exc).__name__, task.path, exc_info=True)
+        return IngestFailure(
+            task.path, "unreadable", f"{task.path}: cannot decode the file ({type(exc).__name__}: {exc})"
+        )
     cover = decoded.frames[0]
     lines: list[OCRLine] | None = None
     if task.run_ocr:
         try:
-            lines = list(ocr_reader(task.ocr_min_score).read(cover))
+            lines = read_frames(ocr_reader(task.ocr_min_score), decoded.frames, decoded.frame_times)
         except MemesearchError:
             raise  # OCR missing entirely is a setup problem, not a file problem
         except Exception as exc:  # the OCR engine failing on one image must not stop the run
@@ -116,6 +126,7 @@ def prepare(task: PrepareTask) -> Prepared | IngestFailure:
         phash=phash_hex(phash(cover)),
         ocr=lines,
         extension_mismatch=bool(decoded.extension_mismatch),
+        frame_times=None if decoded.frame_times is None else [float(t) for t in decoded.frame_times],
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from memesearch.errors import printable
+
 
 @dataclass
 class IngestFailure:
@@ -13,6 +15,10 @@ class IngestFailure:
     path: str
     reason: str
     message: str
+
+    def __post_init__(self) -> None:
+        # one line, whatever the file name holds (newlines, RTL overrides, undecodable bytes)
+        self.message = printable(self.message)
 
     def to_dict(self) -> dict[str, Any]:
         from memesearch.index.records import display_path

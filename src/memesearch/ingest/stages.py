@@ -19,10 +19,12 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 import numpy as np
 
@@ -71,7 +73,9 @@ class Embedded:
     were); ``captions``, ``emotions`` and ``meta`` are the item's after the enrichers; ``cache`` holds the
     enrichment results and late-interaction tokens to store with it; ``image`` ``(dim,)`` and ``text``
     ``(dim,)`` or None are its unit vectors; ``regions`` the regions the regions enricher kept (boxes in
-    pixels of the original image) and ``region_vectors`` one unit vector each.
+    pixels of the original image) and ``region_vectors`` one unit vector each. ``frame_vectors``
+    ``(frame_count, dim)``: each sampled frame's unit vector, for items with more than one frame (the
+    image branch scores them by their best frame; ``image`` is their renormalised mean).
     """
 
     prepared: Prepared
@@ -85,6 +89,7 @@ class Embedded:
     frame_count: int
     regions: list[Region] = field(default_factory=list)
     region_vectors: np.ndarray | None = None  # (len(regions), dim) unit vectors
+    frame_vectors: np.ndarray | None = None  # (frame_count, dim) unit vectors, animated items only
 
 
 class StageClock:
@@ -175,9 +180,31 @@ def run_prepare(tasks: list[PrepareTask], workers: int) -> Iterator[Prepared | I
     from concurrent.futures import ProcessPoolExecutor
 
     window = max(64, workers * 16)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=mp.get_context("spawn"),
+        # workers warn (or stay quiet) like this process
+        initializer=partial(_use_warning_filters, _picklable(list(warnings.filters))),
+    ) as pool:
         for start in range(0, len(tasks), window):
             yield from pool.map(prepare, tasks[start : start + window], chunksize=4)
+
+
+def _picklable(entries: list[Any]) -> list[Any]:
+    import pickle
+
+    out = []
+    for entry in entries:  # a warning class defined inside a function cannot travel to a worker
+        try:
+            pickle.dumps(entry)
+        except Exception:  # pickle raises many kinds; such a filter stays in this process
+            continue
+        out.append(entry)
+    return out
+
+
+def _use_warning_filters(filters: list[Any]) -> None:
+    cast("list[Any]", warnings.filters)[:] = filters  # in place: the C module holds the same list
 
 
 def with_cached_ocr(result: Prepared | IngestFailure, cached_ocr: bytes | None) -> Prepared | IngestFailure:
@@ -240,13 +267,13 @@ def apply_fields(item: EnrichInput, fields: dict[str, Any], enricher: Enricher) 
 
 def embed_items(
     encoder: Any, inputs: list[EnrichInput], ctx: EnrichContext
-) -> tuple[np.ndarray, list[np.ndarray | None]]:
-    """``(image vectors (n, dim), text vectors or None per item)``.
+) -> tuple[np.ndarray, list[np.ndarray | None], list[np.ndarray | None]]:
+    """``(image vectors (n, dim), text vectors or None per item, frame vectors (F, dim) or None per item)``.
 
     Text: the passage embedding (memoised in ``ctx``: an enricher that embedded it already paid). Image:
     each frame through the encoder (``encode_items`` with the item's emotions and context texts when the
     model reads them: the starter's emotion gate, a CLIP4Meme run's gate and co-attention), averaged per
-    item and renormalised.
+    item and renormalised; an item with several frames also keeps each frame's vector.
     """
     with_text = [i for i, it in enumerate(inputs) if it.passage]
     text_vecs: list[np.ndarray | None] = [None] * len(inputs)
@@ -268,7 +295,12 @@ def embed_items(
         vecs = encoder.encode_items(frames, frame_emotions, texts=frame_texts)
     else:
         vecs = encoder.encode_image(frames, batch_size=64)
-    return mean_by_owner(vecs, owner, len(inputs)), text_vecs
+    vecs = np.asarray(vecs, dtype=np.float32)
+    unit = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+    frame_vecs: list[np.ndarray | None] = [
+        unit[owner == i] if len(it.frames) > 1 else None for i, it in enumerate(inputs)
+    ]
+    return mean_by_owner(vecs, owner, len(inputs)), text_vecs, frame_vecs
 
 
 def item_tokens(encoder: Any, inputs: list[EnrichInput]) -> list[tuple[str, str, str, bytes]]:
@@ -336,7 +368,7 @@ def enrich_embed(
     with clock.stage("enrich", len(batch)):
         cache_rows = run_enrichers(enrichers, inputs, ctx, cached)
     with clock.stage("embed", len(batch)):
-        image_vecs, text_vecs = embed_items(encoder, inputs, ctx)
+        image_vecs, text_vecs, frame_vecs = embed_items(encoder, inputs, ctx)
         token_rows = item_tokens(encoder, inputs)
         region_vecs = embed_regions(encoder, inputs, region_method)
     ctx.forget()
@@ -357,6 +389,7 @@ def enrich_embed(
                 frame_count=count,
                 regions=list(inp.regions or []) if region_vecs[i] is not None else [],
                 region_vectors=region_vecs[i],
+                frame_vectors=frame_vecs[i],
             )
         )
     return out

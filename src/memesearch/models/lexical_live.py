@@ -30,6 +30,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from memesearch.models.lexical import BM25Config, idf
+from memesearch.models.lexical_tokens import TokenCache
 from memesearch.text import Tokenizer, is_blank, require_query
 
 
@@ -57,9 +58,13 @@ class _Postings:
 class LiveLexicon:
     """An incrementally maintained BM25 collection over integer document keys (module docstring)."""
 
-    def __init__(self, config: BM25Config | None = None) -> None:
+    def __init__(self, config: BM25Config | None = None, *, token_cache: bool = False) -> None:
         self.config = config or BM25Config()
         self._tokenizer = Tokenizer(self.config.text)
+        # passages' tokens kept between processes (models.lexical_tokens): no jieba for a known passage
+        self._token_cache: TokenCache | None = TokenCache(self._tokenizer) if token_cache else None
+        # and queries read jieba's dictionary on demand (memesearch.text): no dictionary load per process
+        self._query_tokenizer = Tokenizer(self.config.text, lookup=True) if token_cache else self._tokenizer
         self._postings: dict[str, _Postings] = {}
         self._df: Counter[str] = Counter()
         self._keys: list[int] = []  # slot -> document key
@@ -93,8 +98,13 @@ class LiveLexicon:
         replaced = [int(k) for k in keys if int(k) in self._slot]
         if replaced:
             self.remove(replaced)
+        present = [str(t) for t in texts if t is not None and not is_blank(t)]
+        if self._token_cache is not None:
+            tokenized = iter(self._token_cache.tokenize_many(present))
+        else:
+            tokenized = iter(self._tokenizer(t) for t in present)
         for key, text in zip(keys, texts, strict=True):
-            tokens = self._tokenizer(text) if text is not None and not is_blank(text) else []
+            tokens = next(tokenized) if text is not None and not is_blank(text) else []
             if not tokens:
                 continue
             counts = Counter(tokens)
@@ -152,7 +162,7 @@ class LiveLexicon:
 
     def query_terms(self, query: str) -> list[str]:
         """The distinct index terms of ``query`` in order of first appearance."""
-        return list(dict.fromkeys(self._tokenizer(require_query(query))))
+        return list(dict.fromkeys(self._query_tokenizer(require_query(query))))
 
     def _idf(self, term: str) -> float:
         return idf(self._df.get(term, 0), self.n_docs, self.config.method)

@@ -140,6 +140,10 @@ class ImageBranch(VectorBranch):
     finds the candidates; a text query scores them by their stored tokens (``encoder.late_scores``, the
     arithmetic the run was trained and evaluated with; :mod:`memesearch.index.tokens`). An item whose
     tokens are missing (a cache row lost) keeps its vector score, with a warning.
+
+    An animated item (several sampled frames) is scored by its best frame when the index's
+    ``frame_pooling`` is ``best`` (:mod:`memesearch.search.frames`); candidates still come from the mean
+    vector.
     """
 
     image_queries = True
@@ -149,10 +153,23 @@ class ImageBranch(VectorBranch):
         self.gated = hasattr(index.encoder, "encode_items")  # item vectors carry the item's emotions
         self.late = bool(getattr(index.encoder, "late_interaction", False))
 
+    @property
+    def best_frame(self) -> bool:
+        """Whether animated items are scored by their best frame (the index's ``frame_pooling``)."""
+        return not self.late and getattr(self.index.config, "frame_pooling", "mean") == "best"
+
     def score(self, queries: Sequence[SearchQuery], rowids: np.ndarray) -> np.ndarray:
         texts = [q.text for q in queries]
         if not self.late or not queries or any(t is None for t in texts) or not len(rowids):
-            return super().score(queries, rowids)
+            base = super().score(queries, rowids)
+            if self.best_frame and queries and len(rowids):
+                from memesearch.search.frames import best_frame_scores
+
+                frames = self.index.frames([int(r) for r in rowids])
+                if frames:
+                    qv = np.stack([q.vector_for(self.field) for q in queries])
+                    base, _ = best_frame_scores(base, qv, rowids, frames)
+            return base
         from memesearch.index.tokens import TOKENS_STAGE, token_key, token_version
 
         encoder = self.index.encoder
@@ -221,7 +238,7 @@ class LexicalBranch:
             gen = self.index.generation
             if self._lex is None or gen != self._generation:
                 if self._lex is None:
-                    self._lex, self._position = LiveLexicon(), 0
+                    self._lex, self._position = LiveLexicon(token_cache=True), 0
                 self._position, changes = self.index.text_changes(self._position)
                 added: dict[int, str] = {}
                 for rowid, passage in changes:  # in log order: a removal cancels an earlier addition

@@ -18,20 +18,25 @@ MEDIA_TYPES = ("image", "gif", "video")
 
 
 class QueryError(MemesearchError):
-    """A query that cannot be searched (empty, too long, bad k)."""
+    """A query that cannot be searched (empty, too long, bad k); ``field`` names the argument at fault."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def check_query(text: Any) -> str:
     """The stripped query, or :class:`QueryError` saying what is wrong with it."""
     if not isinstance(text, str):
-        raise QueryError(f"the query must be text, got {type(text).__name__}")
+        raise QueryError(f"the query must be text, got {type(text).__name__}", field="text")
     stripped = text.strip()
     if not stripped:
-        raise QueryError("the query is empty; type a few words (e.g. 'so sleepy' or '笑哭了')")
+        raise QueryError("the query is empty; type a few words (e.g. 'so sleepy' or '笑哭了')", field="text")
     if len(stripped) > MAX_QUERY_CHARS:
         raise QueryError(
             f"the query has {len(stripped)} characters; the limit is {MAX_QUERY_CHARS}. "
-            "Search with a shorter message"
+            "Search with a shorter message",
+            field="text",
         )
     return stripped
 
@@ -39,10 +44,10 @@ def check_query(text: Any) -> str:
 def check_k(k: Any) -> int:
     try:
         value = int(k)
-    except (TypeError, ValueError):
-        raise QueryError(f"k must be a whole number between 1 and {MAX_K}, got {k!r}") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: k = inf
+        raise QueryError(f"k must be a whole number between 1 and {MAX_K}, got {k!r}", field="k") from None
     if not 1 <= value <= MAX_K:
-        raise QueryError(f"k must be between 1 and {MAX_K}, got {value}")
+        raise QueryError(f"k must be between 1 and {MAX_K}, got {value}", field="k")
     return value
 
 
@@ -60,7 +65,11 @@ def check_emotions(value: str | Sequence[str] | None) -> list[str]:
 
     out: list[str] = []
     for word in _as_list(value):
-        canon = normalize_emotion(word)
+        try:
+            canon = normalize_emotion(word)
+        except UnknownNameError as exc:
+            exc.field = "emotion"
+            raise
         if canon not in out:
             out.append(canon)
     return out
@@ -71,7 +80,9 @@ def check_media(value: str | Sequence[str] | None) -> list[str]:
     for m in _as_list(value):
         m = m.lower()
         if m not in MEDIA_TYPES:
-            raise UnknownNameError(f"unknown media type {m!r}; valid: {', '.join(MEDIA_TYPES)}")
+            error = UnknownNameError(f"unknown media type {m!r}; valid: {', '.join(MEDIA_TYPES)}")
+            error.field = "media"
+            raise error
         if m not in out:
             out.append(m)
     return out

@@ -23,9 +23,12 @@ class Hit:
     probability that the item is relevant (None when the index has no calibration); when it is there the
     list is sorted by it and ``score`` equals it. ``region`` is the item's region that matched best when
     the ``objects`` branch ranked (``{"box": [x0, y0, x1, y1] in pixels of the image, "score": its cosine,
-    "label"?}``), else None. ``generated_caption`` (JSON only) says when the item's
-    text, which the text and lexical branches matched, is (partly) captions a captioner wrote
-    (:meth:`IndexedItem.generated_caption`: the captions, the captioner's name and version); null otherwise.
+    "label"?}``), else None. ``frame`` is, for an animated item scored by its best frame, the sampled
+    frame that matched the query best (``{"index": 0-based among the sampled frames, "time_ms": its time
+    or null, "score": its cosine, "frames": how many were sampled}``), else None. ``generated_caption``
+    (JSON only) says when the item's text, which the text and lexical branches matched, is (partly)
+    captions a captioner wrote (:meth:`IndexedItem.generated_caption`: the captions, the captioner's name
+    and version); null otherwise.
     """
 
     rank: int
@@ -36,6 +39,7 @@ class Hit:
     why: list[str] = field(default_factory=list)
     relevance: float | None = None
     region: dict[str, Any] | None = None
+    frame: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +51,7 @@ class Hit:
             "why": list(self.why),
             "generated_caption": self.item.generated_caption(),
             "region": None if self.region is None else dict(self.region),
+            "frame": None if self.frame is None else dict(self.frame),
             "item": self.item.to_dict(),
         }
 

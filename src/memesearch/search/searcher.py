@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from memesearch.errors import MemesearchError
 from memesearch.index.config import BRANCHES, check_weights
 from memesearch.index.records import IndexedItem
 from memesearch.index.vector_store import RowFilter
@@ -155,7 +156,8 @@ class Searcher:
         if objects and not getattr(self.branches.get("objects"), "available", False):
             raise QueryError(
                 "this index keeps no regions: build it with `memesearch index ... --objects auto` "
-                "(or boxes, or sam2:<dir>) to search by objects"
+                "(or boxes, or sam2:<dir>) to search by objects",
+                field="objects",
             )
         if not queries:
             return []
@@ -190,7 +192,6 @@ class Searcher:
         """
         from PIL import Image
 
-        from memesearch.enrich.media import decode_media
         from memesearch.utils.io import sha256_bytes, sha256_file
 
         k = check_k(k)
@@ -200,25 +201,17 @@ class Searcher:
         if isinstance(image, Image.Image):
             frames = [image.convert("RGB")]
         else:
-            if isinstance(image, bytes | bytearray):
-                sha = sha256_bytes(bytes(image))
-                decoded = decode_media(
-                    bytes(image),
-                    max_frames=self.index.config.max_frames,
-                    max_pixels=self.index.config.max_pixels,
-                    name="query image",
-                )
-            else:
-                sha = sha256_file(str(image))
-                decoded = decode_media(
-                    str(image),
-                    max_frames=self.index.config.max_frames,
-                    max_pixels=self.index.config.max_pixels,
-                )
-            frames = decoded.frames
+            # decode first: a missing file or a named pipe is a MediaError naming `image`, not a hang
+            frames = self._decode_query_image(image).frames
+            raw = isinstance(image, bytes | bytearray)
+            sha = sha256_bytes(bytes(image)) if raw else sha256_file(str(image))
         weights = {"image": 1.0}
         if box is not None:
-            frames = [_object_crop(frames[0], box)]
+            try:
+                frames = [_object_crop(frames[0], box)]
+            except MemesearchError as exc:
+                exc.field = exc.field or "box"
+                raise
             if getattr(self.branches.get("objects"), "available", False):
                 weights = {"objects": 1.0}
         vecs = self.index.encoder.encode_image(frames, batch_size=64)
@@ -227,6 +220,21 @@ class Searcher:
         resp = self._rank(SearchQuery(None, qvec), k, filters, weights, explain, same_sha=sha)
         resp.took_ms = (time.perf_counter() - t0) * 1000
         return resp
+
+    def _decode_query_image(self, image: Any) -> Any:
+        """The query image (a path or bytes) decoded; a media error names the ``image`` argument."""
+        from memesearch.enrich.media import decode_media
+
+        cfg = self.index.config
+        try:
+            if isinstance(image, bytes | bytearray):
+                return decode_media(
+                    bytes(image), max_frames=cfg.max_frames, max_pixels=cfg.max_pixels, name="query image"
+                )
+            return decode_media(str(image), max_frames=cfg.max_frames, max_pixels=cfg.max_pixels)
+        except MemesearchError as exc:
+            exc.field = exc.field or "image"
+            raise
 
     def score_matrix(
         self,
@@ -297,14 +305,17 @@ class Searcher:
             cut = float(min_relevance)
         except (TypeError, ValueError):
             raise QueryError(
-                f"min_relevance must be a probability in [0, 1], got {min_relevance!r}"
+                f"min_relevance must be a probability in [0, 1], got {min_relevance!r}", field="min_relevance"
             ) from None
         if not 0.0 <= cut <= 1.0:
-            raise QueryError(f"min_relevance must be a probability in [0, 1], got {cut}")
+            raise QueryError(
+                f"min_relevance must be a probability in [0, 1], got {cut}", field="min_relevance"
+            )
         if calibration is None:
             raise QueryError(
                 "min_relevance needs calibrated relevance: this index has no calibration (fit one with "
-                "`memesearch tune`), or fusion weights were given, which turn calibration off"
+                "`memesearch tune`), or fusion weights were given, which turn calibration off",
+                field="min_relevance",
             )
         return cut
 
@@ -389,6 +400,7 @@ class Searcher:
             keep = [i for i in keep if relevance[i] >= cut]
         items = idx.items([int(cand[i]) for i in keep])
         regions = self._matched_regions(q, cand[keep]) if "objects" in active else {}
+        frames = self._matched_frames(q, cand[keep]) if "image" in active else {}
         hits: list[Hit] = []
         for i in keep:
             item = items.get(int(cand[i]))
@@ -398,6 +410,11 @@ class Searcher:
                 b: float(scores[b][i]) for b in self.branches if b in scores and not math.isnan(scores[b][i])
             }
             why = self._explain(q, item, branch, filters, same_sha) if explain else []
+            frame = frames.get(int(cand[i]))
+            if explain and frame is not None:
+                from memesearch.search.frames import describe_frame
+
+                why.append(f"best image match in {describe_frame(frame)}")
             rel = None if relevance is None else float(relevance[i])
             hits.append(
                 Hit(
@@ -409,6 +426,7 @@ class Searcher:
                     why=why,
                     relevance=rel,
                     region=regions.get(int(cand[i])),
+                    frame=frame,
                 )
             )
         return SearchResponse(
@@ -423,6 +441,17 @@ class Searcher:
             below_cut=below,
             untagged_excluded=untagged,
         )
+
+    def _matched_frames(self, q: SearchQuery, rowids: np.ndarray) -> dict[int, dict[str, Any]]:
+        """``rowid -> {index, time_ms, score, frames}`` of the frame of each animated hit that matched ``q``
+        best, when the image branch scores by the best frame (:mod:`memesearch.search.frames`)."""
+        from memesearch.search.branches import ImageBranch
+        from memesearch.search.frames import matched_frames
+
+        branch = self.branches.get("image")
+        if not isinstance(branch, ImageBranch) or not branch.best_frame or not rowids.size:
+            return {}
+        return matched_frames(self.index, q.vector_for("image"), rowids)
 
     def _matched_regions(self, q: SearchQuery, rowids: np.ndarray) -> dict[int, dict[str, Any]]:
         """``rowid -> {box, score, label?}`` of the region that matched ``q`` best (items that have one)."""
@@ -516,7 +545,7 @@ def _object_crop(image: Any, box: Sequence[float]) -> Any:
     rgb = image.convert("RGB")
     clamped = clamp_box(box, rgb.width, rgb.height)
     if clamped is None:
-        raise QueryError(f"the box {list(box)} lies outside the {rgb.width}x{rgb.height} image")
+        raise QueryError(f"the box {list(box)} lies outside the {rgb.width}x{rgb.height} image", field="box")
     found = create_segmenter("auto").segment(rgb, boxes=[clamped])
     if found and found[0].mask is not None:
         return region_crop(rgb, found[0].box, found[0].decoded_mask())

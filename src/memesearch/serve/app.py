@@ -13,463 +13,65 @@
 * the web page at ``/`` and the API reference at ``/docs`` (static files of this package, nothing from a
   CDN, so both work offline; ``/docs`` renders ``/openapi.json`` in the browser).
 
-Routes are thin: they validate input, call the index/searcher and return ``to_dict()`` JSON. Every
-domain error (:class:`~memesearch.errors.MemesearchError`) becomes a 4xx ``{"error": {"code", "message"}}``
-in one place (:func:`_error_status`); only a bug in memesearch gives a 500. Reads run concurrently in
-the thread pool; writes are serialised by one lock. Example::
+Routes are thin: they validate input, call the index/searcher and return ``to_dict()`` JSON. Every domain
+error (:class:`~memesearch.errors.MemesearchError`) becomes a 4xx ``{"error": {"code", "message"}}`` in
+one place (:func:`~memesearch.serve.http.error_status`); only a bug in memesearch gives a 500. Reads run
+concurrently in the thread pool; writes are serialised by one lock (an upload holds it while it decodes
+and embeds, but not the index's lock, so searches go on meanwhile: letting uploads embed in parallel
+instead made searches 4x slower at p50 on 2 cores, bench/bench_load.py). Example::
 
     from memesearch.serve import ServeSettings, create_app
     app = create_app(ServeSettings(index_dir="build/index", token="s3cret-token"))
     # uvicorn.run(app, host="127.0.0.1", port=8000)
+
+This module is the factory and its wiring; the routes live beside it, one module per concern:
+:mod:`~memesearch.serve.routes_service` (probes, vocabulary, stats), :mod:`~memesearch.serve.routes_search`,
+:mod:`~memesearch.serve.routes_items`, :mod:`~memesearch.serve.auth` (tokens); what they share is in
+:mod:`~memesearch.serve.state` and their documented responses in :mod:`~memesearch.serve.api_docs`.
 """
 
 from __future__ import annotations
 
 import logging
-import mimetypes
-import re
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from memesearch._version import __version__
 from memesearch.index import Index
 from memesearch.index.access import TokenStore
-from memesearch.ingest import Ingestor
-from memesearch.ingest.records import IngestSummary
 from memesearch.search import Searcher
-from memesearch.serve import auth, schemas
-from memesearch.serve.auth import ReadAuth, WriteAuth
-from memesearch.serve.http import (
-    MEDIA_415,
-    ApiError,
-    SecurityHeadersMiddleware,
-    install_error_handlers,
-    short_repr,
-)
-from memesearch.serve.limits import RateLimiter, rate_limit
+from memesearch.serve import auth, routes_items, routes_search, routes_service
+from memesearch.serve import metrics as serve_metrics
+from memesearch.serve.api_docs import API_VERSION
+from memesearch.serve.http import SecurityHeadersMiddleware, include_routers, install_error_handlers
+from memesearch.serve.index_open import open_for_serving
+from memesearch.serve.limits import RateLimiter
+from memesearch.serve.media_urls import MediaSigner
 from memesearch.serve.settings import ServeSettings
-from memesearch.serve.thumbnails import thumbnail
-from memesearch.serve.uploads import read_upload
+from memesearch.serve.state import ServeState
+
+__all__ = ["API_VERSION", "create_app", "create_app_from_env"]
 
 logger = logging.getLogger(__name__)
 
-#: Version of the HTTP API (recorded in OpenAPI and /api/health); bump on an incompatible change.
-API_VERSION = "1.0"
-#: Largest ``k`` a client may ask for.
-MAX_K = 200
-#: Thumbnail sizes a client may ask for (pixels, longest side).
-MIN_THUMB, MAX_THUMB = 16, 1024
-
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
-# Item ids are hex digests (16 digits by default); anything else cannot name an item. Checked before any
-# lookup, so ids like '../../etc/passwd' never reach the index or the file system.
-_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 
-_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": schemas.ErrorResponse, "description": "Bad input (query, filter name)."},
-    404: {"model": schemas.ErrorResponse, "description": "No such item."},
-    401: {"model": schemas.ErrorResponse, "description": "No valid read token (only with --auth-reads)."},
-    403: {"model": schemas.ErrorResponse, "description": "The token's scope is too small."},
-    429: {"model": schemas.ErrorResponse, "description": "Too many requests (with --rate-limit)."},
-    422: {"model": schemas.ErrorResponse, "description": "Invalid parameters or unreadable media."},
-}
-_WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"model": schemas.ErrorResponse, "description": "Missing, unknown, revoked or expired token."},
-    403: {
-        "model": schemas.ErrorResponse,
-        "description": "The token's scope is too small, or writes are disabled (no write token exists).",
-    },
-}
-_UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
-    413: {"model": schemas.ErrorResponse, "description": "The upload is larger than the limit."},
-    415: {"model": schemas.ErrorResponse, "description": "Not an image or video."},
-}
-
-_UPLOAD_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                }
-            },
-            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-        },
-    }
-}
+def _open_index(settings: ServeSettings) -> tuple[Index, str | None]:
+    return open_for_serving(settings.index_dir, model=settings.model)
 
 
-@dataclass
-class ServeState:
-    """What the routes share: settings, the open index, its searcher and the write lock."""
-
-    settings: ServeSettings
-    index: Index
-    searcher: Searcher
-    write_lock: threading.Lock
-
-
-# ---------------------------------------------------------------------------------------------- deps
-
-
-def get_state(request: Request) -> ServeState:
-    state: ServeState | None = getattr(request.app.state, "memesearch", None)
-    if state is None:
-        raise ApiError(503, "not-ready", "the index is not open yet; retry in a moment")
-    return state
-
-
-StateDep = Annotated[ServeState, Depends(get_state)]
-
-
-def _check_id(item_id: str) -> str:
-    if not _ID_RE.match(item_id):
-        raise ApiError(404, "not-found", f"no item with id {short_repr(item_id)}: ids are 16 hex digits")
-    return item_id
-
-
-def _split_names(values: list[str] | None) -> list[str] | None:
-    """Repeated and comma-separated filter values, blanks dropped: ['a,b', 'c'] -> ['a', 'b', 'c']."""
-    if not values:
-        return None
-    names = [v.strip() for value in values for v in re.split(r"[,，]", value) if v.strip()]
-    return names or None
-
-
-# Magic numbers of the formats the index accepts; the stored extension may be wrong (uploads keep the
-# detected format, but indexed folders keep the user's file names).
-_MAGIC: tuple[tuple[int, bytes, str], ...] = (
-    (0, b"\x89PNG\r\n\x1a\n", "image/png"),
-    (0, b"\xff\xd8\xff", "image/jpeg"),
-    (0, b"GIF87a", "image/gif"),
-    (0, b"GIF89a", "image/gif"),
-    (0, b"BM", "image/bmp"),
-    (8, b"WEBP", "image/webp"),
-    (8, b"AVI ", "video/x-msvideo"),
-    (0, b"\x1a\x45\xdf\xa3", "video/webm"),
-    (4, b"ftypqt", "video/quicktime"),
-    (4, b"ftyp", "video/mp4"),
-)
-
-
-def sniff_content_type(path: Path) -> str:
-    """Content type of a media file from its first bytes, then its suffix, else octet-stream.
-
-    A suffix only ever gives an ``image/*`` or ``video/*`` type, never SVG (it can hold scripts), so an
-    indexed file named ``x.html`` or ``x.svg`` is served as ``application/octet-stream``.
-    """
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(16)
-    except OSError:
-        head = b""
-    for offset, magic, ctype in _MAGIC:
-        if head[offset : offset + len(magic)] == magic:
-            return ctype
-    guessed, _ = mimetypes.guess_type(path.name)
-    if guessed and guessed.startswith(("image/", "video/")) and "svg" not in guessed:
-        return guessed
-    return "application/octet-stream"
-
-
-# -------------------------------------------------------------------------------------------- routes
-
-router = APIRouter(prefix="/api", dependencies=[Depends(rate_limit)])
-
-
-@router.get("/health", response_model=schemas.Health, tags=["service"], summary="Liveness")
-def health() -> dict[str, Any]:
-    """Answers while the process serves requests, whether or not the index is open."""
-    return {"status": "ok", "version": __version__, "api_version": API_VERSION}
-
-
-@router.get(
-    "/ready",
-    response_model=schemas.Ready,
-    tags=["service"],
-    summary="Readiness",
-    responses={503: {"model": schemas.ErrorResponse, "description": "The index is not open yet."}},
-)
-def ready(request: Request, state: StateDep) -> dict[str, Any]:
-    """The index is open: how many items it holds, its encoder, and whether writes are enabled."""
-    return {
-        "ready": True,
-        "items": len(state.index),
-        "model": state.index.info["encoder"]["name"],
-        "writes_enabled": auth.writes_enabled(state.settings, auth.token_store(request)),
-        "reads_need_token": state.settings.auth_reads,
-        "objects": bool(getattr(state.index, "has_regions", False)),
-    }
-
-
-@router.get(
-    "/search",
-    response_model=schemas.SearchResult,
-    tags=["search"],
-    summary="Search by text",
-    responses=_ERROR_RESPONSES,
-)
-def search(
-    state: StateDep,
-    _auth: ReadAuth,
-    q: Annotated[str, Query(description="The query: a chat message, a few words, Chinese or English.")],
-    k: Annotated[int, Query(ge=1, le=MAX_K, description="How many results.")] = 20,
-    emotion: Annotated[
-        list[str] | None, Query(description="Keep items with this emotion (repeatable; any of them).")
-    ] = None,
-    media: Annotated[list[str] | None, Query(description="Keep this media type: image, gif, video.")] = None,
-    explain: Annotated[bool, Query(description="Add human-readable reasons to each hit.")] = False,
-    min_relevance: Annotated[
-        float | None,
-        Query(
-            ge=0.0, le=1.0, description="Only hits whose calibrated relevance is at least this probability."
-        ),
-    ] = None,
-    objects: Annotated[
-        bool,
-        Query(
-            description="Rank by the items' regions (an index built with --objects); each hit carries the "
-            "matched region's box."
-        ),
-    ] = False,
-) -> dict[str, Any]:
-    """Ranked items for a text query with fused and per-branch scores and the calibrated relevance."""
-    response = state.searcher.search(
-        q,
-        k=k,
-        emotion=_split_names(emotion),
-        media=_split_names(media),
-        explain=explain,
-        min_relevance=min_relevance,
-        objects=objects,
-    )
-    return response.to_dict()
-
-
-@router.post(
-    "/search/image",
-    response_model=schemas.SearchResult,
-    tags=["search"],
-    summary="Search by image",
-    responses={**_ERROR_RESPONSES, **_UPLOAD_RESPONSES},
-    openapi_extra=_UPLOAD_BODY,
-)
-async def search_image(
-    request: Request,
-    state: StateDep,
-    _auth: ReadAuth,
-    k: Annotated[int, Query(ge=1, le=MAX_K, description="How many results.")] = 20,
-    emotion: Annotated[list[str] | None, Query(description="Emotion filter (repeatable).")] = None,
-    media: Annotated[list[str] | None, Query(description="Media type filter.")] = None,
-    explain: Annotated[bool, Query(description="Add human-readable reasons to each hit.")] = False,
-    box: Annotated[
-        str | None,
-        Query(
-            description="Search by the object in this box of the image: x0,y0,x1,y1 in pixels (against the "
-            "items' regions when the index keeps them)."
-        ),
-    ] = None,
-) -> dict[str, Any]:
-    """Items that look like the uploaded image (multipart part ``file``), same limits as uploads."""
-    picked = _parse_box(box)
-    upload = await read_upload(request, max_bytes=state.settings.max_upload_bytes)
-    if not upload.data:
-        raise ApiError(422, "media-empty", "the uploaded file is empty (0 bytes)")
-    response = await run_in_threadpool(
-        lambda: state.searcher.search_image(
-            upload.data,
-            k=k,
-            emotion=_split_names(emotion),
-            media=_split_names(media),
-            explain=explain,
-            box=picked,
-        )
-    )
-    return response.to_dict()
-
-
-def _parse_box(text: str | None) -> tuple[float, float, float, float] | None:
-    from memesearch.errors import DataFormatError
-    from memesearch.objects.regions import parse_box
-
-    if text is None:
-        return None
-    try:
-        return parse_box(text)
-    except DataFormatError as exc:
-        raise ApiError(422, "invalid-box", str(exc)) from None
-
-
-@router.get(
-    "/items/{item_id}",
-    response_model=schemas.ItemModel,
-    tags=["items"],
-    summary="One item",
-    responses=_ERROR_RESPONSES,
-)
-def get_item(state: StateDep, _auth: ReadAuth, item_id: str) -> dict[str, Any]:
-    """Everything the index knows about one item: OCR lines, emotions, paths, sizes."""
-    item = state.index.get(_check_id(item_id))
-    if item is None:
-        raise ApiError(404, "not-found", f"no item with id {item_id!r} in this index")
-    return item.to_dict()
-
-
-@router.get(
-    "/items/{item_id}/image",
-    tags=["items"],
-    summary="Original media",
-    response_class=FileResponse,
-    responses={
-        200: {"content": {"image/*": {}, "video/*": {}}},
-        **{code: _ERROR_RESPONSES[code] for code in (401, 403, 404)},
-    },
-)
-def get_image(state: StateDep, _auth: ReadAuth, item_id: str) -> FileResponse:
-    """The item's original bytes with their content type (detected from the bytes, not the name)."""
-    path = state.index.media_path(_check_id(item_id))
-    if path is None:
-        raise ApiError(404, "not-found", f"no item with id {item_id!r} in this index")
-    path = Path(path)
-    if not path.is_file():
-        raise ApiError(404, "media-missing", f"the file of item {item_id} is gone from disk ({path.name})")
-    return FileResponse(
-        path,
-        media_type=sniff_content_type(path),
-        headers={"Cache-Control": "private, max-age=3600", "Content-Security-Policy": "sandbox"},
-    )
-
-
-@router.get(
-    "/items/{item_id}/thumbnail",
-    tags=["items"],
-    summary="Thumbnail",
-    response_class=Response,
-    responses={200: {"content": {"image/webp": {}}}, **_ERROR_RESPONSES},
-)
-def get_thumbnail(
-    state: StateDep,
-    _auth: ReadAuth,
-    item_id: str,
-    size: Annotated[int, Query(ge=MIN_THUMB, le=MAX_THUMB, description="Longest side in pixels.")] = 256,
-) -> Response:
-    """A WebP thumbnail of the item's first frame (cached by the index)."""
-    data = thumbnail(state.index, _check_id(item_id), size=size)
-    if data is None:
-        raise ApiError(404, "not-found", f"no item with id {item_id!r} in this index (or its file is gone)")
-    return Response(data, media_type="image/webp", headers={"Cache-Control": "private, max-age=3600"})
-
-
-@router.post(
-    "/items",
-    response_model=schemas.UploadResult,
-    status_code=201,
-    tags=["items"],
-    summary="Add an image or video (token)",
-    responses={
-        200: {"model": schemas.UploadResult, "description": "The same bytes were already indexed."},
-        **_ERROR_RESPONSES,
-        **_WRITE_RESPONSES,
-        **_UPLOAD_RESPONSES,
-    },
-    openapi_extra=_UPLOAD_BODY,
-)
-async def add_item(request: Request, state: StateDep, _auth: WriteAuth) -> Response:
-    """Index one uploaded file (multipart part ``file``, or a raw image/video body).
-
-    The file is stored by the index under its content hash; the client's filename is only kept,
-    sanitized, as metadata. Uploading bytes that are already indexed answers 200 with that item.
-    """
-    upload = await read_upload(request, max_bytes=state.settings.max_upload_bytes)
-    if not upload.data:
-        raise ApiError(
-            422, "media-empty", "the uploaded file is empty (0 bytes): choose an image or video file"
-        )
-
-    def write() -> IngestSummary:
-        with state.write_lock:
-            return Ingestor(state.index).add_bytes(upload.data, source="upload", filename=upload.filename)
-
-    summary = await run_in_threadpool(write)
-    if summary.failed:
-        failure = summary.failed[0]
-        status = 415 if failure.reason in MEDIA_415 else 422
-        raise ApiError(status, f"media-{failure.reason}", failure.message)
-    created = bool(summary.indexed)
-    ids = summary.indexed or summary.existing
-    item = state.index.get(ids[0]) if ids else None
-    if item is None:
-        logger.error("upload of %d bytes gave no item: %s", len(upload.data), summary.to_dict())
-        raise ApiError(500, "internal", "the upload was read but no item was added (see the server log)")
-    body = {"id": item.id, "created": created, "summary": summary.to_dict(), "item": item.to_dict()}
-    return JSONResponse(body, status_code=201 if created else 200)
-
-
-@router.delete(
-    "/items/{item_id}",
-    response_model=schemas.DeleteResult,
-    tags=["items"],
-    summary="Remove an item (token)",
-    responses={**_ERROR_RESPONSES, **_WRITE_RESPONSES},
-)
-def delete_item(state: StateDep, _auth: WriteAuth, item_id: str) -> dict[str, Any]:
-    """Remove the item from the index (uploaded media files are deleted with it)."""
-    # Index.remove also accepts paths and folders: only ever pass it the id of an existing item.
-    _check_id(item_id)
-    with state.write_lock:
-        if state.index.get(item_id) is None:
-            raise ApiError(404, "not-found", f"no item with id {item_id!r} in this index")
-        removed = state.index.remove([item_id])
-    return {"id": item_id, "removed": removed}
-
-
-@router.get("/emotions", response_model=schemas.Emotions, tags=["search"], summary="Emotion vocabulary")
-def emotions(_auth: ReadAuth) -> dict[str, Any]:
-    """The bilingual emotion words the ``emotion`` filter accepts (for filter chips)."""
-    return {"emotions": emotion_entries()}
-
-
-@router.get("/stats", response_model=schemas.Stats, tags=["service"], summary="Index statistics")
-def stats(state: StateDep, _auth: ReadAuth) -> dict[str, Any]:
-    """Counts, encoders and storage parameters of the index."""
-    return dict(state.index.stats())
-
-
-def emotion_entries() -> list[dict[str, Any]]:
-    """The emotion vocabulary as ``[{"id", "en", "zh", "synonyms"}]`` for the API and the page.
-
-    ``id`` is the canonical English word the ``emotion`` filter and the items' emotions use.
-    """
-    from memesearch.data.emotions import emotion_vocabulary
-
-    return [
-        {"id": e["emotion"], "en": e["emotion"], "zh": e["zh"], "synonyms": list(e.get("synonyms", []))}
-        for e in emotion_vocabulary()
-    ]
-
-
-# ------------------------------------------------------------------------------------------ the app
-
-
-def _open_index(settings: ServeSettings) -> Index:
-    return Index.open(settings.index_dir, model=settings.model)
-
-
-def create_app(settings: ServeSettings, *, index: Index | None = None) -> FastAPI:
+def create_app(
+    settings: ServeSettings, *, index: Index | None = None, read_only_reason: str | None = None
+) -> FastAPI:
     """Build the app serving ``index`` (or the index at ``settings.index_dir``, opened at startup).
 
     An index passed in stays owned by the caller (not closed at shutdown); one opened here is closed.
@@ -479,9 +81,13 @@ def create_app(settings: ServeSettings, *, index: Index | None = None) -> FastAP
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         opened: Index | None = None
         if getattr(app.state, "memesearch", None) is None:
-            opened = await run_in_threadpool(_open_index, settings)
-            app.state.memesearch = ServeState(settings, opened, Searcher(opened).warm(), threading.Lock())
-            logger.info("serving %s (%d items)", settings.index_dir, len(opened))
+            index_open, reason = await run_in_threadpool(_open_index, settings)
+            opened = index_open
+            searcher = serve_metrics.instrument(app, Searcher(index_open).warm())
+            app.state.memesearch = ServeState(
+                settings, index_open, searcher, threading.Lock(), read_only_reason=reason
+            )
+            logger.info("serving %s (%d items)", settings.index_dir, len(index_open))
         try:
             yield
         finally:
@@ -512,10 +118,15 @@ def create_app(settings: ServeSettings, *, index: Index | None = None) -> FastAP
         ],
     )
     app.state.settings = settings
+    serve_metrics.install(app, API_VERSION)  # its own registry, the request middleware, GET /metrics
+    app.state.media_signer = MediaSigner()  # a fresh random secret per server start (media_urls)
     app.state.rate_limiter = RateLimiter(settings.rate_limit) if settings.rate_limit else None
     app.state.token_store = TokenStore(index.root if index is not None else settings.index_dir)
     if index is not None:
-        app.state.memesearch = ServeState(settings, index, Searcher(index), threading.Lock())
+        searcher = serve_metrics.instrument(app, Searcher(index))
+        app.state.memesearch = ServeState(
+            settings, index, searcher, threading.Lock(), read_only_reason=read_only_reason
+        )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -526,8 +137,16 @@ def create_app(settings: ServeSettings, *, index: Index | None = None) -> FastAP
 
     app.add_middleware(SecurityHeadersMiddleware)
     install_error_handlers(app)
-    app.include_router(router)
-    app.include_router(auth.router)
+    # the order of the routers is the order of the paths in /openapi.json (and on /docs)
+    include_routers(
+        app,
+        routes_service.probes,
+        routes_search.router,
+        routes_items.router,
+        routes_service.info,
+        auth.router,
+    )
+    auth.document_scopes(app, auth_reads=settings.auth_reads)
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:

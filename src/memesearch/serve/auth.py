@@ -17,15 +17,17 @@ answers 401 (with ``WWW-Authenticate: Bearer``), a token of too small a scope 40
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from memesearch.index.access import SCOPES, TokenStore, scope_allows
 from memesearch.serve import schemas
-from memesearch.serve.http import ApiError, short_repr
+from memesearch.serve.http import ApiError, api_routes, short_repr
 from memesearch.serve.limits import rate_limit
 
 if TYPE_CHECKING:
@@ -42,6 +44,24 @@ bearer = HTTPBearer(
 )
 
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+#: the dependency functions made by :func:`require`, with the scope each one lets through
+_SCOPE_CHECKS: dict[Callable[..., Any], str] = {}
+#: endpoints that check the token themselves, open like the reads: the scope they need with --auth-reads
+_READ_LIKE_ENDPOINTS: dict[Callable[..., Any], str] = {}
+
+
+def open_like_reads(endpoint: Callable[..., Any], scope: str) -> None:
+    """Document ``endpoint`` (which checks tokens itself) as open like the reads, needing ``scope`` when the
+    server runs with ``--auth-reads`` (``GET /metrics``: admin)."""
+    assert scope in SCOPES
+    _READ_LIKE_ENDPOINTS[endpoint] = scope
+
+
+def register_scope_check(check: Callable[..., Any], scope: str) -> None:
+    """Document a dependency made elsewhere (media routes: token or signed URL) as a check of ``scope``."""
+    assert scope in SCOPES
+    _SCOPE_CHECKS[check] = scope
 
 
 def token_store(request: Request) -> TokenStore:
@@ -107,7 +127,79 @@ def require(need: str) -> Callable[..., Any]:
             )
         return scope
 
+    _SCOPE_CHECKS[check] = need
     return check
+
+
+def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
+    for dep in dependant.dependencies:
+        if dep.call is not None:
+            yield dep.call
+        yield from _calls(dep)
+
+
+def route_scope(route: APIRoute) -> str | None:
+    """The scope a route's token check asks for (``read``, ``write``, ``admin``), or None: no check."""
+    for call in _calls(route.dependant):
+        if call in _SCOPE_CHECKS:
+            return _SCOPE_CHECKS[call]
+    return None
+
+
+def document_scopes(app: FastAPI, *, auth_reads: bool) -> None:
+    """Make ``app.openapi()`` state the token each operation needs, as this server enforces it.
+
+    FastAPI marks every route with the bearer dependency as requiring the token; but reads take no token
+    unless the server runs with ``--auth-reads``. On such a server their security becomes optional
+    (``[{}, {"bearerToken": []}]``), so that clients and API fuzzers read the truth. Each operation's
+    description also says which scope it needs.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        _drop_null_query_branches(schema)
+        for route in api_routes(app):
+            need = route_scope(route) if route.include_in_schema else None
+            read_like = _READ_LIKE_ENDPOINTS.get(route.endpoint) if route.include_in_schema else None
+            if need is None and read_like is None:
+                continue
+            for method in route.methods or ():
+                op = schema["paths"][route.path_format][method.lower()]
+                if read_like is not None:
+                    need, enforced = read_like, auth_reads
+                else:
+                    assert need is not None
+                    enforced = need != "read" or auth_reads
+                if not enforced:
+                    op["security"] = [{}, {bearer.scheme_name: []}]
+                note = (
+                    f"Needs a token of scope `{need}` (`Authorization: Bearer TOKEN`)."
+                    if enforced
+                    else "No token needed on this server (it runs without `--auth-reads`)."
+                )
+                op["description"] = f"{op.get('description', '').rstrip()}\n\n{note}".lstrip()
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _drop_null_query_branches(schema: dict[str, Any]) -> None:
+    """``emotion: list[str] | None = None`` renders as ``anyOf: [array, null]``; a query string cannot carry
+    a null (an absent parameter is the None), so the parameter's schema is the non-null branch alone."""
+    for ops in schema.get("paths", {}).values():
+        for op in ops.values():
+            for param in op.get("parameters", []) if isinstance(op, dict) else []:
+                inner = param.get("schema", {})
+                branches = inner.get("anyOf")
+                if param.get("in") != "query" or param.get("required") or not isinstance(branches, list):
+                    continue
+                kept = [b for b in branches if b != {"type": "null"}]
+                if len(kept) == 1 and len(kept) < len(branches):
+                    rest = {k: v for k, v in inner.items() if k != "anyOf"}
+                    param["schema"] = {**kept[0], **rest}
 
 
 ReadAuth = Annotated[str | None, Depends(require("read"))]

@@ -50,7 +50,11 @@ class Ready(BaseModel):
 class OCRLineModel(_Open):
     text: str
     score: float
-    box: list[float]
+    box: list[float] = Field(description="x0, y0, x1, y1 in pixels of the frame the line was read from.")
+    frame: int | None = Field(
+        None, description="Animations and videos: the sampled frame (0-based) where the line first shows."
+    )
+    time_ms: int | None = Field(None, description="Animations and videos: that frame's time in milliseconds.")
 
 
 class EmotionScore(_Open):
@@ -76,6 +80,14 @@ class ItemModel(_Open):
     source: str | None = None
     meta: dict[str, Any] = {}
     added_at: float = 0.0
+    thumbnail_url: str | None = Field(
+        None,
+        description="Where to load the item's thumbnail (add &size=N or ?size=N); on a server run with "
+        "--auth-reads a signed URL (exp, sig) that loads without a token until exp (about an hour).",
+    )
+    image_url: str | None = Field(
+        None, description="Where to load the item's original media; signed like thumbnail_url."
+    )
 
 
 class CaptionerModel(_Open):
@@ -97,6 +109,13 @@ class RegionModel(_Open):
     label: str | None = None
 
 
+class FrameModel(_Open):
+    index: int = Field(description="The sampled frame (0-based) that matched the query best.")
+    time_ms: int | None = Field(description="Its time in milliseconds (null when the file gives none).")
+    score: float = Field(description="Its cosine with the query (the image branch's score).")
+    frames: int = Field(description="How many frames of the item were sampled.")
+
+
 class HitModel(_Open):
     rank: int
     id: str
@@ -116,6 +135,11 @@ class HitModel(_Open):
     )
     region: RegionModel | None = Field(
         None, description="The item's region that matched best (search with objects=true), else null."
+    )
+    frame: FrameModel | None = Field(
+        None,
+        description="An animated item scored by its best frame: the frame that matched the query best; "
+        "null for still images (or with frame_pooling=mean).",
     )
     item: ItemModel
 

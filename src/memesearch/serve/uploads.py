@@ -29,13 +29,15 @@ MAX_FILENAME_CHARS = 200
 
 
 class UploadError(Exception):
-    """The body could not be read as one file; ``status`` and ``code`` say how to answer."""
+    """The body could not be read as one file; ``status`` and ``code`` say how to answer, ``field`` which
+    part of the request is at fault (``file``, ``body``, ``Content-Type``, ``Content-Length``)."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.field = field
 
 
 @dataclass
@@ -89,7 +91,9 @@ def _check_content_length(request: Request, limit: int) -> None:
     try:
         length = int(raw)
     except ValueError:
-        raise UploadError(400, "invalid-request", f"invalid Content-Length header {raw!r}") from None
+        raise UploadError(
+            400, "invalid-request", f"invalid Content-Length header {raw!r}", field="Content-Length"
+        ) from None
     if length > limit:
         raise _too_large(limit)
 
@@ -112,7 +116,9 @@ async def read_upload(request: Request, *, max_bytes: int, field: str = "file") 
                     raise _too_large(max_bytes)
                 data.extend(chunk)
         except ClientDisconnect:
-            raise UploadError(400, "invalid-request", "the client disconnected during the upload") from None
+            raise UploadError(
+                400, "invalid-request", "the client disconnected during the upload", field="body"
+            ) from None
         name = sanitize_filename(request.query_params.get("filename"))
         return Upload(bytes(data), name, ctype.decode("latin-1"))
     shown = ctype.decode("latin-1") or "none"
@@ -126,7 +132,12 @@ async def read_upload(request: Request, *, max_bytes: int, field: str = "file") 
 
 async def _read_multipart(request: Request, boundary: bytes | None, *, max_bytes: int, field: str) -> Upload:
     if not boundary:
-        raise UploadError(400, "invalid-request", "multipart/form-data body without a boundary parameter")
+        raise UploadError(
+            400,
+            "invalid-request",
+            "multipart/form-data body without a boundary parameter",
+            field="Content-Type",
+        )
     _check_content_length(request, max_bytes + MULTIPART_OVERHEAD)
 
     # Parser state, filled by the callbacks below (called synchronously from parser.write).
@@ -189,14 +200,17 @@ async def _read_multipart(request: Request, boundary: bytes | None, *, max_bytes
             parser.write(chunk)
         parser.finalize()
     except FormParserError as exc:
-        raise UploadError(400, "invalid-request", f"malformed multipart body: {exc}") from None
+        raise UploadError(400, "invalid-request", f"malformed multipart body: {exc}", field="body") from None
     except ClientDisconnect:
-        raise UploadError(400, "invalid-request", "the client disconnected during the upload") from None
+        raise UploadError(
+            400, "invalid-request", "the client disconnected during the upload", field="body"
+        ) from None
     if not state["found"]:
         raise UploadError(
             422,
             "missing-file",
             f"no file in the upload: send multipart/form-data with the file in a part named '{field}'",
+            field=field,
         )
     filename = state["filename"]
     ptype = state["type"]

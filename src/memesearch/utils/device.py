@@ -75,3 +75,16 @@ def resolve_dtype(dtype: str | torch.dtype | None = None) -> torch.dtype:
 def dtype_name(dtype: torch.dtype) -> str:
     """``torch.float16`` -> ``"float16"`` (for self-describing configs)."""
     return str(dtype).removeprefix("torch.")
+
+
+def dtype_label(dtype: str | torch.dtype | None = None) -> str:
+    """The name of a floating dtype (``"fp16"`` -> ``"float16"``, ``None`` -> ``"float32"``) without
+    importing torch for a name given as text (a torch dtype object means torch is loaded already)."""
+    if dtype is None:
+        return "float32"
+    if isinstance(dtype, str):
+        key = dtype.lower().removeprefix("torch.")
+        if key not in _DTYPES:
+            raise ConfigError(f"unknown dtype {dtype!r}; expected one of {', '.join(sorted(_DTYPES))}")
+        return _DTYPES[key]
+    return dtype_name(resolve_dtype(dtype))

@@ -8,7 +8,6 @@ Example::
 
     >>> from pathlib import Path
     >>> import tempfile
-import threading
     >>> p = Path(tempfile.mkdtemp()) / "a" / "b.json"
     >>> atomic_write_json(p, {"x": 1})
     >>> p.read_text()
@@ -20,10 +19,13 @@ import threading
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
+import io
 import json
 import os
 import shutil
+import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -154,16 +156,56 @@ def _umask() -> int:
     return mask
 
 
+# ---- reading files that may not be files -------------------------------------------------------------
+class NotRegularFileError(OSError):
+    """The path is a named pipe, a device or a socket: reading it could block forever or never end."""
+
+
+def open_regular(path: str | os.PathLike[str]) -> io.BufferedReader:
+    """Open a regular file for binary reading; a named pipe, device or socket raises
+    :class:`NotRegularFileError` and a folder :class:`IsADirectoryError`, without blocking.
+
+    A plain ``open()`` of a named pipe waits for a writer that may never come (``memesearch search --image
+    pipe.png`` hung). The type is checked before opening (a device is never opened) and again on the open
+    descriptor (the path may change in between), which is opened non-blocking and made blocking after.
+
+    Example::
+
+        >>> os.mkfifo(p := Path(tempfile.mkdtemp()) / "pipe.png")
+        >>> open_regular(p)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        memesearch.utils.io.NotRegularFileError: [Errno 22] not a regular file (a named pipe, ...
+    """
+
+    def check(mode: int) -> None:
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a folder", os.fspath(path))
+        if not stat.S_ISREG(mode):
+            message = "not a regular file (a named pipe, a device or a socket)"
+            raise NotRegularFileError(errno.EINVAL, message, os.fspath(path))
+
+    check(os.stat(path).st_mode)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        check(os.fstat(fd).st_mode)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 # ---- content hashes -------------------------------------------------------------------------------
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """Hex SHA-256 of a file's bytes, read in 1 MiB chunks (constant memory for any file size).
 
-    Raises :class:`OSError` (e.g. ``FileNotFoundError``) when the file cannot be read.
+    Raises :class:`OSError` (e.g. ``FileNotFoundError``, :class:`NotRegularFileError` for a named pipe or a
+    device, which could block or never end) when the file cannot be read.
     """
     digest = hashlib.sha256()
     buffer = bytearray(_CHUNK)
     view = memoryview(buffer)
-    with open(path, "rb", buffering=0) as fh:
+    with open_regular(path) as fh:
         while True:
             n = fh.readinto(view)
             if not n:
@@ -175,6 +217,31 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 def sha256_bytes(data: bytes) -> str:
     """Hex SHA-256 of ``data`` (same value as :func:`sha256_file` on a file holding these bytes)."""
     return hashlib.sha256(data).hexdigest()
+
+
+# ---- JSON from outside ----------------------------------------------------------------------------
+def loads_json(text: str, **kwargs: Any) -> Any:
+    """``json.loads`` for text that came from a file or a request, where every failure is a
+    :class:`json.JSONDecodeError`, so one ``except`` clause covers them all.
+
+    ``json.loads`` raises other errors on two hostile inputs besides bad syntax: ``RecursionError`` on
+    arrays or objects nested deeper than Python's recursion limit (``[[[[...`` 100,000 deep, 200 KB), and
+    ``ValueError`` on an integer longer than ``sys.get_int_max_str_digits()`` (4,300 digits).
+
+    Example::
+
+        >>> loads_json("[" * 100_000 + "]" * 100_000)
+        Traceback (most recent call last):
+        json.decoder.JSONDecodeError: nested too deeply (more than ~1,000 levels): line 1 column 1 (char 0)
+    """
+    try:
+        return json.loads(text, **kwargs)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply (more than ~1,000 levels)", text, 0) from None
+    except ValueError as exc:  # an integer with more digits than Python converts
+        raise json.JSONDecodeError(str(exc).split(";")[0], text, 0) from None
 
 
 # ---- progress ------------------------------------------------------------------------------------

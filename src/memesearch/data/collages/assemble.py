@@ -59,6 +59,23 @@ def collage_id(view: str, index: int) -> str:
     return f"{view}-{index:05d}"
 
 
+def deal(
+    rng: random.Random, decks: dict[str, list[EmojiConcept]], style: str, drawn: list[EmojiConcept], k: int
+) -> list[EmojiConcept]:
+    """``k`` distinct concepts off the top of ``style``'s deck, refilled with ``drawn`` and reshuffled by
+    ``rng`` whenever it runs out (so every concept comes up about equally often); ``k <= len(drawn)``."""
+    chosen: list[EmojiConcept] = []
+    while len(chosen) < k:
+        deck = decks.setdefault(style, [])
+        if not deck:
+            deck.extend(drawn)
+            rng.shuffle(deck)
+        c = deck.pop()
+        if all(c.key != o.key for o in chosen):
+            chosen.append(c)
+    return chosen
+
+
 def plan_collages(catalogue: Catalogue, config: CollagesBuildConfig, roots: dict[str, Path]) -> CollagePlan:
     """The jobs of every view (``roots`` maps a style to its ``emoji-datasource-<style>`` folder)."""
     plan = CollagePlan()
@@ -79,15 +96,7 @@ def plan_collages(catalogue: Catalogue, config: CollagesBuildConfig, roots: dict
             style = styles[i % len(styles)]
             drawn = [c for c in pool if style in c.styles]
             k = min(rng.randint(config.min_objects, config.max_objects), len(drawn))
-            chosen: list[EmojiConcept] = []
-            while len(chosen) < k:
-                deck = decks.setdefault(style, [])
-                if not deck:
-                    deck.extend(drawn)
-                    rng.shuffle(deck)
-                c = deck.pop()
-                if all(c.key != o.key for o in chosen):
-                    chosen.append(c)
+            chosen = deal(rng, decks, style, drawn, k)
             emoji = tuple(
                 PastedEmoji(
                     key=c.key,

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from memesearch.data.formats.report import RowErrors
 from memesearch.data.records import Dataset, Split
 from memesearch.errors import ConfigError, DataFormatError
-from memesearch.utils.io import atomic_open
+from memesearch.utils.io import atomic_open, loads_json
 
 T = TypeVar("T")
 
@@ -117,7 +117,7 @@ def parse_json(text: str, path: Path, *, line: int | None = None) -> tuple[Any, 
     """
     hook = _DuplicateKeys()
     try:
-        value = json.loads(text, object_pairs_hook=hook)
+        value = loads_json(text, object_pairs_hook=hook)
     except json.JSONDecodeError as exc:
         where = line if line is not None else exc.lineno
         raise DataFormatError(

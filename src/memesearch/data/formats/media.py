@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from memesearch.data.records import MediaType
+from memesearch.utils.io import open_regular
 
 logger = logging.getLogger(__name__)
 
@@ -51,9 +52,10 @@ def detect_media(path: str | os.PathLike[str]) -> MediaType | None:
     """The media type of a file from its content: ``"image"``, ``"gif"``, ``"video"`` or ``None``.
 
     ``None`` means the content is not a recognised image or video (text, audio, archives, truncated
-    headers). Raises :class:`OSError` when the file cannot be read (missing, a folder, no permission).
+    headers). Raises :class:`OSError` when the file cannot be read (missing, a folder, no permission, a
+    named pipe or device: those are refused without reading, a pipe would block).
     """
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         return detect_media_stream(fh)
 
 

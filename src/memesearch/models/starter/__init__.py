@@ -2,8 +2,12 @@
 
 What lives where:
 
-- :mod:`.model` — :class:`StarterConfig`, the network (:func:`build_model`) and its input conventions
-  (:func:`to_pixels`, :func:`normalize_pixels`, :func:`emotion_text`);
+- :mod:`.config` — :class:`StarterConfig` and the torch-free input conventions (:func:`emotion_text`,
+  :func:`input_array`);
+- :mod:`.model` — the network (:func:`build_model`) and its torch inputs (:func:`to_pixels`,
+  :func:`normalize_pixels`);
+- :mod:`.onnx_tower` — the tower exported to ONNX (:func:`export_onnx`, cached per weights by
+  :func:`onnx_file`) and run by onnxruntime (:class:`OnnxTower`): how images are embedded without torch;
 - :mod:`.encoder` — :class:`StarterEncoder` on a weights directory (the committed one by default),
   what ``create_encoder("starter")`` returns;
 - :mod:`.text_cache` — :class:`TextEmbeddingCache`, e5-small vectors of texts kept on disk.
@@ -22,13 +26,17 @@ from typing import TYPE_CHECKING
 from memesearch.utils.lazy import lazy_api
 
 _API: dict[str, str] = {
-    "StarterConfig": "memesearch.models.starter.model",
+    "StarterConfig": "memesearch.models.starter.config",
     "StarterModel": "memesearch.models.starter.model",
     "build_model": "memesearch.models.starter.model",
     "is_starter_model": "memesearch.models.starter.model",
     "to_pixels": "memesearch.models.starter.model",
     "normalize_pixels": "memesearch.models.starter.model",
-    "emotion_text": "memesearch.models.starter.model",
+    "emotion_text": "memesearch.models.starter.config",
+    "input_array": "memesearch.models.starter.config",
+    "OnnxTower": "memesearch.models.starter.onnx_tower",
+    "export_onnx": "memesearch.models.starter.onnx_tower",
+    "onnx_file": "memesearch.models.starter.onnx_tower",
     "StarterEncoder": "memesearch.models.starter.encoder",
     "load_starter": "memesearch.models.starter.encoder",
     "read_weights_config": "memesearch.models.starter.encoder",
@@ -49,6 +57,7 @@ __all__ = [
     "MODEL_FILE",
     "WEIGHTS_FORMAT",
     "WEIGHTS_FORMAT_VERSION",
+    "OnnxTower",
     "StarterConfig",
     "StarterEncoder",
     "StarterModel",
@@ -57,9 +66,12 @@ __all__ = [
     "default_cache_dir",
     "emotion_features",
     "emotion_text",
+    "export_onnx",
+    "input_array",
     "is_starter_model",
     "load_starter",
     "normalize_pixels",
+    "onnx_file",
     "read_weights_config",
     "to_pixels",
     "weights_dir",
@@ -69,6 +81,7 @@ __getattr__, __dir__ = lazy_api(__name__, _API, globals())
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from memesearch.models.starter.config import StarterConfig, emotion_text, input_array
     from memesearch.models.starter.encoder import (
         CONFIG_FILE,
         METRICS_FILE,
@@ -81,12 +94,11 @@ if TYPE_CHECKING:  # pragma: no cover
         weights_dir,
     )
     from memesearch.models.starter.model import (
-        StarterConfig,
         StarterModel,
         build_model,
-        emotion_text,
         is_starter_model,
         normalize_pixels,
         to_pixels,
     )
+    from memesearch.models.starter.onnx_tower import OnnxTower, export_onnx, onnx_file
     from memesearch.models.starter.text_cache import TextEmbeddingCache, default_cache_dir, emotion_features

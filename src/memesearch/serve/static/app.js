@@ -17,13 +17,16 @@
       searching: 'Searching…', resultsFor: '{n} results for “{q}” · {ms} ms',
       resultsForImage: '{n} results like the image {q} · {ms} ms', error: 'Error: {msg}',
       network: 'Cannot reach the server ({msg}).',
-      uploadTitle: 'Add an image', tokenLabel: 'Write token', fileLabel: 'Image or video',
+      uploadTitle: 'Add an image', tokenLabel: 'Token', fileLabel: 'Image or video',
       uploadButton: 'Upload', uploading: 'Uploading…', uploaded: 'Added “{name}” as item {id}.',
       duplicate: '“{name}” is already in the index as item {id}.', needToken: 'Enter a write token first.',
+      authNeeded: 'This server needs a token to search (memesearch tokens create --scope read): enter it here.',
+      tokenUse: 'Use token', authRefused: 'The token was refused: check it and try again.',
       needFile: 'Choose a file first.', writesDisabled: 'Uploads are disabled on this server (no write token: memesearch tokens create --scope write).',
       items: '{n} items in the index', docs: 'API docs', openOriginal: 'Open the original',
       fused: 'Fused', image: 'Image', text: 'Text', lexical: 'Words', emotion: 'Emotion', rank: '#{n}', ocr: 'Text in image: {t}',
       media_image: 'image', media_gif: 'GIF', media_video: 'video',
+      frameAt: 'best frame {i}/{n} at {s} s', frameNo: 'best frame {i}/{n}', atTime: '{t} (at {s} s)',
       relevance: 'Relevance', likely: 'likely match {p}', unlikely: 'less likely {p}',
       generated: 'generated caption ({name})', generatedTitle: 'Written by the captioner {name} {version}, not given with the file',
       resultsForCalibrated: '{likely} likely matches of {n} results for “{q}” · {ms} ms',
@@ -44,13 +47,16 @@
       searching: '正在搜索…', resultsFor: '“{q}” 的 {n} 个结果 · {ms} 毫秒',
       resultsForImage: '与图片 {q} 相似的 {n} 个结果 · {ms} 毫秒', error: '错误：{msg}',
       network: '无法连接服务器（{msg}）。',
-      uploadTitle: '添加图片', tokenLabel: '写入令牌', fileLabel: '图片或视频',
+      uploadTitle: '添加图片', tokenLabel: '令牌', fileLabel: '图片或视频',
       uploadButton: '上传', uploading: '正在上传…', uploaded: '已添加“{name}”，条目编号 {id}。',
       duplicate: '“{name}”已在索引中，条目编号 {id}。', needToken: '请先输入写入令牌。',
+      authNeeded: '此服务器搜索需要令牌（memesearch tokens create --scope read）：请在此输入。',
+      tokenUse: '使用令牌', authRefused: '令牌被拒绝：请检查后重试。',
       needFile: '请先选择文件。', writesDisabled: '此服务器未开启上传（没有写入令牌：memesearch tokens create --scope write）。',
       items: '索引中共 {n} 个条目', docs: 'API 文档', openOriginal: '打开原图',
       fused: '融合', image: '图像', text: '文本', lexical: '词匹配', emotion: '情绪', rank: '第 {n} 名', ocr: '图中文字：{t}',
       media_image: '图片', media_gif: '动图', media_video: '视频',
+      frameAt: '最佳帧 {i}/{n}（{s} 秒）', frameNo: '最佳帧 {i}/{n}', atTime: '{t}（{s} 秒）',
       relevance: '相关度', likely: '很可能匹配 {p}', unlikely: '不太可能 {p}',
       generated: '生成的描述（{name}）', generatedTitle: '由描述模型 {name} {version} 生成，并非文件自带',
       resultsForCalibrated: '“{q}” 的 {n} 个结果中有 {likely} 个很可能匹配 · {ms} 毫秒',
@@ -71,6 +77,7 @@
     lang: pickLang(), emotions: [], emotionById: new Map(), selected: new Set(),
     last: null, // {kind: 'text', q} or {kind: 'image', file}
     response: null, items: null, writes: true,
+    needToken: false, // reads need a token (--auth-reads): the token field is shown above the search
     showUnlikely: null, // the user's choice for the less likely hits of this response (null: the default)
     uploadNote: null, // [key, vars] of the last upload message, re-rendered on a language switch
   };
@@ -108,6 +115,7 @@
     renderFilters();
     renderInfo();
     if (state.uploadNote) $('upload-status').textContent = t(...state.uploadNote);
+    if (state.needToken) $('auth-note').textContent = t('authNeeded');
     if (state.response) renderResults(state.response);
     else $('empty').textContent = t('emptyStart');
   }
@@ -119,10 +127,22 @@
   }
 
   // ---- API -------------------------------------------------------------------------------------
+  // The one token field (#token) serves reads (servers run with --auth-reads) and uploads; every API
+  // request carries it. Media (<img>, links) cannot send it: the server signs their URLs instead.
+  function token() { return $('token').value.trim(); }
+
+  function saveToken() {
+    try { sessionStorage.setItem(TOKEN_KEY, token()); } catch (e) { /* storage disabled */ }
+  }
+
   async function api(path, options) {
+    const opts = { ...(options || {}) };
+    const headers = { ...(opts.headers || {}) };
+    if (token() && !headers.Authorization) headers.Authorization = `Bearer ${token()}`;
+    opts.headers = headers;
     let response;
     try {
-      response = await fetch(path, options);
+      response = await fetch(path, opts);
     } catch (err) {
       throw new Error(t('network', { msg: err.message }));
     }
@@ -132,9 +152,35 @@
       const message = body && body.error ? body.error.message : `HTTP ${response.status}`;
       const error = new Error(message);
       error.status = response.status;
+      // a read refused for want of a token: show the token field (an upload's 401 is the upload's own)
+      const write = opts.method === 'DELETE' || (opts.method === 'POST' && path.startsWith('/api/items'));
+      if (response.status === 401 && !write) showAuth(true);
       throw error;
     }
     return body;
+  }
+
+  // Reads need a token: move the token field from the upload panel up to the form above the search.
+  function showAuth(refused) {
+    state.needToken = true;
+    const form = $('auth-form');
+    if (form.hidden) {
+      form.insertBefore($('token-row'), $('token-save'));
+      form.hidden = false;
+    }
+    $('auth-note').textContent = t(refused && token() ? 'authRefused' : 'authNeeded');
+    if (!token()) $('token').focus();
+  }
+
+  async function useToken(event) {
+    event.preventDefault();
+    if (!token()) { $('token').focus(); return; }
+    saveToken();
+    clearError();
+    $('auth-note').textContent = t('authNeeded');
+    await loadInfo();
+    await loadEmotions();
+    if (state.last) runSearch();
   }
 
   function showError(message) {
@@ -181,6 +227,8 @@
       state.response = response;
       state.showUnlikely = null;
       renderResults(response);
+      if (state.needToken) saveToken();
+      if (!state.emotions.length) loadEmotions(); // refused before the token was entered
     } catch (err) {
       state.response = null;
       $('results').replaceChildren();
@@ -261,8 +309,10 @@
     const item = hit.item;
     const names = (item.meta && item.meta.filename) || (item.paths && item.paths[0]) || item.id;
     const alt = String(names).split(/[\\/]/).pop();
+    // The server's URLs: signed (exp, sig) when reads need a token, so that <img> loads without one.
+    const thumb = item.thumbnail_url || `/api/items/${encodeURIComponent(hit.id)}/thumbnail`;
     const image = el('img', {
-      src: `/api/items/${encodeURIComponent(hit.id)}/thumbnail?size=256`, alt, loading: 'lazy',
+      src: `${thumb}${thumb.includes('?') ? '&' : '?'}size=256`, alt, loading: 'lazy',
     });
     // The matched region (objects search): a box over the thumbnail, in percent of the image's size.
     const frame = el('span', { class: 'frame' }, [image]);
@@ -278,7 +328,7 @@
       frame.appendChild(box);
     }
     const link = el('a', {
-      class: 'thumb', href: `/api/items/${encodeURIComponent(hit.id)}/image`, target: '_blank',
+      class: 'thumb', href: item.image_url || `/api/items/${encodeURIComponent(hit.id)}/image`, target: '_blank',
       rel: 'noopener', title: t('openOriginal'),
     }, [frame]);
     // With calibration the fused score is the relevance (a probability): one bar for both, in percent.
@@ -294,7 +344,9 @@
         class: 'chip', 'data-testid': 'emotion-chip', 'data-emotion': e.emotion, title: e.score.toFixed(2),
         text: emotionLabel(e.emotion),
       })));
-    const ocrText = (item.ocr || []).map((line) => line.text).join(' ');
+    // Lines first read in a later frame of an animation say when they show.
+    const ocrText = (item.ocr || []).map((line) => (line.time_ms
+      ? t('atTime', { t: line.text, s: (line.time_ms / 1000).toFixed(2) }) : line.text)).join(' ');
     const ocr = ocrText ? el('p', { class: 'ocr', 'data-testid': 'ocr-text', text: t('ocr', { t: ocrText }) }) : null;
     // Text a captioner wrote is labelled as such: it is a guess about the picture, not a given caption.
     const gen = hit.generated_caption;
@@ -313,6 +365,12 @@
     const meta = el('div', { class: 'meta' }, [
       el('span', { text: t('rank', { n: hit.rank }) }), el('span', { text: t(`media_${item.media}`) }),
     ]);
+    if (hit.frame) {  // an animated item scored by its best frame: which one matched
+      const vars = { i: hit.frame.index + 1, n: hit.frame.frames };
+      const text = typeof hit.frame.time_ms === 'number'
+        ? t('frameAt', { ...vars, s: (hit.frame.time_ms / 1000).toFixed(2) }) : t('frameNo', vars);
+      meta.appendChild(el('span', { class: 'matched-frame', 'data-testid': 'matched-frame', text }));
+    }
     const relevance = calibrated
       ? el('p', {
         class: unlikely ? 'relevance unlikely' : 'relevance likely', 'data-testid': 'relevance',
@@ -351,7 +409,7 @@
       renderFilters();
       if (state.response) renderResults(state.response);
     } catch (err) {
-      showError(err.message);
+      if (err.status !== 401) showError(err.message); // a 401 shows the token field instead
     }
   }
 
@@ -362,6 +420,7 @@
       state.writes = body.writes_enabled;
       state.objects = Boolean(body.objects);
       $('objects-label').hidden = !state.objects;
+      if (body.reads_need_token) showAuth(false);
     } catch (err) {
       state.items = null;
     }
@@ -381,17 +440,16 @@
 
   async function upload(event) {
     event.preventDefault();
-    const token = $('token').value.trim();
     const file = $('upload-file').files[0];
-    if (!token) { note('needToken'); return; }
+    if (!token()) { note('needToken'); return; }
     if (!file) { note('needFile'); return; }
-    try { sessionStorage.setItem(TOKEN_KEY, token); } catch (e) { /* storage disabled */ }
+    saveToken();
     note('uploading');
     const form = new FormData();
     form.append('file', file, file.name);
     try {
       const body = await api('/api/items', {
-        method: 'POST', body: form, headers: { Authorization: `Bearer ${token}` },
+        method: 'POST', body: form,
       });
       note(body.created ? 'uploaded' : 'duplicate', { name: file.name, id: body.id });
       $('upload-status').dataset.itemId = body.id;
@@ -429,6 +487,7 @@
       applyLang();
     });
     $('upload-form').addEventListener('submit', upload);
+    $('auth-form').addEventListener('submit', useToken);
     $('image-query').addEventListener('change', (event) => searchByImage(event.target.files[0]));
     const drop = $('drop-zone');
     drop.addEventListener('dragover', (event) => { event.preventDefault(); drop.classList.add('over'); });
@@ -445,8 +504,18 @@
     if (params.get('media')) $('media').value = params.get('media');
     $('explain').checked = params.get('explain') === 'true';
     applyLang();
+    start(params);
+  }
+
+  // /api/ready first: it says whether reads need a token, and needs none itself. Without a token on
+  // such a server nothing else is asked (no 401s): the token field waits for one.
+  async function start(params) {
+    await loadInfo();
+    if (state.needToken && !token()) {
+      if (params.get('q')) $('q').value = params.get('q');
+      return;
+    }
     loadEmotions();
-    loadInfo();
     if (params.get('q')) {
       $('q').value = params.get('q');
       state.last = { kind: 'text', q: params.get('q') };

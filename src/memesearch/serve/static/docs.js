@@ -224,6 +224,8 @@
     const schemes = (spec.components && spec.components.securitySchemes) || {};
     const names = requirements.flatMap((req) => Object.keys(req || {}));
     if (!names.length) return null;
+    // an empty requirement ({}) among them: the token is optional (reads on a server without --auth-reads)
+    const optional = requirements.some((req) => !req || !Object.keys(req).length);
     const parts = names.map((name) => {
       const scheme = schemes[name] || {};
       if (scheme.type === 'http' && String(scheme.scheme).toLowerCase() === 'bearer') {
@@ -233,7 +235,8 @@
       return name;
     });
     return el('p', { class: 'security', 'data-testid': 'security' }, [
-      el('span', { class: 'chip lock', text: 'auth' }), ' Needs ', el('code', { text: [...new Set(parts)].join(' or ') }),
+      el('span', { class: 'chip lock', text: optional ? 'auth optional' : 'auth' }),
+      optional ? ' Accepts ' : ' Needs ', el('code', { text: [...new Set(parts)].join(' or ') }),
     ]);
   }
 

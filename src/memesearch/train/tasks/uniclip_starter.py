@@ -25,6 +25,7 @@ Example::
 
     memesearch datasets build covers --out data/covers
     memesearch train --preset uniclip-starter          # the ablation baseline: --preset uniclip-starter-itc
+    memesearch train --preset uniclip-starter-128      # the tower at 128 px (task_config.image_size)
 """
 
 from __future__ import annotations
@@ -59,13 +60,18 @@ class UniClipStarterConfig(UniClipConfig):
 
     ``model_name`` is the frozen text encoder (``e5-small``). ``init``: ``starter`` (the committed weights),
     a starter weights directory, or null (random weights: tests); with weights, ``model`` is read from
-    them. ``freeze_bn``: keep the pretrained tower's batch-norm statistics. ``cache_dir``: the text
-    embedding cache (default ``~/.cache/memesearch``). ``augment`` must be ``none``.
+    them. ``image_size``: the side the tower reads covers at (null: the architecture's, 64 px for the
+    committed starter). The tower is fully convolutional and mean-pools its last feature map, so the same
+    weights run at 128 px, where the last map has 8 x 8 cells (64 image tokens + the pooled one for the
+    heads) and small cover text stays legible; the exported folder records the size and ``starter:DIR``
+    preprocesses at it. ``freeze_bn``: keep the pretrained tower's batch-norm statistics. ``cache_dir``:
+    the text embedding cache (default ``~/.cache/memesearch``). ``augment`` must be ``none``.
     """
 
     model_name: str = "e5-small"
     init: str | None = "starter"
     model: StarterConfig = field(default_factory=StarterConfig)
+    image_size: int | None = None
     freeze_bn: bool = True
     cache_dir: str | None = None
 
@@ -79,6 +85,9 @@ class UniClipStarterConfig(UniClipConfig):
             from memesearch.train.tasks.object_guided import _init_config
 
             object.__setattr__(self, "model", StarterConfig.from_dict(_init_config(self.init)["model"]))
+        if self.image_size is not None:
+            model = self.model.to_dict() | {"image_size": int(self.image_size)}
+            object.__setattr__(self, "model", StarterConfig.from_dict(model))  # checks stem divides it
         if self.model.text_encoder != self.model_name:
             raise ConfigError(
                 f"task_config.model_name is {self.model_name!r} but the starter maps into "
@@ -92,7 +101,12 @@ def candidate_tokenizer() -> Any:
 
     from memesearch.models.encoders.random_checkpoints import CN_CLIP_VOCAB_FILE
 
-    return BertTokenizer(vocab_file=str(CN_CLIP_VOCAB_FILE), do_lower_case=True)
+    # transformers 5 names the argument ``vocab`` and silently ignores ``vocab_file=``: that gave a
+    # 5-token tokenizer mapping every word to [UNK], so the semantic head saw only the candidate's length
+    tokenizer = BertTokenizer(vocab=str(CN_CLIP_VOCAB_FILE), do_lower_case=True)
+    if len(tokenizer) < 1000:
+        raise ConfigError(f"{CN_CLIP_VOCAB_FILE} loaded as a {len(tokenizer)}-token vocabulary")
+    return tokenizer
 
 
 class StarterPreprocess:

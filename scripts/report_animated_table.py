@@ -1,0 +1,277 @@
+"""Measure animated-sticker search on the animated benchmark; write docs/results/animated.json and README.md.
+
+What it runs (the shipped starter model, the image branch alone, exact scores over the whole gallery):
+
+1. each split (``val``, ``test``) indexed with ``memesearch index`` settings (``--no-ocr --no-emotions``:
+   the image branch alone; 4 sampled frames per animation, the default); from the index: the cover frame's
+   vector (``first``), the mean vector the vector store searches (``mean``) and the per-frame vectors
+   (``best``: max over frames), each scored against every query;
+2. the pooling the image branch uses (``frame_pooling``) chosen on **val** by R@10 (ties: NDCG@10), never on
+   test; the test rows are reported for every pooling;
+3. what search serves on test: ``Searcher.score_matrix`` (the image branch of the index as it is, exact) and
+   ``Searcher.search(k=10, weights image=1)`` per query (candidates from the mean vector, best-frame
+   re-rank) — R@10 of both;
+4. OCR (RapidOCR, the ingest settings) on the captioned test animations: the caption found by reading the
+   cover frame only vs the 4 sampled frames (lines de-duplicated across frames).
+
+    python scripts/report_animated_table.py data/animated      # ~10 minutes on 2 shared cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "docs" / "results" / "animated.json"
+README = ROOT / "README.md"
+START, END = "<!-- animated-table:start -->", "<!-- animated-table:end -->"
+KEYS = ("R@1", "R@5", "R@10", "NDCG@10", "MnR")
+POOLINGS = ("first", "mean", "best")
+
+
+def _metrics(scores: np.ndarray, queries: list[Any], labels: list[str]) -> dict[str, float]:
+    from memesearch.eval.retrieval import evaluate_scores
+
+    m = evaluate_scores(
+        scores.astype(np.float64),
+        {q.id: dict(q.qrels) for q in queries},
+        [q.id for q in queries],
+        labels,
+        curve=False,
+    )
+    return {k: round(float(m.metrics[k]), 4) for k in KEYS}
+
+
+def found_at_10(scores: np.ndarray, queries: list[Any], labels: list[str]) -> dict[str, float]:
+    """Share of relevant (query, animation) pairs ranked in the top 10, for animations that show the
+    query's emoji on the cover vs only in a later frame (``query.meta.later_only``)."""
+    col = {label: j for j, label in enumerate(labels)}
+    counts = {"cover": [0, 0], "later": [0, 0]}
+    for i, q in enumerate(queries):
+        later = set(q.meta.get("later_only") or [])
+        row = scores[i]
+        for item, grade in q.qrels.items():
+            if grade <= 0:
+                continue
+            rank = int((row > row[col[item]]).sum()) + 1
+            kind = "later" if item in later else "cover"
+            counts[kind][0] += 1
+            counts[kind][1] += rank <= 10
+    out: dict[str, float] = {f"{k}_pairs": float(v[0]) for k, v in counts.items()}
+    out.update({f"{k}_top10": round(v[1] / v[0], 4) if v[0] else float("nan") for k, v in counts.items()})
+    return out
+
+
+def split_rows(dataset: Path, split: str, model: str, pooling: str = "best") -> dict[str, Any]:
+    """Every pooling's metrics on ``split`` (and, on test, what search serves)."""
+    from memesearch.data.formats import read_dataset
+    from memesearch.index import Index
+    from memesearch.ingest import add_paths
+    from memesearch.search import Searcher
+    from memesearch.search.branches import query_vectors
+    from memesearch.utils.io import sha256_file
+
+    ds = read_dataset(dataset)
+    sp = ds[split]
+    queries = [q for q in sp.queries if any(g > 0 for g in q.qrels.values())]
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        settings = {"ocr": False, "emotions": False, "frame_pooling": pooling}
+        with Index.create(Path(tmp) / "idx", model=model, **settings) as idx:
+            add_paths(idx, [dataset], splits=[split], workers=0)
+            seconds = time.perf_counter() - t0
+            rowids, mean = idx.all_vectors("image")
+            frames = idx.frames(rowids.tolist())
+            by_sha = {sha256_file(str(it.resolve_path(ds.root)))[:16]: it.id for it in sp.items}
+            items = idx.items(rowids.tolist())
+            labels = [by_sha[items[int(r)].id] for r in rowids]
+            qv = np.stack(
+                [q.vector_for("image") for q in query_vectors(idx.encoder, [q.text for q in queries])]
+            )
+            first = np.stack(
+                [frames[int(r)].vectors[0] if int(r) in frames else mean[j] for j, r in enumerate(rowids)]
+            )
+            scores = {"first": qv @ first.T, "mean": qv @ mean.T}
+            best = scores["mean"].copy()
+            for j, r in enumerate(rowids.tolist()):
+                if r in frames:
+                    best[:, j] = (qv @ frames[r].vectors.T).max(axis=1)
+            scores["best"] = best
+            # diagnosis (not a pooling the index offers: it reads the benchmark's truth): frames that carry
+            # the caption, their mean cosine with the queries vs the other frames', and the best frame with
+            # them left out
+            item_of = {it.id: it for it in sp.items}
+            caption = np.zeros((len(rowids), 4), dtype=bool)
+            for j, label in enumerate(labels):
+                meta = item_of[label].meta
+                total = int(meta["frames"])
+                sampled = sorted({i * total // 4 for i in range(min(4, total))})
+                if meta.get("text"):
+                    caption[j, : len(sampled)] = [k >= int(meta["text_frame"]) for k in sampled]
+            sims = np.stack(
+                [qv @ frames[int(r)].vectors.T if int(r) in frames else (qv @ mean[j])[:, None].repeat(4, 1)
+                 for j, r in enumerate(rowids)], axis=1
+            )  # fmt: skip  # (Q, N, 4)
+            no_caption = np.where(caption[None], -np.inf, sims).max(axis=2)
+            diagnosis = {
+                "caption_frames_mean_cosine": round(float(sims[:, caption].mean()), 5),
+                "other_frames_mean_cosine": round(float(sims[:, ~caption].mean()), 5),
+                "best_without_caption_frames": _metrics(no_caption, queries, labels),
+            }
+            out: dict[str, Any] = {
+                "items": len(labels),
+                "queries": len(queries),
+                "animated_items": len(frames),
+                "frames_per_item": round(float(np.mean([len(f.times_ms) for f in frames.values()])), 2),
+                "index_seconds": round(seconds, 1),
+                "rows": {p: _metrics(scores[p], queries, labels) for p in POOLINGS},
+                "by_position": {p: found_at_10(scores[p], queries, labels) for p in POOLINGS},
+                "diagnosis": diagnosis,
+            }
+            if split == "test":
+                searcher = Searcher(idx)
+                _, served = searcher.score_matrix([q.text for q in queries], weights={"image": 1.0})
+                out["served_exact"] = _metrics(np.nan_to_num(served["image"], nan=-1e9), queries, labels)
+                label_of = {items[int(r)].id: labels[j] for j, r in enumerate(rowids)}
+                found = 0
+                for q in queries:
+                    hits = searcher.search(q.text, k=10, weights={"image": 1.0}).hits
+                    found += any(q.qrels.get(label_of[h.id], 0) > 0 for h in hits)
+                out["served_search_R@10"] = round(found / len(queries), 4)
+                out["search_candidates"] = searcher.candidates
+    return out
+
+
+def ocr_rows(dataset: Path, split: str, max_frames: int = 4) -> dict[str, Any]:
+    """The captioned animations of ``split``: caption found by OCR of the cover vs of the sampled frames."""
+    from memesearch.data.formats import read_dataset
+    from memesearch.enrich.frame_text import normalise_line, read_frames
+    from memesearch.enrich.media import decode_media
+    from memesearch.ingest.prepare import ocr_reader
+
+    ds = read_dataset(dataset)
+    items = [it for it in ds[split].items if it.meta.get("text")]
+    reader = ocr_reader(0.9)
+    cover_found = frames_found = 0
+    by_lang: dict[str, list[int]] = {}
+    t0 = time.perf_counter()
+    for it in items:
+        decoded = decode_media(it.resolve_path(ds.root), max_frames=max_frames)
+        want = normalise_line(str(it.meta["text"]))
+        cover = normalise_line("".join(ln.text for ln in reader.read(decoded.frames[0])))
+        lines = read_frames(reader, decoded.frames, decoded.frame_times)
+        every = normalise_line("".join(ln.text for ln in lines))
+        cover_found += want in cover
+        frames_found += want in every
+        row = by_lang.setdefault(str(it.meta["text_lang"]), [0, 0, 0])
+        row[0] += 1
+        row[1] += want in cover
+        row[2] += want in every
+    n = len(items)
+    return {
+        "captioned_items": n,
+        "cover_only": round(cover_found / n, 4) if n else None,
+        "sampled_frames": round(frames_found / n, 4) if n else None,
+        "by_language": {
+            k: {"items": v[0], "cover_only": round(v[1] / v[0], 4), "sampled_frames": round(v[2] / v[0], 4)}
+            for k, v in sorted(by_lang.items())
+        },
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+
+
+def table(data: dict[str, Any]) -> list[str]:
+    val, test = data["val"], data["test"]
+    chosen = data["chosen_pooling"]
+    on_val = ", ".join(f"{p} {val['rows'][p]['R@10']:.4f}" for p in POOLINGS)
+    lines = [
+        f"Animated test split ({test['items']} animations, {test['frames_per_item']} sampled frames each, "
+        f"{test['queries']} queries en+zh), image branch alone, starter model; pooling chosen on val "
+        f"(R@10 {on_val}): **{chosen}**.",
+        "",
+        "| item score (image branch) | R@1 | R@5 | R@10 | NDCG@10 | MnR |",
+        "|---|---|---|---|---|---|",
+    ]
+    names = {"first": "first frame (cover)", "mean": "mean of frames (before)", "best": "best frame (max)"}
+    for p in POOLINGS:
+        r = test["rows"][p]
+        lines.append(
+            f"| {names[p]} | {r['R@1']:.4f} | {r['R@5']:.4f} | {r['R@10']:.4f} | {r['NDCG@10']:.4f} "
+            f"| {r['MnR']:.1f} |"
+        )
+    s = test["served_exact"]
+    b = test["by_position"]
+    pairs = f"{int(b['first']['cover_pairs'])} / {int(b['first']['later_pairs'])}"
+    lines += [
+        f"| served: `Searcher.score_matrix`, frame_pooling={chosen} | {s['R@1']:.4f} | {s['R@5']:.4f} "
+        f"| {s['R@10']:.4f} | {s['NDCG@10']:.4f} | {s['MnR']:.1f} |",
+        "",
+        f"Relevant (query, animation) pairs in the top 10, emoji on the cover / only in a later frame "
+        f"({pairs} pairs): "
+        + "; ".join(f"{names[p]} {b[p]['cover_top10']:.3f} / {b[p]['later_top10']:.3f}" for p in POOLINGS)
+        + ".",
+        "",
+        f"Why the best frame loses on cover pairs: frames that carry a caption match every query more "
+        f"(mean cosine {test['diagnosis']['caption_frames_mean_cosine']:.4f} vs "
+        f"{test['diagnosis']['other_frames_mean_cosine']:.4f} for the other frames), so captioned animations "
+        f"crowd the top of unrelated queries; with those frames left out (a diagnosis that reads the "
+        f"benchmark's truth, not an option) the best frame reaches R@10 "
+        f"{test['diagnosis']['best_without_caption_frames']['R@10']:.4f} on test "
+        f"({val['diagnosis']['best_without_caption_frames']['R@10']:.4f} on val).",
+        "",
+        f"`memesearch search` itself (mean-vector candidates, top {test['search_candidates']}"
+        + (", re-ranked by the best frame" if chosen == "best" else "")
+        + f"): R@10 {test['served_search_R@10']:.4f} on the same queries.",
+        "",
+    ]
+    o = data["ocr"]
+    per_lang = "; ".join(
+        f"{k}: {v['cover_only']:.2f} -> {v['sampled_frames']:.2f} ({v['items']})"
+        for k, v in o["by_language"].items()
+    )
+    lines += [
+        f"Text drawn only in a later frame ({o['captioned_items']} captioned test animations): OCR of the "
+        f"cover finds the caption in {o['cover_only']:.2%} of them, OCR of the 4 sampled frames in "
+        f"{o['sampled_frames']:.2%} (by language, cover -> frames (items): {per_lang}).",
+    ]
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("dataset", type=Path)
+    parser.add_argument("--model", default="starter")
+    parser.add_argument("--no-readme", action="store_true")
+    args = parser.parse_args()
+    data: dict[str, Any] = {"dataset": str(args.dataset), "model": args.model}
+    data["val"] = split_rows(args.dataset, "val", args.model)
+    val_rows = data["val"]["rows"]
+    # chosen on val only (among the poolings the index offers: mean, best)
+    data["chosen_pooling"] = max(
+        ("mean", "best"), key=lambda p: (val_rows[p]["R@10"], val_rows[p]["NDCG@10"])
+    )
+    data["test"] = split_rows(args.dataset, "test", args.model, data["chosen_pooling"])
+    data["ocr"] = ocr_rows(args.dataset, "test")
+    data["command"] = f"python scripts/report_animated_table.py {args.dataset}"
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    print("\n".join(table(data)))
+    if not args.no_readme:
+        text = README.read_text(encoding="utf-8")
+        if START not in text or END not in text:
+            raise SystemExit(f"README.md has no {START} ... {END} block")
+        head, rest = text.split(START, 1)
+        _, tail = rest.split(END, 1)
+        README.write_text(head + START + "\n" + "\n".join(table(data)) + "\n" + END + tail, encoding="utf-8")
+    print(f"wrote {OUT}" + ("" if args.no_readme else " and README.md"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""The ``starter`` model's architecture config and input conventions, without torch.
+
+What a text query, the ONNX image runtime (:mod:`memesearch.models.starter.onnx_tower`) and the torch
+network (:mod:`memesearch.models.starter.model`, which re-exports these names) share: the config, the
+emotion text of an item and the images -> pixels step. Importing this module never imports torch, so a
+text search with the ``starter`` encoder starts without it.
+
+Example::
+
+    >>> cfg = StarterConfig(image_size=32, widths=(8, 16), depths=(1, 1), head_hidden=0)
+    >>> cfg.to_dict()["widths"]
+    [8, 16]
+    >>> emotion_text(["happy", " love "])
+    'happy, love'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from memesearch.errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL import Image
+
+
+# ------------------------------------------------------------------------------------------------
+# config
+
+
+@dataclass(frozen=True)
+class StarterConfig:
+    """Architecture of the starter model (image tower + QI emotion gate + logit scale).
+
+    Attributes:
+        image_size: side of the square input in pixels (images are resized to it, bicubic).
+        stem: stride (= kernel) of the patchify stem; 2 turns 64 px into a 32 x 32 map.
+        widths: channels of the stages; every stage after the first halves the resolution.
+        depths: residual blocks per stage.
+        head_hidden: hidden size of the MLP projection head (0: a single linear layer).
+        dim: output size, the text encoder's size (384 for e5-small).
+        emotion_dim: size of the emotion-text embeddings (0 disables the emotion gate).
+        gate_init: initial value of the emotion gate.
+        logit_scale_init: initial temperature (clamped to [1, 100] by ``LogitScale``).
+        text_encoder: the frozen text encoder whose space the tower maps into.
+        emotion_kind: the e5 prefix used for emotion words (item-side text: ``passage``).
+    """
+
+    image_size: int = 64
+    stem: int = 2
+    widths: tuple[int, ...] = (32, 64, 128, 256)
+    depths: tuple[int, ...] = (1, 1, 1, 1)
+    head_hidden: int = 768
+    dim: int = 384
+    emotion_dim: int = 384
+    gate_init: float = 0.1
+    logit_scale_init: float = 10.0
+    text_encoder: str = "e5-small"
+    emotion_kind: str = "passage"
+
+    def __post_init__(self) -> None:
+        def bad(key: str, value: Any, expected: str) -> ConfigError:
+            return ConfigError(f"starter config {key}: got {value!r}, expected {expected}")
+
+        if self.image_size < 8:
+            raise bad("image_size", self.image_size, "an integer >= 8")
+        if self.stem < 1 or self.image_size % self.stem:
+            raise bad("stem", self.stem, f"a positive divisor of image_size={self.image_size}")
+        if not self.widths or any(w < 1 for w in self.widths):
+            raise bad("widths", self.widths, "a non-empty list of positive integers")
+        if len(self.depths) != len(self.widths) or any(d < 0 for d in self.depths):
+            raise bad("depths", self.depths, f"{len(self.widths)} integers >= 0 (one per stage in widths)")
+        if self.head_hidden < 0 or self.dim < 1 or self.emotion_dim < 0:
+            raise bad("head_hidden/dim/emotion_dim", (self.head_hidden, self.dim, self.emotion_dim), ">= 0")
+        if self.emotion_kind not in ("query", "passage"):
+            raise bad("emotion_kind", self.emotion_kind, "'query' or 'passage'")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (tuples become lists)."""
+        out = asdict(self)
+        out["widths"], out["depths"] = list(self.widths), list(self.depths)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StarterConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(f"unknown starter config keys {unknown}; expected some of {sorted(names)}")
+        values = dict(data)
+        for key in ("widths", "depths"):
+            if key in values:
+                values[key] = tuple(int(v) for v in values[key])
+        return cls(**values)
+
+
+# ------------------------------------------------------------------------------------------------
+# inputs
+
+
+def pixel_bytes(images: Sequence[Image.Image], size: int) -> np.ndarray:
+    """RGB PIL images -> ``(B, size, size, 3)`` uint8 (bicubic resize when the size differs).
+
+    Images should come from :func:`~memesearch.models.encoders.images.load_image` (transparency on
+    white), as in training.
+    """
+    from PIL import Image
+
+    arrays = []
+    for image in images:
+        rgb = image if image.mode == "RGB" else image.convert("RGB")
+        if rgb.size != (size, size):
+            rgb = rgb.resize((size, size), Image.Resampling.BICUBIC)
+        arrays.append(np.asarray(rgb, dtype=np.uint8))
+    return np.stack(arrays)
+
+
+def input_array(images: Sequence[Image.Image], size: int) -> np.ndarray:
+    """RGB PIL images -> the tower's input ``(B, 3, size, size)`` float32 in [-1, 1], as numpy: the same
+    numbers as ``normalize_pixels(to_pixels(images, size))`` of the torch module."""
+    batch = pixel_bytes(images, size).transpose(0, 3, 1, 2).astype(np.float32)
+    batch /= np.float32(255.0)
+    return batch * np.float32(2.0) - np.float32(1.0)
+
+
+def emotion_text(emotions: Sequence[str] | None) -> str | None:
+    """The text embedded for an item's emotion words (``"happy, love"``); ``None`` when it has none."""
+    words = [e.strip() for e in (emotions or []) if e and e.strip()]
+    return ", ".join(words) if words else None
