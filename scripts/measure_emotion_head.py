@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", type=Path, default=ROOT / "data" / "emoji")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
     parser.add_argument("--cache", type=Path, default=ROOT / "data" / "emotion_head_features.npz")
+    parser.add_argument(
+        "--encoder", default="starter", help="the starter version whose tower the head reads (starter-v2)"
+    )
     args = parser.parse_args(argv)
 
     from memesearch.models import create_encoder
@@ -49,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             f"no dataset at {args.dataset}; build it with 'memesearch datasets build emoji'", file=sys.stderr
         )
         return 2
-    encoder = create_encoder("starter", device="cpu")
+    encoder = create_encoder(args.encoder, device="cpu")
     head = head_for_encoder(encoder)
     if head is None:
         print(
@@ -58,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     data = embed_splits(args.dataset, encoder, args.cache)
     out: dict[str, Any] = {
-        "command": "python scripts/measure_emotion_head.py",
+        "command": "python scripts/measure_emotion_head.py"
+        + ("" if args.encoder == "starter" else f" --encoder {args.encoder}"),
+        "encoder": args.encoder,
         "head": {
             k: head.info.get(k) for k in ("features", "model", "threshold_rule", "command", "trained_on")
         },
@@ -95,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     out["feature_choice_on_val"] = comparison
 
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "emotion_head.json"
+    suffix = "" if args.encoder == "starter" else f"_{args.encoder}"
+    path = args.out / f"emotion_head{suffix}.json"
     path.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
     print("| split | items (with emotions) | tags | correct | precision | recall | false-tag rate |")

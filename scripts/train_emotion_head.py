@@ -14,6 +14,7 @@ cached in ``data/emotion_head_features.npz``. Test views are not read for anythi
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -29,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, default=ROOT / "src/memesearch/models/weights/starter-emotion-head"
     )
     parser.add_argument("--cache", type=Path, default=ROOT / "data" / "emotion_head_features.npz")
+    parser.add_argument(
+        "--encoder", default="starter", help="the starter version whose tower the head reads (starter-v2)"
+    )
     parser.add_argument("--c", type=float, default=None, help="inverse L2 strength (default: the module's)")
     args = parser.parse_args(argv)
 
@@ -40,9 +44,14 @@ def main(argv: list[str] | None = None) -> int:
             f"no dataset at {args.dataset}; build it with 'memesearch datasets build emoji'", file=sys.stderr
         )
         return 2
-    encoder = create_encoder("starter", device="cpu")
+    encoder = create_encoder(args.encoder, device="cpu")
     data = embed_splits(args.dataset, encoder, args.cache)
-    head = train_head(data, str(encoder.config.extra["weights_sha256"]), c=args.c or DEFAULT_C)
+    command = "python scripts/train_emotion_head.py"
+    if args.encoder != "starter":
+        command += f" --encoder {args.encoder} --out {os.path.relpath(args.out.resolve(), ROOT)}"
+    head = train_head(
+        data, str(encoder.config.extra["weights_sha256"]), c=args.c or DEFAULT_C, command=command
+    )
     head.save(args.out)
     active = {e: round(t, 4) for e, t in head.thresholds.items() if t is not None}
     print(f"wrote {args.out}: {len(head.active)} of {len(head.emotions)} emotions active {active}")

@@ -126,3 +126,28 @@ def test_card_reports_licences_and_unmatched_files(builds: tuple[Path, Path]) ->
     assert "| openmoji-black |" in markdown and "CC-BY-SA-4.0" in markdown
     default_card = json.loads((builds[0] / "card.json").read_text(encoding="utf-8"))
     assert default_card["svg_styles"] == {}
+
+
+def test_transparent_seven_style_build_keeps_the_heldout_views(
+    builds: tuple[Path, Path], npm_cache: Path, tmp_path: Path
+) -> None:
+    """The starter-v2 training build (all seven train styles, ``--transparent``) holds the same test and
+    test-seen views as the default build — items, queries, judgements and the pixels models read — and
+    its train images keep their transparency (what the sticker augmentation's outline and background
+    need)."""
+    from memesearch.data.emoji.views import compare_views
+
+    out = tmp_path / "rgba"
+    styles = ",".join(["google", "twitter", *SVG_STYLES])
+    cache = ["--npm-cache", str(npm_cache)]
+    assert main(["datasets", "build", "emoji", "--out", str(out), "--styles", styles, "--transparent",
+                 *ARGS, *cache]) == 0  # fmt: skip
+    diff = compare_views(builds[0], out)
+    assert diff["same"], diff
+    assert diff["test"]["max_pixel_difference"] == 0
+    train = read_dataset(out, fmt="native")["train"]
+    first = train.items[0].resolve_path(out)
+    assert first is not None
+    with Image.open(first) as im:
+        assert im.mode == "RGBA"
+        assert np.asarray(im)[..., 3].min() == 0  # a transparent background

@@ -231,7 +231,7 @@ class Index:
                 f"you asked for {model!r}. Search it without --model (or with --model {recorded['name']}), "
                 "or build a new index with the other encoder"
             )
-        enc = encoder if encoder is not None else load_encoder(recorded["name"])
+        enc = encoder if encoder is not None else load_encoder(recorded["name"], recorded)
         signature = encoder_signature(encoder_dict(enc))
         if (
             enc.name != recorded["name"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import platform
 import sqlite3
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -79,10 +80,18 @@ def read_index_info(path: Path) -> dict[str, Any]:
     return dict(info)
 
 
-def load_encoder(name: str) -> Any:
+def load_encoder(name: str, recorded: Mapping[str, Any] | None = None) -> Any:
+    """The encoder called ``name``; ``recorded`` (an index's ``encoder`` entry) pins a ``starter`` to the
+    committed weights it was built with (an index made with starter v1 keeps v1 after v2 became the
+    default), when those weights ship."""
     from memesearch.models import create_encoder
 
-    enc = create_encoder(name)
+    options: dict[str, Any] = {}
+    config = (recorded or {}).get("config") or {}
+    sha = (config.get("extra") or {}).get("weights_sha256")
+    if name == "starter" and config.get("kind") == "starter" and sha:
+        options["weights_sha256"] = str(sha)
+    enc = create_encoder(name, **options)
     check_encoder(enc)
     return enc
 

@@ -138,13 +138,14 @@ class WorkerSetup:
     max_regions: int = 16
     region_method: str = "masked-crop"
     image_emotions: bool = False
+    encoder_record: dict[str, Any] | None = None  # the index's encoder entry (pins starter v1 indexes)
 
     def load_encoder(self) -> Any:
         """The index's encoder, loaded by name and checked against the signature the index recorded."""
         from memesearch.index.config import encoder_signature
         from memesearch.index.info import EncoderMismatchError, encoder_dict, load_encoder
 
-        encoder = load_encoder(self.encoder_name)
+        encoder = load_encoder(self.encoder_name, self.encoder_record)
         got = encoder_signature(encoder_dict(encoder))
         if got != self.encoder_signature:
             raise EncoderMismatchError(
@@ -375,6 +376,7 @@ class RayEngine:
         setup = WorkerSetup(
             encoder_name=str(idx.info["encoder"]["name"]),
             encoder_signature=str(idx.info["encoder"]["signature"]),
+            encoder_record=dict(idx.info["encoder"]),
             emotions=idx.config.emotions,
             top_k=idx.config.emotion_top_k,
             captioner=idx.config.captioner,

@@ -95,6 +95,7 @@ def export_weights(
     splits: Sequence[str] = ("val", "test", "test-seen"),
     which: str = "best",
     cache_dir: str | Path | None = None,
+    train_command: str = "memesearch train --preset starter",
 ) -> Path:
     """Write the ``which`` checkpoint of a ``starter`` run as a weights directory and evaluate it.
 
@@ -161,7 +162,7 @@ def export_weights(
             "and per language; test = unseen concepts x held-out style, test-seen = seen concepts x "
             "held-out style",
             "dataset": {"path": str(dataset), "name": ds.name, "build": ds.meta.get("command")},
-            "training": _training_summary(run, train_config),
+            "training": _training_summary(run, train_config, train_command),
             "weights": {"file": MODEL_FILE, "bytes": (out / MODEL_FILE).stat().st_size, "dtype": "float32",
                         "parameters": sum(p.numel() for p in model.parameters())},
             "splits": results,
@@ -172,17 +173,24 @@ def export_weights(
     return out
 
 
-def _training_summary(run: Path, train_config: Any) -> dict[str, Any]:
-    """Steps, batch, wall time (from the run's train.log timestamps) of a run."""
+def _training_summary(run: Path, train_config: Any, command: str) -> dict[str, Any]:
+    """Steps, batch, wall time (from the run's train.log timestamps) of a run, and the build command of
+    its training dataset when that folder is here."""
     from datetime import datetime
 
     summary: dict[str, Any] = {
-        "command": "memesearch train --preset starter",
+        "command": command,
         "epochs": train_config.epochs,
+        "max_steps": train_config.max_steps,
         "batch_size": train_config.batch_size,
         "lr": train_config.optim.lr,
         "task_config": dict(train_config.task_config),
     }
+    data_file = Path(str(train_config.task_config.get("dataset", ""))) / "dataset.json"
+    if data_file.is_file():
+        meta = json.loads(data_file.read_text(encoding="utf-8")).get("meta") or {}
+        summary["dataset_build"] = meta.get("command")
+        summary["dataset_licences"] = (meta.get("licences") or {}).get("images")
     log_file = run / "train.log"
     if log_file.is_file():
         lines = [ln for ln in log_file.read_text(encoding="utf-8").splitlines() if ln[:4].isdigit()]

@@ -27,6 +27,7 @@ import difflib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from memesearch.errors import ConfigError, UnknownNameError
@@ -188,11 +189,26 @@ def _minilm(
     return load_minilm(name, device=device, dtype=dtype, max_length=max_length)
 
 
-def _starter(name: str, arg: str | None, *, device: str | None, dtype: Any) -> Encoder:
-    from memesearch.models.starter.encoder import load_starter
+def _starter(
+    name: str, arg: str | None, *, device: str | None, dtype: Any, weights_sha256: str | None = None
+) -> Encoder:
+    """``weights_sha256`` (what an index recorded): without a weights dir, load the committed version with
+    that hash when there is one (an index built with starter v1 keeps v1), else the default."""
+    from memesearch.models.starter.encoder import committed_weights, load_starter
 
+    weights: str | Path | None = arg or None
+    if weights is None and weights_sha256:
+        weights = committed_weights(weights_sha256)
     # the text tower is built by this registry, passed in: the starter module does not import it back
-    return load_starter(name, weights=arg or None, device=device, dtype=dtype, text_encoders=create_encoder)
+    return load_starter(name, weights=weights, device=device, dtype=dtype, text_encoders=create_encoder)
+
+
+def _starter_version(name: str, arg: str | None, *, device: str | None, dtype: Any) -> Encoder:
+    from memesearch.models.starter.encoder import load_starter, weights_dir
+
+    return load_starter(
+        name, weights=weights_dir(name), device=device, dtype=dtype, text_encoders=create_encoder
+    )
 
 
 def _checkpoint(name: str, arg: str | None, *, device: str | None, dtype: Any) -> Encoder:
@@ -250,6 +266,16 @@ register_encoder(
     pattern="starter[:<weights dir>]",
     description="small image tower trained into the e5-small text space (committed weights; text: e5-small)",
     argument="optional",
+)
+register_encoder(
+    "starter-v1",
+    _starter_version,
+    description="the first starter model (google + twitter emoji), committed weights; today's default",
+)
+register_encoder(
+    "starter-v2",
+    _starter_version,
+    description="starter v2: seven emoji styles, emotion-word queries, fine-tuned from v1; committed weights",
 )
 register_encoder(
     "checkpoint",

@@ -56,9 +56,19 @@ HEAD_PACKAGE = "memesearch.models"
 HEAD_PATH = ("weights", "starter-emotion-head")
 
 
+#: the heads of the other committed starter versions (``starter-v2``), each used only with its own tower
+OTHER_HEAD_PATHS: tuple[tuple[str, str], ...] = (("weights", "starter-v2-emotion-head"),)
+
+
 def head_dir() -> Path:
     """The folder of the shipped head (inside the installed package)."""
     return Path(str(resources.files(HEAD_PACKAGE).joinpath(*HEAD_PATH)))
+
+
+def shipped_head_dirs() -> list[Path]:
+    """The shipped heads' folders: the default starter's first, then the other versions' that exist."""
+    other = [Path(str(resources.files(HEAD_PACKAGE).joinpath(*p))) for p in OTHER_HEAD_PATHS]
+    return [head_dir(), *(d for d in other if (d / CONFIG_FILE).exists())]
 
 
 #: What the head reads: the tower body's last feature map, mean- and max-pooled over space, concatenated.
@@ -222,19 +232,24 @@ def head_for_encoder(encoder: Any, path: str | Path | None = None) -> EmotionHea
         or not getattr(encoder, "supports_image", True)
     ):
         return None
-    folder = Path(path) if path is not None else head_dir()
-    if not (folder / CONFIG_FILE).exists():
-        return None
-    head = _load_cached(str(folder))
-    if head.info.get("features") != FEATURES or not hasattr(encoder, "dense_image_features"):
-        return None
     sha = str((getattr(config, "extra", None) or {}).get("weights_sha256", ""))
-    if not sha or sha != head.encoder_sha256:
-        logger.info("emotion head %s was trained on another image tower; no image emotion tags", folder)
+    folders = [Path(path)] if path is not None else shipped_head_dirs()
+    head: EmotionHead | None = None
+    for folder in folders:
+        if not (folder / CONFIG_FILE).exists():
+            continue
+        candidate = _load_cached(str(folder))
+        if candidate.info.get("features") != FEATURES or not hasattr(encoder, "dense_image_features"):
+            continue
+        if sha and sha == candidate.encoder_sha256:
+            head = candidate
+            break
+    if head is None:
+        logger.info("no shipped emotion head was trained on this image tower; no image emotion tags")
         return None
     if not head.active:
         return None
     return head
 
 
-__all__ = ["FEATURES", "EmotionHead", "head_dir", "head_for_encoder", "image_features"]
+__all__ = ["FEATURES", "EmotionHead", "head_dir", "head_for_encoder", "image_features", "shipped_head_dirs"]

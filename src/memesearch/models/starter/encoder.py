@@ -24,6 +24,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -61,6 +62,15 @@ METRICS_FILE = "metrics.json"
 #: the committed weights: package ``memesearch.models``, folder ``weights/starter``
 WEIGHTS_PACKAGE = "memesearch.models"
 WEIGHTS_PATH = ("weights", "starter")
+#: every committed starter version: encoder name -> folder under ``memesearch/models/weights``.
+#: ``starter`` is the default (today v1, the first model); ``starter-v1`` and ``starter-v2`` name a
+#: version whatever the default is. An index records the weights' SHA-256, so an index built with
+#: ``starter`` keeps the version it was built with if the default changes (:func:`committed_weights`).
+COMMITTED_WEIGHTS: dict[str, str] = {
+    "starter": "starter",
+    "starter-v1": "starter",
+    "starter-v2": "starter-v2",
+}
 
 
 class StarterEncoder(Encoder):
@@ -328,11 +338,29 @@ class StarterEncoder(Encoder):
         return np.asarray(vec.float().cpu().numpy())
 
 
-def weights_dir() -> Path:
-    """The directory of the committed starter weights inside the installed package."""
+def weights_dir(version: str = "starter") -> Path:
+    """The directory of the committed starter weights inside the installed package: the default
+    (``"starter"``) or an earlier version by its encoder name (``"starter-v1"``)."""
     from importlib import resources
 
-    return Path(str(resources.files(WEIGHTS_PACKAGE).joinpath(*WEIGHTS_PATH)))
+    if version not in COMMITTED_WEIGHTS:
+        raise ConfigError(f"no committed starter weights {version!r}; known: {', '.join(COMMITTED_WEIGHTS)}")
+    return Path(str(resources.files(WEIGHTS_PACKAGE).joinpath(WEIGHTS_PATH[0], COMMITTED_WEIGHTS[version])))
+
+
+@functools.lru_cache(maxsize=8)
+def _model_sha256(path: str, mtime_ns: int) -> str:
+    return sha256_file(Path(path))
+
+
+def committed_weights(sha256: str) -> Path | None:
+    """The committed weights directory whose ``model.safetensors`` has this SHA-256 (what an index's
+    ``index.json`` records), or ``None``: an index built with an earlier default keeps its model."""
+    for version in COMMITTED_WEIGHTS:
+        file = weights_dir(version) / MODEL_FILE
+        if file.is_file() and _model_sha256(str(file), file.stat().st_mtime_ns) == sha256:
+            return file.parent
+    return None
 
 
 def read_weights_config(path: str | Path) -> dict[str, Any]:

@@ -33,7 +33,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import Dataset as TorchDataset
 
@@ -52,6 +51,7 @@ from memesearch.train.task import LossOutput, TaskSpec
 from memesearch.train.tasks.base import RetrievalTask
 from memesearch.train.tasks.retrieval_config import RetrievalConfig
 from memesearch.train.tasks.samples import get_split, positive_pairs
+from memesearch.train.tasks.sticker_augment import StickerAugmentConfig, augment_stickers
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,14 @@ class StarterTaskConfig(RetrievalConfig):
     saturation: float = 0.4
     downsample_prob: float = 0.3
     downsample_sizes: tuple[int, int] = (24, 48)
+    brightness: float = 0.0
+    outline_prob: float = 0.0
+    outline_width: tuple[int, int] = (1, 3)
+    background_prob: float = 0.0
+    background_kinds: tuple[str, ...] = ("flat", "gradient", "noise")
+    jpeg_prob: float = 0.0
+    jpeg_quality: tuple[int, int] = (30, 90)
+    emotion_queries: bool = False
     max_train_pairs: int | None = None
     cache_dir: str | None = None
 
@@ -109,6 +117,7 @@ class StarterTaskConfig(RetrievalConfig):
             raise ConfigError(
                 f"task_config.max_train_pairs: got {self.max_train_pairs}, expected >= 1 or null"
             )
+        self.sticker_augment()  # checks the augmentation keys
         if self.model.text_encoder != self.model_name:
             raise ConfigError(
                 f"task_config.model_name is {self.model_name!r} but task_config.model.text_encoder is "
@@ -119,6 +128,26 @@ class StarterTaskConfig(RetrievalConfig):
     def model_config(self) -> StarterConfig:
         """The :class:`StarterConfig` of the model this Task trains."""
         return self.model
+
+    def sticker_augment(self) -> StickerAugmentConfig:
+        """The augmentation keys as a :class:`StickerAugmentConfig`."""
+        return StickerAugmentConfig(
+            zoom=tuple(self.zoom),  # type: ignore[arg-type]
+            shift=self.shift,
+            rotate=self.rotate,
+            outline_prob=self.outline_prob,
+            outline_width=tuple(self.outline_width),  # type: ignore[arg-type]
+            background_prob=self.background_prob,
+            background_kinds=tuple(self.background_kinds),
+            downsample_prob=self.downsample_prob,
+            downsample_sizes=tuple(self.downsample_sizes),  # type: ignore[arg-type]
+            gamma=self.gamma,
+            brightness=self.brightness,
+            contrast=self.contrast,
+            saturation=self.saturation,
+            jpeg_prob=self.jpeg_prob,
+            jpeg_quality=tuple(self.jpeg_quality),  # type: ignore[arg-type]
+        )
 
 
 class StarterPairs(TorchDataset[dict[str, int]]):
@@ -142,7 +171,7 @@ class StarterPairs(TorchDataset[dict[str, int]]):
 class _TrainData:
     """Everything the training batches are built from (CPU tensors)."""
 
-    images: Tensor  # (N, 3, S, S) uint8, the split's items
+    images: Tensor  # (N, 4, S, S) uint8 RGBA, the split's items
     queries: Tensor  # (U, D) float32 e5 embeddings of the distinct query texts
     emotions: Tensor  # (N, E) float32 e5 embeddings of the items' emotion words (zeros where none)
     emotion_mask: Tensor  # (N,) bool
@@ -181,6 +210,28 @@ class StarterTask(RetrievalTask):
             out[start : start + len(batch)] = (to_pixels(batch, size) * 255).round().to(torch.uint8)
         return out
 
+    def _load_rgba(self, dataset: Dataset, split: Split) -> Tensor:
+        """The split's images as ``(N, 4, S, S)`` uint8 RGBA (alpha 255 for images without transparency):
+        training images, whose alpha places the sticker outline and background."""
+        from PIL import Image
+
+        from memesearch.models.encoders.images import to_rgb
+
+        size = self.config.model.image_size
+        out = torch.empty((len(split.items), 4, size, size), dtype=torch.uint8)
+        for j, it in enumerate(split.items):
+            path = it.resolve_path(dataset.root)
+            if path is None:
+                raise DataFormatError(f"item {it.id!r} of split {split.name!r} has no image file")
+            with Image.open(path) as opened:
+                opened.load()
+                has_alpha = opened.mode in ("RGBA", "LA", "PA") or "transparency" in opened.info
+                im = opened.convert("RGBA") if has_alpha else to_rgb(opened).convert("RGBA")
+            if im.size != (size, size):  # RGBA is resampled premultiplied by Pillow
+                im = im.resize((size, size), Image.Resampling.BICUBIC)
+            out[j] = torch.from_numpy(np.array(im, dtype=np.uint8)).permute(2, 0, 1)
+        return out
+
     def _split_images(self, dataset: Dataset, split: Split) -> Tensor:
         key = f"{dataset.root}:{split.name}:{len(split.items)}"
         if key not in self._images:
@@ -207,14 +258,25 @@ class StarterTask(RetrievalTask):
             pairs = [pairs[i] for i in sorted(keep)]
         if not pairs:
             raise ConfigError(f"split {split.name!r} of {cfg.dataset} has no (query, relevant item) pair")
+        text_pairs = [(q.text, j) for q, j in pairs]
+        emotion_relevant: dict[str, set[int]] = {}
+        if cfg.emotion_queries:  # the items' emotion words, en and zh, as extra queries
+            from memesearch.data.emotions import chinese_word
+
+            for j, it in enumerate(split.items):
+                for word in it.emotions or []:
+                    for text in (word, chinese_word(word)):
+                        emotion_relevant.setdefault(text, set()).add(j)
+            text_pairs += [(t, j) for t, js in sorted(emotion_relevant.items()) for j in sorted(js)]
         text_index: dict[str, int] = {}
-        texts = np.array([text_index.setdefault(q.text, len(text_index)) for q, _ in pairs], dtype=np.int64)
-        items = np.array([j for _, j in pairs], dtype=np.int64)
-        groups = np.array([stable_group_id(q.text) for q, _ in pairs], dtype=np.int64)
+        texts = np.array([text_index.setdefault(t, len(text_index)) for t, _ in text_pairs], dtype=np.int64)
+        items = np.array([j for _, j in text_pairs], dtype=np.int64)
+        groups = np.array([stable_group_id(t) for t, _ in text_pairs], dtype=np.int64)
         distinct = list(text_index)
         log.info(
-            "starter: %d training pairs, %d query texts, %d items",
-            len(pairs),
+            "starter: %d training pairs (%d from emotion words), %d query texts, %d items",
+            len(text_pairs),
+            len(text_pairs) - len(pairs),
             len(distinct),
             len(split.items),
         )
@@ -227,8 +289,10 @@ class StarterTask(RetrievalTask):
                 continue
             for item_id in q.relevant(cfg.min_grade):
                 relevant[t, index[item_id]] = True
+        for text, js in emotion_relevant.items():
+            relevant[text_index[text], sorted(js)] = True
         emotions, emotion_mask = self._emotions(split)
-        images = self._split_images(dataset, split)
+        images = self._load_rgba(dataset, split)
         self._data = _TrainData(images, queries, emotions, emotion_mask, relevant)
         return StarterPairs(texts, items, groups)
 
@@ -243,9 +307,12 @@ class StarterTask(RetrievalTask):
         data = self._train_data()
         text = torch.tensor([s["text"] for s in samples], dtype=torch.int64)
         item = torch.tensor([s["item"] for s in samples], dtype=torch.int64)
-        pixels = data.images[item].float().div_(255.0)  # (B, 3, S, S) in [0, 1]
+        rgba = data.images[item].float().div_(255.0)  # (B, 4, S, S) in [0, 1]
         if self.config.augment:
-            pixels = augment(pixels, self.config)
+            pixels = augment(rgba, self.config)
+        else:  # composited on white, as the evaluation images are
+            alpha = rgba[:, 3:4]
+            pixels = rgba[:, :3] * alpha + (1 - alpha)
         return {
             "pixels": normalize_pixels(pixels),
             "query": data.queries[text],  # (B, D)
@@ -321,42 +388,10 @@ class StarterTask(RetrievalTask):
 
 
 def augment(pixels: Tensor, config: StarterTaskConfig) -> Tensor:
-    """Random zoom/shift/rotation on a white background, gamma/contrast/saturation jitter and down-up
-    sampling of a ``(B, 3, S, S)`` batch in [0, 1] (global torch RNG; returns a new tensor)."""
-    b, _, size, _ = pixels.shape
-    lo, hi = config.zoom
-    zoom = torch.empty(b).uniform_(lo, hi)
-    angle = (torch.rand(b) * 2 - 1) * math.radians(config.rotate)
-    shift = (torch.rand(b, 2) * 2 - 1) * (2 * config.shift)  # normalised coordinates span 2
-    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-    theta = torch.stack(
-        [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
-    )
-    grid = F.affine_grid(theta, list(pixels.shape), align_corners=False)  # (B, S, S, 2)
-    # sample 1 - x with zero padding: what comes in from outside the image is white
-    x = 1 - F.grid_sample(1 - pixels, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    if config.downsample_prob > 0:
-        pick = torch.rand(b) < config.downsample_prob
-        if bool(pick.any()):
-            lo_s, hi_s = config.downsample_sizes
-            side = int(torch.randint(lo_s, hi_s + 1, (1,)))
-            small = F.interpolate(
-                x[pick], size=(side, side), mode="bilinear", antialias=True, align_corners=False
-            )
-            x[pick] = F.interpolate(small, size=(size, size), mode="bilinear", align_corners=False)
-    x = x.clamp(0, 1)
-    if config.gamma > 0:  # gamma keeps white white and black black (shading differences between styles)
-        gamma = torch.exp((torch.rand(b, 1, 1, 1) * 2 - 1) * config.gamma)
-        x = x.clamp_min(1e-6).pow(gamma)
-    if config.saturation > 0:
-        grey = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]).expand_as(x)
-        sat = 1 + (torch.rand(b, 1, 1, 1) * 2 - 1) * config.saturation
-        x = grey + sat * (x - grey)
-    if config.contrast > 0:
-        mean = x.mean(dim=(1, 2, 3), keepdim=True)
-        con = 1 + (torch.rand(b, 1, 1, 1) * 2 - 1) * config.contrast
-        x = mean + con * (x - mean)
-    return x.clamp(0, 1)
+    """Augment a ``(B, 3 or 4, S, S)`` batch in [0, 1] (RGBA: the alpha places outline and background)
+    into ``(B, 3, S, S)`` with the config's :meth:`~StarterTaskConfig.sticker_augment` settings (global
+    torch RNG; returns a new tensor; :func:`~memesearch.train.tasks.sticker_augment.augment_stickers`)."""
+    return augment_stickers(pixels, config.sticker_augment())
 
 
 TASK_SPEC = TaskSpec(
