@@ -236,3 +236,59 @@ def test_disk_is_given_back_after_the_drop(tmp_path: Path, monkeypatch: pytest.M
         assert int(conn.execute("PRAGMA freelist_count").fetchone()[0]) <= 0.25 * pages
     assert (root / "meta.sqlite").stat().st_size == size and pages < peak
     assert (root / "vectors" / "image.faiss").stat().st_size >= v.nbytes
+
+
+# Writes 20 vectors (saved and dropped), then saves 20 more and holds right after the image index file was
+# renamed into place, before its sidecar is: the two renames of one FAISS save.
+BETWEEN_RENAMES = """
+import contextlib, sys, time
+import numpy as np
+import memesearch.index.faiss_store as fs
+from memesearch.index import Index
+
+root = sys.argv[1]
+idx = Index.create(root, model="tiny-clip:0", ocr=False)
+rng = np.random.default_rng(0)
+v = rng.standard_normal((N_ITEMS, idx.dim)).astype(np.float32)
+v /= np.linalg.norm(v, axis=1, keepdims=True)
+idx.insert_vectors(v[:20], chunk=10)
+
+real_atomic_path = fs.atomic_path
+@contextlib.contextmanager
+def atomic_path(path):
+    with real_atomic_path(path) as tmp:
+        yield tmp
+    if str(path).endswith("image.faiss"):  # renamed; the sidecar comes next
+        print("held", flush=True)
+        time.sleep(600)
+fs.atomic_path = atomic_path
+idx.insert_vectors(v[20:], chunk=10)
+print("finished", flush=True)
+""".replace("N_ITEMS", str(N))
+
+
+@pytest.mark.slow
+def test_kill_9_between_the_index_file_and_its_sidecar_loses_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "idx"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", BETWEEN_RENAMES, str(root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if line.strip() != "held":
+        proc.kill()
+        pytest.fail(f"the child never reached the point between the renames: {line!r} {proc.communicate()}")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert _pending(root) == 20  # the first save's vectors are only in the files now
+    with Index.open(root, readonly=True) as idx:  # what the kill left, as a reader finds it
+        _assert_all_there(idx)
+    with Index.open(root) as idx:
+        _assert_all_there(idx)
+    assert _pending(root) == 0
+    with Index.open(root, readonly=True) as idx:
+        _assert_all_there(idx)
