@@ -292,3 +292,30 @@ def test_kill_9_between_the_index_file_and_its_sidecar_loses_nothing(tmp_path: P
     assert _pending(root) == 0
     with Index.open(root, readonly=True) as idx:
         _assert_all_there(idx)
+
+
+def test_the_drop_keeps_the_vectors_of_a_write_committed_after_the_save(tmp_path: Path) -> None:
+    from memesearch.index import store_writes
+    from memesearch.index.vector_copies import drop_saved
+    from memesearch.index.vector_fields import vector_path
+
+    root = tmp_path / "idx"
+    with Index.create(root, model="tiny-clip:0", ocr=False) as idx:
+        v = _vectors(idx.dim)
+        idx.insert_vectors(v[:20], chunk=10)  # saved and dropped
+        gen = idx.store.generation
+        for name in ("image", "text"):
+            idx.vector_store(name).save(vector_path(root, idx.config.vector_store, name), gen)
+        # a write that commits between the stores' save and the drop of SQLite's copies
+        with idx.store.transaction() as conn:
+            rows, _ = store_writes.insert_vector_rows(
+                conn, v[20:], media="image", source="synthetic", added_at=0.0
+            )
+        idx.vector_store("image").add(np.array(rows, np.int64), v[20:])
+        assert drop_saved(idx.store, gen) == 0  # the saved files lack the new vectors: nothing dropped
+        assert _pending(root) == N - 20
+        with Index.open(root, readonly=True) as reader:  # as a kill -9 here would leave it
+            _assert_all_there(reader)
+    with Index.open(root) as idx:
+        _assert_all_there(idx)
+    assert _pending(root) == 0
