@@ -236,3 +236,86 @@ def test_disk_is_given_back_after_the_drop(tmp_path: Path, monkeypatch: pytest.M
         assert int(conn.execute("PRAGMA freelist_count").fetchone()[0]) <= 0.25 * pages
     assert (root / "meta.sqlite").stat().st_size == size and pages < peak
     assert (root / "vectors" / "image.faiss").stat().st_size >= v.nbytes
+
+
+# Writes 20 vectors (saved and dropped), then saves 20 more and holds right after the image index file was
+# renamed into place, before its sidecar is: the two renames of one FAISS save.
+BETWEEN_RENAMES = """
+import contextlib, sys, time
+import numpy as np
+import memesearch.index.faiss_store as fs
+from memesearch.index import Index
+
+root = sys.argv[1]
+idx = Index.create(root, model="tiny-clip:0", ocr=False)
+rng = np.random.default_rng(0)
+v = rng.standard_normal((N_ITEMS, idx.dim)).astype(np.float32)
+v /= np.linalg.norm(v, axis=1, keepdims=True)
+idx.insert_vectors(v[:20], chunk=10)
+
+real_atomic_path = fs.atomic_path
+@contextlib.contextmanager
+def atomic_path(path):
+    with real_atomic_path(path) as tmp:
+        yield tmp
+    if str(path).endswith("image.faiss"):  # renamed; the sidecar comes next
+        print("held", flush=True)
+        time.sleep(600)
+fs.atomic_path = atomic_path
+idx.insert_vectors(v[20:], chunk=10)
+print("finished", flush=True)
+""".replace("N_ITEMS", str(N))
+
+
+@pytest.mark.slow
+def test_kill_9_between_the_index_file_and_its_sidecar_loses_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "idx"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", BETWEEN_RENAMES, str(root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if line.strip() != "held":
+        proc.kill()
+        pytest.fail(f"the child never reached the point between the renames: {line!r} {proc.communicate()}")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert _pending(root) == 20  # the first save's vectors are only in the files now
+    with Index.open(root, readonly=True) as idx:  # what the kill left, as a reader finds it
+        _assert_all_there(idx)
+    with Index.open(root) as idx:
+        _assert_all_there(idx)
+    assert _pending(root) == 0
+    with Index.open(root, readonly=True) as idx:
+        _assert_all_there(idx)
+
+
+def test_the_drop_keeps_the_vectors_of_a_write_committed_after_the_save(tmp_path: Path) -> None:
+    from memesearch.index import store_writes
+    from memesearch.index.vector_copies import drop_saved
+    from memesearch.index.vector_fields import vector_path
+
+    root = tmp_path / "idx"
+    with Index.create(root, model="tiny-clip:0", ocr=False) as idx:
+        v = _vectors(idx.dim)
+        idx.insert_vectors(v[:20], chunk=10)  # saved and dropped
+        gen = idx.store.generation
+        for name in ("image", "text"):
+            idx.vector_store(name).save(vector_path(root, idx.config.vector_store, name), gen)
+        # a write that commits between the stores' save and the drop of SQLite's copies
+        with idx.store.transaction() as conn:
+            rows, _ = store_writes.insert_vector_rows(
+                conn, v[20:], media="image", source="synthetic", added_at=0.0
+            )
+        idx.vector_store("image").add(np.array(rows, np.int64), v[20:])
+        assert drop_saved(idx.store, gen) == 0  # the saved files lack the new vectors: nothing dropped
+        assert _pending(root) == N - 20
+        with Index.open(root, readonly=True) as reader:  # as a kill -9 here would leave it
+            _assert_all_there(reader)
+    with Index.open(root) as idx:
+        _assert_all_there(idx)
+    assert _pending(root) == 0

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -246,22 +247,34 @@ class FaissVectorStore:
 
     # ---- persistence ---------------------------------------------------------------------------
     def save(self, path: str | Path, generation: int) -> None:
-        """Write atomically to ``path`` plus ``path.json`` (kind, dead ids, generation); an HNSW graph with
-        too many tombstones is rebuilt first."""
+        """Write atomically to ``path`` plus ``path.json`` (kind, dead ids, generation, size); an HNSW graph
+        with too many tombstones is rebuilt first.
+
+        The two files are two renames, so a process killed between them would leave the new index file
+        beside the old sidecar: a pair that never matches, which :meth:`load` could only refuse — while
+        SQLite no longer holds the vectors of the old save. So the sidecar is written ahead: before the
+        index file is renamed, the sidecar of the file on disk is rewritten with the new file's entry
+        added under ``next``; :meth:`load` takes whichever entry describes the file it finds."""
         if self.needs_compaction():
             self.compact()
         faiss = _faiss()
         path = Path(path)
-        with atomic_path(path) as tmp:
-            faiss.write_index(self._index, str(tmp))
-        side = {
+        side_path = sidecar_path(path)
+        meta: dict[str, Any] = {
             "generation": int(generation),
             "kind": self.kind,
             "dim": self.dim,
             "ntotal": int(self._index.ntotal),
             "dead": sorted(self.dead),
         }
-        atomic_write_text(path.with_suffix(path.suffix + ".json"), json.dumps(side))
+        with atomic_path(path) as tmp:
+            faiss.write_index(self._index, str(tmp))
+            meta["bytes"] = os.path.getsize(tmp)
+            before = _read_sidecar(side_path)
+            if before is not None:  # the file on disk, or the one about to replace it
+                ahead = {**before, "next": [*before.get("next", []), meta]}
+                atomic_write_text(side_path, json.dumps(ahead))
+        atomic_write_text(side_path, json.dumps(meta))
         self.saved_generation = int(generation)
 
     def can_filter(self, where: RowFilter) -> bool:
@@ -279,19 +292,28 @@ class FaissVectorStore:
         unreadable."""
         faiss = _faiss()
         path = Path(path)
-        side_path = path.with_suffix(path.suffix + ".json")
+        side_path = sidecar_path(path)
         # A writer in another process saves the index file, then its sidecar (two renames): a reader
         # between the two would pair one save's file with the other's sidecar. Such a torn read shows as
-        # a sidecar that changed while the file was read, or a count that does not match: read again.
+        # a sidecar that changed while the file was read, a file replaced while it was read, or a file
+        # no entry of the sidecar describes: read again.
         for attempt in range(TORN_READ_RETRIES + 1):
             try:
                 text = side_path.read_text(encoding="utf-8")
                 side = json.loads(text)
-                if int(side["generation"]) < int(generation) or int(side["dim"]) != int(dim):
+                entries = [side, *side.get("next", [])]
+                if max(int(e["generation"]) for e in entries) < int(generation) or int(side["dim"]) != int(
+                    dim
+                ):
                     return None
+                before = os.stat(path)
                 index = faiss.read_index(str(path))
-                torn = side_path.read_text(encoding="utf-8") != text or int(index.ntotal) != int(
-                    side["ntotal"]
+                after = os.stat(path)
+                match = [e for e in entries if _describes(e, int(index.ntotal), after.st_size)]
+                torn = (
+                    side_path.read_text(encoding="utf-8") != text
+                    or (before.st_ino, before.st_size) != (after.st_ino, after.st_size)
+                    or not match
                 )
             except (OSError, ValueError, KeyError, RuntimeError) as exc:
                 logger.info("vector file %s not usable (%s); rebuilding from the database", path, exc)
@@ -301,11 +323,41 @@ class FaissVectorStore:
             if attempt == TORN_READ_RETRIES:
                 return None
             time.sleep(0.05)
+        # Two entries can describe the same file (same count and size): take the older generation (the
+        # database then adds what it still holds) and every tombstone either records.
+        saved = min(int(e["generation"]) for e in match)
+        if saved < int(generation):
+            return None
         out = cls(dim, config)
         out._index = index
-        out.kind = str(side["kind"])
-        out.dead = {int(i) for i in side.get("dead", [])}
-        out.saved_generation = int(side["generation"])
+        kinds = {str(e["kind"]) for e in match}
+        out.kind = kinds.pop() if len(kinds) == 1 else _kind_of(index)
+        out.dead = {int(i) for e in match for i in e.get("dead", [])}
+        out.saved_generation = saved
         if out.kind == "hnsw":
             out._set_ef(config.ef_search)
         return out
+
+
+def sidecar_path(path: Path) -> Path:
+    """The sidecar of the index file ``path``: ``<name>.faiss.json``."""
+    return path.with_suffix(path.suffix + ".json")
+
+
+def _read_sidecar(path: Path) -> dict[str, Any] | None:
+    try:
+        side = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return side if isinstance(side, dict) else None
+
+
+def _describes(entry: dict[str, Any], ntotal: int, size: int) -> bool:
+    """Whether a sidecar entry describes an index file of ``ntotal`` vectors and ``size`` bytes (entries
+    written before sizes were recorded: by the count alone)."""
+    return int(entry["ntotal"]) == ntotal and int(entry.get("bytes", size)) == size
+
+
+def _kind_of(index: Any) -> str:
+    inner = _faiss().downcast_index(index.index)
+    return "hnsw" if isinstance(inner, _faiss().IndexHNSWFlat) else "exact"

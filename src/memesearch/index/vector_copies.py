@@ -117,13 +117,22 @@ def dropped_generation(store: Store) -> int:
 
 def drop_saved(store: Store, generation: int) -> int:
     """Delete the SQLite copies of vectors now saved in every vector store at ``generation`` (call only
-    after every store saved); returns the rows dropped. Does not bump the database generation."""
+    after every store saved); returns the rows dropped. Does not bump the database generation.
+
+    Nothing is dropped when the database moved past ``generation`` since the save (a write committed
+    in between): its vectors may not be in the saved files, and the pending rows cannot tell which
+    save they came after. The next save drops them."""
     if store.legacy:
         return 0
     with store._lock:
         conn = store.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
+            now = int(Store._kv(conn, "generation") or 0)
+            if now != int(generation):
+                conn.execute("ROLLBACK")
+                logger.debug("vector copies kept: saved at generation %d, now %d", generation, now)
+                return 0
             n = int(conn.execute("DELETE FROM pending_vectors").rowcount)
             n += region_rows.drop_pending(conn)
             if dropped_generation(store) < generation:
