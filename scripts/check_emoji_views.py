@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from memesearch.data.emoji.views import compare_views
+from memesearch.eval.emoji_views import compare_views
 
 
 def main(argv: list[str] | None = None) -> int:

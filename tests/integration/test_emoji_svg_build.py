@@ -135,7 +135,7 @@ def test_transparent_seven_style_build_keeps_the_heldout_views(
     test-seen views as the default build — items, queries, judgements and the pixels models read — and
     its train images keep their transparency (what the sticker augmentation's outline and background
     need)."""
-    from memesearch.data.emoji.views import compare_views
+    from memesearch.eval.emoji_views import compare_views
 
     out = tmp_path / "rgba"
     styles = ",".join(["google", "twitter", *SVG_STYLES])
