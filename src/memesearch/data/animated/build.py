@@ -36,6 +36,7 @@ from memesearch.data.emoji.catalogue import load_catalogue
 from memesearch.data.emoji.sources import TEXT_PACKAGE, ensure_packages, installed_version, style_package
 from memesearch.data.memes.fonts import FONTS, check_fonts
 from memesearch.data.records import Dataset
+from memesearch.data.statistics import count_meta, query_statistics
 from memesearch.errors import MemesearchError
 from memesearch.utils.io import progress_bar
 
@@ -70,18 +71,14 @@ def split_statistics(dataset: Dataset) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for split in dataset:
         concepts = {k for it in split.items for k in it.meta["concepts"]}
-        langs = Counter(str(q.meta.get("lang")) for q in split.queries)
-        relevant = [len(q.qrels) for q in split.queries]
         out[split.name] = {
             "items": len(split.items),
             "concepts": len(concepts),
             "with_text": sum(1 for it in split.items if it.meta.get("text")),
             "emoji_per_item": dict(sorted(Counter(len(it.meta["concepts"]) for it in split.items).items())),
-            "formats": dict(sorted(Counter(str(it.meta["format"]) for it in split.items).items())),
-            "queries": len(split.queries),
-            "queries_per_language": dict(sorted(langs.items())),
-            "mean_relevant_per_query": round(sum(relevant) / len(relevant), 2) if relevant else 0.0,
-            "styles": dict(sorted(Counter(str(it.meta["style"]) for it in split.items).items())),
+            "formats": count_meta(split.items, "format"),
+            **query_statistics(split),
+            "styles": count_meta(split.items, "style"),
         }
     return out
 

@@ -38,6 +38,7 @@ from memesearch.data.emoji.card import STYLE_LICENCES, TEXT_SOURCES
 from memesearch.data.emoji.catalogue import load_catalogue
 from memesearch.data.emoji.sources import TEXT_PACKAGE, ensure_packages, installed_version, style_package
 from memesearch.data.records import Dataset
+from memesearch.data.statistics import count_meta, query_statistics
 from memesearch.errors import MemesearchError
 from memesearch.objects.regions import Region
 from memesearch.utils.io import progress_bar
@@ -79,17 +80,13 @@ def split_statistics(dataset: Dataset) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for split in dataset:
         concepts = {k for it in split.items for k in it.meta["concepts"]}
-        langs = Counter(str(q.meta.get("lang")) for q in split.queries)
-        relevant = [len(q.qrels) for q in split.queries]
         out[split.name] = {
             "items": len(split.items),
             "concepts": len(concepts),
             "objects": sum(len(it.objects) for it in split.items),
-            "queries": len(split.queries),
-            "queries_per_language": dict(sorted(langs.items())),
-            "mean_relevant_per_query": round(sum(relevant) / len(relevant), 2) if relevant else 0.0,
-            "backgrounds": dict(sorted(Counter(str(it.meta["background"]) for it in split.items).items())),
-            "styles": dict(sorted(Counter(str(it.meta["style"]) for it in split.items).items())),
+            **query_statistics(split),
+            "backgrounds": count_meta(split.items, "background"),
+            "styles": count_meta(split.items, "style"),
         }
     return out
 
