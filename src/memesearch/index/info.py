@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import platform
 import sqlite3
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from memesearch.errors import ConfigError, MemesearchError
-from memesearch.index.config import INDEX_FORMAT, INDEX_FORMAT_VERSION
+from memesearch.index.config import INDEX_FORMAT, INDEX_FORMAT_VERSION, IndexConfig, encoder_signature
 
 
 class IndexNotFoundError(MemesearchError):
@@ -111,3 +112,21 @@ def versions() -> dict[str, str]:
     v["sqlite"] = sqlite3.sqlite_version
     v["python"] = platform.python_version()
     return v
+
+
+def new_index_info(encoder: Any, encoder_config: dict[str, Any], config: IndexConfig) -> dict[str, Any]:
+    """The ``index.json`` of a new index built with ``encoder`` (its config ``encoder_config``) and
+    settings ``config``."""
+    return {
+        "format": INDEX_FORMAT,
+        "format_version": INDEX_FORMAT_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "encoder": {
+            "name": encoder.name,
+            "dim": int(encoder.dim),
+            "signature": encoder_signature(encoder_config),
+            "config": encoder_config,
+        },
+        "config": config.to_dict(),
+        "versions": versions(),
+    }

@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -53,7 +54,24 @@ from memesearch.index.vector_store import (
     parse_store_spec,
 )
 
+if TYPE_CHECKING:  # pragma: no cover
+    from memesearch.index.config import IndexConfig
+
 logger = logging.getLogger(__name__)
+
+#: The embedded fields, each with its own vector store: ``image`` (every item) and ``text`` (items with
+#: context text). Until saved, their vectors wait in SQLite (``pending_vectors.image_vec``/``text_vec``).
+#: An index with an objects mode has a third, ``region`` (one vector per region, ids ``rowid * 64 + k``:
+#: :mod:`memesearch.index.region_rows`; pending in ``pending_region_vectors``).
+VECTOR_FIELDS: tuple[str, ...] = ("image", "text")
+REGION_FIELD = "region"
+#: ``NewItem.vectors`` key of an animated item's per-frame vectors ``(F, dim)`` (SQLite only: frame_rows)
+FRAME_FIELD = "frames"
+
+
+def vector_fields_of(config: IndexConfig) -> tuple[str, ...]:
+    """The vector fields an index with ``config`` keeps."""
+    return (*VECTOR_FIELDS, REGION_FIELD) if config.objects != "none" else VECTOR_FIELDS
 
 
 def vector_path(root: Path, spec: str, field: str) -> Path:
