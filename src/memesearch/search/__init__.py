@@ -1,7 +1,8 @@
 """Search an index by text or image: branches (image, text, lexical), fusion, filters, explanations.
 
 :mod:`memesearch.search.branches` defines each branch once (the :class:`Branch` protocol and its
-implementations); :class:`Searcher` unions their candidates, scores and fuses;
+implementations); :class:`Searcher` checks a query, encodes it and ranks it with
+:mod:`memesearch.search.ranker` (candidates, exact scores, fusion, cut-off, reasons);
 :mod:`memesearch.search.results` holds what a search returns.
 """
 
