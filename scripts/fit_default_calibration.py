@@ -27,11 +27,15 @@ the calibrated fusion, per language, and how the fusion compares with the best s
 calibration's expected calibration error, reliability plot and the precision / recall of the cut at
 relevance 0.5. Each condition's queries are encoded once. With
 ``--write-default`` the calibration becomes the one new ``starter`` indexes record
-(``src/memesearch/index/defaults/calibration-starter.json``).
+(``src/memesearch/index/defaults/calibration-starter.json``). ``--model starter-v2`` does all of this
+with a committed version instead: its indexes, ``defaults/calibration-starter-v2.json`` (what new
+``--model starter-v2`` indexes record), ``docs/results/calibration_starter-v2.{md,json}`` and the README
+block between the ``calibration-table-starter-v2`` markers.
 
     memesearch datasets build emoji --out data/emoji
     memesearch datasets build memes --out data/memes
     python scripts/fit_default_calibration.py --emoji data/emoji --memes data/memes --write-default
+    python scripts/fit_default_calibration.py --write-default --model starter-v2
 """
 
 from __future__ import annotations
@@ -47,7 +51,11 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_FILE = ROOT / "src" / "memesearch" / "index" / "defaults" / "calibration-starter.json"
+DEFAULTS_DIR = ROOT / "src" / "memesearch" / "index" / "defaults"
+DEFAULT_FILE = DEFAULTS_DIR / "calibration-starter.json"
+#: the model every index below is built with (``--model``): ``starter`` (the default) or a committed
+#: version by name (``starter-v2``), whose shipped calibration is ``defaults/calibration-<model>.json``
+MODEL = "starter"
 SHOWN = ("R@1", "R@5", "R@10", "MdR", "NDCG@10", "MAP")
 CAPTIONER = "starter-caption"
 #: the branches that may get a calibrator for generated-caption evidence, tried in turn on val
@@ -74,7 +82,7 @@ def plain_list(dataset: Any, splits: list[str], path: Path) -> Path:
 
 
 def build_index(out: Path, lists: list[Path], workers: int | None, captioner: str | None = None) -> Path:
-    """An uncalibrated ``starter`` index of ``lists`` at ``out`` (reused when there), with generated
+    """An uncalibrated :data:`MODEL` index of ``lists`` at ``out`` (reused when there), with generated
     captions when ``captioner`` names one."""
     from memesearch.index import Index
     from memesearch.ingest import add_paths
@@ -82,7 +90,7 @@ def build_index(out: Path, lists: list[Path], workers: int | None, captioner: st
     idx = (
         Index.open(out)
         if (out / "index.json").exists()
-        else Index.create(out, model="starter", captioner=captioner)
+        else Index.create(out, model=MODEL, captioner=captioner)
     )
     with idx:
         if idx.config.calibration is not None:
@@ -102,7 +110,7 @@ def given_captions_index(out: Path, emoji_root: Path, workers: int | None) -> Pa
     from memesearch.ingest import add_paths
 
     exists = (out / "index.json").exists()
-    idx = Index.open(out) if exists else Index.create(out, model="starter", oracle_captions=True)
+    idx = Index.open(out) if exists else Index.create(out, model=MODEL, oracle_captions=True)
     with idx:
         if idx.config.calibration is not None:
             idx.update_config(calibration=None)
@@ -162,11 +170,18 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--emoji", type=Path, default=ROOT / "data" / "emoji")
     ap.add_argument("--memes", type=Path, default=ROOT / "data" / "memes")
-    ap.add_argument("--work", type=Path, default=ROOT / "build" / "calibration")
+    ap.add_argument("--model", default="starter", help="The model of every index (starter, starter-v2).")
+    ap.add_argument("--work", type=Path, default=None, help="Index folder (build/calibration[-MODEL]).")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--write-default", action="store_true", help="Write the calibration new indexes record.")
     args = ap.parse_args()
+    global MODEL
+    MODEL = args.model
+    suffix = "" if MODEL == "starter" else f"_{MODEL}"
+    default_file = DEFAULTS_DIR / f"calibration-{MODEL}.json"
+    if args.work is None:
+        args.work = ROOT / "build" / ("calibration" if MODEL == "starter" else f"calibration-{MODEL}")
 
     from memesearch.data.formats import read_dataset
     from memesearch.eval.calibrate import (
@@ -195,7 +210,12 @@ def main() -> int:
     for name in ("emoji", "memes"):
         build_index(work / f"{name}-val-captioned", [lists[(name, "val")]], args.workers, CAPTIONER)
     given_captions_index(work / "emoji-val-given", args.emoji, args.workers)
-    shipped = Calibration.from_dict(json.loads(DEFAULT_FILE.read_text(encoding="utf-8")))
+    # the calibration new indexes of this model record today; none: they fuse with the weighted sum
+    shipped = (
+        Calibration.from_dict(json.loads(default_file.read_text(encoding="utf-8")))
+        if default_file.is_file()
+        else None
+    )
 
     conditions = {
         "(a) emoji, plain folder": ("emoji-test", [("emoji", emoji, "test")]),
@@ -242,7 +262,8 @@ def main() -> int:
             "groups": list(fit_on),
             "pairs": len(pairs),
             "relevant_pairs": int(pairs.labels.sum()),
-            "command": "python scripts/fit_default_calibration.py --write-default",
+            "command": "python scripts/fit_default_calibration.py --write-default"
+            + ("" if MODEL == "starter" else f" --model {MODEL}"),
         },
     )
     calibration.fitted_on["branch_c"] = record
@@ -255,7 +276,7 @@ def main() -> int:
     versus_shipped: dict[str, dict[str, Any]] = {}
     md = [
         "Realistic conditions (plain lists of image paths: no given captions, no manifest emotions; OCR on; "
-        "starter model); calibration fitted on (a) val + (b) val only, each as is and with generated "
+        f"{MODEL} model); calibration fitted on (a) val + (b) val only, each as is and with generated "
         f"captions (`{CAPTIONER}`), in two stages (generated-caption evidence apart); its per-branch "
         "regularisation and which branches get generated-caption calibrators chosen by "
         f"{calibration.fitted_on['branch_c'].get('folds', 0)}-fold cross-validation over their queries. "
@@ -277,8 +298,12 @@ def main() -> int:
                 qs,
                 precomputed=(rowids, with_calibration(calibration, rowids, matrices, items)),
             )
-            previous = evaluate_index(
-                calibrated, qs, precomputed=(rowids, with_calibration(shipped, rowids, matrices, items))
+            previous = (
+                evaluate_index(
+                    calibrated, qs, precomputed=(rowids, with_calibration(shipped, rowids, matrices, items))
+                )
+                if shipped is not None
+                else before
             )
             versus_shipped[label] = {
                 "before": {m: previous.reports["all"]["fused"].metrics[m] for m in COMPARED},
@@ -288,7 +313,7 @@ def main() -> int:
             cal_metrics = calibration_metrics(
                 calibration, collect_pairs(plain, qs, precomputed=(rowids, matrices))
             )
-        png = args.out / f"calibration_reliability_{index_name}.png"
+        png = args.out / f"calibration_reliability{suffix}_{index_name}.png"
         plot_reliability(cal_metrics, png, title=f"{label}: calibrated relevance vs observed")
         rows = []
         for group in after.reports:
@@ -329,7 +354,8 @@ def main() -> int:
             "reliability": cal_metrics["reliability"],
         }
     md += [
-        "### Before / after: the calibration shipped before vs this one (fused ranking, all queries)",
+        "### Before / after: the calibration shipped before vs this one (fused ranking, all queries)"
+        + ("" if shipped is not None else f"; no calibration was shipped for {MODEL}: before = weighted sum"),
         "",
         "Generated-caption calibrators chosen on val: "
         f"{list(calibration.fitted_on['split_generated']) or 'none'}"
@@ -348,17 +374,19 @@ def main() -> int:
         cells = " | ".join(f"{row['before'][m]:.4f} | {row['after'][m]:.4f}" for m in COMPARED)
         md.append(f"| {label} | {row['queries']} | {cells} |")
     report["versus_shipped"] = versus_shipped
-    md += ["", "Reproduce: `python scripts/fit_default_calibration.py --write-default` (after building both "
-           "benchmarks into data/)."]  # fmt: skip
+    flag = "" if MODEL == "starter" else f" --model {MODEL}"
+    md += ["", f"Reproduce: `python scripts/fit_default_calibration.py --write-default{flag}` (after "
+           "building both benchmarks into data/)."]  # fmt: skip
     table = "\n".join(md)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "calibration.md").write_text(table + "\n", encoding="utf-8")
-    (args.out / "calibration.json").write_text(
+    (args.out / f"calibration{suffix}.md").write_text(table + "\n", encoding="utf-8")
+    (args.out / f"calibration{suffix}.json").write_text(
         json.dumps(report, indent=2, default=float) + "\n", encoding="utf-8"
     )
     readme = ROOT / "README.md"
     text = readme.read_text(encoding="utf-8")
-    start, end = "<!-- calibration-table:start -->", "<!-- calibration-table:end -->"
+    marker = "calibration-table" if MODEL == "starter" else f"calibration-table-{MODEL}"
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
     if start in text and end in text:
         head, rest = text.split(start, 1)
         readme.write_text(f"{head}{start}\n{table}\n{end}{rest.split(end, 1)[1]}", encoding="utf-8")
@@ -366,9 +394,9 @@ def main() -> int:
         with Index.open(work / "emoji-val", readonly=True) as idx:
             signature = idx.info["encoder"]["signature"]
         default = replace(calibration, fitted_on={**calibration.fitted_on, "encoder_signature": signature})
-        DEFAULT_FILE.parent.mkdir(parents=True, exist_ok=True)
-        DEFAULT_FILE.write_text(json.dumps(default.to_dict(), indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {DEFAULT_FILE}")
+        default_file.parent.mkdir(parents=True, exist_ok=True)
+        default_file.write_text(json.dumps(default.to_dict(), indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {default_file}")
     print(table)
     return 0
 

@@ -208,7 +208,7 @@ def table(data: dict[str, Any]) -> list[str]:
     on_val = ", ".join(f"{p} {val['rows'][p]['R@10']:.4f}" for p in POOLINGS)
     lines = [
         f"Animated test split ({test['items']} animations, {test['frames_per_item']} sampled frames each, "
-        f"{test['queries']} queries en+zh), image branch alone, starter model; pooling chosen on val "
+        f"{test['queries']} queries en+zh), image branch alone, {data['model']} model; pooling chosen on val "
         f"(R@10 {on_val}): **{chosen}**.",
         "",
         "| item score (image branch) | R@1 | R@5 | R@10 | NDCG@10 | MnR |",
@@ -273,7 +273,11 @@ def table(data: dict[str, Any]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dataset", type=Path)
-    parser.add_argument("--model", default="starter")
+    parser.add_argument(
+        "--model",
+        default="starter",
+        help="starter (docs/results/animated.json) or e.g. starter-v2 (_starter-v2)",
+    )
     parser.add_argument("--no-readme", action="store_true")
     parser.add_argument("--no-ocr", action="store_true", help="index without OCR (no per-frame text flags)")
     args = parser.parse_args()
@@ -287,20 +291,29 @@ def main() -> None:
     data["test"] = split_rows(args.dataset, "test", args.model, data["chosen_pooling"], ocr=ocr)
     data["ocr"] = ocr_rows(args.dataset, "test")
     data["ocr_index"] = ocr
-    data["command"] = f"python scripts/report_animated_table.py {args.dataset}" + (
-        " --no-ocr" if not ocr else ""
+    data["command"] = (
+        f"python scripts/report_animated_table.py {args.dataset}"
+        + (" --no-ocr" if not ocr else "")
+        + ("" if args.model == "starter" else f" --model {args.model}")
     )
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    # the default model's numbers in animated.json and the animated-table block; another model's apart
+    out = OUT if args.model == "starter" else OUT.with_name(f"animated_{args.model}.json")
+    start, end = (
+        (START, END)
+        if args.model == "starter"
+        else (f"<!-- animated-table-{args.model}:start -->", f"<!-- animated-table-{args.model}:end -->")
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     print("\n".join(table(data)))
     if not args.no_readme:
         text = README.read_text(encoding="utf-8")
-        if START not in text or END not in text:
-            raise SystemExit(f"README.md has no {START} ... {END} block")
-        head, rest = text.split(START, 1)
-        _, tail = rest.split(END, 1)
-        README.write_text(head + START + "\n" + "\n".join(table(data)) + "\n" + END + tail, encoding="utf-8")
-    print(f"wrote {OUT}" + ("" if args.no_readme else " and README.md"))
+        if start not in text or end not in text:
+            raise SystemExit(f"README.md has no {start} ... {end} block")
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        README.write_text(head + start + "\n" + "\n".join(table(data)) + "\n" + end + tail, encoding="utf-8")
+    print(f"wrote {out}" + ("" if args.no_readme else " and README.md"))
 
 
 if __name__ == "__main__":
