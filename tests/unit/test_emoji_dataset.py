@@ -135,6 +135,29 @@ def test_views_separate_concepts_and_styles(packages: Path) -> None:
     assert no_fb == {f"{0x1F600 + i:X}" for i in range(N_FACES) if i % 10 == 3} & set(report.concept_split)
 
 
+def test_val_heldout_view_draws_the_val_concepts_in_the_val_style(packages: Path) -> None:
+    plain, _, _ = _build(packages)
+    ds, _, _ = _build(packages, val_style="apple")
+    assert "val-heldout" not in plain.split_names
+    assert ds.split_names == [*plain.split_names, "val-heldout"]
+    # the other views are exactly the default build's
+    for name in plain.split_names:
+        assert ds[name].item_ids() == plain[name].item_ids()
+        assert [q.id for q in ds[name].queries] == [q.id for q in plain[name].queries]
+    view = ds["val-heldout"]
+    assert {it.source for it in view.items} == {"apple"}
+    assert {it.meta["concept"] for it in view.items} == {it.meta["concept"] for it in plain["val"].items}
+    relevant = {item for q in view.queries for item, grade in q.qrels.items() if grade > 0}
+    assert relevant and relevant <= set(view.item_ids())
+
+
+def test_val_style_must_be_unused_elsewhere() -> None:
+    assert EmojiBuildConfig(val_style="apple").all_styles == ("google", "twitter", "facebook", "apple")
+    for bad in ("facebook", "google", "fluent-flat", "noto"):
+        with pytest.raises(ConfigError, match="--val-style"):
+            EmojiBuildConfig(val_style=bad)
+
+
 def test_every_query_has_a_relevant_item_in_its_view(packages: Path) -> None:
     ds, _, _ = _build(packages)
     for split in ds:

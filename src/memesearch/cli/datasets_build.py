@@ -56,6 +56,12 @@ def emoji(
         help="Style of the test views (unseen drawings): apple, google, twitter or facebook; used locally, "
         "never published.",
     ),
+    val_style: str | None = typer.Option(
+        None,
+        "--val-style",
+        help="Also build a val-heldout view: the val concepts drawn in this style (e.g. apple), used neither "
+        "for training nor for test, so that model selection sees a style gap.",
+    ),
     size: int = typer.Option(
         64, "--size", help="Image side in pixels: 32, 64 (as drawn), 128 or 256 (upsampled)."
     ),
@@ -108,6 +114,7 @@ def emoji(
         languages=_csv(languages, "--languages"),
         max_keyword_concepts=max_keyword_concepts,
         background="transparent" if transparent else "white",
+        val_style=val_style.strip() if val_style else None,
     )
     build_emoji(out, config, npm_cache=npm_cache, overwrite=overwrite, progress=progress, workers=workers)
 
@@ -126,6 +133,8 @@ def build_emoji(
     from memesearch.data.emoji.build import build_emoji_benchmark
 
     args = ["--out", str(out), "--styles", ",".join(config.styles), "--heldout-style", config.heldout_style]
+    if config.val_style:
+        args += ["--val-style", config.val_style]
     args += [
         "--size",
         str(config.size),

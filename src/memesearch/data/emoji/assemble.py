@@ -196,6 +196,9 @@ def make_dataset(
         "test": (by_split["test"], (config.heldout_style,)),
         "test-seen": (by_split["train"], (config.heldout_style,)),
     }
+    if config.val_style:
+        views["val-heldout"] = (by_split["val"], (config.val_style,))
+    single_styles = {(config.heldout_style,), (config.val_style,)}
     jobs: dict[str, ImageJob] = {}
     splits: dict[str, Split] = {}
     for view, (view_concepts, styles) in views.items():
@@ -204,7 +207,7 @@ def make_dataset(
         for c in view_concepts:
             drawn = [s for s in styles if s in c.styles or c.key in svg.get(s, {})]
             if not drawn:
-                if styles == (config.heldout_style,):
+                if styles in single_styles:
                     report.no_heldout_image.setdefault(view, []).append(c.key)
                 else:
                     report.no_train_image.append(c.key)
@@ -233,7 +236,10 @@ def make_dataset(
         log.info("view %s: %d concepts, %d items, %d queries", view, len(items_of), len(items), len(queries))
     for view, keys in report.no_heldout_image.items():
         log.info(
-            "view %s: %d concepts have no %s image and are left out", view, len(keys), config.heldout_style
+            "view %s: %d concepts have no %s image and are left out",
+            view,
+            len(keys),
+            config.val_style if view == "val-heldout" else config.heldout_style,
         )
     dataset = Dataset(name=DATASET_NAME, splits=splits)
     return dataset, list(jobs.values()), report

@@ -139,7 +139,7 @@ def split_statistics(dataset: Dataset) -> dict[str, Any]:
 
 
 def _decisions(config: EmojiBuildConfig) -> list[str]:
-    return [
+    notes = [
         "Concepts are base emoji only (skin-tone variants left out): one meaning, drawn once per style; the "
         "variants share their base's name and keywords and would add near-duplicate images. The 5 skin-tone "
         "swatches of the Component category are left out.",
@@ -176,6 +176,12 @@ def _decisions(config: EmojiBuildConfig) -> list[str]:
         if config.svg_styles
         else []
     )
+    if config.val_style:
+        notes.append(
+            f"The val-heldout view draws the val concepts in {config.val_style}, a style used neither for "
+            "training nor for test, so that model selection sees a style gap as the test view does."
+        )
+    return notes
 
 
 def make_card(
@@ -191,6 +197,8 @@ def make_card(
     from memesearch._version import __version__
 
     cfg = asdict(config)
+    if cfg["val_style"] is None:
+        del cfg["val_style"]  # a default build's card stays as before
     cfg["fractions"] = list(config.fractions)
     cfg["styles"] = list(config.styles)
     cfg["languages"] = list(config.languages)

@@ -48,6 +48,9 @@ class EmojiBuildConfig:
     fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
     max_keyword_concepts: int = 50
     background: str = "white"
+    #: the style of the optional ``val-heldout`` view (val concepts drawn in a style used neither for
+    #: training nor for test): selection can then see a style gap, as test does; None: no such view
+    val_style: str | None = None
 
     def __post_init__(self) -> None:
         for style in self.styles:
@@ -58,6 +61,15 @@ class EmojiBuildConfig:
             raise ConfigError(
                 f"held-out style {self.heldout_style!r} is {what}; the held-out style is one of "
                 f"{', '.join(STYLES)}"
+            )
+        if self.val_style is not None and (
+            self.val_style not in STYLES
+            or self.val_style == self.heldout_style
+            or self.val_style in self.styles
+        ):
+            raise ConfigError(
+                f"--val-style {self.val_style!r} must be one of {', '.join(STYLES)} that is neither the "
+                f"held-out style ({self.heldout_style}) nor a train style ({', '.join(self.styles)})"
             )
         if not self.train_styles:
             raise ConfigError(
@@ -87,7 +99,7 @@ class EmojiBuildConfig:
 
     @property
     def all_styles(self) -> tuple[str, ...]:
-        return (*self.train_styles, self.heldout_style)
+        return (*self.train_styles, self.heldout_style, *((self.val_style,) if self.val_style else ()))
 
 
 @dataclass(slots=True)
