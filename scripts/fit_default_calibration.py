@@ -29,8 +29,9 @@ relevance 0.5. Each condition's queries are encoded once. With
 ``--write-default`` the calibration becomes the one new ``starter`` indexes record
 (``src/memesearch/index/defaults/calibration-starter.json``). ``--model starter-v2`` does all of this
 with a committed version instead: its indexes, ``defaults/calibration-starter-v2.json`` (what new
-``--model starter-v2`` indexes record), ``docs/results/calibration_starter-v2.{md,json}`` and the README
-block between the ``calibration-table-starter-v2`` markers.
+``--model starter-v2`` indexes record), ``docs/results/calibration_starter-v2.{md,json}``, and in the
+README (between the ``calibration-table-starter-v2`` markers) a summary beside the default model's
+report; ``--summary-only`` rewrites that summary from the saved report.
 
     memesearch datasets build emoji --out data/emoji
     memesearch datasets build memes --out data/memes
@@ -166,6 +167,44 @@ def against_best_branch(reports: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def summary_table(model: str, report: dict[str, Any], default: dict[str, Any] | None) -> str:
+    """The README block of a non-default model: per condition, its calibrated fusion (all queries) beside
+    the default model's (``docs/results/calibration.json``) — the full report is in docs/results."""
+
+    def fused(rep: dict[str, Any], label: str) -> dict[str, float] | None:
+        rows = rep.get("conditions", {}).get(label, {}).get("rows", [])
+        return next((r for r in rows if r["queries"] == "all" and r["ranking"] == "fused, calibrated"), None)
+
+    metrics = ("R@1", "R@10", "NDCG@10")
+    lines = [
+        f"Calibrated fusion, all queries, realistic conditions (plain folders, OCR on; fitted on val only): "
+        f"`{model}` with its own calibration beside the default `starter` with the shipped one "
+        f"(`docs/results/calibration.json`). Full report: `docs/results/calibration_{model}.md`.",
+        "",
+        "| condition | n | " + " | ".join(f"{m} starter | {m} {model}" for m in metrics) + " |",
+        "|---|---:|" + "---:|---:|" * len(metrics),
+    ]
+    for label in report["conditions"]:
+        mine = fused(report, label)
+        base = fused(default, label) if default else None
+        if mine is None:
+            continue
+        n = report["versus_shipped"].get(label, {}).get("queries", "")
+        cells = " | ".join((f"{base[m]:.4f}" if base else "—") + f" | {mine[m]:.4f}" for m in metrics)
+        lines.append(f"| {label} | {n} | {cells} |")
+    lines += ["", f"Reproduce: `python scripts/fit_default_calibration.py --write-default --model {model}`."]
+    return "\n".join(lines)
+
+
+def write_readme_block(marker: str, table: str) -> None:
+    readme = ROOT / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        readme.write_text(f"{head}{start}\n{table}\n{end}{rest.split(end, 1)[1]}", encoding="utf-8")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--emoji", type=Path, default=ROOT / "data" / "emoji")
@@ -175,6 +214,11 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--write-default", action="store_true", help="Write the calibration new indexes record.")
+    ap.add_argument(
+        "--summary-only",
+        action="store_true",
+        help="Only rewrite the README block of --model from its saved report (no indexing, no fit).",
+    )
     args = ap.parse_args()
     global MODEL
     MODEL = args.model
@@ -182,6 +226,14 @@ def main() -> int:
     default_file = DEFAULTS_DIR / f"calibration-{MODEL}.json"
     if args.work is None:
         args.work = ROOT / "build" / ("calibration" if MODEL == "starter" else f"calibration-{MODEL}")
+    if args.summary_only:
+        if MODEL == "starter":
+            ap.error("--summary-only is for a non-default --model (the default's block is the full report)")
+        saved = json.loads((args.out / f"calibration{suffix}.json").read_text(encoding="utf-8"))
+        default_path = args.out / "calibration.json"
+        default = json.loads(default_path.read_text(encoding="utf-8")) if default_path.is_file() else None
+        write_readme_block(f"calibration-table-{MODEL}", summary_table(MODEL, saved, default))
+        return 0
 
     from memesearch.data.formats import read_dataset
     from memesearch.eval.calibrate import (
@@ -383,13 +435,12 @@ def main() -> int:
     (args.out / f"calibration{suffix}.json").write_text(
         json.dumps(report, indent=2, default=float) + "\n", encoding="utf-8"
     )
-    readme = ROOT / "README.md"
-    text = readme.read_text(encoding="utf-8")
-    marker = "calibration-table" if MODEL == "starter" else f"calibration-table-{MODEL}"
-    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        readme.write_text(f"{head}{start}\n{table}\n{end}{rest.split(end, 1)[1]}", encoding="utf-8")
+    if MODEL == "starter":
+        write_readme_block("calibration-table", table)
+    else:
+        default_path = args.out / "calibration.json"
+        default = json.loads(default_path.read_text(encoding="utf-8")) if default_path.is_file() else None
+        write_readme_block(f"calibration-table-{MODEL}", summary_table(MODEL, report, default))
     if args.write_default:
         with Index.open(work / "emoji-val", readonly=True) as idx:
             signature = idx.info["encoder"]["signature"]

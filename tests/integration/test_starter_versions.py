@@ -101,3 +101,16 @@ def test_index_with_unknown_starter_weights_is_still_refused(tmp_path: Path) -> 
     Index.create(tmp_path / "idx", encoder=enc, ocr=False).close()
     with pytest.raises(EncoderMismatchError):
         Index.open(tmp_path / "idx")
+
+
+def test_each_shipped_version_records_its_own_default_calibration(tmp_path: Path) -> None:
+    """``starter`` and ``starter-v2`` each have a calibration fitted with their own weights
+    (index/defaults/calibration-<name>.json); a new index records it, keyed by its encoder signature."""
+    recorded = {}
+    for name in ("starter", "starter-v2"):
+        with Index.create(tmp_path / f"{name}.idx", model=name) as idx:
+            calibration = idx.config.calibration
+            assert calibration is not None, f"no default calibration for {name}"
+            assert calibration["fitted_on"]["encoder_signature"] == idx.info["encoder"]["signature"]
+            recorded[name] = calibration["fusion"]["weights"]
+    assert recorded["starter"] != recorded["starter-v2"]  # two fits, not one file copied
