@@ -8,7 +8,9 @@ stickers, chat-like queries; :mod:`memesearch.data.memes`) from the same package
 short-video covers with en/zh cover text, titles, graded query-like queries, native + CBVS TSV;
 :mod:`memesearch.data.covers`). ``memesearch datasets build collages --out data/collages`` builds the
 object-centric benchmark (2-6 emoji pasted on plain, patterned and scene backgrounds with their boxes;
-:mod:`memesearch.data.collages`).
+:mod:`memesearch.data.collages`). ``animated`` is registered on this group by
+:mod:`memesearch.cli.datasets_animated`; the options several builders share, and the rebuild command each
+records in its dataset card, come from :mod:`memesearch.cli.dataset_options`.
 """
 
 from __future__ import annotations
