@@ -99,7 +99,7 @@ def test_index_with_unknown_starter_weights_is_still_refused(tmp_path: Path) -> 
     enc = load_starter("starter", weights=local, device="cpu", text_encoders=create_encoder)
     assert committed_weights(enc.config.extra["weights_sha256"]) is None
     Index.create(tmp_path / "idx", encoder=enc, ocr=False).close()
-    with pytest.raises(EncoderMismatchError):
+    with pytest.raises(EncoderMismatchError, match=r"does not ship.*rebuild it"):
         Index.open(tmp_path / "idx")
 
 

@@ -58,6 +58,7 @@ from memesearch.index.info import (
     load_encoder,
     new_index_info,
     read_index_info,
+    unshipped_weights_hint,
 )
 from memesearch.index.records import IndexedItem
 from memesearch.index.recovery import remove_orphan_media
@@ -213,7 +214,8 @@ class Index(IndexWrites):
                 f"the index {path} was built with encoder {recorded['name']!r} (dim {recorded['dim']}, "
                 f"signature {recorded['signature']}); the encoder given is {enc.name!r} (dim {enc.dim}, "
                 f"signature {signature}). "
-                "Its vectors would not be comparable: use the same encoder or rebuild the index"
+                "Its vectors would not be comparable: use the same encoder or rebuild the index."
+                + unshipped_weights_hint(recorded)
             )
         cfg = IndexConfig.from_dict(dict(info["config"]))
         return cls(path, info, cfg, enc, readonly=readonly)

@@ -97,6 +97,25 @@ def load_encoder(name: str, recorded: Mapping[str, Any] | None = None) -> Any:
     return enc
 
 
+def unshipped_weights_hint(recorded: Mapping[str, Any]) -> str:
+    """A sentence for the encoder-mismatch error when an index records ``starter`` weights that this
+    installation does not ship (e.g. an earlier ``starter-v2``, or a local export); ``""`` otherwise."""
+    config = recorded.get("config") or {}
+    sha = str((config.get("extra") or {}).get("weights_sha256") or "")
+    if config.get("kind") != "starter" or not sha:
+        return ""
+    from memesearch.models.starter.encoder import committed_weights
+
+    if committed_weights(sha) is not None:
+        return ""
+    name = recorded.get("name", "starter")
+    return (
+        f" The index was built with starter weights (SHA-256 {sha[:12]}…) that this installation does not "
+        f"ship — an earlier {name!r} release or a local export: rebuild it with this installation "
+        f"(memesearch index FILES --index NEW --model {name})."
+    )
+
+
 def check_encoder(enc: Any) -> None:
     if not (enc.supports_images and enc.supports_text):
         raise ConfigError(
