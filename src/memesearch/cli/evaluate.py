@@ -2,7 +2,10 @@
 
 The work is done by :func:`memesearch.eval.evaluator.evaluate_run_file` (``--run``) and
 :func:`memesearch.eval.encoders.evaluate_encoder` (``--dataset --model``); this module only parses
-options, prints the tables and writes the files.
+options, prints the tables and writes the files. The other modes have a module each, imported only when
+used: ``--compare``/``--checkpoint`` in :mod:`memesearch.cli.evaluate_compare`, ``--index`` in
+:mod:`memesearch.cli.evaluate_index`, ``--captions`` in :mod:`memesearch.cli.evaluate_captions` and
+``--objects`` in :mod:`memesearch.cli.evaluate_objects`.
 """
 
 from __future__ import annotations
@@ -212,7 +215,9 @@ def evaluate(
     if index is not None:
         if run is not None or compare or checkpoint is not None or model is not None:
             raise ConfigError("--index evaluates an index; it does not take --run, --model or --checkpoint")
-        _evaluate_index(index, queries, dataset, split, gallery, by_lang, out, ties, threshold)
+        from memesearch.cli.evaluate_index import evaluate_index_cli
+
+        evaluate_index_cli(index, queries, dataset, split, gallery, by_lang, out, ties, threshold)
         return
     if queries is not None:
         raise ConfigError("--queries goes with --index DIR (the index to search)")
@@ -238,7 +243,9 @@ def evaluate(
         if run is not None:
             raise ConfigError("give either --run (evaluate a run file) or --dataset with --model, not both")
         if compare or checkpoint is not None:
-            _compare(
+            from memesearch.cli.evaluate_compare import compare_cli
+
+            compare_cli(
                 dataset,
                 split,
                 val_split,
@@ -375,161 +382,3 @@ def _evaluate_encoder(
             target = Path(out) if group == "all" else Path(out) / group
             written = _write_outputs(res.report, target, res.settings, title, plot, run=res.run)
             console.print("wrote " + ", ".join(str(p) for p in written), highlight=False)
-
-
-def _compare(
-    dataset_path: Path,
-    split: str,
-    val_split: str,
-    *,
-    checkpoint: Path | None,
-    model: str | None,
-    text_model: str | None,
-    text_checkpoint: Path | None,
-    lexical: bool,
-    captions: bool,
-    by_lang: bool,
-    select_metric: str,
-    out: Path | None,
-    ties: str,
-    threshold: int | None,
-) -> None:
-    from rich.console import Console
-    from rich.markdown import Markdown
-
-    from memesearch.data.formats import read_dataset
-    from memesearch.eval import compare as cmp
-    from memesearch.eval.evaluator import resolve_settings
-    from memesearch.models import create_encoder
-
-    rule, thr = resolve_settings("native", ties, threshold)
-    ds = read_dataset(dataset_path)
-    image: cmp.Scorer | None = None
-    text: cmp.Scorer | None = None
-    inputs: dict[str, Any] = {"dataset": str(dataset_path), "oracle_captions": captions}
-    notes: list[str] = []
-    if checkpoint is not None:
-        from memesearch.train.checkpoint import load_trained_model, recorded_init_from
-
-        found = cmp.run_branches(
-            checkpoint,
-            ds,
-            split,
-            load=lambda path: load_trained_model(path)[:2],
-            init_from=recorded_init_from,
-        )
-        image, text = found.scorers.get("image"), found.scorers.get("text")
-        for name, source in found.sources.items():
-            notes.append(f"{name} branch: {source}")
-            inputs[f"{name}_from"] = source
-        inputs["checkpoint"] = str(checkpoint)
-        if model is not None and image is not None:
-            notes.append(f"--model {model} not used: the image branch comes from --checkpoint")
-        if text is not None and text_checkpoint is not None:
-            notes.append(
-                f"--text-checkpoint {text_checkpoint} not used: the text branch comes from --checkpoint"
-            )
-    if image is None and model is not None:
-        image = cmp.image_encoder_scorer(create_encoder(model), captions=captions)
-        inputs["image_model"] = model
-    if text is None:
-        if text_checkpoint is not None:
-            from memesearch.train.checkpoint import load_trained_model
-
-            text_task, text_net, _ = load_trained_model(text_checkpoint)
-            text = cmp.task_scorer(text_task, text_net)
-            inputs["text_checkpoint"] = str(text_checkpoint)
-        else:
-            if text_model is None:
-                text_model = f"checkpoint:{checkpoint}" if checkpoint is not None else "e5-small"
-            text = cmp.text_encoder_scorer(create_encoder(text_model), captions=captions)
-            inputs["text_model"] = text_model
-    if image is None:
-        if checkpoint is not None:
-            raise ConfigError(
-                f"--checkpoint {checkpoint} scores only the text branch and records no init_from (stage-1 "
-                "run) to take the image branch from; give it with --model NAME"
-            )
-        raise ConfigError(
-            "--compare needs an image branch: --checkpoint RUN (an image-branch Task) or --model NAME "
-            "(an image encoder)"
-        )
-    branches = cmp.default_branches(image=image, text=text, lexical=lexical, captions=captions)
-    result = cmp.compare_branches(
-        ds,
-        split,
-        branches,
-        val_split=val_split,
-        by_lang=by_lang,
-        metric=select_metric,
-        ties=rule,
-        threshold=thr,
-    )
-    console = Console()
-    sel = result.selection
-    weights = ", ".join(f"{k} {v:.2f}" for k, v in sel.weights.items())
-    console.print(
-        f"fusion weights chosen on {val_split!r} by {sel.metric} = {sel.metric_value:.4f}: {weights}"
-    )
-    for note in notes:
-        console.print(note, highlight=False)
-    console.print(Markdown(result.table()))
-    for name, why in result.skipped.items():
-        console.print(f"branch {name} left out: {why}", highlight=False)
-    if out is not None:
-        title = f"{ds.name}/{split}: " + ", ".join(branches) + " and fused"
-        written = cmp.write_compare(result, out, title=title, extra=inputs)
-        console.print("wrote " + ", ".join(str(p) for p in written), highlight=False)
-
-
-def _evaluate_index(
-    index_dir: Path,
-    queries_path: Path | None,
-    dataset_path: Path | None,
-    split: str,
-    gallery: str,
-    by_lang: bool,
-    out: Path | None,
-    ties: str,
-    threshold: int | None,
-) -> None:
-    import json
-
-    from rich.console import Console
-    from rich.markdown import Markdown
-
-    from memesearch.eval.evaluator import resolve_settings
-    from memesearch.eval.index_eval import evaluate_index, queries_from_dataset, queries_from_file
-    from memesearch.search import Searcher
-
-    if (queries_path is None) == (dataset_path is None):
-        raise ConfigError("--index needs the queries: --queries FILE.jsonl, or --dataset DIR --split NAME")
-    rule, thr = resolve_settings("native", ties, threshold)
-    searcher = Searcher.open(index_dir)
-    try:
-        if queries_path is not None:
-            qs = queries_from_file(queries_path, searcher.index)
-        else:
-            from memesearch.data.formats import read_dataset
-
-            assert dataset_path is not None
-            qs = queries_from_dataset(read_dataset(dataset_path), split, searcher.index, gallery=gallery)
-        result = evaluate_index(searcher, qs, by_lang=by_lang, ties=rule, threshold=thr)
-    finally:
-        searcher.index.close()
-    console = Console()
-    weights = ", ".join(f"{k} {v:.2f}" for k, v in result.weights.items())
-    console.print(
-        f"{index_dir}: {len(qs.queries)} queries ({qs.source}) over {result.n_items} items; "
-        f"fused with the index's weights: {weights}",
-        highlight=False,
-    )
-    console.print(Markdown(result.table()))
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "index_eval.md").write_text(result.table() + "\n", encoding="utf-8")
-        payload = {"settings": result.settings, "weights": result.weights, "rows": result.rows()}
-        (out / "index_eval.json").write_text(
-            json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8"
-        )
-        console.print(f"wrote {out / 'index_eval.md'}, {out / 'index_eval.json'}", highlight=False)
