@@ -28,11 +28,10 @@ there a read-only open repairs too (in memory of the collection, without saving 
 
 Index and filters
 -----------------
-``VectorConfig`` as for FAISS: ``FLAT`` (exact) up to ``exact_below`` rows, ``HNSW`` (``M = hnsw_m``,
-``efConstruction = ef_construction``, search ``ef = max(ef_search, k)``) above; metric ``IP``. Media and
-source are VARCHAR fields and each emotion of the vocabulary a BOOL field, so a :class:`RowFilter` becomes
-a scalar expression: ARRAY fields with ``array_contains`` are scanned row by row (measured:
-``bench/bench_milvus_filters.py``).
+``VectorConfig`` as for FAISS: ``FLAT`` (exact) up to ``exact_below`` rows, ``HNSW`` above (search
+``ef = max(ef_search, k)``); metric ``IP``. The row layout, the filter expressions, the collection's
+schema and index parameters and the sidecar checks live in :mod:`memesearch.index.milvus_schema`;
+connections in :mod:`memesearch.index.milvus_connect`.
 """
 
 from __future__ import annotations
@@ -46,7 +45,6 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from memesearch.data.emotions import EMOTION_WORDS
 from memesearch.errors import ConfigError
 from memesearch.index.milvus_connect import (
     LITE_FILE,
@@ -54,32 +52,32 @@ from memesearch.index.milvus_connect import (
     connect,
     disconnect,
     is_remote,
-    pymilvus_module,
     reason,
+)
+from memesearch.index.milvus_schema import (
+    EMOTION_FIELDS,
+    SCALAR_FIELDS,
+    collection_schema,
+    filter_expression,
+    index_params,
+    read_sidecar,
+    row_scalars,
+    schema_key,
+    schema_matches,
+    sidecar_fits,
 )
 from memesearch.index.vector_store import RowFields, RowFilter, VectorConfig, VectorStoreError
 from memesearch.utils.io import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
 MAX_TOPK = 16_384  # Milvus' largest ``limit``
 CHUNK = 2_000  # rows per insert / upsert / query call
 #: milvus-lite searches rows not yet flushed by scanning them in Python on every query (30,000 rows: 1.6 s
 #: a query, 0.15 s once flushed), so a lite store flushes once this many rows are pending, and on save
 LITE_FLUSH_ROWS = 4_096
-#: one BOOL field per emotion word of the vocabulary
-EMOTION_FIELDS: dict[str, str] = {
-    w: f"emotion_{w}" for w in EMOTION_WORDS if w.isidentifier() and w.isascii()
-}
-SCALAR_FIELDS: tuple[str, ...] = ("media", "source", *EMOTION_FIELDS.values())
-MAX_SOURCE = 512
 
 T = TypeVar("T")
-
-
-def _schema_key() -> str:
-    return f"v{SCHEMA_VERSION}:" + ",".join(SCALAR_FIELDS)
 
 
 class MilvusVectorStore:
@@ -112,7 +110,7 @@ class MilvusVectorStore:
         self.path = Path(path)
         self.location = location
         self.uri = location or str(self.path.parent / LITE_FILE)
-        side = sidecar if sidecar is not None else _read_sidecar(self.path)
+        side = sidecar if sidecar is not None else read_sidecar(self.path)
         field = self.path.name.split(".")[0]
         if side and side.get("location") == location and side.get("collection"):
             self.collection = str(side["collection"])
@@ -154,13 +152,7 @@ class MilvusVectorStore:
         if not self._call("describe", c.has_collection, self.collection):
             return False
         desc = self._call("describe", c.describe_collection, self.collection)
-        fields = {f["name"]: f for f in desc.get("fields", [])}
-        vec = fields.get("vec", {})
-        if int(vec.get("params", {}).get("dim", -1)) != self.dim or set(fields) != {
-            "id",
-            "vec",
-            *SCALAR_FIELDS,
-        }:
+        if not schema_matches(desc, self.dim):
             logger.info("Milvus collection %s has another schema; it is rebuilt", self.collection)
             self._call("drop", c.drop_collection, self.collection)
             return False
@@ -170,29 +162,10 @@ class MilvusVectorStore:
         return True
 
     def _index_params(self, kind: str) -> Any:
-        params = self._client.prepare_index_params()
-        if kind == "hnsw":
-            cfg = self.config
-            params.add_index(
-                field_name="vec",
-                index_type="HNSW",
-                metric_type="IP",
-                params={"M": cfg.hnsw_m, "efConstruction": cfg.ef_construction},
-            )
-        else:
-            params.add_index(field_name="vec", index_type="FLAT", metric_type="IP")
-        return params
+        return index_params(self._client, kind, self.config)
 
     def _create(self, kind: str) -> None:
-        pymilvus = pymilvus_module()
-        DataType = pymilvus.DataType
-        schema = pymilvus.MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-        schema.add_field("id", DataType.INT64, is_primary=True)
-        schema.add_field("vec", DataType.FLOAT_VECTOR, dim=self.dim)
-        schema.add_field("media", DataType.VARCHAR, max_length=16)
-        schema.add_field("source", DataType.VARCHAR, max_length=MAX_SOURCE)
-        for name in EMOTION_FIELDS.values():
-            schema.add_field(name, DataType.BOOL)
+        schema = collection_schema(self.dim)
         c = self._client
         if self._call("describe", c.has_collection, self.collection):
             self._call("drop", c.drop_collection, self.collection)
@@ -283,7 +256,7 @@ class MilvusVectorStore:
             {
                 "id": rowid,
                 "vec": vectors[i].tolist(),
-                **_scalars(fields[i] if fields is not None else RowFields()),
+                **row_scalars(fields[i] if fields is not None else RowFields()),
             }
             for i, rowid in enumerate(ids.tolist())
         ]
@@ -448,7 +421,7 @@ class MilvusVectorStore:
                 if i is None:
                     extra.append(int(have["id"]))
                     continue
-                want = _scalars(fields[i] if fields is not None else RowFields())
+                want = row_scalars(fields[i] if fields is not None else RowFields())
                 kept[i] = all(have.get(n) == v for n, v in want.items()) and bool(
                     np.array_equal(np.asarray(have["vec"], np.float32), vectors[i])
                 )
@@ -477,7 +450,7 @@ class MilvusVectorStore:
             "collection": self.collection,
             "kind": self.kind,
             "count": len(self),
-            "schema": _schema_key(),
+            "schema": schema_key(),
         }
         atomic_write_text(Path(path), json.dumps(side))
         self.saved_generation = -1 if self.broken else int(generation)
@@ -494,14 +467,8 @@ class MilvusVectorStore:
         """The collection when the sidecar at ``path`` records ``generation`` or a later one (and the
         collection holds the recorded row count); None when absent, older, unreadable or of another schema."""
         path = Path(path)
-        side = _read_sidecar(path)
-        if (
-            not side
-            or int(side.get("generation", -1)) < int(generation)
-            or int(side.get("dim", -1)) != int(dim)
-            or side.get("location") != location
-            or side.get("schema") != _schema_key()
-        ):
+        side = read_sidecar(path)
+        if not side or not sidecar_fits(side, generation, dim, location):
             return None
         store = cls(dim, config, path=path, location=location, sidecar=side)
         store.saved_generation = int(side["generation"])
@@ -512,43 +479,6 @@ class MilvusVectorStore:
             store.close()
             return None  # the caller repairs it through a store of its own (see the module docstring)
         return store
-
-
-def _read_sidecar(path: Path) -> dict[str, Any] | None:
-    try:
-        side = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        logger.debug("Milvus sidecar %s not usable (%s)", path, exc)
-        return None
-    return side if isinstance(side, dict) else None
-
-
-def _scalars(f: RowFields) -> dict[str, Any]:
-    """The scalar fields of one row (``SCALAR_FIELDS``)."""
-    emos = set(f.emotions)
-    out: dict[str, Any] = {"media": f.media[:16], "source": (f.source or "")[:MAX_SOURCE]}
-    out.update({name: word in emos for word, name in EMOTION_FIELDS.items()})
-    return out
-
-
-def _quote(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)  # a double-quoted literal with backslash escapes
-
-
-def filter_expression(where: RowFilter) -> str | None:
-    """The Milvus boolean expression of ``where`` ("" = everything; None = nothing can match, e.g. an
-    emotion outside the vocabulary or a media type longer than the field)."""
-    parts: list[str] = []
-    if where.media:
-        parts.append("media in [" + ", ".join(_quote(m) for m in where.media) + "]")
-    if where.source is not None:
-        parts.append(f"source == {_quote(where.source)}")
-    if where.emotions:
-        known = [EMOTION_FIELDS[e] for e in where.emotions if e in EMOTION_FIELDS]
-        if not known:
-            return None
-        parts.append("(" + " or ".join(known) + ")")
-    return " and ".join(parts)
 
 
 __all__ = ["EMOTION_FIELDS", "TOKEN_ENV", "MilvusVectorStore", "connect", "filter_expression"]
