@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from memesearch.data.emoji.sources import STYLES
-from memesearch.data.emoji.splits import DEFAULT_FRACTIONS, check_fractions
+from memesearch.data.emoji.splits import DEFAULT_FRACTIONS, check_fractions, parse_view_counts
 from memesearch.errors import ConfigError
 
 DATASET_NAME = "animated"
@@ -30,14 +30,7 @@ MIN_SIZE, MAX_SIZE = 96, 512
 
 def parse_counts(text: str) -> tuple[tuple[str, int], ...]:
     """``"train=600,val=150,test=300,test-seen=100"`` -> pairs; views left out get 0 animations."""
-    counts = dict.fromkeys(VIEWS, 0)
-    for part in (p.strip() for p in text.split(",") if p.strip()):
-        name, sep, value = part.partition("=")
-        name = name.strip()
-        if not sep or name not in counts or not value.strip().isdigit():
-            raise ConfigError(f"--counts expects VIEW=N pairs with VIEW in {', '.join(VIEWS)}, got {part!r}")
-        counts[name] = int(value)
-    return tuple(counts.items())
+    return parse_view_counts(text, VIEWS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from memesearch.data.collages.compose import BACKGROUNDS
 from memesearch.data.emoji.sources import STYLES
-from memesearch.data.emoji.splits import DEFAULT_FRACTIONS, check_fractions
+from memesearch.data.emoji.splits import DEFAULT_FRACTIONS, check_fractions, parse_view_counts
 from memesearch.errors import ConfigError
 
 DATASET_NAME = "collages"
@@ -40,16 +40,7 @@ CATEGORIES: tuple[str, ...] = (
 
 def parse_counts(text: str) -> tuple[tuple[str, int], ...]:
     """``"train=800,val=100,test=300,test-seen=100"`` -> pairs; views left out get 0 collages."""
-    counts = dict.fromkeys(VIEWS, 0)
-    for part in (p.strip() for p in text.split(",") if p.strip()):
-        name, sep, value = part.partition("=")
-        name = name.strip()
-        if not sep or name not in counts or not value.strip().isdigit():
-            raise ConfigError(
-                f"--counts expects VIEW=N pairs with VIEW in {', '.join(VIEWS)}, got {part!r}",
-            )
-        counts[name] = int(value)
-    return tuple(counts.items())
+    return parse_view_counts(text, VIEWS)
 
 
 @dataclass(frozen=True, slots=True)

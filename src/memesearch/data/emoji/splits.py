@@ -45,6 +45,19 @@ def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
     return (float(fractions[0]), float(fractions[1]), float(fractions[2]))
 
 
+def parse_view_counts(text: str, views: Sequence[str]) -> tuple[tuple[str, int], ...]:
+    """``"train=600,val=150"`` -> ``(view, count)`` pairs in ``views`` order; views left out get 0 (the
+    ``--counts`` option of the benchmarks drawn from emoji: collages, animated)."""
+    counts = dict.fromkeys(views, 0)
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep or name not in counts or not value.strip().isdigit():
+            raise ConfigError(f"--counts expects VIEW=N pairs with VIEW in {', '.join(views)}, got {part!r}")
+        counts[name] = int(value)
+    return tuple(counts.items())
+
+
 def assign_split(key: str, seed: int, fractions: Sequence[float] = DEFAULT_FRACTIONS) -> str:
     """``"train"``, ``"val"`` or ``"test"`` for the concept ``key``."""
     train, val, _ = check_fractions(fractions)
