@@ -148,29 +148,46 @@ def export_weights(
     atomic_write_json(out / CONFIG_FILE, described)
     _readable(out / CONFIG_FILE)
     if dataset is not None:
-        from memesearch.data.formats import read_dataset
-
-        ds = read_dataset(dataset)
-        encoder = create_encoder(f"starter:{out}", device="cpu")
-        assert isinstance(encoder, StarterEncoder)
         if cache_dir is None:
             cache_dir = train_config.task_config.get("cache_dir")
-        cache = TextEmbeddingCache(encoder.starter_config.text_encoder, cache_dir)
-        results = {s: evaluate_starter(encoder, ds, s, cache=cache) for s in splits}
-        metrics = {
-            "description": "QI branch (starter image tower + emotion gate) vs e5-small queries; all queries "
-            "and per language; test = unseen concepts x held-out style, test-seen = seen concepts x "
-            "held-out style",
-            "dataset": {"path": str(dataset), "name": ds.name, "build": ds.meta.get("command")},
-            "training": _training_summary(run, train_config, train_command),
-            "weights": {"file": MODEL_FILE, "bytes": (out / MODEL_FILE).stat().st_size, "dtype": "float32",
-                        "parameters": sum(p.numel() for p in model.parameters())},
-            "splits": results,
-        }  # fmt: skip
-        atomic_write_json(out / METRICS_FILE, metrics)
-        _readable(out / METRICS_FILE)
+        training = _training_summary(run, train_config, train_command)
+        write_metrics(out, dataset, splits=splits, training=training, cache_dir=cache_dir)
     _ = task
     return out
+
+
+def write_metrics(
+    out: str | Path,
+    dataset: str | Path,
+    *,
+    splits: Sequence[str] = ("val", "test", "test-seen"),
+    training: dict[str, Any],
+    cache_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Measure the weights in ``out`` on ``splits`` of ``dataset`` (:func:`evaluate_starter`, query
+    vectors from the text-embedding cache in ``cache_dir``) and write them, with ``training`` (how the
+    weights were made), as ``out/metrics.json``. Returns what was written."""
+    from memesearch.data.formats import read_dataset
+
+    out = Path(out)
+    ds = read_dataset(dataset)
+    encoder = create_encoder(f"starter:{out}", device="cpu")
+    assert isinstance(encoder, StarterEncoder)
+    cache = TextEmbeddingCache(encoder.starter_config.text_encoder, cache_dir)
+    results = {s: evaluate_starter(encoder, ds, s, cache=cache) for s in splits}
+    metrics = {
+        "description": "QI branch (starter image tower + emotion gate) vs e5-small queries; all queries "
+        "and per language; test = unseen concepts x held-out style, test-seen = seen concepts x "
+        "held-out style",
+        "dataset": {"path": str(dataset), "name": ds.name, "build": ds.meta.get("command")},
+        "training": training,
+        "weights": {"file": MODEL_FILE, "bytes": (out / MODEL_FILE).stat().st_size, "dtype": "float32",
+                    "parameters": sum(p.numel() for p in encoder.model.parameters())},
+        "splits": results,
+    }  # fmt: skip
+    atomic_write_json(out / METRICS_FILE, metrics)
+    _readable(out / METRICS_FILE)
+    return metrics
 
 
 def _training_summary(run: Path, train_config: Any, command: str) -> dict[str, Any]:
