@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--emoji", type=Path, default=Path("data/emoji"))
     parser.add_argument("--out", type=Path, default=Path("build/emoji-style-proxy"))
+    parser.add_argument("--encoder", default="starter-v1", help="1-NN baseline tower (the captioner's)")
     args = parser.parse_args(argv)
 
     from memesearch.data.captions import item_captions
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     write_dataset(Dataset(name="emoji-style-proxy", splits=splits, root=ds.root), args.out, overwrite=True)
     print(f"wrote {args.out}: train = {len(google)} google drawings, val = {len(twitter)} twitter drawings")
 
-    encoder, cache = create_encoder("starter", device="cpu"), ImageFeatureCache()
+    encoder, cache = create_encoder(args.encoder, device="cpu"), ImageFeatureCache()
     feats = {
         name: cache.features(encoder, [it.resolve_path(ds.root) for it in part], normalize=True)
         for name, part in (("google", google), ("twitter", twitter))

@@ -27,16 +27,18 @@ the calibrated fusion, per language, and how the fusion compares with the best s
 calibration's expected calibration error, reliability plot and the precision / recall of the cut at
 relevance 0.5. Each condition's queries are encoded once. With
 ``--write-default`` the calibration becomes the one new ``starter`` indexes record
-(``src/memesearch/index/defaults/calibration-starter.json``). ``--model starter-v2`` does all of this
-with a committed version instead: its indexes, ``defaults/calibration-starter-v2.json`` (what new
-``--model starter-v2`` indexes record), ``docs/results/calibration_starter-v2.{md,json}``, and in the
-README (between the ``calibration-table-starter-v2`` markers) a summary beside the default model's
-report; ``--summary-only`` rewrites that summary from the saved report.
+(``src/memesearch/index/defaults/calibration-starter.json``), and the same fit, signed for the name of the
+version ``starter`` is today (``calibration-starter-v2.json``: the signature includes the encoder's name),
+the one new ``--model starter-v2`` indexes record. ``--model starter-v1`` does all of this with another
+committed version: its indexes, ``defaults/calibration-starter-v1.json`` (what new ``--model starter-v1``
+indexes record), ``docs/results/calibration_starter-v1.{md,json}``, and in the README (between the
+``calibration-table-starter-v1`` markers) a summary beside the default model's report;
+``--summary-only`` rewrites that summary from the saved report.
 
     memesearch datasets build emoji --out data/emoji
     memesearch datasets build memes --out data/memes
     python scripts/fit_default_calibration.py --emoji data/emoji --memes data/memes --write-default
-    python scripts/fit_default_calibration.py --write-default --model starter-v2
+    python scripts/fit_default_calibration.py --write-default --model starter-v1
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS_DIR = ROOT / "src" / "memesearch" / "index" / "defaults"
 DEFAULT_FILE = DEFAULTS_DIR / "calibration-starter.json"
 #: the model every index below is built with (``--model``): ``starter`` (the default) or a committed
-#: version by name (``starter-v2``), whose shipped calibration is ``defaults/calibration-<model>.json``
+#: version by name (``starter-v1``), whose shipped calibration is ``defaults/calibration-<model>.json``
 MODEL = "starter"
 SHOWN = ("R@1", "R@5", "R@10", "MdR", "NDCG@10", "MAP")
 CAPTIONER = "starter-caption"
@@ -205,11 +207,19 @@ def write_readme_block(marker: str, table: str) -> None:
         readme.write_text(f"{head}{start}\n{table}\n{end}{rest.split(end, 1)[1]}", encoding="utf-8")
 
 
+def same_weights_aliases(model: str) -> list[str]:
+    """The other committed starter names whose weights are ``model``'s (the default and its version)."""
+    from memesearch.models.starter.encoder import COMMITTED_WEIGHTS
+
+    folder = COMMITTED_WEIGHTS.get(model)
+    return [name for name, f in COMMITTED_WEIGHTS.items() if f == folder and name != model and folder]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--emoji", type=Path, default=ROOT / "data" / "emoji")
     ap.add_argument("--memes", type=Path, default=ROOT / "data" / "memes")
-    ap.add_argument("--model", default="starter", help="The model of every index (starter, starter-v2).")
+    ap.add_argument("--model", default="starter", help="The model of every index (starter, starter-v1).")
     ap.add_argument("--work", type=Path, default=None, help="Index folder (build/calibration[-MODEL]).")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
     ap.add_argument("--workers", type=int, default=None)
@@ -246,6 +256,9 @@ def main() -> int:
     )
     from memesearch.eval.index_eval import evaluate_index, queries_from_dataset
     from memesearch.index import Index
+    from memesearch.index.config import encoder_signature
+    from memesearch.index.info import encoder_dict
+    from memesearch.models import create_encoder
     from memesearch.search import Searcher
     from memesearch.search.calibration import Calibration
 
@@ -448,6 +461,16 @@ def main() -> int:
         default_file.parent.mkdir(parents=True, exist_ok=True)
         default_file.write_text(json.dumps(default.to_dict(), indent=2) + "\n", encoding="utf-8")
         print(f"wrote {default_file}")
+        for alias in same_weights_aliases(MODEL):
+            # the same weights under another name (``starter`` and the version it is today): the same fit,
+            # recorded with that name's encoder signature (the signature includes the name)
+            alias_sig = encoder_signature(encoder_dict(create_encoder(alias, device="cpu")))
+            alias_cal = replace(
+                calibration, fitted_on={**calibration.fitted_on, "encoder_signature": alias_sig}
+            )
+            alias_file = DEFAULTS_DIR / f"calibration-{alias}.json"
+            alias_file.write_text(json.dumps(alias_cal.to_dict(), indent=2) + "\n", encoding="utf-8")
+            print(f"wrote {alias_file} (the same weights as {MODEL})")
     print(table)
     return 0
 

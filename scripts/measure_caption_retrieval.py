@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--emoji", type=Path, default=Path("data/emoji"))
     parser.add_argument("--captioner", default="starter-caption")
+    parser.add_argument("--model", default="starter", help="model of the indexes (starter-v1)")
     parser.add_argument("--work", type=Path, default=Path("build/caption_retrieval"))
     parser.add_argument("--out", type=Path, default=Path("docs/results/caption_retrieval.json"))
     parser.add_argument("--workers", type=int, default=None)
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         if (folder / "index.json").exists():
             idx = Index.open(folder)
         else:
-            idx = Index.create(folder, model="starter", captioner=captioner)
+            idx = Index.create(folder, model=args.model, captioner=captioner)
         with idx:
             # an index built earlier searches with the default calibration shipped now
             shipped = default_calibration(idx.config.model, idx.info["encoder"]["signature"])

@@ -3,7 +3,7 @@
     memesearch datasets build emoji --out data/emoji
     python scripts/measure_emotion_head.py [--dataset data/emoji] [--out docs/results]
 
-Reads the shipped head (``memesearch/models/weights/starter-emotion-head``: weights, and the thresholds
+Reads the shipped head (``memesearch/models/weights/starter-v2-emotion-head``: weights, and the thresholds
 chosen on val by ``scripts/train_emotion_head.py``), tags every item of ``val`` (train styles, unseen
 concepts), ``test`` (held-out style, unseen concepts) and ``test-seen`` (held-out style, seen concepts)
 as the ingest enricher does (``top_k`` = 2), and counts per emotion: gold items, tags, correct tags,

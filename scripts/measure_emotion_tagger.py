@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--dataset", type=Path, default=ROOT / "data" / "emoji")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
+    parser.add_argument("--model", default="starter", help="the starter version whose tower reads the images")
     args = parser.parse_args(argv)
 
     from memesearch.data.formats import read_dataset
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     ds = read_dataset(args.dataset)
-    starter = create_encoder("starter", device="cpu")
+    starter = create_encoder(args.model, device="cpu")
     taggers = {kind: EmotionTagger(starter, prompt_kind=kind) for kind in ("query", "passage")}
     emotions = taggers["passage"].emotions
 

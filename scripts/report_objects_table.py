@@ -34,7 +34,7 @@ START, END = "<!-- objects-table:start -->", "<!-- objects-table:end -->"
 WEIGHTS = (0.0, 0.25, 0.5)
 
 
-def served_row(dataset: Path, split: str, weight: float) -> dict[str, Any]:
+def served_row(dataset: Path, split: str, weight: float, model: str = "starter") -> dict[str, Any]:
     """R@K of the objects branch of a real index over ``split`` (memesearch index --objects auto)."""
     import numpy as np
 
@@ -51,7 +51,7 @@ def served_row(dataset: Path, split: str, weight: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         settings = {"ocr": False, "emotions": False, "objects": "auto", "region_global_weight": weight}
-        with Index.create(Path(tmp) / "idx", model="starter", **settings) as idx:
+        with Index.create(Path(tmp) / "idx", model=model, **settings) as idx:
             add_paths(idx, [dataset], splits=[split], workers=0)
             seconds = time.perf_counter() - t0
             rowids, scores = Searcher(idx).score_matrix([q.text for q in queries])
@@ -109,6 +109,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("dataset", type=Path, help="a collages build (memesearch datasets build collages)")
     parser.add_argument("--no-readme", action="store_true", help="write docs/results/objects.json only")
+    parser.add_argument("--model", default="starter", help="the starter version (starter-v1, starter-v2)")
     args = parser.parse_args()
 
     from memesearch.data.formats import read_dataset
@@ -116,7 +117,7 @@ def main() -> None:
     from memesearch.models import create_encoder
 
     ds = read_dataset(args.dataset)
-    encoder = create_encoder("starter")
+    encoder = create_encoder(args.model)
     sweep = []
     for w in WEIGHTS:
         cfg = ObjectsEvalConfig(split="val", methods=("masked-crop",), global_weight=w, oracle=False)
@@ -125,9 +126,10 @@ def main() -> None:
         print(f"val w={w}: R@10 {sweep[-1]['R@10']:.4f}", flush=True)
     best = max(sweep, key=lambda r: (r["R@10"], -r["weight"]))["weight"]
     test = evaluate_objects(ds, encoder, ObjectsEvalConfig(split="test", global_weight=best))
-    served = served_row(args.dataset, "test", best)
+    served = served_row(args.dataset, "test", best, args.model)
     data = {
-        "command": f"python scripts/report_objects_table.py {args.dataset}",
+        "command": f"python scripts/report_objects_table.py {args.dataset}"
+        + ("" if args.model == "starter" else f" --model {args.model}"),
         "also": f"memesearch evaluate --objects --dataset {args.dataset} --split test "
         f"--region-global-weight {best}",
         "dataset": {"name": ds.name, "card": ds.meta.get("card", {})},

@@ -33,7 +33,7 @@ def test_shipped_captioner_describes_itself_and_captions_offline(
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     folder = builtin_dir("starter-caption")
     described = json.loads((folder / "captioner.json").read_text(encoding="utf-8"))
-    assert described["captioner"]["encoder"] == "starter" and described["captioner"]["languages"] == [
+    assert described["captioner"]["encoder"] == "starter-v1" and described["captioner"]["languages"] == [
         "en",
         "zh",
     ]

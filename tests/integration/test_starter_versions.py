@@ -1,6 +1,7 @@
-"""Committed starter versions: ``starter-v1`` and ``starter-v2`` load by name, and an index keeps the
-version it was built with — an index whose ``index.json`` records ``starter`` and one version's weights
-SHA-256 opens and searches with those weights, whichever version is the default today."""
+"""Committed starter versions: ``starter-v1`` and ``starter-v2`` load by name (``starter`` is v2 since
+2026-12-07), and an index keeps the version it was built with — an index whose ``index.json`` records
+``starter`` and one version's weights SHA-256 opens and searches with those weights, whichever version is
+the default today."""
 
 from __future__ import annotations
 
@@ -104,13 +105,17 @@ def test_index_with_unknown_starter_weights_is_still_refused(tmp_path: Path) -> 
 
 
 def test_each_shipped_version_records_its_own_default_calibration(tmp_path: Path) -> None:
-    """``starter`` and ``starter-v2`` each have a calibration fitted with their own weights
-    (index/defaults/calibration-<name>.json); a new index records it, keyed by its encoder signature."""
+    """Every committed starter name has a calibration fitted with its weights
+    (index/defaults/calibration-<name>.json); a new index records it, keyed by its encoder signature.
+    ``starter`` and the version it is today share one fit (same weights), signed for each name."""
     recorded = {}
-    for name in ("starter", "starter-v2"):
+    for name in COMMITTED_WEIGHTS:
         with Index.create(tmp_path / f"{name}.idx", model=name) as idx:
             calibration = idx.config.calibration
             assert calibration is not None, f"no default calibration for {name}"
             assert calibration["fitted_on"]["encoder_signature"] == idx.info["encoder"]["signature"]
-            recorded[name] = calibration["fusion"]["weights"]
-    assert recorded["starter"] != recorded["starter-v2"]  # two fits, not one file copied
+            recorded[name] = calibration["fusion"]
+    today = next(n for n in COMMITTED_WEIGHTS if n != "starter" and weights_dir(n) == weights_dir("starter"))
+    assert recorded["starter"] == recorded[today]  # the same weights: the same fit
+    others = [n for n in COMMITTED_WEIGHTS if weights_dir(n) != weights_dir("starter")]
+    assert others and all(recorded[n] != recorded["starter"] for n in others)  # another tower, its own fit

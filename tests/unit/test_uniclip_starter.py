@@ -132,7 +132,7 @@ def test_presets_parse_and_differ_only_in_the_heads() -> None:
     assert rest == {k: v for k, v in itc.task_config.items() if k not in ("presence", "semantic")}
     for key in ("seed", "epochs", "batch_size", "optim", "select_metric", "select_mode"):
         assert getattr(full, key) == getattr(itc, key)
-    assert full.select_metric == "NDCG@10" and full.task_config["init"] == "starter"
+    assert full.select_metric == "NDCG@10" and full.task_config["init"] == "starter-v1"
 
 
 def test_export_without_heads_serves_the_trained_tower(toy: Path, cache: Path, tmp_path: Path) -> None:

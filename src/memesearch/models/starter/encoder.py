@@ -1,10 +1,11 @@
 """The ``starter`` encoder: the committed starter weights behind the narrow encoder API.
 
 ``create_encoder("starter")`` (or ``"starter:<weights dir>"``) loads a weights directory
-(``model.safetensors``, ``config.json``, ``metrics.json``; the committed one ships in the package at
-``memesearch/models/weights/starter``, so text -> image search works on a fresh machine without any
-download). The network is :mod:`memesearch.models.starter.model`; writing a weights directory from a
-training run is :mod:`memesearch.train.starter_export` (``memesearch export RUN_DIR``).
+(``model.safetensors``, ``config.json``, ``metrics.json``; the committed versions ship in the package at
+``memesearch/models/weights/starter-v1`` and ``starter-v2`` (the default), so text -> image search works
+on a fresh machine without any download). The network is :mod:`memesearch.models.starter.model`;
+writing a weights directory from a training run is :mod:`memesearch.train.starter_export`
+(``memesearch export RUN_DIR``).
 
 Two ways to embed an item:
 
@@ -59,16 +60,17 @@ WEIGHTS_FORMAT_VERSION = 1
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
-#: the committed weights: package ``memesearch.models``, folder ``weights/starter``
+#: the committed weights: package ``memesearch.models``, folders ``weights/<version>``
 WEIGHTS_PACKAGE = "memesearch.models"
-WEIGHTS_PATH = ("weights", "starter")
+WEIGHTS_PATH = ("weights", "starter-v2")
 #: every committed starter version: encoder name -> folder under ``memesearch/models/weights``.
-#: ``starter`` is the default (today v1, the first model); ``starter-v1`` and ``starter-v2`` name a
-#: version whatever the default is. An index records the weights' SHA-256, so an index built with
-#: ``starter`` keeps the version it was built with if the default changes (:func:`committed_weights`).
+#: ``starter`` is the default: v2 since 2026-12-07 (v1, the first model, until then); ``starter-v1`` and
+#: ``starter-v2`` name a version whatever the default is. An index records the weights' SHA-256, so an
+#: index built with ``starter`` keeps the version it was built with when the default changes
+#: (:func:`committed_weights`).
 COMMITTED_WEIGHTS: dict[str, str] = {
-    "starter": "starter",
-    "starter-v1": "starter",
+    "starter": WEIGHTS_PATH[1],
+    "starter-v1": "starter-v1",
     "starter-v2": "starter-v2",
 }
 

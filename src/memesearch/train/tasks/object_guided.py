@@ -128,9 +128,10 @@ class ObjectGuidedConfig(RetrievalConfig):
 
 
 def _init_dir(init: str) -> Any:
-    from memesearch.models.starter.encoder import weights_dir
+    """A committed starter version by name (``starter``, ``starter-v1``, ...), else a weights folder."""
+    from memesearch.models.starter.encoder import COMMITTED_WEIGHTS, weights_dir
 
-    return weights_dir() if init == "starter" else init
+    return weights_dir(init) if init in COMMITTED_WEIGHTS else init
 
 
 def _init_config(init: str) -> dict[str, Any]:
