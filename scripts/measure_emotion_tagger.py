@@ -150,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         part = ds[split]
         images[split] = starter.encode_image([it.resolve_path(ds.root) for it in part.items])  # (N, 384)
         gold[split] = [list(it.emotions) for it in part.items]
-    out: dict[str, Any] = {"command": "python scripts/measure_emotion_tagger.py", "top_k": TOP_K}
+    flag = "" if args.model == "starter" else f" --model {args.model}"
+    out: dict[str, Any] = {"command": f"python scripts/measure_emotion_tagger.py{flag}", "top_k": TOP_K}
 
     # 1. prompt kind, by image top-1 on train
     train_top1 = {

@@ -14,9 +14,9 @@ least ``min_score`` become the item's tags (an item may get none: most memes hav
 
 Measured on the emoji benchmark (gold = the items' emotion words; emoji outside "Smileys & Emotion"
 have none, so a tag on them is a false tag), all numbers written to ``docs/results/emotion_tagger.json``
-by::
+by (with v1's tower, the default when these choices were made; ``starter`` is v2 since 2026-12-07)::
 
-    python scripts/measure_emotion_tagger.py --dataset data/emoji
+    python scripts/measure_emotion_tagger.py --dataset data/emoji --model starter-v1
 
 Choices (never on test): prompt kind ``passage`` (image top-1 on *train*: passage 0.201, query 0.188 —
 also what the starter's QI gate uses for emotion words); temperature 0.05 and text threshold 0.06 (best
