@@ -123,8 +123,10 @@ def test_an_image_search_runs_on_onnx_without_torch(built: tuple[Path, Path, Pat
     assert "onnxruntime" in names and _heavy(names) == []
     hits = json.loads(run.stdout)["hits"]
     assert hits[0]["item"]["paths"][0].endswith("sticker0.png")
-    # not 1.0: the item's vector carries its emotion words through the gate, the query image has none
-    assert hits[0]["scores"]["image"] > 0.8 > hits[1]["scores"]["image"]
+    # not 1.0: the item's vector carries its emotion words through the gate, the query image has none; still
+    # clearly above the next sticker (another shape and colour)
+    first, second = hits[0]["scores"]["image"], hits[1]["scores"]["image"]
+    assert first > 0.5 and first > second + 0.05, (first, second)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,8 @@ from memesearch.train.tasks.toy_dataset import write_toy_dataset
 
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
-    """A toy index whose recorded fusion is image only (the starter's image branch knows no toy shapes),
+    """A toy index whose recorded fusion is image only (v1 starter: its image branch knows no toy shapes; v2
+    ranks them well enough that there is little left to tune),
     and every split's queries as a labelled file (qrels by path)."""
     root = tmp_path_factory.mktemp("tune")
     data = write_toy_dataset(root / "toy", items_per_topic=4)
@@ -47,7 +48,7 @@ def tuned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
     queries = root / "labelled.jsonl"
     queries.write_text("\n".join(lines) + "\n")
     with Index.create(
-        root / "idx", model="starter", ocr=False, weights={"image": 1.0}, calibration=None
+        root / "idx", model="starter-v1", ocr=False, weights={"image": 1.0}, calibration=None
     ) as idx:
         add_paths(idx, [data], workers=0)
     code = main(["tune", "--index", str(root / "idx"), "--queries", str(queries), "--val-fraction", "0.3"])
