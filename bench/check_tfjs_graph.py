@@ -53,6 +53,15 @@ async function main() {
     specs.push(...group.weights);
     for (const p of group.paths) shards.push(fs.readFileSync(path.join(path.dirname(modelJson), p)));
   }
+  // Free the input's H and W (tfjs checks the exported shape) so the backbone runs at other sizes.
+  for (const n of spec.modelTopology.node) {
+    const dims = n.op === 'Placeholder' && n.attr && n.attr.shape && n.attr.shape.shape.dim;
+    if (dims && dims.length === 4) { dims[1].size = '-1'; dims[2].size = '-1'; }
+  }
+  for (const inp of Object.values((spec.signature || {}).inputs || {})) {
+    const dims = inp.tensorShape && inp.tensorShape.dim;
+    if (dims && dims.length === 4) { dims[1].size = '-1'; dims[2].size = '-1'; }
+  }
   const all = Buffer.concat(shards);
   const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength);
   const handler = { load: async () => ({ modelTopology: spec.modelTopology, weightSpecs: specs,
@@ -134,20 +143,22 @@ def shapes(args: argparse.Namespace) -> int:
     model_json, spec = read_model_json(args.model)
     taps = [t for t in CENTERNET_TAPS if t in _node_names(spec)]
     for size in args.sizes:
-        x = torch.rand(1, size, size, 3, generator=torch.Generator().manual_seed(args.seed)) * 255
+        gen = torch.Generator().manual_seed(args.seed)
+        x = torch.rand(args.batch, size, size, 3, generator=gen) * 255
         for tap in taps:
             graph = load_tfjs_graph(model_json, outputs=[tap])
             with torch.no_grad():
-                y = graph(x)[tap]
+                y = graph(x)[tap]  # also the warm-up
                 times = []
                 for _ in range(args.repeats):
                     t0 = time.perf_counter()
                     graph(x)
                     times.append(time.perf_counter() - t0)
             print(
-                f"{size}x{size} {tap}: shape {list(y.shape)} (stride {size // y.shape[1]}), "
-                f"{graph.num_ops} ops, {1000 * statistics.median(times):.1f} ms/image "
-                f"(median of {args.repeats}, {args.threads} threads)"
+                f"{size}x{size} {tap}: shape {list(y.shape[1:])} (stride {size // y.shape[1]}), "
+                f"{graph.num_ops} ops, ms/image min {1000 * min(times) / args.batch:.1f} "
+                f"median {1000 * statistics.median(times) / args.batch:.1f} "
+                f"(batch {args.batch}, {args.repeats} runs, {args.threads} threads)"
             )
     return 0
 
@@ -173,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shapes", action="store_true", help="print tap shapes and timings")
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 224])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--batch", type=int, default=8, help="images per forward pass (--shapes)")
     args = parser.parse_args(argv)
     return shapes(args) if args.shapes else compare(args)
 

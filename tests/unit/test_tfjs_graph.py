@@ -133,6 +133,29 @@ def test_conv2d_matches_numpy(tmp_path: Path, hw, stride, dil, padding, pads) ->
     np.testing.assert_allclose(got, np_conv(x, w, stride, pads, dil), rtol=1e-5, atol=1e-5)
 
 
+def test_nchw_data_format_and_shared_filter(tmp_path: Path) -> None:
+    """A filter read by two convs (one NCHW) and an Identity is converted once and still exact."""
+    x = RNG.normal(size=(1, 6, 5, 3))
+    w = RNG.normal(size=(3, 3, 3, 4)).astype(np.float32)
+    nchw = {**conv_attrs("SAME", 2), "strides": ints(1, 1, 2, 2), "data_format": s_("NCHW")}
+    nodes = [
+        node("t", "Transpose", "x"),  # never needed: NCHW input is fed through a Placeholder below
+        node("xc", "Placeholder"),
+        node("a", "Conv2D", "x", "w", **conv_attrs("SAME", 2)),
+        node("b", "Conv2D", "xc", "w", **nchw),
+        node("wid", "Identity", "w"),
+    ]
+    graph = load_tfjs_graph(write_model(tmp_path, nodes, {"w": w}), outputs=["a", "b", "wid"])
+    feeds = {"x": torch.from_numpy(x.astype(np.float32))}
+    feeds["xc"] = feeds["x"].permute(0, 3, 1, 2)
+    got = {k: v.numpy() for k, v in graph(feeds).items()}
+    ref = np_conv(x, w, 2, (0, 1, 1, 1))  # H 6 -> pad (0, 1); W 5 -> pad (1, 1)
+    np.testing.assert_allclose(got["a"], ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got["b"], ref.transpose(0, 3, 1, 2), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(got["wid"], w)
+    assert len(list(graph.buffers())) == 2  # the TF-layout filter (read by Identity) + one torch copy
+
+
 def test_depthwise_with_multiplier_and_fused_relu(tmp_path: Path) -> None:
     x = RNG.normal(size=(1, 8, 8, 4))
     w = RNG.normal(size=(3, 3, 4, 2)).astype(np.float32)

@@ -206,6 +206,10 @@ class TfjsGraph(nn.Module):
                 self._steps.append(node)
         self._last_use = self._liveness()
 
+    def _new_buffer_name(self) -> str:
+        self._n_buffers = getattr(self, "_n_buffers", 0) + 1
+        return f"const_{self._n_buffers}"
+
     @property
     def num_ops(self) -> int:
         """How many non-source nodes one forward pass evaluates."""
@@ -219,7 +223,7 @@ class TfjsGraph(nn.Module):
         value = torch.from_numpy(np.ascontiguousarray(weights[node.name]))
         if value.is_floating_point():
             value = value.float()
-        buffer = f"const_{len(self._consts)}"
+        buffer = self._new_buffer_name()
         self._consts[node.name] = buffer
         self.register_buffer(buffer, value, persistent=False)
 
@@ -231,20 +235,27 @@ class TfjsGraph(nn.Module):
         return last
 
     def prepare_conv_weights(self) -> None:
-        """Convert constant conv filters to torch layout once, so `forward` does not permute them."""
+        """Convert constant conv filters to torch layout once, so `forward` does not permute them.
+
+        The converted filter replaces the node's filter input; a TF-layout filter no other node
+        reads is dropped, so each weight is held once.
+        """
         for i, node in enumerate(self._steps):
-            if node.op not in _CONV_OPS or node.attrs.get("_torch_weight"):
+            filt = node.inputs[1][0] if len(node.inputs) > 1 else ""
+            if node.op not in _CONV_OPS or filt not in self._consts or node.attrs.get("_torch_weight"):
                 continue
-            filt = node.inputs[1][0]
-            if filt not in self._consts:
-                continue
-            depthwise = "Depthwise" in node.op
-            buffer = f"conv_{i}"
-            self.register_buffer(
-                buffer, conv_weight(getattr(self, self._consts[filt]), depthwise), persistent=False
-            )
-            attrs = {**node.attrs, "_torch_weight": True, "_weight_buffer": buffer}
-            self._steps[i] = TfjsNode(node.name, node.op, node.inputs, attrs)
+            prepared = f"{filt}:torch"  # ":" cannot occur in a TF node name
+            if prepared not in self._consts:
+                source = getattr(self, self._consts[filt])
+                buffer = self._new_buffer_name()
+                self.register_buffer(buffer, conv_weight(source, "Depthwise" in node.op), persistent=False)
+                self._consts[prepared] = buffer
+            inputs = (node.inputs[0], (prepared, 0), *node.inputs[2:])
+            self._steps[i] = TfjsNode(node.name, node.op, inputs, {**node.attrs, "_torch_weight": True})
+        used = {dep for step in self._steps for dep, _ in step.inputs} | {n for n, _ in self._wanted}
+        for name in [n for n in self._consts if n not in used]:
+            delattr(self, self._consts.pop(name))
+        self._last_use = self._liveness()
 
     def forward(self, x: torch.Tensor | Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Evaluate the graph. `x`: the only input tensor, or {placeholder name: tensor}."""
@@ -259,8 +270,6 @@ class TfjsGraph(nn.Module):
         keep = {name for name, _ in self._wanted}
         for i, node in enumerate(self._steps):
             ins = [values[dep][idx] for dep, idx in node.inputs]
-            if "_weight_buffer" in node.attrs:
-                ins[1] = getattr(self, node.attrs["_weight_buffer"])
             try:
                 values[node.name] = OPS[node.op](node.attrs, ins)
             except (RuntimeError, ValueError, IndexError) as err:
