@@ -9,8 +9,10 @@ order, optionally quantized (uint8/uint16 as `value * scale + min`, or float16).
 caller can take an intermediate feature map (a backbone's last stage) without running the heads.
 Inputs and outputs use TensorFlow's layout (NHWC for images).
 
->>> graph = load_tfjs_graph("models/centernet.json", outputs=["tower_0/extern1/hard_swish/mul_1"])
->>> feats = graph(torch.rand(1, 224, 224, 3))["tower_0/extern1/hard_swish/mul_1"]  # doctest: +SKIP
+>>> tap = "tower_0/extern1/hard_swish/mul_1"  # centernet's stride-32 backbone map
+>>> graph = load_tfjs_graph("models/centernet.json", outputs=[tap])  # doctest: +SKIP
+>>> graph(torch.rand(1, 224, 224, 3) * 255)[tap].shape  # doctest: +SKIP
+torch.Size([1, 7, 7, 480])
 """
 
 from __future__ import annotations
