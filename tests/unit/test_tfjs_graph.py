@@ -376,3 +376,79 @@ def test_decode_attr_protobuf_json() -> None:
     assert decode_attr({"f": 0.2}) == 0.2 and decode_attr({"i": "7"}) == 7
     assert decode_attr({"b": True}) is True and decode_attr({"type": "DT_FLOAT"}) == "DT_FLOAT"
     assert decode_attr({"shape": {"dim": [{"size": "1"}, {"size": "-1"}, {}]}}) == [1, -1, -1]
+
+
+@pytest.mark.parametrize(("size", "stride", "pads"), [(6, 2, (0, 1)), (5, 1, (1, 1)), (6, 3, (0, 0))])
+def test_avg_pool_same_averages_real_cells_only(tmp_path: Path, size, stride, pads) -> None:
+    x = RNG.normal(size=(1, size, size, 2))
+    attrs = {"ksize": ints(1, 3, 3, 1), "strides": ints(1, stride, stride, 1), "padding": s_("SAME")}
+    got = run(write_model(tmp_path, [node("y", "AvgPool", "x", **attrs)], {}), x, ["y"])["y"]
+    out = -(-size // stride)
+    ref = np.zeros((1, out, out, 2))
+    for i in range(out):
+        for j in range(out):
+            r0, c0 = i * stride - pads[0], j * stride - pads[0]
+            win = x[:, max(r0, 0) : r0 + 3, max(c0, 0) : c0 + 3]  # only cells inside the image
+            ref[:, i, j] = win.mean(axis=(1, 2))
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_pad_matmul_and_tensor_ops(tmp_path: Path) -> None:
+    x = RNG.normal(size=(2, 3, 4, 1))
+    w = RNG.normal(size=(5, 4)).astype(np.float32)
+    b = RNG.normal(size=(5,)).astype(np.float32)
+    nodes = [
+        node("p", "Pad", "x", "pads"),
+        node("p2", "PadV2", "x", "pads", "fill"),
+        node("sq", "Squeeze", "x", squeeze_dims=ints(-1)),
+        node("mm", "MatMul", "sq", "w", transpose_b={"b": True}),
+        node("fmm", "_FusedMatMul", "sq", "w", "b", transpose_b={"b": True},
+             fused_ops=strs("BiasAdd", "Relu")),
+        node("t", "Transpose", "sq", "perm"),
+        node("an", "AddN", "sq", "sq", "sq"),
+        node("pk", "Pack", "sq", "sq", axis={"i": "1"}),
+        node("sum", "Sum", "sq", "ax", keep_dims={"b": False}),
+        node("max", "Max", "sq", "ax", keep_dims={"b": True}),
+        node("min", "Min", "sq", "ax2", keep_dims={"b": False}),
+        node("prod", "Prod", "sq", "ax2", keep_dims={"b": False}),
+        node("sm", "Softmax", "sq"),
+        node("rs", "Rsqrt", "sm"),
+        node("sd", "SquaredDifference", "sq", "sm"),
+        node("gt", "Greater", "sq", "sm"),
+        node("shape", "Shape", "p"),
+    ]  # fmt: skip
+    consts = {
+        "pads": np.array([[0, 0], [1, 2], [0, 1], [0, 0]], np.int32),
+        "fill": np.array(-7.0, np.float32),
+        "w": w,
+        "b": b,
+        "perm": np.array([2, 0, 1], np.int32),
+        "ax": np.array([-1], np.int32),
+        "ax2": np.array([0, 2], np.int32),
+    }
+    outs = [n["name"] for n in nodes]
+    got = run(write_model(tmp_path, nodes, consts), x, outs)
+    sq = x[..., 0]
+    padw = ((0, 0), (1, 2), (0, 1), (0, 0))
+    sm = np.exp(sq) / np.exp(sq).sum(-1, keepdims=True)
+    expected = {
+        "p": np.pad(x, padw),
+        "p2": np.pad(x, padw, constant_values=-7.0),
+        "sq": sq,
+        "mm": sq @ w.T,
+        "fmm": np.maximum(sq @ w.T + b, 0),
+        "t": sq.transpose(2, 0, 1),
+        "an": 3 * sq,
+        "pk": np.stack([sq, sq], 1),
+        "sum": sq.sum(-1),
+        "max": sq.max(-1, keepdims=True),
+        "min": sq.min((0, 2)),
+        "prod": sq.prod((0, 2)),
+        "sm": sm,
+        "rs": 1 / np.sqrt(sm),
+        "sd": (sq - sm) ** 2,
+        "gt": sq > sm,
+        "shape": np.array([2, 6, 5, 1]),
+    }
+    for name, ref in expected.items():
+        np.testing.assert_allclose(got[name], ref, rtol=1e-5, atol=1e-5, err_msg=name)

@@ -176,6 +176,55 @@ def max_pool(attrs: Attrs, ins: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
     return (_from_nchw(attrs, y),)
 
 
+def avg_pool(attrs: Attrs, ins: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """AvgPool; with SAME padding TF averages over the real (unpadded) cells of each window only."""
+    xc = _to_nchw(attrs, ins[0])
+    kh, kw = _spatial(attrs, "ksize")
+    stride = _spatial(attrs, "strides")
+    pads = _pads(attrs, (xc.shape[2], xc.shape[3]), (kh, kw))
+    if not any(pads):
+        return (_from_nchw(attrs, F.avg_pool2d(xc, (kh, kw), stride=stride)),)
+    top, bottom, left, right = pads
+    ones = torch.ones_like(xc[:1, :1])
+    total = F.avg_pool2d(F.pad(xc, (left, right, top, bottom)), (kh, kw), stride=stride)
+    count = F.avg_pool2d(F.pad(ones, (left, right, top, bottom)), (kh, kw), stride=stride)
+    return (_from_nchw(attrs, total / count),)
+
+
+def pad(attrs: Attrs, ins: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """Pad / PadV2: `paddings` is (rank, 2) [before, after]; PadV2's third input is the fill value."""
+    x, paddings = ins[0], ins[1].reshape(-1, 2).tolist()
+    flat = [int(v) for before_after in reversed(paddings) for v in before_after]
+    value = float(ins[2]) if len(ins) > 2 else 0.0
+    return (F.pad(x, flat, value=value),)
+
+
+def matmul(attrs: Attrs, ins: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """MatMul / _FusedMatMul (BiasAdd[, activation]) with transpose_a / transpose_b."""
+    a, b = ins[0], ins[1]
+    a = a.transpose(-1, -2) if attrs.get("transpose_a") else a
+    b = b.transpose(-1, -2) if attrs.get("transpose_b") else b
+    y = a @ b
+    if "fused_ops" not in attrs:
+        return (y,)
+    return (fused_tail(attrs, y + ins[2], ins[3:]),)
+
+
+def _reduce(fn: Callable[[torch.Tensor, list[int], bool], torch.Tensor]) -> OpFn:
+    def run(attrs: Attrs, ins: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        x, dims = ins[0], _axes(ins[1], ins[0].dim())
+        return (fn(x, dims, bool(attrs.get("keep_dims"))),) if dims else (x,)
+
+    return run
+
+
+def squeeze(attrs: Attrs, ins: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    x = ins[0]
+    dims = [int(d) % x.dim() for d in attrs.get("squeeze_dims") or []]
+    keep = [n for i, n in enumerate(x.shape) if (i not in dims if dims else n != 1)]
+    return (x.reshape(keep),)
+
+
 def _source_index(
     out: int, size: int, align: bool, half: bool
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -208,14 +257,6 @@ def resize_bilinear(attrs: Attrs, ins: list[torch.Tensor]) -> tuple[torch.Tensor
 
 def _axes(t: torch.Tensor, rank: int) -> list[int]:
     return [int(a) % rank if rank else 0 for a in t.reshape(-1).tolist()]
-
-
-def mean(attrs: Attrs, ins: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
-    x, axes = ins
-    dims = _axes(axes, x.dim())
-    if not dims:
-        return (x,)
-    return (x.mean(dim=dims, keepdim=bool(attrs.get("keep_dims"))),)
 
 
 def concat(attrs: Attrs, ins: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
@@ -269,6 +310,12 @@ def gather(attrs: Attrs, ins: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
     return (flat.reshape(shape),)
 
 
+def _prod(x: torch.Tensor, dims: list[int], keep: bool) -> torch.Tensor:
+    for d in sorted(dims, reverse=True):
+        x = x.prod(dim=d, keepdim=keep)
+    return x
+
+
 def _floor_div(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     if a.is_floating_point() or b.is_floating_point():
         return torch.floor(a / b)
@@ -289,6 +336,15 @@ UNARY: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "Sigmoid": torch.sigmoid,
     "Tanh": torch.tanh,
     "Elu": F.elu,
+    "Exp": torch.exp,
+    "Log": torch.log,
+    "Neg": torch.neg,
+    "Abs": torch.abs,
+    "Floor": torch.floor,
+    "Sqrt": torch.sqrt,
+    "Rsqrt": torch.rsqrt,
+    "Square": torch.square,
+    "Softmax": lambda x: torch.softmax(x, dim=-1),
 }
 
 BINARY: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
@@ -303,6 +359,9 @@ BINARY: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "FloorDiv": _floor_div,
     "FloorMod": torch.remainder,  # sign of the divisor, like TF's FloorMod
     "Equal": torch.eq,
+    "Greater": torch.gt,
+    "Less": torch.lt,
+    "SquaredDifference": lambda a, b: torch.square(a - b),
 }
 
 
@@ -324,8 +383,22 @@ OPS: dict[str, OpFn] = {
     "_FusedConv2D": _fused_conv(depthwise=False),
     "FusedDepthwiseConv2dNative": _fused_conv(depthwise=True),
     "MaxPool": max_pool,
+    "AvgPool": avg_pool,
+    "Pad": pad,
+    "PadV2": pad,
+    "MatMul": matmul,
+    "_FusedMatMul": matmul,
+    "AddN": lambda attrs, ins: (torch.stack(ins).sum(0),),
+    "Transpose": lambda attrs, ins: (ins[0].permute([int(v) for v in ins[1].tolist()]),),
+    "Squeeze": squeeze,
+    "Pack": lambda attrs, ins: (torch.stack(ins, dim=int(attrs.get("axis", 0))),),
+    "Shape": lambda attrs, ins: (torch.tensor(ins[0].shape, dtype=torch.int32),),
+    "Sum": _reduce(lambda x, d, k: x.sum(dim=d, keepdim=k)),
+    "Max": _reduce(lambda x, d, k: x.amax(dim=d, keepdim=k)),
+    "Min": _reduce(lambda x, d, k: x.amin(dim=d, keepdim=k)),
+    "Prod": _reduce(_prod),
     "ResizeBilinear": resize_bilinear,
-    "Mean": mean,
+    "Mean": _reduce(lambda x, d, k: x.mean(dim=d, keepdim=k)),
     "ConcatV2": concat,
     "Reshape": lambda attrs, ins: (ins[0].reshape([int(v) for v in ins[1].tolist()]),),
     "ExpandDims": lambda attrs, ins: (ins[0].unsqueeze(int(ins[1])),),
