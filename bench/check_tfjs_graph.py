@@ -6,9 +6,10 @@ Installs nothing. The reference needs `node` and a local `@tensorflow/tfjs`, e.g
     PYTHONPATH=src python bench/check_tfjs_graph.py /path/to/models/centernet.json \\
         --tfjs /tmp/tfjsref/node_modules
 
-It feeds one seeded input (uniform 0..255, NHWC) to both, and prints the max abs difference of each
-compared output (the model's signature outputs plus backbone feature maps) and that difference
-relative to the output's max abs value. Without node/tfjs it says so and only runs the torch side.
+It feeds one seeded input (uniform in --low..--high, default 0..255, NHWC) to both and prints,
+for each compared output (the signature outputs plus backbone feature maps), the max abs difference
+and that difference relative to the output's max abs value. Without node/tfjs it says so and only
+runs the torch side.
 
 `--shapes` instead prints, for the backbone taps, their shapes and the torch CPU time per image at
 each `--sizes` input (2 threads by default), so a caller can pick a feature map as an image tower.
@@ -107,11 +108,11 @@ def run_tfjs(
 def compare(args: argparse.Namespace) -> int:
     model_json, spec = read_model_json(args.model)
     heads = [o["name"] for o in spec.get("signature", {}).get("outputs", {}).values()]
-    size = args.size
+    size = args.size or _signature_side(spec) or 512
     if size != _signature_side(spec):
         heads = []  # the heads resize to constant, export-time sizes: compare the backbone only
-    names = heads + [t for t in CENTERNET_TAPS if t in _node_names(spec)]
-    x = np.random.default_rng(args.seed).uniform(0, 255, (1, size, size, 3)).astype(np.float32)
+    names = args.outputs or heads + [t for t in CENTERNET_TAPS if t in _node_names(spec)]
+    x = np.random.default_rng(args.seed).uniform(args.low, args.high, (1, size, size, 3)).astype(np.float32)
     graph = load_tfjs_graph(model_json, outputs=names)
     t0 = time.perf_counter()
     with torch.no_grad():
@@ -133,7 +134,8 @@ def compare(args: argparse.Namespace) -> int:
         diff = float(np.abs(a - b).max())
         rel = diff / max(float(np.abs(b).max()), 1e-12)
         worst = max(worst, rel)
-        print(f"{name} {list(a.shape)}: max abs diff {diff:.3g}, relative {rel:.3g}")
+        scale = float(np.abs(b).max())
+        print(f"{name} {list(a.shape)}: max abs diff {diff:.3g}, relative {rel:.3g} (max |tfjs| {scale:.3g})")
     print(f"worst relative difference: {worst:.3g} (target <= 1e-3)")
     return 0 if worst <= 1e-3 else 2
 
@@ -165,9 +167,14 @@ def shapes(args: argparse.Namespace) -> int:
 
 def _signature_side(spec: dict) -> int | None:
     """The input height the model was exported for (the first signature input's dim 1)."""
-    for inp in spec.get("signature", {}).get("inputs", {}).values():
-        dims = inp.get("tensorShape", {}).get("dim", [])
-        return int(dims[1]["size"]) if len(dims) == 4 else None
+    shapes = [i.get("tensorShape", {}) for i in spec.get("signature", {}).get("inputs", {}).values()]
+    for node in spec["modelTopology"]["node"]:  # models without a signature: the Placeholder's
+        if node["op"] == "Placeholder":
+            shapes.append(node.get("attr", {}).get("shape", {}).get("shape", {}))
+    for shape in shapes:
+        dims = shape.get("dim", [])
+        if len(dims) == 4 and int(dims[1].get("size", -1)) > 0:
+            return int(dims[1]["size"])
     return None
 
 
@@ -179,8 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("model", help="model.json of a tfjs graph model (or its folder)")
     parser.add_argument("--tfjs", default="/tmp/tfjsref/node_modules", help="node_modules with tfjs")
-    parser.add_argument("--size", type=int, default=512, help="input side for the comparison")
+    parser.add_argument("--size", type=int, help="input side to compare at (default: the exported one)")
+    parser.add_argument("--outputs", nargs="+", help="node names to compare (default: heads + taps)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--low", type=float, default=0.0, help="input range (uniform), low end")
+    parser.add_argument("--high", type=float, default=255.0, help="input range (uniform), high end")
     parser.add_argument("--shapes", action="store_true", help="print tap shapes and timings")
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 224])
     parser.add_argument("--threads", type=int, default=2)
