@@ -269,6 +269,8 @@ def test_peak_topk_gather_postprocessing(tmp_path: Path) -> None:
         node("sl", "StridedSlice", "x", "b", "e", "st", begin_mask={"i": "1"}, end_mask={"i": "0"},
              shrink_axis_mask={"i": "8"}, ellipsis_mask={"i": "0"}, new_axis_mask={"i": "0"}),
         node("ctrl", "Identity", "exp", "^eq"),
+        node("rev", "StridedSlice", "flat", "b0", "e0", "neg1", begin_mask={"i": "0"}, end_mask={"i": "2"},
+             shrink_axis_mask={"i": "0"}, ellipsis_mask={"i": "1"}, new_axis_mask={"i": "0"}),
     ]  # fmt: skip
     consts = {
         "shape": np.array([1, -1], np.int32),
@@ -281,9 +283,12 @@ def test_peak_topk_gather_postprocessing(tmp_path: Path) -> None:
         "b": np.array([0, 1, 0, 0], np.int32),
         "e": np.array([1, 2, 1, 1], np.int32),
         "st": np.array([1, 1, 1, 1], np.int32),
+        "b0": np.array([0, -1], np.int32),
+        "e0": np.array([0, 0], np.int32),
+        "neg1": np.array([1, -1], np.int32),
     }
     path = write_model(tmp_path, nodes, consts)
-    outs = ["top", "top:1", "row", "col", "neg", "negmod", "eqf", "colf", "gath", "ctrl", "sl"]
+    outs = ["top", "top:1", "row", "col", "neg", "negmod", "eqf", "colf", "gath", "ctrl", "sl", "rev"]
     got = run(path, x, outs)
     np.testing.assert_array_equal(got["top"], [[3, 3, 1]])
     np.testing.assert_array_equal(got["top:1"], [[1, 2, 0]])
@@ -297,6 +302,7 @@ def test_peak_topk_gather_postprocessing(tmp_path: Path) -> None:
     np.testing.assert_array_equal(got["gath"], [[[0.5, 1.0]]])
     np.testing.assert_array_equal(got["ctrl"], [[[3, 3, 1]]])
     np.testing.assert_array_equal(got["sl"], x[:1, 1:2, :1, 0])
+    np.testing.assert_array_equal(got["rev"], [[0.5, 3, 3, 1]])  # flat[..., -1::-1]: a negative step
 
 
 def _chain(tmp_path: Path, quant: dict[str, str] | None = None) -> tuple[Path, dict[str, np.ndarray]]:

@@ -226,11 +226,11 @@ def squeeze(attrs: Attrs, ins: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
 
 
 def _source_index(
-    out: int, size: int, align: bool, half: bool
+    out: int, size: int, align: bool, half: bool, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Lower/upper source indices and lerp weights of one resized axis (TF ResizeBilinear rules)."""
     ratio = (size - 1) / (out - 1) if align and out > 1 else size / out
-    dst = torch.arange(out, dtype=torch.float64)
+    dst = torch.arange(out, dtype=torch.float64, device=device)
     src = (dst + 0.5) * ratio - 0.5 if half else dst * ratio
     lo = torch.clamp(torch.floor(src), min=0)
     hi = torch.clamp(torch.ceil(src), max=size - 1)
@@ -242,8 +242,8 @@ def resize_bilinear(attrs: Attrs, ins: list[torch.Tensor]) -> tuple[torch.Tensor
     x, size = ins
     out_h, out_w = (int(v) for v in size.tolist())
     align, half = bool(attrs.get("align_corners")), bool(attrs.get("half_pixel_centers"))
-    y0, y1, fy = _source_index(out_h, x.shape[1], align, half)
-    x0, x1, fx = _source_index(out_w, x.shape[2], align, half)
+    y0, y1, fy = _source_index(out_h, x.shape[1], align, half, x.device)
+    x0, x1, fx = _source_index(out_w, x.shape[2], align, half, x.device)
     top, bottom = x[:, y0], x[:, y1]  # (B, out_h, W, C)
     fy4, fx4 = fy.view(1, -1, 1, 1), fx.view(1, 1, -1, 1)
 
@@ -286,7 +286,8 @@ def strided_slice(attrs: Attrs, ins: list[torch.Tensor]) -> tuple[torch.Tensor, 
                 )
             )
     if any(isinstance(i, slice) and (i.step or 1) < 0 for i in index):
-        return (torch.from_numpy(x.numpy()[tuple(index)].copy()),)
+        picked = x.detach().cpu().numpy()[tuple(index)].copy()  # torch has no negative steps
+        return (torch.from_numpy(picked).to(x.device),)
     return (x[tuple(index)],)
 
 
@@ -392,7 +393,7 @@ OPS: dict[str, OpFn] = {
     "Transpose": lambda attrs, ins: (ins[0].permute([int(v) for v in ins[1].tolist()]),),
     "Squeeze": squeeze,
     "Pack": lambda attrs, ins: (torch.stack(ins, dim=int(attrs.get("axis", 0))),),
-    "Shape": lambda attrs, ins: (torch.tensor(ins[0].shape, dtype=torch.int32),),
+    "Shape": lambda attrs, ins: (torch.tensor(ins[0].shape, dtype=torch.int32, device=ins[0].device),),
     "Sum": _reduce(lambda x, d, k: x.sum(dim=d, keepdim=k)),
     "Max": _reduce(lambda x, d, k: x.amax(dim=d, keepdim=k)),
     "Min": _reduce(lambda x, d, k: x.amin(dim=d, keepdim=k)),
