@@ -124,7 +124,7 @@ def compare(args: argparse.Namespace) -> int:
         return 1
     ref, ms = run_tfjs(tfjs_dir, model_json, x, names)
     print(f"tfjs (cpu backend): {ms / 1000:.2f}s")
-    worst = 0.0
+    worst, rows = 0.0, []
     for name in names:
         a, b = ours[name], ref[name]
         if a.shape != b.shape:
@@ -135,8 +135,10 @@ def compare(args: argparse.Namespace) -> int:
         rel = diff / max(float(np.abs(b).max()), 1e-12)
         worst = max(worst, rel)
         scale = float(np.abs(b).max())
+        rows.append({"output": name, "shape": list(a.shape), "max_abs_diff": diff, "relative": rel})
         print(f"{name} {list(a.shape)}: max abs diff {diff:.3g}, relative {rel:.3g} (max |tfjs| {scale:.3g})")
     print(f"worst relative difference: {worst:.3g} (target <= 1e-3)")
+    _write(args, {"check": "tfjs", "size": size, "tfjs_ms": ms, "worst_relative": worst, "outputs": rows})
     return 0 if worst <= 1e-3 else 2
 
 
@@ -144,6 +146,7 @@ def shapes(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     model_json, spec = read_model_json(args.model)
     taps = [t for t in CENTERNET_TAPS if t in _node_names(spec)]
+    rows = []
     for size in args.sizes:
         gen = torch.Generator().manual_seed(args.seed)
         x = torch.rand(args.batch, size, size, 3, generator=gen) * 255
@@ -162,7 +165,18 @@ def shapes(args: argparse.Namespace) -> int:
                 f"median {1000 * statistics.median(times) / args.batch:.1f} "
                 f"(batch {args.batch}, {args.repeats} runs, {args.threads} threads)"
             )
+            ms = [1000 * t / args.batch for t in times]
+            row = {"size": size, "tap": tap, "shape": list(y.shape[1:]), "ops": graph.num_ops}
+            rows.append({**row, "ms_min": min(ms), "ms_median": statistics.median(ms)})
+    _write(args, {"check": "shapes", "batch": args.batch, "threads": args.threads, "taps": rows})
     return 0
+
+
+def _write(args: argparse.Namespace, result: dict) -> None:
+    """Write the measured numbers (and the command's arguments) as JSON when --out is given."""
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps({"args": vars(args), **result}, indent=1) + "\n")
 
 
 def _signature_side(spec: dict) -> int | None:
@@ -194,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shapes", action="store_true", help="print tap shapes and timings")
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 224])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", help="also write the numbers to this JSON file")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--batch", type=int, default=8, help="images per forward pass (--shapes)")
     args = parser.parse_args(argv)
