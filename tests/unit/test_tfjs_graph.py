@@ -458,3 +458,24 @@ def test_pad_matmul_and_tensor_ops(tmp_path: Path) -> None:
     }
     for name, ref in expected.items():
         np.testing.assert_allclose(got[name], ref, rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+def test_graph_level_errors(tmp_path: Path) -> None:
+    nodes = [
+        node("orphan", "Const"),  # declared, but with no value in the manifest
+        node("u", "Add", "x", "orphan"),
+        node("a", "Add", "b", "x"),
+        node("b", "Add", "a", "x"),
+    ]
+    path = write_model(tmp_path, nodes, {"w": np.zeros(2, np.float32)})
+    with pytest.raises(TfjsGraphError, match="Const node 'orphan' has no value in weightsManifest"):
+        load_tfjs_graph(path, outputs=["u"])
+    with pytest.raises(TfjsGraphError, match="graph has a cycle through node"):
+        load_tfjs_graph(path, outputs=["a"])
+    with pytest.raises(TfjsGraphError, match="no outputs requested"):
+        load_tfjs_graph(path, outputs=[])
+    spec = json.loads(path.read_text())
+    spec["weightsManifest"][0]["weights"][0]["dtype"] = "string"
+    path.write_text(json.dumps(spec))
+    with pytest.raises(TfjsGraphError, match="weight 'w': dtype 'string'"):
+        load_tfjs_graph(path, outputs=["u"])

@@ -203,7 +203,7 @@ class TfjsGraph(nn.Module):
         for name in order:
             node = nodes[name]
             if node.op == "Const":
-                self._add_const(node, weights, nodes)
+                self._add_const(node, weights)
             elif node.op != "Placeholder":
                 self._steps.append(node)
         self._last_use = self._liveness()
@@ -217,9 +217,7 @@ class TfjsGraph(nn.Module):
         """How many non-source nodes one forward pass evaluates."""
         return len(self._steps)
 
-    def _add_const(
-        self, node: TfjsNode, weights: Mapping[str, np.ndarray], nodes: Mapping[str, TfjsNode]
-    ) -> None:
+    def _add_const(self, node: TfjsNode, weights: Mapping[str, np.ndarray]) -> None:
         if node.name not in weights:
             raise TfjsGraphError(f"Const node {node.name!r} has no value in weightsManifest")
         value = torch.from_numpy(np.ascontiguousarray(weights[node.name]))
