@@ -204,7 +204,8 @@ def test_mean_concat_and_elementwise(tmp_path: Path) -> None:
         node("sub", "Sub", "add", "c"),
         node("r6", "Relu6", "sub"),
         node("sig", "Sigmoid", "r6"),
-        node("cat", "ConcatV2", "sig", "x", "axis"),
+        node("cat0", "ConcatV2", "sig", "x", "axis"),
+        node("cat", "Mul", "cat0", "cat0"),  # one intermediate read twice by the same node
         node("out", "Identity", "cat"),
     ]
     consts = {"axes": np.array([1, 2], np.int32), "c": c, "axis": np.array(-1, np.int32)}
@@ -213,7 +214,7 @@ def test_mean_concat_and_elementwise(tmp_path: Path) -> None:
     sig = 1 / (1 + np.exp(-np.clip(c * x + m - c, 0, 6)))
     np.testing.assert_allclose(got["m"], m, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got["m2"], m[:, 0, 0], rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(got["out"], np.concatenate([sig, x], -1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got["out"], np.concatenate([sig, x], -1) ** 2, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -277,7 +277,7 @@ class TfjsGraph(nn.Module):
                 raise TfjsGraphError(
                     f"node {node.name!r} (op {node.op}) failed on inputs {shapes}: {err}"
                 ) from err
-            for dep, _ in node.inputs:
+            for dep in {dep for dep, _ in node.inputs}:  # a node may read one input twice
                 if self._last_use.get(dep) == i and dep not in keep and dep not in self._consts:
                     del values[dep]
         return {out: values[name][idx] for out, (name, idx) in zip(self.outputs, self._wanted, strict=True)}
