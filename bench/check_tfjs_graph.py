@@ -40,6 +40,15 @@ CENTERNET_TAPS = [
     "tower_0/MobilenetV3/expanded_conv_14/add",  # stride 32, before the extra 1x1
     "tower_0/extern1/hard_swish/mul_1",  # stride 32 (c5), what the head upsamples
 ]
+# Backbone stage outputs of the NanoDet graph (ONNX -> TF, NCHW; a CSP-style LeakyReLU backbone):
+# the concatenations that end each stage, before the FPN (its first 1x1 convs read strides 8-32).
+NANODET_TAPS = [
+    "PartitionedCall/onnx_tf_prefix_Concat_12",  # stride 4, 64 channels
+    "PartitionedCall/onnx_tf_prefix_Concat_27",  # stride 8, 128 channels
+    "PartitionedCall/onnx_tf_prefix_Concat_42",  # stride 16, 256 channels
+    "PartitionedCall/onnx_tf_prefix_Concat_62",  # stride 32, 512 channels
+]
+TAPS = CENTERNET_TAPS + NANODET_TAPS
 
 NODE_SCRIPT = r"""
 const fs = require('fs');
@@ -54,14 +63,15 @@ async function main() {
     specs.push(...group.weights);
     for (const p of group.paths) shards.push(fs.readFileSync(path.join(path.dirname(modelJson), p)));
   }
-  // Free the input's H and W (tfjs checks the exported shape) so the backbone runs at other sizes.
+  // Free the input's non-batch dims (tfjs checks the exported shape) so the backbone runs at other
+  // sizes, whether the input is NHWC or NCHW.
   for (const n of spec.modelTopology.node) {
     const dims = n.op === 'Placeholder' && n.attr && n.attr.shape && n.attr.shape.shape.dim;
-    if (dims && dims.length === 4) { dims[1].size = '-1'; dims[2].size = '-1'; }
+    if (dims && dims.length === 4) { for (const i of [1, 2, 3]) dims[i].size = '-1'; }
   }
   for (const inp of Object.values((spec.signature || {}).inputs || {})) {
     const dims = inp.tensorShape && inp.tensorShape.dim;
-    if (dims && dims.length === 4) { dims[1].size = '-1'; dims[2].size = '-1'; }
+    if (dims && dims.length === 4) { for (const i of [1, 2, 3]) dims[i].size = '-1'; }
   }
   const all = Buffer.concat(shards);
   const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength);
@@ -108,16 +118,18 @@ def run_tfjs(
 def compare(args: argparse.Namespace) -> int:
     model_json, spec = read_model_json(args.model)
     heads = [o["name"] for o in spec.get("signature", {}).get("outputs", {}).values()]
-    size = args.size or _signature_side(spec) or 512
-    if size != _signature_side(spec):
+    side, layout = _signature_input(spec)
+    size = args.size or side or 512
+    if size != side:
         heads = []  # the heads resize to constant, export-time sizes: compare the backbone only
-    names = args.outputs or heads + [t for t in CENTERNET_TAPS if t in _node_names(spec)]
-    x = np.random.default_rng(args.seed).uniform(args.low, args.high, (1, size, size, 3)).astype(np.float32)
+    names = args.outputs or heads + [t for t in TAPS if t in _node_names(spec)]
+    shape = (1, 3, size, size) if layout == "nchw" else (1, size, size, 3)
+    x = np.random.default_rng(args.seed).uniform(args.low, args.high, shape).astype(np.float32)
     graph = load_tfjs_graph(model_json, outputs=names)
     t0 = time.perf_counter()
     with torch.no_grad():
         ours = {k: v.numpy() for k, v in graph(torch.from_numpy(x)).items()}
-    print(f"torch: {len(names)} outputs in {time.perf_counter() - t0:.2f}s at {size}x{size}")
+    print(f"torch: {len(names)} outputs in {time.perf_counter() - t0:.2f}s at {size}x{size} ({layout})")
     tfjs_dir = Path(args.tfjs)
     if shutil.which("node") is None or not (tfjs_dir / "@tensorflow/tfjs").is_dir():
         print(f"no reference: node or {tfjs_dir}/@tensorflow/tfjs missing (see the docstring)")
@@ -138,18 +150,21 @@ def compare(args: argparse.Namespace) -> int:
         rows.append({"output": name, "shape": list(a.shape), "max_abs_diff": diff, "relative": rel})
         print(f"{name} {list(a.shape)}: max abs diff {diff:.3g}, relative {rel:.3g} (max |tfjs| {scale:.3g})")
     print(f"worst relative difference: {worst:.3g} (target <= 1e-3)")
-    _write(args, {"check": "tfjs", "size": size, "tfjs_ms": ms, "worst_relative": worst, "outputs": rows})
+    result = {"check": "tfjs", "size": size, "layout": layout, "tfjs_ms": ms, "worst_relative": worst}
+    _write(args, {**result, "outputs": rows})
     return 0 if worst <= 1e-3 else 2
 
 
 def shapes(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     model_json, spec = read_model_json(args.model)
-    taps = [t for t in CENTERNET_TAPS if t in _node_names(spec)]
+    taps = [t for t in TAPS if t in _node_names(spec)]
+    nchw = _signature_input(spec)[1] == "nchw"
     rows = []
     for size in args.sizes:
         gen = torch.Generator().manual_seed(args.seed)
-        x = torch.rand(args.batch, size, size, 3, generator=gen) * 255
+        shape = (args.batch, 3, size, size) if nchw else (args.batch, size, size, 3)
+        x = torch.rand(*shape, generator=gen) * 255
         for tap in taps:
             graph = load_tfjs_graph(model_json, outputs=[tap])
             with torch.no_grad():
@@ -160,7 +175,7 @@ def shapes(args: argparse.Namespace) -> int:
                     graph(x)
                     times.append(time.perf_counter() - t0)
             print(
-                f"{size}x{size} {tap}: shape {list(y.shape[1:])} (stride {size // y.shape[1]}), "
+                f"{size}x{size} {tap}: shape {list(y.shape[1:])} (stride {size // y.shape[-2]}), "
                 f"{graph.num_ops} ops, ms/image min {1000 * min(times) / args.batch:.1f} "
                 f"median {1000 * statistics.median(times) / args.batch:.1f} "
                 f"(batch {args.batch}, {args.repeats} runs, {args.threads} threads)"
@@ -179,17 +194,21 @@ def _write(args: argparse.Namespace, result: dict) -> None:
         Path(args.out).write_text(json.dumps({"args": vars(args), **result}, indent=1) + "\n")
 
 
-def _signature_side(spec: dict) -> int | None:
-    """The input height the model was exported for (the first signature input's dim 1)."""
+def _signature_input(spec: dict) -> tuple[int | None, str]:
+    """The input side the model was exported for, and its layout: "nchw" when dim 1 is 3 channels
+    and dim 3 is not (an ONNX conversion such as NanoDet's), else "nhwc"."""
     shapes = [i.get("tensorShape", {}) for i in spec.get("signature", {}).get("inputs", {}).values()]
     for node in spec["modelTopology"]["node"]:  # models without a signature: the Placeholder's
         if node["op"] == "Placeholder":
             shapes.append(node.get("attr", {}).get("shape", {}).get("shape", {}))
     for shape in shapes:
         dims = shape.get("dim", [])
-        if len(dims) == 4 and int(dims[1].get("size", -1)) > 0:
-            return int(dims[1]["size"])
-    return None
+        sizes = [int(d.get("size", -1)) for d in dims]
+        if len(sizes) == 4 and sizes[1] == 3 and sizes[3] != 3:
+            return (sizes[2] if sizes[2] > 0 else None), "nchw"
+        if len(sizes) == 4 and sizes[1] > 0:
+            return sizes[1], "nhwc"
+    return None, "nhwc"
 
 
 def _node_names(spec: dict) -> set[str]:

@@ -8,6 +8,10 @@ benchmark's names and keywords, as the starter Task pairs them); the epoch is ch
 same numbers for the committed ``starter`` image tower (no emotion gate) are printed beside it, and the
 two tower's vectors concatenated (each L2-normalised) as a third row.
 
+Other backbones: ``--taps`` names the maps to pool; ``--layout nchw --pixels bgr-meanstd`` feeds an
+ONNX-converted NanoDet graph what NanoDet was trained on (BGR, ``(x - mean) / std`` with its config's
+mean 103.53, 116.28, 123.675 and std 57.375, 57.12, 58.395; the graph itself has no normalisation ops).
+
 No augmentation (features are computed once), no fine-tuning of the backbone: a lower bound for what
 the backbone can give, in minutes on 2 cores.
 
@@ -37,6 +41,9 @@ from memesearch.models.starter.text_cache import TextEmbeddingCache
 from memesearch.models.tfjs_graph import load_tfjs_graph
 
 TAPS = ("tower_0/MobilenetV3/expanded_conv_11/add", "tower_0/extern1/hard_swish/mul_1")
+# NanoDet's training normalisation (BGR order), from its configs
+BGR_MEAN = np.array([103.53, 116.28, 123.675], np.float32)
+BGR_STD = np.array([57.375, 57.12, 58.395], np.float32)
 
 
 def rgb(path: Path, size: int) -> np.ndarray:
@@ -46,16 +53,33 @@ def rgb(path: Path, size: int) -> np.ndarray:
     return np.asarray(canvas.convert("RGB").resize((size, size), Image.Resampling.BICUBIC), dtype=np.float32)
 
 
+def pixels(path: Path, size: int, layout: str, kind: str) -> np.ndarray:
+    """One image as the backbone's input: RGB 0..255, or BGR mean/std-normalised; HWC or CHW."""
+    x = rgb(path, size)
+    if kind == "bgr-meanstd":
+        x = (x[..., ::-1] - BGR_MEAN) / BGR_STD
+    return np.ascontiguousarray(x.transpose(2, 0, 1) if layout == "nchw" else x, dtype=np.float32)
+
+
 @torch.no_grad()
-def backbone_features(graph: Any, paths: list[Path], size: int, batch: int = 32) -> np.ndarray:
+def backbone_features(
+    graph: Any,
+    paths: list[Path],
+    size: int,
+    taps: list[str],
+    layout: str = "nhwc",
+    kind: str = "rgb255",
+    batch: int = 32,
+) -> np.ndarray:
     out = []
+    hw = (2, 3) if layout == "nchw" else (1, 2)
     for start in range(0, len(paths), batch):
-        x = torch.from_numpy(np.stack([rgb(p, size) for p in paths[start : start + batch]]))
+        x = torch.from_numpy(np.stack([pixels(p, size, layout, kind) for p in paths[start : start + batch]]))
         maps = graph(x)
         parts = []
-        for tap in TAPS:
-            m = maps[tap]  # (B, H, W, C)
-            parts += [m.mean(dim=(1, 2)), m.amax(dim=(1, 2))]
+        for tap in taps:
+            m = maps[tap]  # (B, H, W, C) or (B, C, H, W)
+            parts += [m.mean(dim=hw), m.amax(dim=hw)]
         out.append(torch.cat(parts, dim=1).numpy())
     return np.concatenate(out).astype(np.float32)
 
@@ -75,6 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--views", default="val,val-heldout,test")
     ap.add_argument("--select-view", default="val-heldout")
     ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--taps", nargs="+", default=list(TAPS), help="feature map node names to pool")
+    ap.add_argument("--layout", choices=("nhwc", "nchw"), default="nhwc", help="the graph's input layout")
+    ap.add_argument(
+        "--pixels",
+        choices=("rgb255", "bgr-meanstd"),
+        default="rgb255",
+        help="rgb255: RGB 0..255 (centernet); bgr-meanstd: NanoDet's BGR mean/std normalisation",
+    )
     ap.add_argument("--hidden", type=int, default=1024, help="0: a linear projection")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -84,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("choose on a validation view")
     torch.manual_seed(0)
     torch.set_num_threads(2)
-    graph = load_tfjs_graph(args.model_json, outputs=list(TAPS)).eval()
+    taps = list(args.taps)
+    graph = load_tfjs_graph(args.model_json, outputs=taps).eval()
     cache = TextEmbeddingCache("e5-small")
     train_ds, eval_ds = read_dataset(args.train), read_dataset(args.eval)
     views = [v for v in args.views.split(",") if v]
@@ -92,10 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     tr = train_ds["train"]
     tr_paths = [it.resolve_path(train_ds.root) for it in tr.items]
-    x_train = backbone_features(graph, tr_paths, args.size)
+    feats = {"size": args.size, "taps": taps, "layout": args.layout, "kind": args.pixels}
+    x_train = backbone_features(graph, tr_paths, **feats)
     ev = {v: eval_ds[v] for v in views}
     x_eval = {
-        v: backbone_features(graph, [it.resolve_path(eval_ds.root) for it in p.items], args.size)
+        v: backbone_features(graph, [it.resolve_path(eval_ds.root) for it in p.items], **feats)
         for v, p in ev.items()
     }
     feat_s = time.perf_counter() - t0
@@ -182,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         "command": "PYTHONPATH=src python bench/probe_tfjs_projection.py "
         + " ".join(sys.argv[1:] if argv is None else argv),
         "backbone": str(args.model_json),
-        "taps": list(TAPS),
+        "taps": taps,
+        "layout": args.layout,
+        "pixels": args.pixels,
         "size": args.size,
         "feature_images_per_s": round(n_images / feat_s, 1),
         "projection": "linear" if args.hidden == 0 else f"mlp hidden {args.hidden}",

@@ -311,6 +311,35 @@ def gather(attrs: Attrs, ins: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
     return (flat.reshape(shape),)
 
 
+def split_v(attrs: Attrs, ins: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """SplitV: `value`, `size_splits` (one entry may be -1: the rest of the axis), `axis`."""
+    x, sizes_t, axis_t = ins
+    axis = _axes(axis_t, x.dim())[0]
+    sizes = [int(v) for v in sizes_t.reshape(-1).tolist()]
+    if sizes.count(-1) > 1:
+        raise TfjsOpError(f"SplitV size_splits={sizes}: at most one -1 is allowed")
+    known = sum(s for s in sizes if s != -1)
+    sizes = [x.shape[axis] - known if s == -1 else s for s in sizes]
+    if sum(sizes) != x.shape[axis] or min(sizes, default=0) < 0:
+        raise TfjsOpError(f"SplitV size_splits={sizes} do not add up to axis {axis} of {tuple(x.shape)}")
+    return tuple(torch.split(x, sizes, dim=axis))
+
+
+def sparse_to_dense(attrs: Attrs, ins: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """SparseToDense: `sparse_indices` (N, rank), (N,) or a scalar; `output_shape`; `sparse_values`
+    (N,) or a scalar; `default_value`. Later duplicates of an index win (TF does not define them)."""
+    indices, shape_t, values, default = ins
+    shape = [int(v) for v in shape_t.reshape(-1).tolist()]
+    out = torch.full(shape, default.item(), dtype=values.dtype, device=values.device)
+    if indices.numel() == 0:
+        return (out,)
+    rank = len(shape)
+    idx = indices.long().reshape(-1, rank) if rank else indices.long().reshape(-1, 0)
+    vals = values.reshape(-1).expand(idx.shape[0]) if values.numel() == 1 else values.reshape(-1)
+    out[tuple(idx.t())] = vals
+    return (out,)
+
+
 def _prod(x: torch.Tensor, dims: list[int], keep: bool) -> torch.Tensor:
     for d in sorted(dims, reverse=True):
         x = x.prod(dim=d, keepdim=keep)
@@ -407,5 +436,7 @@ OPS: dict[str, OpFn] = {
     "StridedSlice": strided_slice,
     "TopKV2": top_k,
     "GatherV2": gather,
+    "SplitV": split_v,
+    "SparseToDense": sparse_to_dense,
 }
 """Op name -> implementation: `fn(attrs, inputs) -> outputs`."""
