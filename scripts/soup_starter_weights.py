@@ -60,12 +60,14 @@ def main(argv: list[str] | None = None) -> int:
             evaluate_starter(encoder, ds, args.select_view, by_lang=False, cache=cache)["all"]["R@10"]
         )
 
+    specs = [spec.partition("=") for spec in args.candidates]
+    for name, sep, target in specs:
+        if not sep or not name or not target:
+            parser.error(f"a candidate is NAME=TARGET, got {name}{sep}{target!r}")
+    given = {name: target for name, _, target in specs}  # how config.json names each source
     with tempfile.TemporaryDirectory(prefix="starter-soup-") as tmp:
         candidates: list[tuple[str, Path]] = []
-        for spec in args.candidates:
-            name, sep, target = spec.partition("=")
-            if not sep or not name or not target:
-                parser.error(f"a candidate is NAME=TARGET, got {spec!r}")
+        for name, target in given.items():
             if target in COMMITTED_WEIGHTS:
                 folder = weights_dir(target)
             elif _is_checkpoint(Path(target)):
@@ -76,21 +78,20 @@ def main(argv: list[str] | None = None) -> int:
         # the soup is written beside --out first: --out may be one of the candidates
         staged = Path(tmp) / "soup"
         if args.uniform:
-            average_weights([(f, 1.0) for _, f in candidates], staged, note="uniform average")
-            record = {"mode": "uniform", "chosen": [n for n, _ in candidates]}
+            average_weights(
+                [(f, 1.0) for _, f in candidates], staged, note="uniform average", labels=list(given.values())
+            )
+            record = {"mode": "uniform", "chosen": list(given)}
         else:
             print(f"greedy soup on {args.dataset} {args.select_view} (R@10 of the image branch):")
-            record = {"mode": "greedy", **greedy_soup(candidates, staged, score, work_dir=tmp)}
-        _name_sources(
-            staged, dict(candidates), {n: t for n, _, t in (s.partition("=") for s in args.candidates)}
-        )
+            record = {"mode": "greedy", **greedy_soup(candidates, staged, score, work_dir=tmp, labels=given)}
         args.out.mkdir(parents=True, exist_ok=True)
         for file in staged.iterdir():
             (args.out / file.name).write_bytes(file.read_bytes())
             (args.out / file.name).chmod(0o644)
     record.update(
         {"select": {"dataset": str(args.dataset), "view": args.select_view, "metric": "R@10"},
-         "candidates": dict(s.partition("=")[::2] for s in args.candidates)}
+         "candidates": given}
     )  # fmt: skip
     print(f"wrote {args.out} ({', '.join(record['chosen'])})")
     if args.measure:
@@ -109,16 +110,6 @@ def main(argv: list[str] | None = None) -> int:
 def _is_checkpoint(folder: Path) -> bool:
     """A ``memesearch train`` checkpoint (model + trainer state), not an exported weights folder."""
     return (folder / "model.safetensors").is_file() and (folder / "trainer_state.pt").is_file()
-
-
-def _name_sources(folder: Path, temporary: dict[str, Path], given: dict[str, str]) -> None:
-    """Record each source by what was given on the command line, not by a temporary export path."""
-    config_file = folder / "config.json"
-    config = json.loads(config_file.read_text(encoding="utf-8"))
-    by_path = {str(p): given[n] for n, p in temporary.items()}
-    for source in config["trained_on"]["weight_average"]:
-        source["source"] = by_path.get(source["source"], source["source"])
-    config_file.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

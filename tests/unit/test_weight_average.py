@@ -110,5 +110,17 @@ def test_greedy_soup_keeps_candidates_only_while_the_score_does_not_drop(tmp_pat
     described = json.loads((out / "config.json").read_text(encoding="utf-8"))
     assert [Path(s["source"]).name for s in described["trained_on"]["weight_average"]] == ["one", "zero"]
     assert "greedy soup" in described["trained_on"]["note"]
+    # labels name the sources as the caller knows them (e.g. the checkpoint a temporary export came from)
+    labelled = tmp_path / "labelled"
+    greedy_soup(
+        list(folders.items()), labelled, score, work_dir=tmp_path / "w3", log=logged.append,
+        labels={"one": "runs/a/step-1", "zero": "runs/b/step-2"},
+    )  # fmt: skip
+    sources = json.loads((labelled / "config.json").read_text(encoding="utf-8"))["trained_on"][
+        "weight_average"
+    ]
+    assert [s["source"] for s in sources] == ["runs/a/step-1", "runs/b/step-2"]
+    with pytest.raises(ConfigError, match="labels"):
+        average_weights([(folders["one"], 1.0)], tmp_path / "x", labels=["a", "b"])
     with pytest.raises(ConfigError, match="unique"):
         greedy_soup([("a", folders["one"]), ("a", folders["zero"])], out, score, work_dir=tmp_path / "w2")

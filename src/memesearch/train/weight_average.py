@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ def average_weights(
     out: str | Path,
     *,
     note: str = "",
+    labels: Sequence[str] | None = None,
 ) -> Path:
     """Write the weighted average of starter weight folders (``model.safetensors`` + ``config.json``,
     as written by ``memesearch export``) to ``out``.
@@ -47,8 +48,9 @@ def average_weights(
     Weights are non-negative and are normalised to sum to one. Every folder must hold the same
     architecture (``config.json``'s ``model``) and the same tensors; floating-point tensors (parameters
     and normalisation statistics) are averaged in float64 and stored as float32, integer ones (batch
-    counters) are taken from the first folder. ``config.json`` records the sources, their weights,
-    SHA-256 and how each was trained. Returns ``out``.
+    counters) are taken from the first folder. ``config.json`` records the sources (by ``labels`` when
+    given, e.g. the checkpoint a temporary export came from, else their paths), their weights, SHA-256 and
+    how each was trained. Returns ``out``.
     """
     import torch
     from safetensors.torch import load_file, save_file
@@ -61,6 +63,9 @@ def average_weights(
     total = sum(weights)
     weights = [w / total for w in weights]
     folders = [Path(p) for p, _ in sources]
+    if labels is not None and len(labels) != len(folders):
+        raise ConfigError(f"{len(labels)} labels for {len(folders)} weights folders")
+    names = list(labels) if labels is not None else [str(f) for f in folders]
     configs = [read_weights_config(f) for f in folders]
     for folder, config in zip(folders[1:], configs[1:], strict=True):
         if config.get("model") != configs[0].get("model"):
@@ -96,12 +101,12 @@ def average_weights(
     described["trained_on"] = {
         "weight_average": [
             {
-                "source": str(folder),
+                "source": name,
                 "weight": round(w, 6),
                 "sha256": sha256_file(folder / MODEL_FILE),
                 "trained_on": config.get("trained_on"),
             }
-            for folder, w, config in zip(folders, weights, configs, strict=True)
+            for name, folder, w, config in zip(names, folders, weights, configs, strict=True)
         ],
         "note": note,
     }
@@ -118,11 +123,13 @@ def greedy_soup(
     *,
     work_dir: str | Path,
     log: Callable[[str], None] = print,
+    labels: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The greedy soup: score every ``(name, folder)`` candidate, sort them best first, start from the
     best and add each next one to a uniform average when the average scores no lower; write the final
     average to ``out``. ``score`` must measure a validation split (never test). Returns the record:
-    each candidate's score, each step (added or not, the average's score) and the chosen names."""
+    each candidate's score, each step (added or not, the average's score) and the chosen names.
+    ``labels`` (candidate name -> text) say how the written ``config.json`` names each source."""
     if not candidates:
         raise ConfigError("no candidates for a soup")
     names = [n for n, _ in candidates]
@@ -153,5 +160,6 @@ def greedy_soup(
         "greedy soup (uniform average of the kept candidates; candidates sorted by their validation "
         f"score, each kept when the average scored no lower): {json.dumps(steps)}"
     )
-    average_weights([(folders[n], 1.0) for n in chosen], out, note=note)
+    recorded = [labels.get(n, str(folders[n])) for n in chosen] if labels is not None else None
+    average_weights([(folders[n], 1.0) for n in chosen], out, note=note, labels=recorded)
     return {"scores": alone, "steps": steps, "chosen": chosen, "score": best}
