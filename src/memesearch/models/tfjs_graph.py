@@ -312,3 +312,54 @@ def load_tfjs_graph(path: str | Path, outputs: Sequence[str] | None = None) -> T
     graph.prepare_conv_weights()
     logger.info("loaded %s: %d ops for outputs %s", path, graph.num_ops, list(outputs))
     return graph
+
+
+def trim_tfjs_graph(
+    path: str | Path, outputs: Sequence[str], out_dir: str | Path, *, note: str = ""
+) -> dict[str, Any]:
+    """Write the part of a tfjs graph model that `outputs` need to `out_dir` (`model.json` and one
+    shard `weights.bin`): a backbone cut from a detector, a few MB instead of the whole model.
+
+    Weights keep the values they had: float weights that were stored as float16 stay float16 (exact),
+    other weights are written as stored after dequantization (float32 / int32). The new `model.json`
+    keeps the source's format fields, names the outputs in its signature and records `note` and the
+    source under `userDefinedMetadata.trimmed_from`. Returns the new `model.json` as a dict.
+    """
+    path, spec = read_model_json(path)
+    nodes = parse_nodes(spec["modelTopology"])
+    wanted = [(parse_input(o) or (o, 0))[0] for o in outputs]
+    keep = set(_plan(nodes, wanted))
+    raw_nodes = [n for n in spec["modelTopology"]["node"] if n["name"] in keep]
+    weights = read_weights(path, spec.get("weightsManifest", []))
+    manifest_specs: list[dict[str, Any]] = []
+    chunks: list[bytes] = []
+    for group in spec.get("weightsManifest", []):
+        for w in group.get("weights", []):
+            if w["name"] not in keep:
+                continue
+            value = weights[w["name"]]
+            quant = w.get("quantization")
+            entry = {"name": w["name"], "shape": list(w["shape"]), "dtype": w["dtype"]}
+            if quant and quant.get("dtype") == "float16":
+                entry["quantization"] = {"dtype": "float16", "original_dtype": "float32"}
+                chunks.append(value.astype(np.float16).tobytes())
+            else:
+                chunks.append(value.astype(_WEIGHT_DTYPES[w["dtype"]]).tobytes())
+            manifest_specs.append(entry)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "weights.bin").write_bytes(b"".join(chunks))
+    trimmed = {k: v for k, v in spec.items() if k not in ("modelTopology", "weightsManifest", "signature")}
+    trimmed["modelTopology"] = {**spec["modelTopology"], "node": raw_nodes}
+    trimmed["signature"] = {"outputs": {o: {"name": o} for o in outputs}}
+    trimmed["weightsManifest"] = [{"paths": ["weights.bin"], "weights": manifest_specs}]
+    meta = dict(spec.get("userDefinedMetadata", {}))
+    meta["trimmed_from"] = {
+        "source": path.name,
+        "outputs": list(outputs),
+        "nodes": len(raw_nodes),
+        "note": note,
+    }
+    trimmed["userDefinedMetadata"] = meta
+    (out_dir / "model.json").write_text(json.dumps(trimmed, indent=1) + "\n", encoding="utf-8")
+    return trimmed

@@ -48,6 +48,14 @@ class StarterConfig:
         logit_scale_init: initial temperature (clamped to [1, 100] by ``LogitScale``).
         text_encoder: the frozen text encoder whose space the tower maps into.
         emotion_kind: the e5 prefix used for emotion words (item-side text: ``passage``).
+        tower_size: side the CNN branch reads (0: ``image_size``); a divisor of ``image_size``: the input
+            is average-pooled down to it (a model with a backbone reads 128 px, its CNN 64 px).
+        backbone: a shipped pretrained backbone (:mod:`memesearch.models.backbones`, e.g. ``nanodet-g``)
+            whose pooled features, standardised and projected by an MLP, join the CNN's features;
+            ``""``: none (v1, v2).
+        backbone_hidden: hidden size of that projection MLP.
+        backbone_weight: the backbone branch's share of the image features (both branches are
+            L2-normalised, then mixed ``(1 - w) * cnn + w * backbone``).
     """
 
     image_size: int = 64
@@ -61,6 +69,15 @@ class StarterConfig:
     logit_scale_init: float = 10.0
     text_encoder: str = "e5-small"
     emotion_kind: str = "passage"
+    tower_size: int = 0
+    backbone: str = ""
+    backbone_hidden: int = 1024
+    backbone_weight: float = 0.5
+
+    @property
+    def cnn_size(self) -> int:
+        """Side of the CNN branch's input (``tower_size`` or ``image_size``)."""
+        return self.tower_size or self.image_size
 
     def __post_init__(self) -> None:
         def bad(key: str, value: Any, expected: str) -> ConfigError:
@@ -68,8 +85,10 @@ class StarterConfig:
 
         if self.image_size < 8:
             raise bad("image_size", self.image_size, "an integer >= 8")
-        if self.stem < 1 or self.image_size % self.stem:
-            raise bad("stem", self.stem, f"a positive divisor of image_size={self.image_size}")
+        if self.tower_size < 0 or (self.tower_size and self.image_size % self.tower_size):
+            raise bad("tower_size", self.tower_size, f"0 or a divisor of image_size={self.image_size}")
+        if self.stem < 1 or self.cnn_size % self.stem:
+            raise bad("stem", self.stem, f"a positive divisor of the CNN's side {self.cnn_size}")
         if not self.widths or any(w < 1 for w in self.widths):
             raise bad("widths", self.widths, "a non-empty list of positive integers")
         if len(self.depths) != len(self.widths) or any(d < 0 for d in self.depths):
@@ -78,6 +97,12 @@ class StarterConfig:
             raise bad("head_hidden/dim/emotion_dim", (self.head_hidden, self.dim, self.emotion_dim), ">= 0")
         if self.emotion_kind not in ("query", "passage"):
             raise bad("emotion_kind", self.emotion_kind, "'query' or 'passage'")
+        if self.backbone and (self.backbone_hidden < 1 or not 0.0 <= self.backbone_weight <= 1.0):
+            raise bad(
+                "backbone_hidden/backbone_weight",
+                (self.backbone_hidden, self.backbone_weight),
+                ">= 1 / in [0, 1]",
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (tuples become lists)."""

@@ -65,10 +65,19 @@ class ResidualBlock(nn.Module):
 
 
 class ImageTower(nn.Module):
-    """Patchify stem -> residual stages (stride-2 conv between them) -> mean pool -> MLP to ``dim``."""
+    """Patchify stem -> residual stages (stride-2 conv between them) -> mean pool -> MLP to ``dim``.
+
+    With ``config.backbone`` a second branch joins: the frozen pretrained backbone's pooled features
+    (:class:`~memesearch.models.pooled_backbone.PooledBackbone`, at ``image_size``), standardised with the
+    training set's statistics (buffers ``backbone_mean`` / ``backbone_std``) and projected by an MLP
+    (``backbone_head``); the CNN reads the input average-pooled to ``tower_size``. The output is then the
+    mix of both unit vectors, ``(1 - w) * cnn + w * backbone`` with ``w = backbone_weight``.
+    """
 
     def __init__(self, config: StarterConfig) -> None:
         super().__init__()
+        self.pool = config.image_size // config.cnn_size
+        self.backbone_weight = float(config.backbone_weight)
         w = config.widths
         layers: list[nn.Module] = [
             nn.Conv2d(3, w[0], config.stem, stride=config.stem, bias=False),
@@ -91,11 +100,44 @@ class ImageTower(nn.Module):
             )
         else:
             self.head = nn.Linear(w[-1], config.dim)
+        self.backbone: nn.Module | None = None
+        if config.backbone:
+            from memesearch.models.pooled_backbone import PooledBackbone
 
-    def forward(self, pixels: Tensor) -> Tensor:
-        # pixels (B, 3, S, S) in [-1, 1] -> (B, dim), not normalised
+            self.backbone = PooledBackbone(config.backbone)
+            feat = self.backbone.spec.dim
+            self.register_buffer("backbone_mean", torch.zeros(feat))
+            self.register_buffer("backbone_std", torch.ones(feat))
+            self.backbone_head = nn.Sequential(
+                nn.Linear(feat, config.backbone_hidden),
+                nn.GELU(),
+                nn.Dropout(0.2),
+                nn.Linear(config.backbone_hidden, config.dim),
+            )
+
+    def cnn_features(self, pixels: Tensor) -> Tensor:
+        """The CNN branch alone: (B, 3, S, S) in [-1, 1] -> (B, dim), not normalised."""
+        if self.pool > 1:
+            pixels = F.avg_pool2d(pixels, self.pool)
         x = self.body(pixels).mean(dim=(2, 3))  # (B, C)
         return self.head(self.norm(x))
+
+    def backbone_features(self, pixels: Tensor) -> Tensor:
+        """The backbone's pooled features, standardised: (B, 3, S, S) -> (B, F) (no gradient)."""
+        assert self.backbone is not None
+        with torch.no_grad():
+            raw = self.backbone(pixels)
+        return (raw - self.backbone_mean) / self.backbone_std
+
+    def forward(self, pixels: Tensor) -> Tensor:
+        # pixels (B, 3, S, S) in [-1, 1] -> (B, dim): not normalised without a backbone, a mix of two
+        # unit vectors with one
+        cnn = self.cnn_features(pixels)
+        if self.backbone is None:
+            return cnn
+        projected = self.backbone_head(self.backbone_features(pixels))
+        w = self.backbone_weight
+        return (1.0 - w) * F.normalize(cnn, dim=-1) + w * F.normalize(projected, dim=-1)
 
 
 class StarterModel(nn.Module):
