@@ -1,7 +1,7 @@
 """The starter model's table in README.md: the image, text and lexical branches and their fusion on emoji,
 and the committed starter versions side by side (image branch alone).
 
-    python scripts/report_starter_table.py [--dataset data/emoji] [--versions starter-v1,starter-v2]
+    python scripts/report_starter_table.py [--dataset data/emoji] [--versions NAMES]
 
 For the ``test`` view (unseen concepts × held-out style) and the ``test-seen`` view (seen concepts ×
 held-out style): image = the committed ``starter`` image tower + emotion gate against ``e5-small``
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-readme", action="store_true", help="Do not update README.md.")
     parser.add_argument(
         "--versions",
-        default="starter-v1,starter-v2",
+        default="starter-v1,starter-v2,starter-v3",
         help="Starter versions compared (image branch); '' = none.",
     )
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "starter-versions")

@@ -27,6 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hidden", type=int, default=BranchConfig.hidden)
     ap.add_argument("--seed", type=int, default=BranchConfig.seed)
     ap.add_argument("--no-metrics", action="store_true", help="skip metrics.json (val/test/test-seen)")
+    ap.add_argument(
+        "--measure",
+        type=Path,
+        default=Path("data/emoji"),
+        help="the build metrics.json is measured on (the default build, as for every committed version)",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     config = BranchConfig(
@@ -50,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
 
         write_metrics(
             args.out,
-            config.dataset,
+            args.measure,
             training={"command": command, "selection": {k: v for k, v in record.items() if k != "history"}},
         )
     return 0

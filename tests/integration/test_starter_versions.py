@@ -1,5 +1,5 @@
-"""Committed starter versions: ``starter-v1`` and ``starter-v2`` load by name (``starter`` is v2 since
-2026-12-07), and an index keeps the version it was built with — an index whose ``index.json`` records
+"""Committed starter versions: ``starter-v1``, ``starter-v2`` and ``starter-v3`` load by name (``starter`` is
+the newest), and an index keeps the version it was built with — an index whose ``index.json`` records
 ``starter`` and one version's weights SHA-256 opens and searches with those weights, whichever version is
 the default today."""
 
@@ -37,14 +37,17 @@ def _folder(root: Path) -> Path:
     return root
 
 
+VERSIONS = sorted(n for n in COMMITTED_WEIGHTS if n != "starter")
+
+
 def _sha(version: str) -> str:
     return sha256_file(weights_dir(version) / MODEL_FILE)
 
 
 def test_versions_load_by_name_and_are_found_by_their_hash() -> None:
-    assert set(COMMITTED_WEIGHTS) >= {"starter", "starter-v1", "starter-v2"}
-    assert _sha("starter-v1") != _sha("starter-v2")
-    for version in ("starter-v1", "starter-v2"):
+    assert set(COMMITTED_WEIGHTS) >= {"starter", "starter-v1", "starter-v2", "starter-v3"}
+    assert len({_sha(v) for v in VERSIONS}) == len(VERSIONS)
+    for version in VERSIONS:
         enc = create_encoder(version, device="cpu")
         assert enc.name == version
         assert enc.config.extra["weights_sha256"] == _sha(version)
@@ -53,12 +56,11 @@ def test_versions_load_by_name_and_are_found_by_their_hash() -> None:
     assert committed_weights("0" * 64) is None
     # the default is one of the versions
     assert create_encoder("starter", device="cpu").config.extra["weights_sha256"] in {
-        _sha("starter-v1"),
-        _sha("starter-v2"),
+        _sha(v) for v in VERSIONS
     }
 
 
-@pytest.mark.parametrize("version", ["starter-v1", "starter-v2"])
+@pytest.mark.parametrize("version", VERSIONS)
 def test_index_built_when_a_version_was_the_default_opens_with_that_version(
     tmp_path: Path, version: str
 ) -> None:

@@ -169,3 +169,16 @@ def test_branch_training_refuses_test_views_for_selection() -> None:
         BranchConfig(select_view="test")
     with pytest.raises(ConfigError, match="objective"):
         BranchConfig(objective="both")
+
+
+def test_cnn_tasks_refuse_a_starter_with_a_backbone_as_init() -> None:
+    """object-guided and uniclip-starter train the CNN's feature map: v3 (default ``starter``) is refused
+    with a pointer to starter-v2 (the same CNN), which is their default init."""
+    from memesearch.train.tasks.object_guided import ObjectGuidedConfig
+    from memesearch.train.tasks.uniclip_starter import UniClipStarterConfig
+
+    for cls, data in ((ObjectGuidedConfig, "data/collages"), (UniClipStarterConfig, "data/covers")):
+        with pytest.raises(ConfigError, match=r"backbone branch.*init=starter-v2"):
+            cls(dataset=data, init="starter-v3")
+        default = cls(dataset=data).model
+        assert default.backbone == "" and default.image_size == 64

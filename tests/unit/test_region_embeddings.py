@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -52,12 +54,25 @@ def test_mask_pool_equals_a_naive_loop() -> None:
 
 
 def test_mask_pool_of_the_whole_image_is_the_global_embedding() -> None:
-    enc = create_encoder("starter")
+    enc = create_encoder("starter-v2")
     rng = np.random.default_rng(2)
     img = Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), "RGB")
     whole = np.ones((64, 64), bool)
     got = region_embeddings(enc, img, [(0, 0, 64, 64)], [whole], method="mask-pool", dense_side=64)
     np.testing.assert_allclose(got, enc.encode_image([img]), atol=1e-5)
+
+
+def test_mask_pool_with_a_backbone_starter_reads_its_cnn_branch() -> None:
+    """v3's backbone has no dense map here: mask pooling pools the CNN's map, so the whole image gives the
+    CNN branch's own embedding at 64 px — v3's CNN is v2's, so that is v2's global embedding exactly, and
+    not v3's (which mixes in the backbone)."""
+    enc: Any = create_encoder("starter-v3")
+    rng = np.random.default_rng(2)
+    img = Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), "RGB")
+    whole = np.ones((64, 64), bool)
+    got = region_embeddings(enc, img, [(0, 0, 64, 64)], [whole], method="mask-pool", dense_side=64)
+    np.testing.assert_allclose(got, create_encoder("starter-v2").encode_image([img]), atol=1e-5)
+    assert float(np.abs(got - enc.encode_image([img])).max()) > 1e-2
 
 
 def test_masked_crop_paints_the_outside_white_and_squares_the_box() -> None:

@@ -59,13 +59,13 @@ def test_committed_starter_weights_load_and_the_tokens_have_its_shape() -> None:
     from memesearch.models.starter.encoder import weights_dir
     from memesearch.train.tasks.uniclip_starter import UniClipStarterConfig
 
-    cfg = UniClipStarterConfig(dataset="data/covers")  # init: starter -> the committed architecture
+    cfg = UniClipStarterConfig(dataset="data/covers")  # init: starter-v2 -> the committed architecture
     task = UniClipStarterTask(cfg)
     model = task.build_model().eval()
     assert isinstance(model, UniClipStarterModel)
     from safetensors.torch import load_file
 
-    saved = load_file(str(weights_dir() / "model.safetensors"))
+    saved = load_file(str(weights_dir("starter-v2") / "model.safetensors"))
     state = model.state_dict()
     assert all(torch.equal(state[k], v) for k, v in saved.items())
     side, cells = (

@@ -30,7 +30,8 @@ def test_image_size_replaces_the_committed_side_and_the_heads_see_65_tokens() ->
     assert isinstance(model, UniClipStarterModel) and model.config.image_size == 128
     state = model.state_dict()
     assert all(
-        torch.equal(state[k], v) for k, v in load_file(str(weights_dir() / "model.safetensors")).items()
+        torch.equal(state[k], v)
+        for k, v in load_file(str(weights_dir("starter-v2") / "model.safetensors")).items()
     )
     pixels = torch.rand(2, 3, 128, 128) * 2 - 1
     with torch.no_grad():
@@ -81,7 +82,7 @@ def test_export_at_128_px_serves_the_trained_tower(tmp_path: Path) -> None:
     toy = write_toy_dataset(tmp_path / "toy")
     overrides = [
         f"task_config.dataset={toy}",
-        "task_config.init=starter",
+        "task_config.init=starter-v2",
         "task_config.image_size=128",
         f"task_config.cache_dir={tmp_path / 'cache'}",
         "task_config.ann_k=3",

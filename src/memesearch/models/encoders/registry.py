@@ -270,12 +270,18 @@ register_encoder(
 register_encoder(
     "starter-v1",
     _starter_version,
-    description="the first starter model (google + twitter emoji), committed weights; today's default",
+    description="the first starter model (google + twitter emoji), committed weights",
 )
 register_encoder(
     "starter-v2",
     _starter_version,
     description="starter v2: seven emoji styles, emotion-word queries, fine-tuned from v1; committed weights",
+)
+register_encoder(
+    "starter-v3",
+    _starter_version,
+    description="starter v3 (opt-in): v2's CNN plus a trained projection of the frozen NanoDet-g backbone "
+    "(COCO, Apache-2.0), 128 px; committed weights",
 )
 register_encoder(
     "checkpoint",

@@ -56,8 +56,11 @@ HEAD_PACKAGE = "memesearch.models"
 HEAD_PATH = ("weights", "starter-v2-emotion-head")
 
 
-#: the heads of the other committed starter versions (``starter-v1``), each used only with its own tower
-OTHER_HEAD_PATHS: tuple[tuple[str, str], ...] = (("weights", "starter-v1-emotion-head"),)
+#: the heads of the other committed starter versions, each used only with its own tower
+OTHER_HEAD_PATHS: tuple[tuple[str, str], ...] = (
+    ("weights", "starter-v3-emotion-head"),
+    ("weights", "starter-v1-emotion-head"),
+)
 
 
 def head_dir() -> Path:
@@ -77,13 +80,15 @@ FEATURES = "starter-body-meanmax"
 
 def image_features(encoder: Any, images: Sequence[Any], *, batch_size: int = 256) -> np.ndarray:
     """The head's input for images (PIL or paths): the frozen ``starter`` tower body's last feature map at
-    the model's image size, mean- and max-pooled -> ``(N, 2 C)`` float32 (``C`` = 256 channels).
+    the side its CNN reads (``cnn_size``: the image size, or 64 px for a model with a backbone), mean- and
+    max-pooled -> ``(N, 2 C)`` float32 (``C`` = 256 channels).
 
     These pooled body features carry more of the expression than the 384-d output embedding (which is
     trained to match concept names): on val, 2 emotions pass the precision rule with them, 0 with the
     embedding (C = 1; see ``docs/results/emotion_head.json``).
     """
-    side = int(encoder.config.image_size)
+    starter_config = getattr(encoder, "starter_config", None)
+    side = int(starter_config.cnn_size if starter_config is not None else encoder.config.image_size)
     out: list[np.ndarray] = []
     for start in range(0, len(images), batch_size):
         fmap = encoder.dense_image_features(list(images[start : start + batch_size]), side=side)  # (n,C,h,w)

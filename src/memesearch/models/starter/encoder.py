@@ -2,7 +2,8 @@
 
 ``create_encoder("starter")`` (or ``"starter:<weights dir>"``) loads a weights directory
 (``model.safetensors``, ``config.json``, ``metrics.json``; the committed versions ship in the package at
-``memesearch/models/weights/starter-v1`` and ``starter-v2`` (the default), so text -> image search works
+``memesearch/models/weights/starter-v1``, ``starter-v2`` (the default) and ``starter-v3`` (opt-in; it adds a
+frozen pretrained backbone from ``weights/backbones``), so text -> image search works
 on a fresh machine without any download). The network is :mod:`memesearch.models.starter.model`;
 writing a weights directory from a training run is :mod:`memesearch.train.starter_export`
 (``memesearch export RUN_DIR``).
@@ -64,14 +65,16 @@ METRICS_FILE = "metrics.json"
 WEIGHTS_PACKAGE = "memesearch.models"
 WEIGHTS_PATH = ("weights", "starter-v2")
 #: every committed starter version: encoder name -> folder under ``memesearch/models/weights``.
-#: ``starter`` is the default: v2 since 2026-12-07 (v1, the first model, until then); ``starter-v1`` and
-#: ``starter-v2`` name a version whatever the default is. An index records the weights' SHA-256, so an
-#: index built with ``starter`` keeps the version it was built with when the default changes
-#: (:func:`committed_weights`).
+#: ``starter`` is the default: v2 since 2026-12-07 (v1, the first model, until then); ``starter-v3`` (v2's CNN
+#: plus a pretrained backbone) is opt-in: its calibrated fusion mis-ranks given captions (README "Starter
+#: v3"). ``starter-v1``, ``starter-v2`` and ``starter-v3`` name a version whatever the default is. An index
+#: records the weights' SHA-256, so an index built with ``starter`` keeps the version it was built with
+#: when the default changes (:func:`committed_weights`).
 COMMITTED_WEIGHTS: dict[str, str] = {
     "starter": WEIGHTS_PATH[1],
     "starter-v1": "starter-v1",
     "starter-v2": "starter-v2",
+    "starter-v3": "starter-v3",
 }
 
 
@@ -266,7 +269,8 @@ class StarterEncoder(Encoder):
 
     def pool_to_embedding(self, pooled: np.ndarray) -> np.ndarray:
         """Pooled body features ``(R, C)`` through the tower's norm and head -> ``(R, dim)`` (not
-        normalised): the same arithmetic as the global embedding after its mean pool."""
+        normalised): the same arithmetic as the global embedding after its mean pool — of the CNN branch
+        alone for a starter with a backbone (v3), whose backbone gives no dense map here."""
         import torch
 
         dtype = next(self.model.parameters()).dtype
@@ -446,6 +450,11 @@ def load_starter(
     from memesearch.models.encoders.e5 import E5_PREFIXES
 
     weights_sha256 = sha256_file(weights_file)
+    architecture = config.to_dict()
+    if config.backbone:  # the frozen backbone's weights live in their own folder: part of the tower's name
+        from memesearch.models.backbones import backbone_sha256
+
+        architecture["backbone_sha256"] = backbone_sha256(config.backbone)
     encoder_config = EncoderConfig(
         name=name,
         kind="starter",
@@ -476,5 +485,5 @@ def load_starter(
         device,
         starter_config=config,
         load_model=load_model,
-        onnx_key=tower_key(weights_sha256, config.to_dict()),
+        onnx_key=tower_key(weights_sha256, architecture),
     )

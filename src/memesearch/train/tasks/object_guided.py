@@ -70,19 +70,20 @@ MASK_SOURCES: tuple[str, ...] = ("auto", "box")
 class ObjectGuidedConfig(RetrievalConfig):
     """``task_config`` of ``object-guided`` (the shared :class:`RetrievalConfig` keys plus these).
 
-    ``init``: ``starter`` (the committed weights), a starter weights directory, or null (random weights:
-    tests); with weights, ``model`` is read from them. ``branches``: the loss terms (and the scoring of
-    validation). ``alpha``: the zero-initialised mask input. ``region_input``: ``crop`` or ``masked-crop``
-    (outside the mask painted white); ``mask_source``: ``auto`` (the offline segmenter's mask matched to
-    the truth box, IoU >= 0.5, else the box) or ``box``; ``context``: margin around the box, a fraction
-    of its side. ``global_weight``: weight of the global term. ``max_regions``: region slots per collage.
-    ``freeze_bn``: keep batch-norm statistics of the pretrained tower fixed. ``max_train_collages``: a
-    seeded subset (smoke runs).
+    ``init``: ``starter-v2`` (the committed CNN; ``starter-v3`` adds a backbone branch these region tasks
+    do not use, so it is refused), another committed version, a starter weights directory, or null (random
+    weights: tests); with weights, ``model`` is read from them. ``branches``: the loss terms (and the
+    scoring of validation). ``alpha``: the zero-initialised mask input. ``region_input``: ``crop`` or
+    ``masked-crop`` (outside the mask painted white); ``mask_source``: ``auto`` (the offline segmenter's
+    mask matched to the truth box, IoU >= 0.5, else the box) or ``box``; ``context``: margin around the
+    box, a fraction of its side. ``global_weight``: weight of the global term. ``max_regions``: region
+    slots per collage. ``freeze_bn``: keep batch-norm statistics of the pretrained tower fixed.
+    ``max_train_collages``: a seeded subset (smoke runs).
     """
 
     dataset: str = "data/collages"
     model_name: str = "e5-small"
-    init: str | None = "starter"
+    init: str | None = "starter-v2"
     model: StarterConfig = field(default_factory=StarterConfig)
     branches: tuple[str, ...] = BRANCHES
     alpha: bool = True
@@ -135,9 +136,17 @@ def _init_dir(init: str) -> Any:
 
 
 def _init_config(init: str) -> dict[str, Any]:
+    """The weights config of ``init``, refused when that starter has a backbone branch: the object-guided
+    and UniCLIP-starter tasks build on the CNN's feature map, and v3's CNN is v2's."""
     from memesearch.models.starter.encoder import read_weights_config
 
-    return read_weights_config(_init_dir(init))
+    data = read_weights_config(_init_dir(init))
+    if data.get("model", {}).get("backbone"):
+        raise ConfigError(
+            f"task_config.init={init!r} is a starter with a backbone branch ({data['model']['backbone']}); "
+            "this task trains the starter's CNN alone: use init=starter-v2 (the same CNN)"
+        )
+    return data
 
 
 @dataclass

@@ -3,7 +3,7 @@
 The ``uniclip`` Task's small offline preset trains a Chinese-CLIP from scratch on 2,520 covers and stays at
 chance. This Task starts from the shipped ``starter`` model instead:
 
-* image tower: the starter CNN (committed weights, ``init: starter``), its last feature map cells plus the
+* image tower: the starter CNN (committed weights, ``init: starter-v2``), its last feature map cells plus the
   pooled cell as the image token sequence the heads read
   (:class:`~memesearch.models.uniclip.starter_model.UniClipStarterModel`);
 * text tower: ``e5-small``, **frozen**; every training text (the titles' core terms) and every validation
@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 class UniClipStarterConfig(UniClipConfig):
     """``task_config`` of ``uniclip-starter``: :class:`UniClipConfig`'s keys plus these.
 
-    ``model_name`` is the frozen text encoder (``e5-small``). ``init``: ``starter`` (the committed weights),
+    ``model_name`` is the frozen text encoder (``e5-small``). ``init``: ``starter-v2`` (the committed CNN),
     a starter weights directory, or null (random weights: tests); with weights, ``model`` is read from
     them. ``image_size``: the side the tower reads covers at (null: the architecture's, 64 px for the
     committed starter). The tower is fully convolutional and mean-pools its last feature map, so the same
@@ -69,7 +69,7 @@ class UniClipStarterConfig(UniClipConfig):
     """
 
     model_name: str = "e5-small"
-    init: str | None = "starter"
+    init: str | None = "starter-v2"
     model: StarterConfig = field(default_factory=StarterConfig)
     image_size: int | None = None
     freeze_bn: bool = True
