@@ -182,3 +182,16 @@ def test_cnn_tasks_refuse_a_starter_with_a_backbone_as_init() -> None:
             cls(dataset=data, init="starter-v3")
         default = cls(dataset=data).model
         assert default.backbone == "" and default.image_size == 64
+
+
+def test_config_dicts_round_trip_and_plain_models_keep_their_old_dict() -> None:
+    """A model without a backbone writes the dict it wrote before the backbone keys existed (its weights
+    folders and ONNX file names stay as they were); a model with one records them."""
+    from memesearch.models.starter.config import BACKBONE_KEYS
+
+    plain = StarterConfig(**TINY)
+    assert not set(BACKBONE_KEYS) & set(plain.to_dict())
+    assert StarterConfig.from_dict(plain.to_dict()) == plain
+    with_backbone = StarterConfig(image_size=128, tower_size=64, backbone="nanodet-g", backbone_weight=0.6)
+    assert set(BACKBONE_KEYS) <= set(with_backbone.to_dict())
+    assert StarterConfig.from_dict(with_backbone.to_dict()) == with_backbone

@@ -151,17 +151,10 @@ def train_branch(config: BranchConfig, out: Path, *, command: str = "") -> dict[
     ``out`` (``model.safetensors`` + ``config.json``); returns the selection record."""
     from safetensors.torch import save_model
 
-    from memesearch._version import __version__
     from memesearch.data.formats import read_dataset
-    from memesearch.models.starter.encoder import (
-        CONFIG_FILE,
-        MODEL_FILE,
-        WEIGHTS_FORMAT,
-        WEIGHTS_FORMAT_VERSION,
-        read_weights_config,
-        weights_dir,
-    )
+    from memesearch.models.starter.encoder import CONFIG_FILE, MODEL_FILE, read_weights_config, weights_dir
     from memesearch.models.starter.model import build_model
+    from memesearch.train.starter_export import weights_description
     from memesearch.train.tasks.starter import StarterTask, StarterTaskConfig, augment
     from memesearch.utils.io import atomic_write_json, progress_bar, sha256_file
 
@@ -284,20 +277,9 @@ def train_branch(config: BranchConfig, out: Path, *, command: str = "") -> dict[
         "pairs": len(texts),
         "history": history,
     }
-    described = {
-        "format": WEIGHTS_FORMAT,
-        "format_version": WEIGHTS_FORMAT_VERSION,
-        "memesearch_version": __version__,
-        "model": arch.to_dict(),
-        "dtype": "float32",
-        "image_preprocess": {
-            "loader": "memesearch.models.encoders.images.load_image (RGB, transparency on white)",
-            "resize": f"bicubic to {arch.image_size}x{arch.image_size} (the CNN: average-pooled to "
-            f"{arch.cnn_size})",
-            "scale": "pixels / 255 * 2 - 1",
-        },
-        "text": {"encoder": arch.text_encoder, "query_kind": "query", "emotion_kind": arch.emotion_kind},
-        "trained_on": {
+    described = weights_description(
+        arch,
+        {
             "task": "backbone branch (memesearch.train.backbone_branch)",
             "base": {"weights": config.base, "sha256": sha256_file(base_dir / MODEL_FILE)},
             "backbone": config.backbone,
@@ -307,7 +289,7 @@ def train_branch(config: BranchConfig, out: Path, *, command: str = "") -> dict[
             "command": command,
             "selection": {k: v for k, v in record.items() if k != "history"},
         },
-    }
+    )
     atomic_write_json(out / CONFIG_FILE, described)
     atomic_write_json(out / "branch_training.json", record)
     return record

@@ -121,19 +121,9 @@ def export_weights(
     with atomic_path(out / MODEL_FILE) as tmp:
         save_model(model.float().cpu(), str(tmp), metadata={"format": "pt", "model": "starter"})
     _readable(out / MODEL_FILE)
-    described = {
-        "format": WEIGHTS_FORMAT,
-        "format_version": WEIGHTS_FORMAT_VERSION,
-        "memesearch_version": __version__,
-        "model": config.to_dict(),
-        "dtype": "float32",
-        "image_preprocess": {
-            "loader": "memesearch.models.encoders.images.load_image (RGB, transparency on white)",
-            "resize": f"bicubic to {config.image_size}x{config.image_size}",
-            "scale": "pixels / 255 * 2 - 1",
-        },
-        "text": {"encoder": config.text_encoder, "query_kind": "query", "emotion_kind": config.emotion_kind},
-        "trained_on": {
+    described = weights_description(
+        config,
+        {
             "task": train_config.task,
             "dataset": train_config.task_config.get("dataset"),
             "train_split": train_config.task_config.get("train_split"),
@@ -144,7 +134,7 @@ def export_weights(
             "val_metrics": ckpt_info.get("metrics"),
             "select_metric": train_config.select_metric,
         },
-    }
+    )
     atomic_write_json(out / CONFIG_FILE, described)
     _readable(out / CONFIG_FILE)
     if dataset is not None:
@@ -154,6 +144,29 @@ def export_weights(
         write_metrics(out, dataset, splits=splits, training=training, cache_dir=cache_dir)
     _ = task
     return out
+
+
+def weights_description(config: StarterConfig, trained_on: dict[str, Any]) -> dict[str, Any]:
+    """The ``config.json`` of a starter weights folder: format, architecture, preprocessing, text side and
+    ``trained_on`` (how the weights were made)."""
+    size = config.image_size
+    resize = f"bicubic to {size}x{size}"
+    if config.cnn_size != size:
+        resize += f" (the CNN: average-pooled to {config.cnn_size})"
+    return {
+        "format": WEIGHTS_FORMAT,
+        "format_version": WEIGHTS_FORMAT_VERSION,
+        "memesearch_version": __version__,
+        "model": config.to_dict(),
+        "dtype": "float32",
+        "image_preprocess": {
+            "loader": "memesearch.models.encoders.images.load_image (RGB, transparency on white)",
+            "resize": resize,
+            "scale": "pixels / 255 * 2 - 1",
+        },
+        "text": {"encoder": config.text_encoder, "query_kind": "query", "emotion_kind": config.emotion_kind},
+        "trained_on": trained_on,
+    }
 
 
 def write_metrics(

@@ -32,6 +32,10 @@ if TYPE_CHECKING:  # pragma: no cover
 # config
 
 
+#: the keys of a backbone branch (:attr:`StarterConfig.backbone`), left out of a plain model's dict
+BACKBONE_KEYS = ("tower_size", "backbone", "backbone_hidden", "backbone_weight")
+
+
 @dataclass(frozen=True)
 class StarterConfig:
     """Architecture of the starter model (image tower + QI emotion gate + logit scale).
@@ -105,9 +109,14 @@ class StarterConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (tuples become lists)."""
+        """JSON-ready dict (tuples become lists). A model without a backbone leaves the backbone keys out, so
+        its dict — what weights folders record and what names its ONNX file — is the one it had before
+        those keys existed."""
         out = asdict(self)
         out["widths"], out["depths"] = list(self.widths), list(self.depths)
+        if not self.backbone and not self.tower_size:
+            for key in BACKBONE_KEYS:
+                out.pop(key)
         return out
 
     @classmethod
