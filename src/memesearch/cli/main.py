@@ -118,10 +118,14 @@ def _root(
     )
     if verbose:
         logging.captureWarnings(True)
+        logging.getLogger("pymilvus").setLevel(logging.NOTSET)
     else:
         # Pillow warns about a damaged file (two lines, one of them its own source) before decode_media
         # reports the file with its reason: the report says it once; --verbose shows the warnings
         warnings.filterwarnings("ignore", module=r"PIL\.")
+        # pymilvus logs its own connection retries and failures (multi-line tracebacks) before the store
+        # raises; the command reports the failure itself, in one line: --verbose shows pymilvus' logs
+        logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
 
 
 def _usage_lines(exc: typer.TyperException) -> list[str]:
