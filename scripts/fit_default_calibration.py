@@ -9,12 +9,16 @@ the benchmark's chat-like queries in English and Chinese:
 * (b) the text-meme benchmark (``memesearch datasets build memes``) — ``val`` to fit, ``test`` to report;
 * (c) the two test galleries mixed in one index, each benchmark's queries judged on their own items.
 
+Given captions are fitted on too, realistic ones: (e) the text-meme val split with each meme's own text as
+its caption (what a person who captions a sticker writes; OCR off), never the benchmark's answers.
+
 Generated captions are their own kind of evidence: (a) val and (b) val are indexed a second time with
 ``--captioner starter-caption`` (what a plain folder gives with generated captions), and those pairs join
 the fit: in two stages (:mod:`memesearch.eval.calibrate_generated`: everything as before on the pairs without
-generated text, then ``<branch>:generated`` calibrators and weights on the pairs whose text is generated).
-Which branches get one is chosen by the same query-wise cross-validation on val (:data:`SPLIT_VARIANTS`;
-none = one joint fit over all pairs). The report shows every
+generated text, then ``<branch>:generated`` calibrators and weights on the pairs whose text is generated),
+each stage with its own cross-validated regularisation. Which branches get one is chosen by the same
+query-wise cross-validation on val (:data:`SPLIT_VARIANTS`; none = one joint fit over all pairs). The report
+shows every
 val condition — no captions, generated captions, and (d) emoji val with its given captions — under the
 calibration shipped before and the new one ("before / after"), so that no old condition gets worse.
 
@@ -121,19 +125,46 @@ def given_captions_index(out: Path, emoji_root: Path, workers: int | None) -> Pa
     return out
 
 
+def own_text_captions_index(out: Path, memes: Any, workers: int | None) -> Path:
+    """(e): text-meme val with each meme's own text given as its caption (none for a meme without text),
+    OCR off: given captions, realistic ones (what a person who captions a sticker writes is what it says;
+    not the benchmark's answers, which are the memes' concepts)."""
+    from memesearch.index import Index
+    from memesearch.ingest import add_paths
+
+    manifest = out.parent / "lists" / "memes-val-own-text.jsonl"
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for item in memes["val"].items:
+        meta = item.meta or {}
+        text = meta.get("rendered_text") if meta.get("has_text") else None
+        rows.append({"path": str(item.resolve_path(memes.root)), "captions": [text] if text else []})
+    manifest.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    exists = (out / "index.json").exists()
+    idx = Index.open(out) if exists else Index.create(out, model=MODEL, ocr=False)
+    with idx:
+        if idx.config.calibration is not None:
+            idx.update_config(calibration=None)
+        add_paths(idx, [manifest], workers=workers, progress=sys.stderr.isatty())
+    return out
+
+
 def choose_split(pairs: Any) -> tuple[tuple[str, ...], float, dict[str, Any]]:
-    """The :data:`SPLIT_VARIANTS` entry (and its per-branch ``C``) of best cross-validated ranking on val:
-    admissible first (no condition below its best branch), then the largest mean gain."""
+    """The :data:`SPLIT_VARIANTS` entry (and its per-branch ``C``, stage 1's and the generated-caption
+    calibrators') of best cross-validated ranking on val: admissible first (no condition below its best
+    branch), then the largest mean gain."""
     from memesearch.eval.calibrate import select_branch_c
 
     tried, best = [], None
     for split in SPLIT_VARIANTS:
         c, record = select_branch_c(pairs, split_generated=split)
-        row = next(r for r in record["tried"] if r.get("c") == c and not r.get("failed"))
+        row = record["result"]
         key = (row["admissible"], row["mean_gain"])
-        tried.append({"split_generated": list(split), "c": c, "admissible": row["admissible"],
-                      "mean_gain": row["mean_gain"], "groups": row["groups"]})  # fmt: skip
-        print(f"split {list(split)}: C={c} admissible={row['admissible']} mean gain {row['mean_gain']:+.4f}")
+        tried.append({"split_generated": list(split), "c": c, "c_generated": record["c_generated"],
+                      "admissible": row["admissible"], "mean_gain": row["mean_gain"],
+                      "groups": row["groups"]})  # fmt: skip
+        print(f"split {list(split)}: C={c} C(generated)={record['c_generated']} "
+              f"admissible={row['admissible']} mean gain {row['mean_gain']:+.4f}")  # fmt: skip
         if best is None or key > best[0]:
             best = (key, split, c, record)
     assert best is not None
@@ -275,6 +306,7 @@ def main() -> int:
     for name in ("emoji", "memes"):
         build_index(work / f"{name}-val-captioned", [lists[(name, "val")]], args.workers, CAPTIONER)
     given_captions_index(work / "emoji-val-given", args.emoji, args.workers)
+    own_text_captions_index(work / "memes-val-own-text", memes, args.workers)
     # the calibration new indexes of this model record today; none: they fuse with the weighted sum
     shipped = (
         Calibration.from_dict(json.loads(default_file.read_text(encoding="utf-8")))
@@ -290,10 +322,11 @@ def main() -> int:
         "(b) memes val": ("memes-val", [("memes", memes, "val")]),
         "(a) emoji val, generated captions": ("emoji-val-captioned", [("emoji", emoji, "val")]),
         "(b) memes val, generated captions": ("memes-val-captioned", [("memes", memes, "val")]),
+        "(e) memes val, own text as captions": ("memes-val-own-text", [("memes", memes, "val")]),
         "(d) emoji val, given captions": ("emoji-val-given", [("emoji", emoji, "val")]),
     }
     fit_on = ("(a) emoji val", "(b) memes val", "(a) emoji val, generated captions",
-              "(b) memes val, generated captions")  # fmt: skip
+              "(b) memes val, generated captions", "(e) memes val, own text as captions")  # fmt: skip
     scored: dict[str, Any] = {}  # index name -> (queries, score_matrix result): each encoded once
 
     def score(idx: Any, index_name: str, parts: list[tuple[str, Any, str]]) -> Any:
@@ -320,10 +353,12 @@ def main() -> int:
     calibration = fit_calibration(
         pairs,
         c=c,
+        c_generated=record["c_generated"],
         split_generated=split,
         fitted_on={
             "data": "emoji val as a plain folder + text-meme val; OCR on, no given captions, no manifest "
-            f"emotions; each also with generated captions ({CAPTIONER})",
+            f"emotions; each also with generated captions ({CAPTIONER}); text-meme val with each meme's "
+            "own text as its given caption, OCR off",
             "groups": list(fit_on),
             "pairs": len(pairs),
             "relevant_pairs": int(pairs.labels.sum()),
@@ -342,7 +377,8 @@ def main() -> int:
     md = [
         "Realistic conditions (plain lists of image paths: no given captions, no manifest emotions; OCR on; "
         f"{MODEL} model); calibration fitted on (a) val + (b) val only, each as is and with generated "
-        f"captions (`{CAPTIONER}`), in two stages (generated-caption evidence apart); its per-branch "
+        f"captions (`{CAPTIONER}`), and (e) = (b) val with each meme's own text as its given caption (OCR "
+        "off), in two stages (generated-caption evidence apart); each stage's per-branch "
         "regularisation and which branches get generated-caption calibrators chosen by "
         f"{calibration.fitted_on['branch_c'].get('folds', 0)}-fold cross-validation over their queries. "
         "(d) = emoji val with its given captions and emotions, reported only. Gallery = the condition's "

@@ -13,7 +13,9 @@ from memesearch.eval.calibrate import (
     fused_logit,
     ranking_metrics,
     relevance_of,
+    select_branch_c,
 )
+from memesearch.eval.calibrate_generated import without_generated
 from memesearch.search.calibration import (
     FEATURES,
     GENERATED_COLUMN,
@@ -316,3 +318,39 @@ def _const(p: float, coef: list[float]):
     from memesearch.search.calibration import BranchCalibration
 
     return BranchCalibration(list(coef), float(np.log(p / (1 - p))))
+
+
+def test_each_stage_gets_its_own_strength_chosen_on_what_it_changes() -> None:
+    """Stage 1's C is cross-validated on the pairs without generated text alone (what a joint selection over
+    just those pairs gives); the generated calibrators' C then on every pair, stage 1 fixed. A fit with both
+    strengths has stage 1 of a fit at ``c`` and the generated calibrator of a fit at ``c_generated``."""
+    pairs = generated_pairs(5, n_queries=120)
+    grid = (0.01, 0.3)
+    c, record = select_branch_c(pairs, grid=grid, folds=3, split_generated=("text",))
+    alone, alone_record = select_branch_c(without_generated(pairs), grid=grid, folds=3)
+    assert c == alone and record["tried"] == alone_record["tried"] and alone_record["c_generated"] is None
+    assert record["c_generated"] in grid and record["generated"]["chosen"] == record["c_generated"]
+    assert [r["c"] for r in record["generated"]["tried"]] == list(grid)
+    assert record["result"]["c"] == record["c_generated"] and "0" in record["result"]["groups"]
+    both = fit_calibration(pairs, c=0.01, c_generated=0.3, split_generated=("text",))
+    weak, strong = (fit_calibration(pairs, c=v, split_generated=("text",)) for v in (0.3, 0.01))
+    assert np.allclose(both.branches["text"].coef, strong.branches["text"].coef)
+    assert np.allclose(both.branches["text:generated"].coef, weak.branches["text:generated"].coef)
+    assert not np.allclose(weak.branches["text:generated"].coef, strong.branches["text:generated"].coef)
+    assert both.fitted_on["branch_c"] == {"chosen": 0.01, "c_generated": 0.3, "cross_validated": False}
+    chosen = fit_calibration(pairs, c_grid=grid, folds=3, split_generated=("text",))
+    assert chosen.fitted_on["branch_c"]["c_generated"] == record["c_generated"]
+
+
+def test_a_strength_is_inadmissible_only_for_a_significant_loss_family_wise() -> None:
+    """The rule in the record: a condition is worse than its best branch when its loss exceeds z standard
+    errors, z one-sided at 5% with Bonferroni over groups x metrics; every row follows it."""
+    from statistics import NormalDist
+
+    pairs = PairSet.concat([generated_pairs(6, n_queries=80), generated_pairs(7, n_queries=80)])
+    _, record = select_branch_c(pairs, grid=(0.001, 0.03, 1.0), folds=3)
+    z = NormalDist().inv_cdf(1 - 0.05 / (2 * 3))
+    assert record["worse_beyond_se"] == pytest.approx(z, abs=1e-3) and z > 2.3
+    for row in record["tried"]:
+        losses = [m for g in row["groups"].values() for k, m in g.items() if k != "queries"]
+        assert row["admissible"] == all(m["gain"] >= -z * m["se"] - 1e-4 for m in losses)

@@ -9,12 +9,13 @@
    log-odds fusion. The L2 strength of the per-branch regressions is chosen by query-wise cross-validation
    on the ranking search makes of it (:func:`select_branch_c`): the fit minimises log-loss over every
    candidate pair, which mostly rewards pushing easy negatives down, while what a person sees is the top of
-   each query's list. Admissible strengths keep every condition's held-out R@1, R@10 and NDCG@10 within a
-   standard error of its best single branch; of those, the one of largest mean gain is kept (a
-   :class:`PairSet` knows which condition each pair came from: ``group``);
+   each query's list. Admissible strengths keep every condition's held-out R@1, R@10 and NDCG@10 from
+   falling significantly below its best single branch's (one-sided 5%, Bonferroni over the tests); of
+   those, the one of largest mean gain is kept (a :class:`PairSet` knows which condition each pair came
+   from: ``group``);
    Generated captions: with ``split_generated``, the branches named get ``<branch>:generated`` calibrators
    for the pairs whose item text is all generated, fitted in a second stage with the rest held fixed
-   (:mod:`memesearch.eval.calibrate_generated`);
+   (:mod:`memesearch.eval.calibrate_generated`), with their own L2 strength, cross-validated after stage 1's;
 3. :func:`calibration_metrics` — expected calibration error (ECE, 10 equal-width bins), the reliability
    curve, and precision / recall of the cut at a probability (0.5) over the candidate pairs, recall also
    against every relevant item of the gallery; :func:`plot_reliability` draws the curve.
@@ -33,12 +34,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
 from memesearch.errors import ConfigError
-from memesearch.eval.calibrate_generated import fit_in_two_stages
+from memesearch.eval.calibrate_generated import add_generated_stage, fit_in_two_stages, without_generated
 from memesearch.eval.calibration_fit import PairSet, fit_joint
 from memesearch.eval.index_eval import IndexQueries
 from memesearch.search.branches import BRANCHES
@@ -116,13 +118,19 @@ def collect_pairs(
 
 
 def _fit(
-    pairs: PairSet, c: float, c_fusion: float, min_pairs: int, split_generated: Sequence[str] = ()
+    pairs: PairSet,
+    c: float,
+    c_fusion: float,
+    min_pairs: int,
+    split_generated: Sequence[str] = (),
+    c_generated: float | None = None,
 ) -> Calibration:
-    """:func:`fit_calibration` with a fixed per-branch ``c``: with ``split_generated`` and pairs whose item
-    text is generated, in two stages (:mod:`memesearch.eval.calibrate_generated`)."""
+    """:func:`fit_calibration` with a fixed per-branch ``c`` (and ``c_generated`` for the generated-caption
+    calibrators): with ``split_generated`` and pairs whose item text is generated, in two stages
+    (:mod:`memesearch.eval.calibrate_generated`)."""
     generated = generated_rows(pairs.items)
     if split_generated and generated.any():
-        return fit_in_two_stages(pairs, c, c_fusion, min_pairs, split_generated)
+        return fit_in_two_stages(pairs, c, c_fusion, min_pairs, split_generated, c_generated=c_generated)
     return fit_joint(pairs, c, c_fusion, min_pairs)
 
 
@@ -192,6 +200,10 @@ def ranking_metrics(
     return out
 
 
+#: the family-wise one-sided level at which :func:`select_branch_c` calls a condition worse than its best
+#: single branch
+WORSE_LEVEL = 0.05
+
 #: the metrics :func:`select_branch_c` holds the fusion to: the issue's "R@10 and NDCG@10 at least the
 #: best single branch", and R@1, which the R@10 gain of strong regularisation otherwise pays for
 SELECT_METRICS: tuple[str, ...] = ("R@1", f"R@{SELECT_AT}", f"NDCG@{SELECT_AT}")
@@ -212,16 +224,66 @@ def select_branch_c(
     Queries are split into ``folds`` (seeded); each fold's fused scores come from a fit on the others.
     For every group (condition) and each of :data:`SELECT_METRICS`, the gain of the fused ranking over
     the group's best single branch in that metric is the mean over the group's queries of the paired
-    difference, with its standard error. A value is admissible when no gain is below minus its standard
-    error (no condition measurably worse than its best branch: a difference of a query or two is noise);
+    difference, with its standard error. A value is admissible when no condition is measurably worse than
+    its best branch: no gain is significantly below zero, one-sided at :data:`WORSE_LEVEL` family-wise
+    (Bonferroni over the groups x metrics tested: with nine tests a one-standard-error rule calls some
+    condition "worse" for most values even where nothing differs, so that the choice is left to chance);
     the choice is the admissible value of largest mean gain, or, when none is admissible, the one whose
     worst gain is largest. Ties go to the weaker regularisation. With fewer than two queries that have a
     relevant pair, nothing can be held out and ``grid``'s largest value is returned.
+
+    With ``split_generated`` and generated-caption pairs the fit has two stages
+    (:mod:`memesearch.eval.calibrate_generated`), and each gets its own strength, chosen on what it changes:
+    stage 1's ``C`` on the pairs without generated text (the returned value), then, with it fixed, the
+    generated-caption calibrators' ``C`` on every pair (``record["c_generated"]``; its candidates under
+    ``record["generated"]``). ``record["result"]`` is the row of the final choice (every group's gains).
     """
     grid = sorted(float(c) for c in grid)
+    if not (split_generated and generated_rows(pairs.items).any()):
+
+        def joint(train: PairSet, c: float) -> Calibration:
+            return _fit(train, c, c_fusion, min_pairs, split_generated)
+
+        c, record = _cross_validate(pairs, grid, joint, folds=folds, seed=seed)
+        return c, {**record, "c_generated": None}
+    base = without_generated(pairs)
+
+    def stage1(train: PairSet, c: float) -> Calibration:
+        return fit_joint(train, c, c_fusion, min_pairs)
+
+    c, record = _cross_validate(base, grid, stage1, folds=folds, seed=seed)
+    fitted_stage1: dict[int, Calibration] = {}  # the stage-1 fit of each training fold, reused for every C
+
+    def stage2(train: PairSet, c_generated: float, fold: int) -> Calibration:
+        if fold not in fitted_stage1:
+            fitted_stage1[fold] = fit_joint(without_generated(train), c, c_fusion, min_pairs)
+        stage1 = fitted_stage1[fold]
+        return add_generated_stage(stage1, train, c_generated, c_fusion, min_pairs, split_generated)
+
+    c_generated, generated = _cross_validate(pairs, grid, stage2, folds=folds, seed=seed, with_fold=True)
+    return c, {
+        **record,
+        "stage1_result": record.get("result"),
+        "c_generated": c_generated,
+        "generated": {k: generated[k] for k in ("chosen", "tried", "cross_validated")},
+        "result": generated.get("result"),
+    }
+
+
+def _cross_validate(
+    pairs: PairSet,
+    grid: list[float],
+    fit: Any,
+    *,
+    folds: int,
+    seed: int,
+    with_fold: bool = False,
+) -> tuple[float, dict[str, Any]]:
+    """:func:`select_branch_c`'s query-wise cross-validation of ``fit(train, c[, fold])`` over ``grid``
+    (sorted): the chosen value and the record (its rows under ``tried``, the chosen row under ``result``)."""
     uq = np.unique(pairs.query[pairs.labels])
     if len(grid) == 1 or uq.size < 2:
-        return grid[-1], {"grid": grid, "chosen": grid[-1], "cross_validated": False}
+        return grid[-1], {"grid": grid, "chosen": grid[-1], "cross_validated": False, "tried": []}
     k_folds = int(min(folds, uq.size))
     fold_of = np.full(int(pairs.query.max()) + 1, -1, dtype=np.int64)
     fold_of[uq] = np.random.default_rng(seed).permutation(uq.size) % k_folds
@@ -235,6 +297,8 @@ def select_branch_c(
         best[g] = {
             k: max(((b, per[b][k]) for b in per), key=lambda bv: float(bv[1].mean())) for k in SELECT_METRICS
         }
+    # a loss is significant beyond this many standard errors (one-sided, Bonferroni over the tests)
+    z_worse = NormalDist().inv_cdf(1.0 - WORSE_LEVEL / (len(groups) * len(SELECT_METRICS)))
     rows: list[dict[str, Any]] = []
     keys: dict[float, tuple[bool, float, float]] = {}
     for c in grid:
@@ -242,7 +306,8 @@ def select_branch_c(
         try:
             for f in range(k_folds):
                 held = fold == f
-                fitted = _fit(pairs.subset(~held), c, c_fusion, min_pairs, split_generated)
+                train = pairs.subset(~held)
+                fitted = fit(train, c, f) if with_fold else fit(train, c)
                 z[held] = fused_logit(fitted, pairs.subset(held))
         except ConfigError:
             rows.append({"c": c, "failed": True})
@@ -258,7 +323,7 @@ def select_branch_c(
                 diff = fused[k] - values
                 gain = float(diff.mean()) if diff.size else 0.0
                 se = float(diff.std(ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else 0.0
-                admissible &= gain >= -se
+                admissible &= gain >= -z_worse * se
                 gains.append(gain)
                 per_group[str(g)][k] = {
                     "fused": round(float(fused[k].mean()), 4),
@@ -270,8 +335,10 @@ def select_branch_c(
         keys[c] = (admissible, mean if admissible else min(gains), c)
         rows.append({"c": c, "admissible": admissible, "mean_gain": round(mean, 4), "groups": per_group})
     chosen = max(keys, key=lambda c: keys[c]) if keys else grid[-1]
+    result = next((r for r in rows if r.get("c") == chosen and not r.get("failed")), None)
     record = {"chosen": chosen, "cross_validated": True, "grid": grid, "folds": k_folds, "seed": seed,
-              "metrics": list(SELECT_METRICS), "tried": rows}  # fmt: skip
+              "metrics": list(SELECT_METRICS), "worse_beyond_se": round(z_worse, 3), "tried": rows,
+              "result": result}  # fmt: skip
     return chosen, record
 
 
@@ -286,6 +353,7 @@ def fit_calibration(
     fitted_on: dict[str, Any] | None = None,
     min_pairs: int = 20,
     split_generated: Sequence[str] = (),
+    c_generated: float | None = None,
 ) -> Calibration:
     """Per-branch logistic calibrators, then the log-odds fusion (see the module docstring).
 
@@ -297,16 +365,18 @@ def fit_calibration(
     ``c``: the per-branch L2 strength (scikit-learn's ``C``); None chooses it from ``c_grid`` by
     cross-validated ranking (:func:`select_branch_c`, recorded in ``fitted_on["branch_c"]``). A branch with
     fewer than ``min_pairs`` scored pairs, or whose pairs are all relevant or all not, is left out (it then
-    contributes nothing); :class:`ConfigError` when no branch can be fitted.
+    contributes nothing); :class:`ConfigError` when no branch can be fitted. ``c_generated``: the strength
+    of the generated-caption calibrators (None: chosen with ``c`` when ``c`` is None, else ``c``).
     """
     _fit_check(pairs, min_pairs)
     record: dict[str, Any]
     if c is None:
         c, record = select_branch_c(pairs, grid=c_grid, folds=folds, seed=seed, c_fusion=c_fusion,
                                     min_pairs=min_pairs, split_generated=split_generated)  # fmt: skip
+        c_generated = record.get("c_generated") if c_generated is None else c_generated
     else:
-        record = {"chosen": float(c), "cross_validated": False}
-    calibration = _fit(pairs, float(c), c_fusion, min_pairs, split_generated)
+        record = {"chosen": float(c), "c_generated": c_generated, "cross_validated": False}
+    calibration = _fit(pairs, float(c), c_fusion, min_pairs, split_generated, c_generated)
     calibration.fitted_on = {**dict(fitted_on or {}), "branch_c": record, "fusion_c": c_fusion,
                              "split_generated": list(split_generated)}  # fmt: skip
     return calibration

@@ -15,10 +15,16 @@ and lexical calibrators and the fusion weights were re-balanced for captioned ga
 Pairs of items whose text is partly generated (OCR text and a generated caption) fit neither stage; search
 scores them with the stage-1 calibrators, as it scored them before. A branch without enough generated pairs
 of both labels gets no generated calibrator (its stage-1 calibrator scores those pairs).
+
+The two stages have their own L2 strength (``c`` and ``c_generated``): given and OCR text is evidence to
+trust, a generated caption of an unseen concept is not, and one strength for both had to choose between
+flattening the first and over-trusting the second (:func:`memesearch.eval.calibrate.select_branch_c`
+chooses each on the conditions it changes).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import numpy as np
@@ -34,13 +40,42 @@ from memesearch.search.calibration import (
 )
 
 
+def without_generated(pairs: PairSet) -> PairSet:
+    """The pairs whose item carries no generated text: what stage 1 is fitted on."""
+    share = pairs.items[:, GENERATED_COLUMN] if pairs.items.size else np.zeros(len(pairs))
+    return pairs.subset(share <= 0)
+
+
 def fit_in_two_stages(
-    pairs: PairSet, c: float, c_fusion: float, min_pairs: int, split_generated: Sequence[str]
+    pairs: PairSet,
+    c: float,
+    c_fusion: float,
+    min_pairs: int,
+    split_generated: Sequence[str],
+    *,
+    c_generated: float | None = None,
 ) -> Calibration:
     """Stage 1 on the pairs without generated text, stage 2 on those with only generated text (module
-    docstring); ``c`` is the L2 strength of every per-branch regression, ``c_fusion`` of the fusion's."""
-    share = pairs.items[:, GENERATED_COLUMN] if pairs.items.size else np.zeros(len(pairs))
-    calibration = fit_joint(pairs.subset(share <= 0), c, c_fusion, min_pairs)
+    docstring); ``c`` is the L2 strength of stage 1's per-branch regressions, ``c_generated`` of stage 2's
+    (None: ``c``), ``c_fusion`` of the fusion's."""
+    stage1 = fit_joint(without_generated(pairs), c, c_fusion, min_pairs)
+    return add_generated_stage(
+        stage1, pairs, c if c_generated is None else c_generated, c_fusion, min_pairs, split_generated
+    )
+
+
+def add_generated_stage(
+    stage1: Calibration,
+    pairs: PairSet,
+    c: float,
+    c_fusion: float,
+    min_pairs: int,
+    split_generated: Sequence[str],
+) -> Calibration:
+    """``stage1`` (left as it is) with stage 2 fitted on the generated-text pairs of ``pairs``: a new
+    calibration; ``c`` is the L2 strength of the ``<branch>:generated`` regressions. Stage 1 can thus be
+    fitted once and reused for every stage-2 strength tried."""
+    calibration = copy.deepcopy(stage1)
     gen = pairs.subset(generated_rows(pairs.items))
     y = gen.labels.astype(int)
     if not enough_pairs(y, min_pairs):
@@ -80,4 +115,4 @@ def fit_in_two_stages(
     return calibration
 
 
-__all__ = ["fit_in_two_stages"]
+__all__ = ["add_generated_stage", "fit_in_two_stages", "without_generated"]
