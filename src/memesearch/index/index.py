@@ -445,6 +445,20 @@ class Index(IndexWrites):
                 out[:, present] = q @ vs.reconstruct(rowids[present]).T
         return out
 
+    def vectors(self, field: str, rowids: np.ndarray) -> np.ndarray:
+        """The ``field`` vectors of ``rowids`` ``(n, dim)`` float32; rows of NaN where an item has none."""
+        rowids = np.asarray(rowids, dtype=np.int64)
+        out = np.full((rowids.size, self.dim), np.nan, dtype=np.float32)
+        if rowids.size == 0:
+            return out
+        with self._lock:
+            self._follow()
+            vs = self._vectors[field]
+            present = vs.contains(rowids)
+            if present.any():
+                out[present] = vs.reconstruct(rowids[present])
+        return out
+
     # ---- regions (the objects branch) ------------------------------------------------------------
     @property
     def has_regions(self) -> bool:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -161,16 +161,16 @@ class ImageBranch(VectorBranch):
     def score(self, queries: Sequence[SearchQuery], rowids: np.ndarray) -> np.ndarray:
         texts = [q.text for q in queries]
         if not self.late or not queries or any(t is None for t in texts) or not len(rowids):
-            base = super().score(queries, rowids)
-            if self.best_frame and queries and len(rowids):
-                from memesearch.search.frames import best_frame_scores
-
-                frames = self.index.frames([int(r) for r in rowids])
-                if frames:
-                    qv = np.stack([q.vector_for(self.field) for q in queries])
-                    textless = self.index.config.frame_pooling == "best-textless"
-                    base, _ = best_frame_scores(base, qv, rowids, frames, textless=textless)
-            return base
+            image_queries = [i for i, t in enumerate(texts) if t is None]
+            if image_queries and len(rowids) and hasattr(self.index.encoder, "ungate_items"):
+                # an image query meets the items' own image vectors, their emotion gate undone
+                out = np.empty((len(queries), len(rowids)), dtype=np.float64)
+                out[image_queries] = self._vector_scores([queries[i] for i in image_queries], rowids, True)
+                rest = [i for i, t in enumerate(texts) if t is not None]
+                if rest:
+                    out[rest] = self._vector_scores([queries[i] for i in rest], rowids, False)
+                return out
+            return self._vector_scores(queries, rowids, False)
         from memesearch.index.tokens import TOKENS_STAGE, token_key, token_version
 
         encoder = self.index.encoder
@@ -189,7 +189,49 @@ class ImageBranch(VectorBranch):
             scores[:, have] = encoder.late_scores([str(t) for t in texts], mats)
         return scores
 
+    def _vector_scores(self, queries: Sequence[SearchQuery], rowids: np.ndarray, ungated: bool) -> np.ndarray:
+        """Cosines with the stored vectors (``ungated``: with the items' emotion gate undone), each
+        animated item by its best frame when the index pools so."""
+        if not ungated:
+            base = super().score(queries, rowids)
+        else:
+            emotions = self._gate_emotions(rowids)
+            vecs = self.index.encoder.ungate_items(self.index.vectors(self.field, rowids), emotions)
+            qv = np.stack([q.vector_for(self.field) for q in queries])
+            base = (qv @ vecs.T).astype(np.float64)  # NaN where an item has no vector
+        if self.best_frame and queries and len(rowids):
+            from memesearch.search.frames import best_frame_scores
+
+            frames = self.index.frames([int(r) for r in rowids])
+            if frames:
+                if ungated:
+                    words = dict(zip(np.asarray(rowids).tolist(), emotions, strict=True))
+                    undo = self.index.encoder.ungate_items
+                    frames = {
+                        r: replace(f, vectors=undo(f.vectors, [words[r]] * len(f.vectors)))
+                        for r, f in frames.items()
+                    }
+                qv = np.stack([q.vector_for(self.field) for q in queries])
+                textless = self.index.config.frame_pooling == "best-textless"
+                base, _ = best_frame_scores(base, qv, rowids, frames, textless=textless)
+        return base
+
+    def _gate_emotions(self, rowids: np.ndarray) -> list[list[str]]:
+        """The emotion words each item's image vector was made with (ingest feeds the gate an item's
+        emotions unless the image emotion head read them from the pixels)."""
+        from memesearch.enrich.enrichers import EMOTION_SOURCE_KEY
+
+        items = self.index.items([int(r) for r in rowids])
+        out: list[list[str]] = []
+        for r in np.asarray(rowids).tolist():
+            item = items.get(int(r))
+            from_pixels = item is not None and item.meta.get(EMOTION_SOURCE_KEY) == "image"
+            out.append([] if item is None or from_pixels else item.emotion_words)
+        return out
+
     def explain(self, query: SearchQuery, item: IndexedItem, score: float) -> str:
+        if query.text is None:
+            return f"image match {score:.3f}"
         return f"image match {score:.3f}" + (" (with its emotions)" if self.gated and item.emotions else "")
 
 

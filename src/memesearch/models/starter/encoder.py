@@ -112,6 +112,7 @@ class StarterEncoder(Encoder):
         self._onnx_key = onnx_key
         self._onnx: OnnxTower | None = None
         self._onnx_off = onnx_key is None
+        self._gate: tuple[Any] | None = None  # (EmotionGate or None,), read on first use
 
     @property
     def model(self) -> nn.Module:
@@ -330,6 +331,22 @@ class StarterEncoder(Encoder):
             else:
                 out[start : start + len(batch)] = self._torch_items(batch, emo, mask, bool(table))
         return out
+
+    def ungate_items(self, vectors: np.ndarray, emotions: Sequence[Sequence[str] | None]) -> np.ndarray:
+        """The tower's own unit image vectors of items that :meth:`encode_items` stored with ``emotions``:
+        the emotion gate undone exactly (:mod:`memesearch.models.starter.gate`). An image query has no
+        emotion words, so this is what it should meet: the same sticker tagged "happy" scores 1, not ~0.7."""
+        from memesearch.models.starter.gate import EmotionGate, emotion_terms, ungate
+
+        if self._gate is None:
+            gate = (
+                EmotionGate.from_model(self._model)
+                if self._model is not None
+                else EmotionGate.from_weights_file(Path(self.config.source) / MODEL_FILE)
+            )
+            self._gate = (gate,)
+        kind = self.starter_config.emotion_kind
+        return ungate(vectors, emotion_terms(self._gate[0], self.text_encoder, kind, emotions))
 
     def _torch_items(self, batch: list[Any], emo: np.ndarray, mask: np.ndarray, gated: bool) -> np.ndarray:
         import torch
