@@ -32,8 +32,8 @@ calibration's expected calibration error, reliability plot and the precision / r
 relevance 0.5. Each condition's queries are encoded once. With
 ``--write-default`` the calibration becomes the one new ``starter`` indexes record
 (``src/memesearch/index/defaults/calibration-starter.json``), and the same fit, signed for the name of the
-version ``starter`` is today (``calibration-starter-v2.json``: the signature includes the encoder's name),
-the one new ``--model starter-v2`` indexes record. ``--model starter-v1`` does all of this with another
+version ``starter`` is today (``calibration-starter-v3.json``: the signature includes the encoder's name),
+the one new ``--model starter-v3`` indexes record. ``--model starter-v1`` does all of this with another
 committed version: its indexes, ``defaults/calibration-starter-v1.json`` (what new ``--model starter-v1``
 indexes record), ``docs/results/calibration_starter-v1.{md,json}``, and in the README (between the
 ``calibration-table-starter-v1`` markers) a summary beside the default model's report;

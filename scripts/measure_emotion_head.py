@@ -3,7 +3,7 @@
     memesearch datasets build emoji --out data/emoji
     python scripts/measure_emotion_head.py [--dataset data/emoji] [--out docs/results]
 
-Reads the shipped head (``memesearch/models/weights/starter-v2-emotion-head``: weights, and the thresholds
+Reads the shipped head (``memesearch/models/weights/starter-v3-emotion-head``: weights, and the thresholds
 chosen on val by ``scripts/train_emotion_head.py``), tags every item of ``val`` (train styles, unseen
 concepts), ``test`` (held-out style, unseen concepts) and ``test-seen`` (held-out style, seen concepts)
 as the ingest enricher does (``top_k`` = 2), and counts per emotion: gold items, tags, correct tags,
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
     parser.add_argument("--cache", type=Path, default=ROOT / "data" / "emotion_head_features.npz")
     parser.add_argument(
-        "--encoder", default="starter", help="the starter version whose tower the head reads (starter-v2)"
+        "--encoder", default="starter", help="the starter version whose tower the head reads (starter-v3)"
     )
     args = parser.parse_args(argv)
 

@@ -109,7 +109,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("dataset", type=Path, help="a collages build (memesearch datasets build collages)")
     parser.add_argument("--no-readme", action="store_true", help="write docs/results/objects.json only")
-    parser.add_argument("--model", default="starter", help="the starter version (starter-v1, starter-v2)")
+    parser.add_argument(
+        "--model", default="starter", help="the starter version (starter-v1, starter-v2, starter-v3)"
+    )
     args = parser.parse_args()
 
     from memesearch.data.formats import read_dataset

@@ -3,7 +3,7 @@
     memesearch datasets build emoji --out data/emoji        # default styles (google, twitter), ~10 s
     python scripts/train_emotion_head.py [--dataset data/emoji] [--out DIR]
 
-(``--out`` default: the shipped folder, ``src/memesearch/models/weights/starter-v2-emotion-head``.)
+(``--out`` default: the shipped folder, ``src/memesearch/models/weights/starter-v3-emotion-head``.)
 
 Fits one logistic regression per emotion on the frozen ``starter`` tower's pooled body features of the
 ``train`` split and chooses each emotion's threshold on ``val`` for precision (the rule is in
@@ -27,11 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--dataset", type=Path, default=ROOT / "data" / "emoji")
     parser.add_argument(
-        "--out", type=Path, default=ROOT / "src/memesearch/models/weights/starter-v2-emotion-head"
+        "--out", type=Path, default=ROOT / "src/memesearch/models/weights/starter-v3-emotion-head"
     )
     parser.add_argument("--cache", type=Path, default=ROOT / "data" / "emotion_head_features.npz")
     parser.add_argument(
-        "--encoder", default="starter", help="the starter version whose tower the head reads (starter-v2)"
+        "--encoder", default="starter", help="the starter version whose tower the head reads (starter-v3)"
     )
     parser.add_argument("--c", type=float, default=None, help="inverse L2 strength (default: the module's)")
     args = parser.parse_args(argv)

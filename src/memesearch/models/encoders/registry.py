@@ -280,8 +280,8 @@ register_encoder(
 register_encoder(
     "starter-v3",
     _starter_version,
-    description="starter v3 (opt-in): v2's CNN plus a trained projection of the frozen NanoDet-g backbone "
-    "(COCO, Apache-2.0), 128 px; committed weights",
+    description="starter v3 (the default): v2's CNN plus a trained projection of the frozen NanoDet-g "
+    "backbone (COCO, Apache-2.0), 128 px; committed weights",
 )
 register_encoder(
     "checkpoint",

@@ -15,7 +15,7 @@ Each emotion has its own threshold, chosen on val for precision (see
 :mod:`memesearch.train.emotion_head`); an emotion whose threshold is ``None`` is never tagged. Tags are
 the emotions at or above their threshold, best probability first, ``top_k`` at most.
 
-The default starter's head lives next to its weights, ``memesearch/models/weights/starter-v2-emotion-head``:
+The default starter's head lives next to its weights, ``memesearch/models/weights/starter-v3-emotion-head``:
 ``head.safetensors`` (``weight`` ``(E, 384)``, ``bias`` ``(E,)``, float32) and ``head.json`` (the emotion
 order, the thresholds, the SHA-256 of the starter weights it was trained on, how it was trained and its
 numbers). It is only valid for the image tower it was trained on: :func:`head_for_encoder` returns it
@@ -51,14 +51,14 @@ HEAD_FORMAT = "memesearch-emotion-head"
 HEAD_FORMAT_VERSION = 1
 WEIGHTS_FILE = "head.safetensors"
 CONFIG_FILE = "head.json"
-#: the default starter's head: package ``memesearch.models``, folder ``weights/starter-v2-emotion-head``
+#: the default starter's head: package ``memesearch.models``, folder ``weights/starter-v3-emotion-head``
 HEAD_PACKAGE = "memesearch.models"
-HEAD_PATH = ("weights", "starter-v2-emotion-head")
+HEAD_PATH = ("weights", "starter-v3-emotion-head")
 
 
 #: the heads of the other committed starter versions, each used only with its own tower
 OTHER_HEAD_PATHS: tuple[tuple[str, str], ...] = (
-    ("weights", "starter-v3-emotion-head"),
+    ("weights", "starter-v2-emotion-head"),
     ("weights", "starter-v1-emotion-head"),
 )
 

@@ -2,7 +2,7 @@
 
 ``create_encoder("starter")`` (or ``"starter:<weights dir>"``) loads a weights directory
 (``model.safetensors``, ``config.json``, ``metrics.json``; the committed versions ship in the package at
-``memesearch/models/weights/starter-v1``, ``starter-v2`` (the default) and ``starter-v3`` (opt-in; it adds a
+``memesearch/models/weights/starter-v1``, ``starter-v2`` and ``starter-v3`` (the default; it adds a
 frozen pretrained backbone from ``weights/backbones``), so text -> image search works
 on a fresh machine without any download). The network is :mod:`memesearch.models.starter.model`;
 writing a weights directory from a training run is :mod:`memesearch.train.starter_export`
@@ -63,11 +63,11 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
 #: the committed weights: package ``memesearch.models``, folders ``weights/<version>``
 WEIGHTS_PACKAGE = "memesearch.models"
-WEIGHTS_PATH = ("weights", "starter-v2")
+WEIGHTS_PATH = ("weights", "starter-v3")
 #: every committed starter version: encoder name -> folder under ``memesearch/models/weights``.
-#: ``starter`` is the default: v2 since 2026-12-07 (v1, the first model, until then); ``starter-v3`` (v2's CNN
-#: plus a pretrained backbone) is opt-in: its calibrated fusion mis-ranks given captions (README "Starter
-#: v3"). ``starter-v1``, ``starter-v2`` and ``starter-v3`` name a version whatever the default is. An index
+#: ``starter`` is the default: v3 (v2's CNN plus a pretrained backbone) since 2026-12-08, v2 from 2026-12-07,
+#: v1 (the first model) before. ``starter-v1``, ``starter-v2`` and ``starter-v3`` name a version whatever the
+#: default is. An index
 #: records the weights' SHA-256, so an index built with ``starter`` keeps the version it was built with
 #: when the default changes (:func:`committed_weights`).
 COMMITTED_WEIGHTS: dict[str, str] = {
