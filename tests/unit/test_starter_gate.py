@@ -90,3 +90,34 @@ def test_search_by_image_finds_the_tagged_sticker_itself_first(tmp_path: Path, m
             vector = idx.vectors("image", np.array([idx.rowid_of(hit.id)]))[0]
             want = float(vector @ idx.encoder.encode_text(["happy sun"], kind="query")[0])
             assert hit.scores["image"] == pytest.approx(want, abs=1e-5)
+
+
+def test_an_animated_sticker_is_found_by_its_later_frame_with_the_gate_undone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An animation tagged "happy" whose second frame is the query image: it comes first at cosine 1, the hit
+    names that frame, and a plain still look-alike of the frame ranks below it."""
+    import json
+
+    from memesearch.index import Index
+    from memesearch.ingest import add_paths
+    from memesearch.search import Searcher
+    from memesearch.utils.synthetic import save_animation
+
+    monkeypatch.setenv("MEMESEARCH_CACHE_DIR", str(tmp_path / "cache"))
+    second = Image.new("RGB", (96, 96), (255, 255, 255))
+    ImageDraw.Draw(second).rectangle((20, 20, 76, 76), fill=(40, 120, 255))
+    save_animation(tmp_path / "anim.png", [_sticker((255, 120, 40)), second, _sticker((250, 220, 60))], 200)
+    second.save(tmp_path / "query.png")
+    look_alike = Image.new("RGB", (96, 96), (255, 255, 255))
+    ImageDraw.Draw(look_alike).rectangle((20, 20, 76, 76), fill=(34, 112, 245))
+    look_alike.save(tmp_path / "plain.png")
+    rows = [{"path": "anim.png", "emotions": ["happy"]}, {"path": "plain.png"}]
+    (tmp_path / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    with Index.create(tmp_path / "idx", model="starter-v2", ocr=False) as idx:
+        add_paths(idx, [tmp_path / "m.jsonl"], workers=0)
+        hits = Searcher(idx).search_image(tmp_path / "query.png", k=2).hits
+        assert hits[0].item.paths == [str(tmp_path / "anim.png")]
+        assert hits[0].score == pytest.approx(1.0, abs=1e-4)
+        assert hits[0].frame is not None and hits[0].frame["index"] == 1
+        assert hits[0].frame["score"] == pytest.approx(1.0, abs=1e-4)

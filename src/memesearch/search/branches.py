@@ -161,12 +161,12 @@ class ImageBranch(VectorBranch):
     def score(self, queries: Sequence[SearchQuery], rowids: np.ndarray) -> np.ndarray:
         texts = [q.text for q in queries]
         if not self.late or not queries or any(t is None for t in texts) or not len(rowids):
-            image_queries = [i for i, t in enumerate(texts) if t is None]
-            if image_queries and len(rowids) and hasattr(self.index.encoder, "ungate_items"):
+            image_queries = [i for i, q in enumerate(queries) if self.ungates(q)]
+            if image_queries and len(rowids):
                 # an image query meets the items' own image vectors, their emotion gate undone
                 out = np.empty((len(queries), len(rowids)), dtype=np.float64)
                 out[image_queries] = self._vector_scores([queries[i] for i in image_queries], rowids, True)
-                rest = [i for i, t in enumerate(texts) if t is not None]
+                rest = [i for i in range(len(queries)) if i not in image_queries]
                 if rest:
                     out[rest] = self._vector_scores([queries[i] for i in rest], rowids, False)
                 return out
@@ -189,6 +189,23 @@ class ImageBranch(VectorBranch):
             scores[:, have] = encoder.late_scores([str(t) for t in texts], mats)
         return scores
 
+    def ungates(self, query: SearchQuery) -> bool:
+        """Whether ``query`` meets the items' own image vectors, their emotion gate undone: an image query
+        (no text) on an index whose encoder gates item vectors and can undo it (the starter)."""
+        return query.text is None and hasattr(self.index.encoder, "ungate_items")
+
+    def frames_for(self, rowids: np.ndarray, *, ungated: bool) -> dict[int, Any]:
+        """The sampled frames of the animated items among ``rowids`` (:meth:`Index.frames`), their vectors
+        with the emotion gate undone when ``ungated``."""
+        frames = self.index.frames([int(r) for r in rowids])
+        if not ungated or not frames:
+            return frames
+        words = dict(zip(np.asarray(rowids).tolist(), self._gate_emotions(rowids), strict=True))
+        undo = self.index.encoder.ungate_items
+        return {
+            r: replace(f, vectors=undo(f.vectors, [words[r]] * len(f.vectors))) for r, f in frames.items()
+        }
+
     def _vector_scores(self, queries: Sequence[SearchQuery], rowids: np.ndarray, ungated: bool) -> np.ndarray:
         """Cosines with the stored vectors (``ungated``: with the items' emotion gate undone), each
         animated item by its best frame when the index pools so."""
@@ -202,15 +219,8 @@ class ImageBranch(VectorBranch):
         if self.best_frame and queries and len(rowids):
             from memesearch.search.frames import best_frame_scores
 
-            frames = self.index.frames([int(r) for r in rowids])
+            frames = self.frames_for(rowids, ungated=ungated)
             if frames:
-                if ungated:
-                    words = dict(zip(np.asarray(rowids).tolist(), emotions, strict=True))
-                    undo = self.index.encoder.ungate_items
-                    frames = {
-                        r: replace(f, vectors=undo(f.vectors, [words[r]] * len(f.vectors)))
-                        for r, f in frames.items()
-                    }
                 qv = np.stack([q.vector_for(self.field) for q in queries])
                 textless = self.index.config.frame_pooling == "best-textless"
                 base, _ = best_frame_scores(base, qv, rowids, frames, textless=textless)

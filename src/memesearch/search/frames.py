@@ -71,14 +71,13 @@ def best_frame_scores(
 
 
 def matched_frames(
-    index: Any, query: np.ndarray, rowids: np.ndarray, *, textless: bool = False
+    frames: Mapping[int, Any], query: np.ndarray, rowids: np.ndarray, *, textless: bool = False
 ) -> dict[int, dict[str, Any]]:
     """``rowid -> {"index", "time_ms", "score", "frames"}`` of the frame of each animated item in ``rowids``
-    that matched ``query`` ``(dim,)`` best (among :func:`eligible_frames`; items without frame vectors
-    are left out)."""
+    that matched ``query`` ``(dim,)`` best (among :func:`eligible_frames`; ``frames``: the items' frames,
+    as the image branch scores them; items without frame vectors are left out)."""
     if not len(rowids):
         return {}
-    frames = index.frames([int(r) for r in rowids])
     out: dict[int, dict[str, Any]] = {}
     for rowid in np.asarray(rowids).tolist():
         found = frames.get(int(rowid))

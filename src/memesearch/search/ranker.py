@@ -173,7 +173,8 @@ class Ranker:
         if not isinstance(branch, ImageBranch) or not branch.best_frame or not rowids.size:
             return {}
         textless = getattr(self.index.config, "frame_pooling", "") == "best-textless"
-        return matched_frames(self.index, q.vector_for("image"), rowids, textless=textless)
+        frames = branch.frames_for(rowids, ungated=branch.ungates(q))
+        return matched_frames(frames, q.vector_for("image"), rowids, textless=textless)
 
     def _matched_regions(self, q: SearchQuery, rowids: np.ndarray) -> dict[int, dict[str, Any]]:
         """``rowid -> {box, score, label?}`` of the region that matched ``q`` best (items that have one)."""
