@@ -230,12 +230,9 @@ def summary_table(model: str, report: dict[str, Any], default: dict[str, Any] | 
 
 
 def write_readme_block(marker: str, table: str) -> None:
-    readme = ROOT / "README.md"
-    text = readme.read_text(encoding="utf-8")
-    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        readme.write_text(f"{head}{start}\n{table}\n{end}{rest.split(end, 1)[1]}", encoding="utf-8")
+    from memesearch.utils.readme import write_block
+
+    write_block(ROOT / "README.md", marker, table, missing_ok=True)
 
 
 def same_weights_aliases(model: str) -> list[str]:

@@ -30,10 +30,11 @@ from typing import Any
 
 import numpy as np
 
+from memesearch.utils.readme import write_block
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "results" / "animated.json"
 README = ROOT / "README.md"
-START, END = "<!-- animated-table:start -->", "<!-- animated-table:end -->"
 KEYS = ("R@1", "R@5", "R@10", "NDCG@10", "MnR")
 POOLINGS = ("first", "mean", "best", "best-textless")
 #: the poolings the index offers (``frame_pooling``), the ones val chooses among
@@ -317,22 +318,13 @@ def main() -> None:
             + (" --no-ocr" if not ocr else "")
             + ("" if args.model == "starter" else f" --model {args.model}")
         )
-    start, end = (
-        (START, END)
-        if args.model == "starter"
-        else (f"<!-- animated-table-{args.model}:start -->", f"<!-- animated-table-{args.model}:end -->")
-    )
+    block = "animated-table" if args.model == "starter" else f"animated-table-{args.model}"
     out.parent.mkdir(parents=True, exist_ok=True)
     if not args.readme_only:
         out.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     print("\n".join(table(data)))
-    if not args.no_readme:
-        text = README.read_text(encoding="utf-8")
-        if start not in text or end not in text:
-            raise SystemExit(f"README.md has no {start} ... {end} block")
-        head, rest = text.split(start, 1)
-        _, tail = rest.split(end, 1)
-        README.write_text(head + start + "\n" + "\n".join(table(data)) + "\n" + end + tail, encoding="utf-8")
+    if not args.no_readme and not write_block(README, block, "\n".join(table(data)), missing_ok=True):
+        raise SystemExit(f"README.md has no {block} block")
     print(f"wrote {out}" + ("" if args.no_readme else " and README.md"))
 
 

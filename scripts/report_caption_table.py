@@ -17,11 +17,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from memesearch.utils.readme import write_block
+
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = ROOT / "src" / "memesearch" / "caption" / "weights" / "starter-caption"
 RETRIEVAL = ROOT / "docs" / "results" / "caption_retrieval.json"
 BENCH = ROOT / "docs" / "results" / "bench_caption.json"
-START, END = "<!-- caption-table:start -->", "<!-- caption-table:end -->"
 CAPTION_COLUMNS = ("BLEU-1", "BLEU-4", "ROUGE-L", "CIDEr-D", "exact", "i2t R@1", "i2t R@10")
 VIEWS = {
     "val": "val (unseen concepts, train styles)",
@@ -95,7 +96,7 @@ def bench_table(data: dict[str, Any]) -> list[str]:
 
 def main() -> int:
     metrics = json.loads((WEIGHTS / "metrics.json").read_text(encoding="utf-8"))
-    block = [START, "Caption metrics of the shipped weights (greedy decoding; references = the item's CLDR "
+    block = ["Caption metrics of the shipped weights (greedy decoding; references = the item's CLDR "
              "name in that language; `exact` = the caption equals the name; `i2t` = the split's names "
              "retrieved by the caption's e5-small embedding, the item's own name relevant):", ""]  # fmt: skip
     block += caption_table(metrics)
@@ -121,15 +122,9 @@ def main() -> int:
         block += ["", f"Speed on 2 shared CPU cores (`python bench/bench_caption.py`; cpu pressure "
                   f"{data['cpu_pressure']}):", ""]  # fmt: skip
         block += bench_table(data)
-    block += ["", "Reproduce: `python scripts/report_caption_table.py` (after the commands above).", END]
-    readme = ROOT / "README.md"
-    text = readme.read_text(encoding="utf-8")
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + "\n".join(block) + rest.split(END, 1)[1]
-    else:
-        raise SystemExit(f"README.md has no {START} ... {END} block; add one where the table belongs")
-    readme.write_text(text, encoding="utf-8")
+    block += ["", "Reproduce: `python scripts/report_caption_table.py` (after the commands above)."]
+    if not write_block(ROOT / "README.md", "caption-table", "\n".join(block), missing_ok=True):
+        raise SystemExit("README.md has no caption-table block; add one where the table belongs")
     print("README.md updated")
     return 0
 

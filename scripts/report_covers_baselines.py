@@ -26,9 +26,9 @@ import sys
 import time
 from pathlib import Path
 
+from memesearch.utils.readme import write_block
+
 ROOT = Path(__file__).resolve().parents[1]
-MARK_START = "<!-- covers-baselines:start -->"
-MARK_END = "<!-- covers-baselines:end -->"
 COLUMNS = ("R@1", "R@5", "R@10", "MR", "PNR", "NDCG@1", "NDCG@5", "NDCG@10", "MAP")
 #: (encoder, branch); ``STARTER`` is replaced by ``--model``
 STARTER = "starter"
@@ -99,12 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     payload = {"dataset": ds.meta.get("command"), "rows": rows}
     (args.out / "covers_baselines.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     if not args.no_readme:
-        readme = ROOT / "README.md"
-        text = readme.read_text(encoding="utf-8")
-        if MARK_START in text and MARK_END in text:
-            head, rest = text.split(MARK_START, 1)
-            _, tail = rest.split(MARK_END, 1)
-            readme.write_text(f"{head}{MARK_START}\n{table}\n{MARK_END}{tail}", encoding="utf-8")
+        write_block(ROOT / "README.md", "covers-baselines", table, missing_ok=True)
     print(table)
     return 0
 

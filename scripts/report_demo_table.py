@@ -11,8 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from memesearch.utils.readme import write_block
+
 ROOT = Path(__file__).resolve().parents[1]
-MARK_START, MARK_END = "<!-- demo-table:start -->", "<!-- demo-table:end -->"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,14 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     out = ROOT / "docs" / "results" / "demo_index_eval.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(table + "\n", encoding="utf-8")
-    readme = ROOT / "README.md"
-    text = readme.read_text(encoding="utf-8")
-    head, sep, rest = text.partition(MARK_START)
-    _, sep2, tail = rest.partition(MARK_END)
-    if not sep or not sep2:
-        print(f"error: README.md has no {MARK_START} ... {MARK_END} block", file=sys.stderr)
+    if not write_block(ROOT / "README.md", "demo-table", table, missing_ok=True):
+        print("error: README.md has no demo-table block", file=sys.stderr)
         return 2
-    readme.write_text(f"{head}{MARK_START}\n{table}\n{MARK_END}{tail}", encoding="utf-8")
     print(f"README.md and {out.relative_to(ROOT)} updated")
     return 0
 

@@ -27,10 +27,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from memesearch.utils.readme import write_block
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "results" / "objects.json"
 README = ROOT / "README.md"
-START, END = "<!-- objects-table:start -->", "<!-- objects-table:end -->"
 WEIGHTS = (0.0, 0.25, 0.5)
 
 
@@ -143,13 +144,9 @@ def main() -> None:
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     print("\n".join(table(data)))
-    if not args.no_readme:
-        text = README.read_text(encoding="utf-8")
-        if START not in text or END not in text:
-            raise SystemExit(f"README.md has no {START} ... {END} block")
-        head, rest = text.split(START, 1)
-        _, tail = rest.split(END, 1)
-        README.write_text(head + START + "\n" + "\n".join(table(data)) + "\n" + END + tail, encoding="utf-8")
+    body = "\n".join(table(data))
+    if not args.no_readme and not write_block(README, "objects-table", body, missing_ok=True):
+        raise SystemExit("README.md has no objects-table block")
     print(f"wrote {OUT}" + ("" if args.no_readme else " and README.md"))
 
 

@@ -26,11 +26,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from memesearch.utils.readme import write_block
+
 ROOT = Path(__file__).resolve().parents[1]
-MARK_START = "<!-- starter-table:start -->"
-MARK_END = "<!-- starter-table:end -->"
-VERSIONS_START = "<!-- starter-versions:start -->"
-VERSIONS_END = "<!-- starter-versions:end -->"
 COLUMNS = ("R@1", "R@5", "R@10", "MdR", "MR")
 LABELS = {
     "image": "image (starter)",
@@ -124,12 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     payload = {"rows": rows, "fusion": selections}
     (args.out / "starter_emoji.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     if not args.no_readme:
-        readme = ROOT / "README.md"
-        text = readme.read_text(encoding="utf-8")
-        if MARK_START in text and MARK_END in text:
-            head, rest = text.split(MARK_START, 1)
-            _, tail = rest.split(MARK_END, 1)
-            readme.write_text(f"{head}{MARK_START}\n{table}\n{MARK_END}{tail}", encoding="utf-8")
+        write_block(ROOT / "README.md", "starter-table", table, missing_ok=True)
     print(table)
     return 0
 
@@ -165,12 +158,7 @@ def report_versions(args: Any, ds: Any) -> None:
     payload = {"versions": versions, "rows": version_rows, "dataset": str(args.dataset)}
     (args.out / "starter_versions.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     if not args.no_readme:
-        readme = ROOT / "README.md"
-        text = readme.read_text(encoding="utf-8")
-        if VERSIONS_START in text and VERSIONS_END in text:
-            head, rest = text.split(VERSIONS_START, 1)
-            _, tail = rest.split(VERSIONS_END, 1)
-            readme.write_text(f"{head}{VERSIONS_START}\n{table}\n{VERSIONS_END}{tail}", encoding="utf-8")
+        write_block(ROOT / "README.md", "starter-versions", table, missing_ok=True)
     print(table)
 
 
