@@ -156,7 +156,7 @@ def test_task_reads_alpha_and_adds_emotion_words_as_queries(tmp_path: Path) -> N
     )
     task = StarterTask(cfg)
     pairs = task.train_dataset()  # real e5-small embeddings of the query and emotion texts
-    data = task._train_data()
+    data = task.train_tensors()
     assert data.images.shape == (4, 4, 16, 16)
     assert int(data.images[0, 3, 0, 0]) == 0 and int(data.images[0, 3, 8, 8]) == 255  # alpha kept
     # 4 name queries + happy, 开心 (grin) + sad, 难过 (cry)

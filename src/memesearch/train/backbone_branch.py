@@ -181,7 +181,7 @@ def train_branch(config: BranchConfig, out: Path, *, command: str = "") -> dict[
 
     task = StarterTask(StarterTaskConfig(dataset=config.dataset, model=arch, emotion_queries=True))
     pairs = task.train_dataset()
-    data = task._train_data()
+    data = task.train_tensors()
     t0 = time.perf_counter()
     n_img = data.images.shape[0] * config.views
     with progress_bar(f"backbone + CNN on {config.views} renderings", n_img) as advance:

@@ -168,7 +168,7 @@ class StarterPairs(TorchDataset[dict[str, int]]):
 
 
 @dataclass
-class _TrainData:
+class TrainTensors:
     """Everything the training batches are built from (CPU tensors)."""
 
     images: Tensor  # (N, 4, S, S) uint8 RGBA, the split's items
@@ -187,7 +187,7 @@ class StarterTask(RetrievalTask):
     def __init__(self, config: StarterTaskConfig) -> None:
         self.config = config
         self.text_cache = TextEmbeddingCache(config.model_name, config.cache_dir)
-        self._data: _TrainData | None = None
+        self._data: TrainTensors | None = None
         self._images: dict[str, Tensor] = {}  # split name -> (N, 3, S, S) uint8 (validation / scoring)
 
     # ---- model and data -------------------------------------------------------------------------
@@ -293,10 +293,12 @@ class StarterTask(RetrievalTask):
             relevant[text_index[text], sorted(js)] = True
         emotions, emotion_mask = self._emotions(split)
         images = self._load_rgba(dataset, split)
-        self._data = _TrainData(images, queries, emotions, emotion_mask, relevant)
+        self._data = TrainTensors(images, queries, emotions, emotion_mask, relevant)
         return StarterPairs(texts, items, groups)
 
-    def _train_data(self) -> _TrainData:
+    def train_tensors(self) -> TrainTensors:
+        """The train split as in-memory tensors (images, query and emotion embeddings, relevance), built on
+        first use; what batches are made of, and what :mod:`memesearch.train.backbone_branch` reads."""
         if self._data is None:
             self.train_dataset()
         assert self._data is not None
@@ -304,7 +306,7 @@ class StarterTask(RetrievalTask):
 
     def collate(self, samples: list[Any]) -> dict[str, Tensor]:
         """Index the in-memory tensors and augment the images (batched, global torch RNG)."""
-        data = self._train_data()
+        data = self.train_tensors()
         text = torch.tensor([s["text"] for s in samples], dtype=torch.int64)
         item = torch.tensor([s["item"] for s in samples], dtype=torch.int64)
         rgba = data.images[item].float().div_(255.0)  # (B, 4, S, S) in [0, 1]
@@ -343,7 +345,7 @@ class StarterTask(RetrievalTask):
         groups = features["group"]
         masked = 0.0
         if self.config.mask_false_negatives:
-            relevant = self._train_data().relevant
+            relevant = self.train_tensors().relevant
             rel = relevant[features["text"].cpu()][:, features["item_index"].cpu()].to(
                 logits.device
             )  # (B, B)
