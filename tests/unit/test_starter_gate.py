@@ -121,3 +121,25 @@ def test_an_animated_sticker_is_found_by_its_later_frame_with_the_gate_undone(
         assert hits[0].score == pytest.approx(1.0, abs=1e-4)
         assert hits[0].frame is not None and hits[0].frame["index"] == 1
         assert hits[0].frame["score"] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_emotion_terms_embed_each_emotion_set_once_with_a_cache() -> None:
+    from memesearch.models.starter.gate import emotion_terms
+
+    class Counting:
+        def __init__(self) -> None:
+            self.calls: list[list[str]] = []
+
+        def encode_text(self, texts: list[str], kind: str) -> np.ndarray:
+            self.calls.append(list(texts))
+            return np.stack([np.full(4, float(len(t)), np.float32) for t in texts])
+
+    rng = np.random.default_rng(1)
+    gate = EmotionGate(rng.normal(size=(6, 4)).astype(np.float32), np.zeros(6, np.float32), 0.3)
+    enc, cache = Counting(), {}
+    first = emotion_terms(gate, enc, "passage", [["happy"], [], ["sad", "tired"], ["happy"]], cache)
+    again = emotion_terms(gate, enc, "passage", [["sad", "tired"], ["happy"], None], cache)
+    assert enc.calls == [["happy", "sad, tired"]]  # the second call embedded nothing
+    assert np.array_equal(again[0], first[2]) and np.array_equal(again[1], first[0])
+    assert not again[2].any() and not first[1].any()
+    assert np.allclose(np.linalg.norm(first[0]), 0.3)  # gate * a unit vector

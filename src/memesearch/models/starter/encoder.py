@@ -113,6 +113,7 @@ class StarterEncoder(Encoder):
         self._onnx: OnnxTower | None = None
         self._onnx_off = onnx_key is None
         self._gate: tuple[Any] | None = None  # (EmotionGate or None,), read on first use
+        self._gate_terms: dict[str, np.ndarray] = {}  # emotion text -> its gate term (ungate_items)
 
     @property
     def model(self) -> nn.Module:
@@ -346,7 +347,8 @@ class StarterEncoder(Encoder):
             )
             self._gate = (gate,)
         kind = self.starter_config.emotion_kind
-        return ungate(vectors, emotion_terms(self._gate[0], self.text_encoder, kind, emotions))
+        terms = emotion_terms(self._gate[0], self.text_encoder, kind, emotions, self._gate_terms)
+        return ungate(vectors, terms)
 
     def _torch_items(self, batch: list[Any], emo: np.ndarray, mask: np.ndarray, gated: bool) -> np.ndarray:
         import torch

@@ -69,22 +69,35 @@ class EmotionGate:
         return self.gate * z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
 
 
+#: emotion texts whose gate terms a cache keeps (an index has a few hundred distinct emotion sets at most)
+CACHE_SIZE = 4096
+
+
 def emotion_terms(
-    gate: EmotionGate | None, text_encoder: Any, kind: str, emotions: Sequence[Any]
+    gate: EmotionGate | None,
+    text_encoder: Any,
+    kind: str,
+    emotions: Sequence[Any],
+    cache: dict[str, np.ndarray] | None = None,
 ) -> np.ndarray:
     """``t`` of each item ``(N, dim)`` from its emotion words (zeros for an item without any, or no gate);
-    ``text_encoder`` embeds the words as ``encode_items`` does (``kind``: the model's ``emotion_kind``)."""
+    ``text_encoder`` embeds the words as ``encode_items`` does (``kind``: the model's ``emotion_kind``).
+    ``cache``: emotion text -> its term, filled here (up to :data:`CACHE_SIZE` texts), so that a server
+    embeds each emotion set once."""
     texts = [emotion_text(list(w) if w else None) for w in emotions]
     if gate is None:
         return np.zeros((len(texts), 0), np.float32)
+    table = cache if cache is not None else {}
     out = np.zeros((len(texts), gate.weight.shape[0]), np.float32)
-    present = sorted({t for t in texts if t is not None})
-    if present:
-        vectors = np.asarray(text_encoder.encode_text(present, kind=kind), np.float32)
-        table = dict(zip(present, gate.terms(vectors), strict=True))
-        for i, t in enumerate(texts):
-            if t is not None:
-                out[i] = table[t]
+    missing = sorted({t for t in texts if t is not None and t not in table})
+    if missing:
+        vectors = np.asarray(text_encoder.encode_text(missing, kind=kind), np.float32)
+        if len(table) + len(missing) > CACHE_SIZE:
+            table.clear()
+        table.update(zip(missing, gate.terms(vectors), strict=True))
+    for i, t in enumerate(texts):
+        if t is not None:
+            out[i] = table[t]
     return out
 
 
