@@ -127,19 +127,24 @@ def test_emotion_terms_embed_each_emotion_set_once_with_a_cache() -> None:
     from memesearch.models.starter.gate import emotion_terms
 
     class Counting:
+        """The real e5-small, counting what it is asked to embed."""
+
         def __init__(self) -> None:
+            self.inner = create_encoder("e5-small")
             self.calls: list[list[str]] = []
 
         def encode_text(self, texts: list[str], kind: str) -> np.ndarray:
             self.calls.append(list(texts))
-            return np.stack([np.full(4, float(len(t)), np.float32) for t in texts])
+            return self.inner.encode_text(texts, kind=kind)
 
-    rng = np.random.default_rng(1)
-    gate = EmotionGate(rng.normal(size=(6, 4)).astype(np.float32), np.zeros(6, np.float32), 0.3)
+    gate = EmotionGate.from_weights_file(weights_dir("starter-v2") / MODEL_FILE)
     enc, cache = Counting(), {}
     first = emotion_terms(gate, enc, "passage", [["happy"], [], ["sad", "tired"], ["happy"]], cache)
     again = emotion_terms(gate, enc, "passage", [["sad", "tired"], ["happy"], None], cache)
     assert enc.calls == [["happy", "sad, tired"]]  # the second call embedded nothing
     assert np.array_equal(again[0], first[2]) and np.array_equal(again[1], first[0])
     assert not again[2].any() and not first[1].any()
-    assert np.allclose(np.linalg.norm(first[0]), 0.3)  # gate * a unit vector
+    assert gate is not None and np.allclose(np.linalg.norm(first[0]), abs(gate.gate), atol=1e-5)
+    assert np.array_equal(
+        first, emotion_terms(gate, enc.inner, "passage", [["happy"], [], ["sad", "tired"], ["happy"]])
+    )
