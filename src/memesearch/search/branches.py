@@ -144,6 +144,11 @@ class ImageBranch(VectorBranch):
     An animated item (several sampled frames) is scored by its best frame when the index's
     ``frame_pooling`` is ``best`` or ``best-textless`` (frames where OCR read text left out when a text-free
     frame exists; :mod:`memesearch.search.frames`); candidates still come from the mean vector.
+
+    Item vectors carry the item's emotion words when the encoder gates them (the starter's QI gate): what
+    a text query is trained to meet. An image query has no emotion words, so it is scored against the
+    candidates' own image vectors, the gate undone (``encoder.ungate_items``,
+    :mod:`memesearch.models.starter.gate`).
     """
 
     image_queries = True
