@@ -434,15 +434,11 @@ class Index(IndexWrites):
         """Inner products ``(q, n)`` of ``queries`` ``(q, dim)`` with the ``field`` vectors of ``rowids``;
         NaN where an item has no such vector (removed, or no text)."""
         q = np.atleast_2d(queries)
-        out = np.full((q.shape[0], rowids.size), np.nan, dtype=np.float64)
-        if rowids.size == 0:
-            return out
-        with self._lock:
-            self._follow()
-            vs = self._vectors[field]
-            present = vs.contains(rowids)
-            if present.any():
-                out[:, present] = q @ vs.reconstruct(rowids[present]).T
+        vecs = self.vectors(field, rowids)
+        out = np.full((q.shape[0], vecs.shape[0]), np.nan, dtype=np.float64)
+        present = ~np.isnan(vecs[:, 0]) if vecs.size else np.zeros(0, dtype=bool)
+        if present.any():
+            out[:, present] = q @ vecs[present].T
         return out
 
     def vectors(self, field: str, rowids: np.ndarray) -> np.ndarray:

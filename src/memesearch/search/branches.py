@@ -199,13 +199,18 @@ class ImageBranch(VectorBranch):
         (no text) on an index whose encoder gates item vectors and can undo it (the starter)."""
         return query.text is None and hasattr(self.index.encoder, "ungate_items")
 
-    def frames_for(self, rowids: np.ndarray, *, ungated: bool) -> dict[int, Any]:
+    def frames_for(
+        self, rowids: np.ndarray, *, ungated: bool, emotions: list[list[str]] | None = None
+    ) -> dict[int, Any]:
         """The sampled frames of the animated items among ``rowids`` (:meth:`Index.frames`), their vectors
-        with the emotion gate undone when ``ungated``."""
+        with the emotion gate undone when ``ungated`` (``emotions``: :meth:`_gate_emotions` of ``rowids``
+        when the caller has them)."""
         frames = self.index.frames([int(r) for r in rowids])
         if not ungated or not frames:
             return frames
-        words = dict(zip(np.asarray(rowids).tolist(), self._gate_emotions(rowids), strict=True))
+        if emotions is None:
+            emotions = self._gate_emotions(rowids)
+        words = dict(zip(np.asarray(rowids).tolist(), emotions, strict=True))
         undo = self.index.encoder.ungate_items
         return {
             r: replace(f, vectors=undo(f.vectors, [words[r]] * len(f.vectors))) for r, f in frames.items()
@@ -214,6 +219,7 @@ class ImageBranch(VectorBranch):
     def _vector_scores(self, queries: Sequence[SearchQuery], rowids: np.ndarray, ungated: bool) -> np.ndarray:
         """Cosines with the stored vectors (``ungated``: with the items' emotion gate undone), each
         animated item by its best frame when the index pools so."""
+        emotions = None
         if not ungated:
             base = super().score(queries, rowids)
         else:
@@ -224,7 +230,7 @@ class ImageBranch(VectorBranch):
         if self.best_frame and queries and len(rowids):
             from memesearch.search.frames import best_frame_scores
 
-            frames = self.frames_for(rowids, ungated=ungated)
+            frames = self.frames_for(rowids, ungated=ungated, emotions=emotions)
             if frames:
                 qv = np.stack([q.vector_for(self.field) for q in queries])
                 textless = self.index.config.frame_pooling == "best-textless"
